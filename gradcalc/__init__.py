@@ -1,0 +1,14 @@
+"""gradcalc: backpropagation homework solver and gradient checker (the Python API)."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["load_problem", "parse_problem", "solve", "GradcalcError", "ProblemError"]
+
+from .errors import GradcalcError, ProblemError  # noqa: E402  (light: no numpy)
+
+
+def __getattr__(name):   # lazy: `import gradcalc` stays cheap
+    if name in ("load_problem", "parse_problem", "solve"):
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'gradcalc' has no attribute {name!r}")

@@ -1,0 +1,153 @@
+"""Reverse-mode autograd: nodes record their inputs, backward walks them in reverse order."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .errors import DomainError
+
+
+class Node:
+    """One value of the graph: a leaf (input, parameter, constant) or an operation's output."""
+
+    __slots__ = ("name", "op", "inputs", "attrs", "value", "role", "formula", "field", "grad")
+
+    def __init__(self, name, op, inputs, attrs, value, role, formula="", field=()):
+        self.name = name
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.value = value
+        self.role = role
+        self.formula = formula
+        self.field = field
+        self.grad = None
+
+    def __repr__(self) -> str:
+        return f"Node({self.name}={self.value!r})"
+
+
+@dataclass
+class Step:
+    """One backward step: upstream × local = downstream, per input."""
+
+    node: str
+    op: str
+    value: np.ndarray
+    upstream: np.ndarray
+    local: dict[str, np.ndarray]
+    downstream: dict[str, np.ndarray]
+    formula: str = ""
+    local_text: dict[str, str] = field(default_factory=dict)
+
+
+class Graph:
+    """A backend for network.build that records nodes in creation (= topological) order."""
+
+    def __init__(self, file: str | None = None, check_domain: bool = True):
+        self.nodes: list[Node] = []
+        self.by_name: dict[str, Node] = {}
+        self.file = file
+        self.check_domain = check_domain
+
+    def leaf(self, name, value, role):
+        node = Node(name, None, [], {}, np.asarray(value, dtype=float), role, name)
+        self.nodes.append(node)
+        self.by_name.setdefault(name, node)
+        return node
+
+    def apply(self, op_name, inputs, name, attrs, formula, field):
+        op = ops.get(op_name)
+        xs = [n.value for n in inputs]
+        if self.check_domain and op.check is not None:
+            problem = op.check(*xs)
+            if problem:
+                raise self._domain(name, field, f"{problem} (got {_short(xs)})")
+        with np.errstate(all="ignore"):
+            value = np.asarray(op.forward(*xs, **attrs), dtype=float)
+        if self.check_domain and not np.all(np.isfinite(value)):
+            raise self._domain(name, field, f"{op.name} gives a non-finite value (got {_short(xs)})")
+        node = Node(name, op_name, list(inputs), attrs, value, "op", formula, field)
+        self.nodes.append(node)
+        self.by_name[name] = node
+        return node
+
+    def _domain(self, name, field, message):
+        from .yamlio import field_name
+        return DomainError(f"step {name}: {message}", file=self.file,
+                           field=field_name(field) or None)
+
+    def backward(self, output: Node, record: bool = True) -> list[Step]:
+        """Seed d output/d output = 1 and sweep the nodes in reverse creation order.
+
+        Gradients are accumulated (+=), so a value used by several operations is right.
+        Creation order is a topological order because a node is made after its inputs."""
+        for node in self.nodes:
+            node.grad = None
+        output.grad = np.ones_like(output.value)
+        steps: list[Step] = []
+        index = {id(n): i for i, n in enumerate(self.nodes)}
+        for node in reversed(self.nodes[: index[id(output)] + 1]):
+            if node.op is None or node.grad is None:
+                continue
+            op = ops.get(node.op)
+            xs = [n.value for n in node.inputs]
+            with np.errstate(all="ignore"):
+                grads = op.vjp(node.grad, node.value, *xs, **node.attrs)
+            if len(grads) != len(xs):
+                raise RuntimeError(f"the VJP of '{op.name}' returned {len(grads)} gradients "
+                                   f"for {len(xs)} inputs")
+            for inp, g in zip(node.inputs, grads):
+                g = np.asarray(g, dtype=float).reshape(inp.value.shape)
+                inp.grad = g.copy() if inp.grad is None else inp.grad + g
+            if record:
+                steps.append(self._step(node, op, xs, grads))
+        return steps
+
+    def _step(self, node, op, xs, grads) -> Step:
+        with np.errstate(all="ignore"):
+            local = op.local_values(node.value, *xs, **node.attrs)
+        local_d: dict[str, np.ndarray] = {}
+        down: dict[str, np.ndarray] = {}
+        texts: dict[str, str] = {}
+        names = [n.name for n in node.inputs]
+        for i, (inp, g) in enumerate(zip(node.inputs, grads)):
+            if inp.role == "const":
+                continue
+            g = np.asarray(g, dtype=float).reshape(inp.value.shape)
+            down[inp.name] = down[inp.name] + g if inp.name in down else g
+            local_d.setdefault(inp.name, np.asarray(local[i], dtype=float))
+            tmpl = op.local_text[i] if i < len(op.local_text) else op.local_text[-1]
+            texts.setdefault(inp.name, tmpl.replace("{i}", inp.name).format(*names))
+        return Step(node.name, op.name, node.value, node.grad.copy(), local_d, down, node.formula,
+                    texts)
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        """d output / d name for every named node that was reached (zeros otherwise)."""
+        out = {}
+        for node in self.nodes:
+            if node.role == "const":
+                continue
+            g = node.grad if node.grad is not None else np.zeros_like(node.value)
+            out[node.name] = g
+        return out
+
+
+def _short(xs) -> str:
+    parts = []
+    for x in xs:
+        a = np.asarray(x)
+        parts.append(f"{float(a):.6g}" if a.ndim == 0 else np.array2string(a, precision=4))
+    return ", ".join(parts)
+
+
+def run(problem, values: dict | None = None, record: bool = True) -> tuple[Graph, Node, list[Step]]:
+    """Build the graph of `problem`, run backward; returns (graph, output node, steps)."""
+    from .network import build
+    graph = Graph(problem.file)
+    out = build(problem, graph, values)
+    steps = graph.backward(out, record=record)
+    return graph, out, steps

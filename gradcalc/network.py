@@ -1,0 +1,136 @@
+"""The computation of a problem, written once against a small backend ("leaf" and "apply")."""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from .problem import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
+
+
+class Backend(Protocol):
+    """What a derivation method provides: autograd nodes, SymPy expressions or plain floats."""
+
+    def leaf(self, name: str, value: np.ndarray, role: str) -> Any:
+        """role: 'input', 'param' (differentiated), or 'const'."""
+
+    def apply(self, op: str, inputs: list, name: str, attrs: dict, formula: str,
+              field: tuple) -> Any:
+        """Apply a registry operation; `field` locates the node in the problem file."""
+
+
+def build(problem: Problem, be: Backend, values: dict[str, np.ndarray] | None = None) -> Any:
+    """Run `problem` on backend `be`; returns the handle of the output (L, or y / the last step).
+
+    `values` overrides leaf values by name (used to perturb parameters)."""
+    values = values or {}
+    if isinstance(problem, NetworkProblem):
+        return _network(problem, be, values)
+    return _expression(problem, be, values)
+
+
+def leaf_values(problem: Problem) -> dict[str, np.ndarray]:
+    """The differentiated leaves and their values, in order: x, W1, b1, … or the variables."""
+    if isinstance(problem, NetworkProblem):
+        out = {"x": problem.x}
+        out.update(problem.parameters())
+        return out
+    return problem.parameters()
+
+
+def forward_names(problem: Problem) -> list[str]:
+    """Every named quantity, in the order of the computation."""
+    if isinstance(problem, ExpressionProblem):
+        return list(problem.values) + [name for name, _ in problem.steps]
+    names = ["x"]
+    n = len(problem.layers)
+    for i in range(1, n + 1):
+        names += [f"W{i}", f"b{i}", f"z{i}", f"h{i}" if i < n else "y"]
+    if problem.loss is not None:
+        names += ["L_data", "R", "L"] if problem.l2 else ["L"]
+    return names
+
+
+def _network(p: NetworkProblem, be: Backend, values: dict) -> Any:
+    h = be.leaf("x", values.get("x", p.x), "input")
+    h_name = "x"
+    weights = []
+    n = len(p.layers)
+    for i, layer in enumerate(p.layers, 1):
+        W = be.leaf(f"W{i}", values.get(f"W{i}", layer.W), "param")
+        b = be.leaf(f"b{i}", values.get(f"b{i}", layer.b), "param")
+        weights.append(W)
+        field = ("layers", i - 1)
+        formula = f"W{i}·{h_name} + b{i}" if not p.batch else f"{h_name}·W{i}ᵀ + b{i}"
+        z = be.apply("affine", [W, h, b], f"z{i}", {}, formula, field + ("W",))
+        out_name = f"h{i}" if i < n else "y"
+        label = {"linear": "{0}", "sigmoid": "σ({0})", "softmax": "softmax({0})"}.get(
+            layer.activation, layer.activation + "({0})")
+        h = be.apply(layer.activation, [z], out_name, layer.attrs, label.format(f"z{i}"),
+                     field + ("activation",))
+        h_name = out_name
+    if p.loss is None:
+        return h
+    loss_name = "L_data" if p.l2 else "L"
+    from . import ops
+    formula = ops.get(p.loss.type).formula.format("y")
+    L = be.apply(p.loss.type, [h], loss_name, p.loss.attrs, formula + (" (mean over the batch)" if p.batch else ""),
+                 ("loss",))
+    if not p.l2:
+        return L
+    names = " + ".join(f"‖W{i}‖²" for i in range(1, n + 1))
+    R = be.apply("l2", weights, "R", {"lam": p.l2}, f"λ·({names})", ("regularization", "l2"))
+    return be.apply("add", [L, R], "L", {}, "L_data + R", ("regularization",))
+
+
+def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
+    from . import ops
+    from .exprparse import Call, Num, Var
+
+    env: dict[str, Any] = {}
+    for name, v in p.values.items():
+        env[name] = be.leaf(name, np.asarray(values.get(name, v), dtype=float), "param")
+    taken = set(p.values) | {name for name, _ in p.steps}
+    counter = [0]
+
+    def fresh() -> str:
+        while True:
+            counter[0] += 1
+            name = f"t{counter[0]}"
+            if name not in taken:
+                taken.add(name)
+                return name
+
+    consts: dict[str, Any] = {}
+
+    def const(text: str, value: float):
+        if text not in consts:
+            consts[text] = be.leaf(text, np.asarray(value, dtype=float), "const")
+        return consts[text]
+
+    def walk(node, name: str | None, field: tuple) -> tuple[Any, str]:
+        """Returns (handle, the name shown for it in formulas)."""
+        # recursion is safe: the parser bounds the nesting depth (≤ 200)
+        if isinstance(node, Num):
+            return const(node.text, node.value), node.text
+        if isinstance(node, Var):
+            if node.name in env:
+                return env[node.name], node.name
+            return const(node.name, CONSTANTS[node.name]), node.name
+        assert isinstance(node, Call)
+        own = name or fresh()
+        children = [walk(arg, None, field) for arg in node.args]
+        formula = ops.get(node.op).formula.format(*[c[1] for c in children])
+        handle = be.apply(node.op, [c[0] for c in children], own, {}, formula, field)
+        return handle, own
+
+    out = None
+    for step, node in p.steps:
+        field = ("expression", step) if len(p.steps) > 1 or step != "f" else ("expression",)
+        if not isinstance(node, Call):   # a step that is a bare name or number: identity
+            inner, shown = walk(node, None, field)
+            out = be.apply("linear", [inner], step, {}, shown, field)
+        else:
+            out, _ = walk(node, step, field)
+        env[step] = out
+    return out

@@ -1,0 +1,472 @@
+"""The operation registry: one entry per primitive (NumPy forward, VJP, SymPy form, labels, kinks)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import DomainError
+
+# Convention at kinks (declared in the README): the derivative takes the value of the branch
+# that is *not* strictly active, as PyTorch and JAX do: relu'(0) = 0, abs'(0) = 0,
+# leaky_relu'(0) = alpha, a hinge term with margin exactly 0 contributes 0, and max/min give a
+# tie to their first argument.
+KINK_CONVENTION = ("relu'(0) = 0, leaky_relu'(0) = alpha, abs'(0) = 0, a hinge term at margin 0 "
+                   "contributes 0, max/min ties go to the first argument")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One primitive.  `forward(*xs, **attrs)`, `vjp(g, out, *xs, **attrs) -> grads per input`,
+    `sym(*xs, **attrs)` builds the SymPy form from object arrays of SymPy expressions."""
+
+    name: str
+    arity: int                      # -1: any number of inputs
+    forward: Callable[..., np.ndarray]
+    vjp: Callable[..., tuple]
+    sym: Callable[..., Any]
+    label: str                      # short name for tables ("σ", "W·x + b")
+    formula: str                    # forward template, {0} {1} … are input names
+    local_text: tuple[str, ...]     # display of the local derivative per input ({out} = output)
+    syntax: str | None = None       # function name in expressions (exp, max …)
+    check: Callable[..., str | None] | None = None   # domain check -> message or None
+    branch: Callable[..., np.ndarray] | None = None  # kink side of every kinked input: -1/0/+1
+    local: Callable[..., tuple] | None = None        # local derivative per input (default: vjp of 1)
+    sample: Callable[[np.random.Generator], tuple] | None = None  # random valid inputs (tests)
+    attrs_sample: dict = field(default_factory=dict)
+
+    def local_values(self, out, *xs, **attrs) -> tuple:
+        """The local derivative of the output with respect to each input, for the tables."""
+        if self.local is not None:
+            return self.local(out, *xs, **attrs)
+        return self.vjp(np.ones_like(out), out, *xs, **attrs)
+
+
+REGISTRY: dict[str, Op] = {}
+ACTIVATIONS: dict[str, str] = {}   # activation name in problem files -> op name
+LOSSES: dict[str, str] = {}        # loss type in problem files -> op name
+
+
+def register(op: Op) -> Op:
+    REGISTRY[op.name] = op
+    return op
+
+
+def get(name: str) -> Op:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no operation named {name!r} in the registry") from None
+
+
+def expression_functions() -> dict[str, int]:
+    """Function names usable in expressions and their arity."""
+    return {op.syntax: op.arity for op in REGISTRY.values() if op.syntax}
+
+
+def _sp():
+    import sympy
+    return sympy
+
+
+def _elementwise(fn: Callable) -> Callable:
+    """Lift a scalar SymPy function to object arrays (and plain expressions)."""
+    def lifted(*xs, **attrs):
+        arrays = [np.asarray(x, dtype=object) for x in xs]
+        if all(a.ndim == 0 for a in arrays):
+            return np.asarray(fn(*[a.item() for a in arrays], **attrs), dtype=object)
+        bx = np.broadcast_arrays(*arrays)
+        out = np.empty(bx[0].shape, dtype=object)
+        for idx in np.ndindex(out.shape):
+            out[idx] = fn(*[a[idx] for a in bx], **attrs)
+        return out
+    return lifted
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """The adjoint of broadcasting is summing: reduce `grad` back to `shape` (bias over a batch)."""
+    grad = np.asarray(grad, dtype=float)
+    while grad.ndim > len(shape):
+        grad = grad.sum(axis=0)
+    for axis, n in enumerate(shape):
+        if n == 1 and grad.shape[axis] != 1:
+            grad = grad.sum(axis=axis, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _f(x) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+# ---------------------------------------------------------------- elementwise unary ops
+def _unary(name, forward, deriv, sym, label, formula, local_text, *, syntax=None, check=None,
+           branch=None, low=-2.0, high=2.0, activation=None, attrs_sample=None):
+    """An elementwise op; `deriv(out, x, **attrs)` is its derivative, the VJP is g * deriv."""
+    def vjp(g, out, x, **attrs):
+        return (g * deriv(out, x, **attrs),)
+
+    def sample(rng):
+        return (rng.uniform(low, high, size=(3,)),)
+
+    op = register(Op(name, 1, forward, vjp, _elementwise(sym), label, formula, local_text,
+                     syntax=syntax, check=check, branch=branch, sample=sample,
+                     attrs_sample=attrs_sample or {}))
+    if activation:
+        ACTIVATIONS[activation] = name
+    return op
+
+
+def _sigmoid(x):
+    x = _f(x)
+    # numerically stable on both sides
+    return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
+
+
+def _kink_side(x, at=0.0, tol=0.0):
+    d = _f(x) - at
+    return np.where(np.abs(d) <= tol, 0, np.sign(d)).astype(int)
+
+
+_unary("linear", lambda x: _f(x).copy(), lambda out, x: np.ones_like(_f(x)), lambda x: x,
+       "id", "{0}", ("1",), activation="linear")
+_unary("neg", lambda x: -_f(x), lambda out, x: -np.ones_like(_f(x)), lambda x: -x,
+       "−", "−{0}", ("−1",))
+_unary("exp", lambda x: np.exp(_f(x)), lambda out, x: out, lambda x: _sp().exp(x),
+       "exp", "exp({0})", ("exp({0})",), syntax="exp")
+_unary("log", lambda x: np.log(_f(x)), lambda out, x: 1.0 / _f(x), lambda x: _sp().log(x),
+       "log", "log({0})", ("1/{0}",), syntax="log", low=0.2, high=3.0,
+       check=lambda x: None if np.all(_f(x) > 0) else "log needs a positive input")
+_unary("sqrt", lambda x: np.sqrt(_f(x)), lambda out, x: 0.5 / out, lambda x: _sp().sqrt(x),
+       "√", "sqrt({0})", ("1/(2·sqrt({0}))",), syntax="sqrt", low=0.2, high=3.0,
+       check=lambda x: None if np.all(_f(x) > 0) else
+       ("sqrt needs a non-negative input" if np.any(_f(x) < 0)
+        else "sqrt at 0 has no finite derivative"))
+_unary("abs", lambda x: np.abs(_f(x)), lambda out, x: np.sign(_f(x)), lambda x: _sp().Abs(x),
+       "|·|", "abs({0})", ("sign({0})",), syntax="abs",
+       branch=lambda x, tol=0.0: _kink_side(x, 0.0, tol))
+_unary("sin", lambda x: np.sin(_f(x)), lambda out, x: np.cos(_f(x)), lambda x: _sp().sin(x),
+       "sin", "sin({0})", ("cos({0})",), syntax="sin")
+_unary("cos", lambda x: np.cos(_f(x)), lambda out, x: -np.sin(_f(x)), lambda x: _sp().cos(x),
+       "cos", "cos({0})", ("−sin({0})",), syntax="cos")
+_unary("tanh", lambda x: np.tanh(_f(x)), lambda out, x: 1.0 - out ** 2, lambda x: _sp().tanh(x),
+       "tanh", "tanh({0})", ("1 − tanh²({0})",), syntax="tanh", activation="tanh")
+_unary("sigmoid", _sigmoid, lambda out, x: out * (1.0 - out),
+       lambda x: 1 / (1 + _sp().exp(-x)),
+       "σ", "σ({0})", ("σ({0})(1 − σ({0}))",), syntax="sigmoid", activation="sigmoid")
+
+
+def _relu_sym(x):
+    sp = _sp()
+    return sp.Piecewise((x, x > 0), (0, True))
+
+
+_unary("relu", lambda x: np.maximum(_f(x), 0.0), lambda out, x: (_f(x) > 0).astype(float),
+       _relu_sym, "relu", "relu({0})", ("1[{0} > 0]",), syntax="relu", activation="relu",
+       branch=lambda x, tol=0.0: _kink_side(x, 0.0, tol))
+
+
+def _leaky_sym(x, alpha=0.01):
+    sp = _sp()
+    return sp.Piecewise((x, x > 0), (alpha * x, True))
+
+
+_unary("leaky_relu", lambda x, alpha=0.01: np.where(_f(x) > 0, _f(x), alpha * _f(x)),
+       lambda out, x, alpha=0.01: np.where(_f(x) > 0, 1.0, alpha), _leaky_sym,
+       "leaky relu", "leaky_relu({0})", ("1 if {0} > 0 else α",), activation="leaky_relu",
+       branch=lambda x, tol=0.0, alpha=0.01: _kink_side(x, 0.0, tol),
+       attrs_sample={"alpha": 0.1})
+ACTIVATIONS["identity"] = "linear"
+
+
+# ---------------------------------------------------------------- scalar binary ops
+def _binary(name, forward, vjp, sym, label, formula, local_text, *, check=None, branch=None,
+            sample=None, syntax=None):
+    return register(Op(name, 2, forward, vjp, _elementwise(sym), label, formula, local_text,
+                       syntax=syntax, check=check, branch=branch,
+                       sample=sample or (lambda rng: (rng.uniform(-2, 2, 3), rng.uniform(-2, 2, 3)))))
+
+
+_binary("add", lambda a, b: _f(a) + _f(b),
+        lambda g, out, a, b: (unbroadcast(g, np.shape(a)), unbroadcast(g, np.shape(b))),
+        lambda a, b: a + b, "+", "{0} + {1}", ("1", "1"))
+_binary("sub", lambda a, b: _f(a) - _f(b),
+        lambda g, out, a, b: (unbroadcast(g, np.shape(a)), unbroadcast(-g, np.shape(b))),
+        lambda a, b: a - b, "−", "{0} − {1}", ("1", "−1"))
+_binary("mul", lambda a, b: _f(a) * _f(b),
+        lambda g, out, a, b: (unbroadcast(g * _f(b), np.shape(a)), unbroadcast(g * _f(a), np.shape(b))),
+        lambda a, b: a * b, "×", "{0} · {1}", ("{1}", "{0}"))
+_binary("div", lambda a, b: _f(a) / _f(b),
+        lambda g, out, a, b: (unbroadcast(g / _f(b), np.shape(a)),
+                              unbroadcast(-g * _f(a) / _f(b) ** 2, np.shape(b))),
+        lambda a, b: a / b, "÷", "{0} / {1}", ("1/{1}", "−{0}/{1}²"),
+        check=lambda a, b: None if np.all(_f(b) != 0) else "division by zero",
+        sample=lambda rng: (rng.uniform(-2, 2, 3), rng.uniform(0.5, 2, 3) * rng.choice([-1, 1], 3)))
+
+
+def _pow_forward(a, b):
+    return np.power(_f(a), _f(b))
+
+
+def _pow_vjp(g, out, a, b):
+    a, b = _f(a), _f(b)
+    da = g * b * np.power(a, b - 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # d/db a^b = a^b log a; 0 where a == 0 (and b > 0); undefined (nan) for a < 0
+        db = np.where(a > 0, g * out * np.log(np.where(a > 0, a, 1.0)), np.where(a == 0, 0.0, np.nan))
+    return unbroadcast(da, np.shape(a)), unbroadcast(db, np.shape(b))
+
+
+def _pow_check(a, b):
+    a, b = _f(a), _f(b)
+    if np.any((a < 0) & (b != np.round(b))):
+        return "a negative number to a non-integer power"
+    if np.any((a == 0) & (b < 1)):
+        return "0 to a power below 1 (division by zero or no finite derivative)"
+    return None
+
+
+_binary("pow", _pow_forward, _pow_vjp, lambda a, b: a ** b, "^", "{0}^{1}",
+        ("{1}·{0}^({1}−1)", "{0}^{1}·log({0})"), check=_pow_check,
+        sample=lambda rng: (rng.uniform(0.5, 2, 3), rng.uniform(-2, 2, 3)))
+
+
+def _maxmin(name, pick_first, sym_rel, label):
+    def forward(a, b):
+        a, b = np.broadcast_arrays(_f(a), _f(b))
+        return np.where(pick_first(a, b), a, b)
+
+    def vjp(g, out, a, b):
+        first = pick_first(*np.broadcast_arrays(_f(a), _f(b)))
+        return (unbroadcast(np.where(first, g, 0.0), np.shape(a)),
+                unbroadcast(np.where(first, 0.0, g), np.shape(b)))
+
+    def sym(a, b):
+        sp = _sp()
+        return sp.Piecewise((a, sym_rel(a, b)), (b, True))
+
+    return _binary(name, forward, vjp, sym, label, name + "({0}, {1})",
+                   (f"1 if {{0}} is the {name} else 0", f"1 if {{1}} is the {name} else 0"),
+                   syntax=name, branch=lambda a, b, tol=0.0: _kink_side(_f(a) - _f(b), 0.0, tol))
+
+
+_maxmin("max", lambda a, b: a >= b, lambda a, b: a >= b, "max")
+_maxmin("min", lambda a, b: a <= b, lambda a, b: a <= b, "min")
+
+
+# ---------------------------------------------------------------- layers
+def _affine_forward(W, x, b):
+    W, x, b = _f(W), _f(x), _f(b)
+    return W @ x + b if x.ndim == 1 else x @ W.T + b
+
+
+def _affine_vjp(g, out, W, x, b):
+    W, x, g = _f(W), _f(x), _f(g)
+    if x.ndim == 1:
+        return np.outer(g, x), W.T @ g, g.copy()
+    return g.T @ x, g @ W, unbroadcast(g, np.shape(b))
+
+
+def _affine_local(out, W, x, b):
+    # ∂z_i/∂W_ij = x_j (shown as xᵀ), ∂z/∂x = W, ∂z/∂b = 1
+    return _f(x), _f(W), np.ones_like(_f(b))
+
+
+def _affine_sym(W, x, b):
+    W, x, b = (np.asarray(v, dtype=object) for v in (W, x, b))
+    return W.dot(x) + b if x.ndim == 1 else x.dot(W.T) + b
+
+
+register(Op("affine", 3, _affine_forward, _affine_vjp, _affine_sym, "W·x + b", "{0}·{1} + {2}",
+            ("{1}ᵀ", "{0}", "1"), local=_affine_local,
+            sample=lambda rng: (rng.uniform(-1, 1, (2, 3)), rng.uniform(-1, 1, (4, 3)),
+                                rng.uniform(-1, 1, 2))))
+
+
+def _softmax(z):
+    z = _f(z)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _softmax_vjp(g, out, z):
+    return (out * (g - (g * out).sum(axis=-1, keepdims=True)),)
+
+
+def _softmax_local(out, z):
+    if out.ndim == 1:     # the Jacobian diag(s) − s sᵀ
+        return (np.diag(out) - np.outer(out, out),)
+    return (out * (1.0 - out),)   # batch: only the diagonal is shown
+
+
+def _softmax_sym(z):
+    sp = _sp()
+    z = np.asarray(z, dtype=object)
+    e = np.vectorize(sp.exp, otypes=[object])(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+register(Op("softmax", 1, _softmax, _softmax_vjp, _softmax_sym, "softmax", "softmax({0})",
+            ("diag(s) − s sᵀ",), local=_softmax_local,
+            sample=lambda rng: (rng.uniform(-2, 2, 4),)))
+ACTIVATIONS["softmax"] = "softmax"
+
+
+def _l2_forward(*Ws, lam):
+    return np.asarray(lam * sum(float(np.sum(_f(W) ** 2)) for W in Ws))
+
+
+def _l2_vjp(g, out, *Ws, lam):
+    return tuple(2.0 * lam * _f(g) * _f(W) for W in Ws)
+
+
+def _l2_sym(*Ws, lam):
+    return np.asarray(lam * sum(sum(w ** 2 for w in np.asarray(W, dtype=object).ravel()) for W in Ws),
+                      dtype=object)
+
+
+register(Op("l2", -1, _l2_forward, _l2_vjp, _l2_sym, "λ·ΣW²", "λ·Σ‖W‖²", ("2λ{i}",),
+            sample=lambda rng: (rng.uniform(-1, 1, (2, 3)), rng.uniform(-1, 1, (1, 2))),
+            attrs_sample={"lam": 0.1}))
+
+
+# ---------------------------------------------------------------- losses (mean over a batch)
+def _rows(y):
+    y = _f(y)
+    return (y[None, :], 1) if y.ndim == 1 else (y, y.shape[0])
+
+
+def _mse_forward(y, target, scale=0.5):
+    Y, n = _rows(y)
+    return np.asarray(scale * np.sum((Y - np.reshape(target, Y.shape)) ** 2) / n)
+
+
+def _mse_vjp(g, out, y, target, scale=0.5):
+    y = _f(y)
+    n = 1 if y.ndim == 1 else y.shape[0]
+    return (g * 2.0 * scale * (y - np.reshape(target, y.shape)) / n,)
+
+
+def _mse_sym(y, target, scale=0.5):
+    y = np.asarray(y, dtype=object)
+    n = 1 if y.ndim == 1 else y.shape[0]
+    t = np.reshape(np.asarray(target, dtype=object), y.shape)
+    return np.asarray(scale * sum(((y - t) ** 2).ravel()) / n, dtype=object)
+
+
+def _labels(label, n):
+    return np.reshape(np.asarray(label, dtype=int), (n,))
+
+
+def _ce_forward(y, label):
+    Y, n = _rows(y)
+    k = _labels(label, n)
+    m = Y.max(axis=1, keepdims=True)
+    logz = (m + np.log(np.exp(Y - m).sum(axis=1, keepdims=True)))[:, 0]
+    return np.asarray(np.sum(logz - Y[np.arange(n), k]) / n)
+
+
+def _ce_vjp(g, out, y, label):
+    y = _f(y)
+    Y, n = _rows(y)
+    p = _softmax(Y)
+    p[np.arange(n), _labels(label, n)] -= 1.0
+    return (g * p.reshape(y.shape) / n,)
+
+
+def _ce_sym(y, label):
+    sp = _sp()
+    Y = np.asarray(y, dtype=object)
+    Y = Y[None, :] if Y.ndim == 1 else Y
+    n = Y.shape[0]
+    k = _labels(label, n)
+    total = sum(sp.log(sum(sp.exp(v) for v in Y[i])) - Y[i, k[i]] for i in range(n))
+    return np.asarray(total / n, dtype=object)
+
+
+def _hinge_margins(y, label, margin):
+    Y, n = _rows(y)
+    k = _labels(label, n)
+    M = Y - Y[np.arange(n), k][:, None] + margin
+    M[np.arange(n), k] = -np.inf   # the true class is not a term
+    return M, k, n
+
+
+def _hinge_forward(y, label, margin=1.0):
+    M, _, n = _hinge_margins(y, label, margin)
+    return np.asarray(np.sum(np.maximum(M, 0.0)) / n)
+
+
+def _hinge_vjp(g, out, y, label, margin=1.0):
+    M, k, n = _hinge_margins(y, label, margin)
+    active = (M > 0).astype(float)          # a term at margin exactly 0 contributes 0
+    active[np.arange(n), k] = -active.sum(axis=1)
+    return (g * active.reshape(np.shape(y)) / n,)
+
+
+def _hinge_sym(y, label, margin=1.0):
+    sp = _sp()
+    Y = np.asarray(y, dtype=object)
+    Y = Y[None, :] if Y.ndim == 1 else Y
+    n = Y.shape[0]
+    k = _labels(label, n)
+    terms = []
+    for i in range(n):
+        for j in range(Y.shape[1]):
+            if j != k[i]:
+                m = Y[i, j] - Y[i, k[i]] + margin
+                terms.append(sp.Piecewise((m, m > 0), (0, True)))
+    return np.asarray(sum(terms) / n, dtype=object)
+
+
+def _hinge_branch(y, label, margin=1.0, tol=0.0):
+    M, k, n = _hinge_margins(y, label, margin)
+    M[np.arange(n), k] = -1.0    # never a kink
+    return _kink_side(M, 0.0, tol)
+
+
+def _bce_check(y, target):
+    y = _f(y)
+    return None if np.all((y > 0) & (y < 1)) else "bce needs outputs strictly between 0 and 1"
+
+
+def _bce_forward(y, target):
+    Y, n = _rows(y)
+    T = np.reshape(target, Y.shape)
+    return np.asarray(-np.sum(T * np.log(Y) + (1 - T) * np.log(1 - Y)) / n)
+
+
+def _bce_vjp(g, out, y, target):
+    y = _f(y)
+    n = 1 if y.ndim == 1 else y.shape[0]
+    t = np.reshape(target, y.shape)
+    return (g * (y - t) / (y * (1 - y)) / n,)
+
+
+def _bce_sym(y, target):
+    sp = _sp()
+    y = np.asarray(y, dtype=object)
+    n = 1 if y.ndim == 1 else y.shape[0]
+    t = np.reshape(np.asarray(target, dtype=object), y.shape)
+    return np.asarray(-sum(ti * sp.log(yi) + (1 - ti) * sp.log(1 - yi)
+                           for yi, ti in zip(y.ravel(), t.ravel())) / n, dtype=object)
+
+
+def _loss(name, ptype, forward, vjp, sym, label, formula, local_text, attrs_sample, *,
+          check=None, branch=None, low=-2.0, high=2.0):
+    register(Op(name, 1, forward, vjp, sym, label, formula, local_text, check=check,
+                branch=branch, sample=lambda rng: (rng.uniform(low, high, 4),),
+                attrs_sample=attrs_sample))
+    LOSSES[ptype] = name
+
+
+_loss("mse", "mse", _mse_forward, _mse_vjp, _mse_sym, "MSE", "scale·Σ({0} − t)²",
+      ("2·scale·({0} − t)",), {"target": np.array([0.3, -0.2, 0.5, 0.1]), "scale": 0.5})
+_loss("cross_entropy", "cross_entropy", _ce_forward, _ce_vjp, _ce_sym, "softmax CE",
+      "−log softmax({0})[label]", ("softmax({0}) − onehot(label)",), {"label": 2})
+_loss("hinge", "hinge", _hinge_forward, _hinge_vjp, _hinge_sym, "hinge (SVM)",
+      "Σ_{{j≠label}} max(0, {0}_j − {0}_label + margin)",
+      ("1[margin_j > 0]; −count at label",), {"label": 1, "margin": 1.0}, branch=_hinge_branch)
+_loss("bce", "bce", _bce_forward, _bce_vjp, _bce_sym, "BCE", "−Σ[t log {0} + (1 − t) log(1 − {0})]",
+      ("({0} − t)/({0}(1 − {0}))",), {"target": np.array([1.0, 0.0, 1.0, 0.0])}, check=_bce_check,
+      low=0.05, high=0.95)

@@ -1,0 +1,449 @@
+"""Problem files (YAML) -> validated, frozen problem objects; the format is a public contract."""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .errors import ExpressionError, ProblemError
+
+TOP_KEYS_NETWORK = ("title", "description", "input", "data", "layers", "loss", "regularization")
+TOP_KEYS_EXPRESSION = ("title", "description", "expression", "values")
+# sections owned by other modules (grading rubric, optimizer, variants); validated there
+TOP_KEYS_OTHER = ("grading", "optimizer", "variants")
+LAYER_KEYS = ("W", "b", "activation", "alpha", "name")
+LOSS_KEYS = {"mse": ("type", "target", "scale"), "cross_entropy": ("type", "label"),
+             "hinge": ("type", "label", "margin"), "bce": ("type", "target")}
+CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+def _freeze(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class Layer:
+    W: np.ndarray
+    b: np.ndarray
+    activation: str = "linear"      # an op name from ops.ACTIVATIONS
+    alpha: float = 0.01             # leaky_relu slope
+
+    @property
+    def attrs(self) -> dict:
+        return {"alpha": self.alpha} if self.activation == "leaky_relu" else {}
+
+
+@dataclass(frozen=True)
+class Loss:
+    type: str                       # an op name from ops.LOSSES
+    target: np.ndarray | None = None
+    label: np.ndarray | None = None  # int class indices (0-based)
+    scale: float = 0.5
+    margin: float = 1.0
+
+    @property
+    def attrs(self) -> dict:
+        if self.type == "mse":
+            return {"target": self.target, "scale": self.scale}
+        if self.type == "bce":
+            return {"target": self.target}
+        if self.type == "hinge":
+            return {"label": self.label, "margin": self.margin}
+        return {"label": self.label}
+
+
+@dataclass(frozen=True)
+class NetworkProblem:
+    title: str
+    x: np.ndarray                   # one example (1-D) or a batch (rows are examples)
+    layers: tuple[Layer, ...]
+    loss: Loss | None
+    l2: float = 0.0
+    file: str = "<string>"
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    source: Any = field(default=None, repr=False, compare=False)   # yamlio.Located
+
+    kind = "network"
+
+    @property
+    def batch(self) -> bool:
+        return self.x.ndim == 2
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        out = {}
+        for i, layer in enumerate(self.layers, 1):
+            out[f"W{i}"] = layer.W
+            out[f"b{i}"] = layer.b
+        return out
+
+
+@dataclass(frozen=True)
+class ExpressionProblem:
+    title: str
+    steps: tuple[tuple[str, Any], ...]   # (name, exprparse node); the last is the output
+    values: dict[str, float]
+    file: str = "<string>"
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    source: Any = field(default=None, repr=False, compare=False)
+
+    kind = "expression"
+
+    @property
+    def output(self) -> str:
+        return self.steps[-1][0]
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v, dtype=float) for k, v in self.values.items()}
+
+
+Problem = NetworkProblem | ExpressionProblem
+
+
+class _Ctx:
+    """Turns a path inside the document into an error with file, field and line."""
+
+    def __init__(self, located):
+        self.loc = located
+
+    def error(self, path: tuple, message: str) -> ProblemError:
+        from .yamlio import field_name
+        return ProblemError(message, file=self.loc.file, field=field_name(path) or None,
+                            line=self.loc.line(path))
+
+    def keys(self, mapping: Any, path: tuple, allowed, what: str) -> dict:
+        if not isinstance(mapping, dict):
+            raise self.error(path, f"expected a mapping ({what}), got {_kind(mapping)}")
+        for key in mapping:
+            if not isinstance(key, str) or key not in allowed:
+                hint = difflib.get_close_matches(str(key), list(allowed), n=1)
+                tip = f" (did you mean '{hint[0]}'?)" if hint else f" (expected one of: {', '.join(allowed)})"
+                raise self.error(path + (key,), f"unknown key '{key}' in {what}{tip}")
+        return mapping
+
+    def number(self, value: Any, path: tuple) -> float:
+        if isinstance(value, bool) or value is None:
+            raise self.error(path, f"expected a number, got {_kind(value)}")
+        if isinstance(value, str):
+            text = value.strip().replace(" ", "")
+            try:
+                value = float(text)
+            except ValueError:
+                raise self.error(path, f"expected a number, got '{value}'") from None
+        if not isinstance(value, (int, float)):
+            raise self.error(path, f"expected a number, got {_kind(value)}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise self.error(path, f"expected a finite number, got {value}")
+        return value
+
+    def array(self, value: Any, path: tuple, ndim: int | tuple[int, ...], what: str) -> np.ndarray:
+        """A rectangular nested list of numbers with the given number of dimensions."""
+        dims = (ndim,) if isinstance(ndim, int) else ndim
+
+        def walk(v, p, depth):
+            if isinstance(v, list):
+                if not v:
+                    raise self.error(p, f"expected a non-empty list ({what})")
+                return [walk(item, p + (i,), depth + 1) for i, item in enumerate(v)]
+            return self.number(v, p)
+
+        nested = walk(value, path, 0)
+        shape = _shape_of(nested)
+        self._ragged(nested, shape, path)
+        arr = np.asarray(nested, dtype=float)
+        if arr.ndim not in dims:
+            want = " or ".join({0: "a number", 1: "a list", 2: "a matrix (list of rows)"}.get(d, f"{d}-D array")
+                               for d in dims)
+            raise self.error(path, f"expected {want} for {what}, got {_describe(arr)}")
+        return _freeze(arr)
+
+    def _ragged(self, nested, shape, path):
+        def check(v, p, depth):
+            if depth == len(shape):
+                if isinstance(v, list):
+                    raise self.error(p, "ragged array: found a list where a number was expected")
+                return
+            if not isinstance(v, list):
+                raise self.error(p, f"ragged array: expected a list of {shape[depth]}, got a number")
+            if len(v) != shape[depth]:
+                raise self.error(p, f"ragged array: expected {shape[depth]} entries like the first "
+                                    f"row, got {len(v)}")
+            for i, item in enumerate(v):
+                check(item, p + (i,), depth + 1)
+        check(nested, path, 0)
+
+
+def _shape_of(nested) -> tuple:
+    shape = []
+    while isinstance(nested, list):
+        shape.append(len(nested))
+        nested = nested[0]
+    return tuple(shape)
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "nothing (null)"
+    if isinstance(v, bool):
+        return f"a boolean ({str(v).lower()})"
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, str):
+        return f"the text '{v}'"
+    return type(v).__name__
+
+
+def _describe(a: np.ndarray) -> str:
+    return "a number" if a.ndim == 0 else f"shape {'×'.join(map(str, a.shape))}"
+
+
+def load_problem(path: str | Path) -> Problem:
+    """Read and validate a problem file."""
+    from .yamlio import load_yaml_file
+    return problem_from_located(load_yaml_file(path))
+
+
+def parse_problem(text: str | bytes, file: str = "<string>") -> Problem:
+    """Validate a problem given as YAML text."""
+    from .yamlio import load_yaml_text
+    return problem_from_located(load_yaml_text(text, file))
+
+
+def problem_from_located(loc) -> Problem:
+    ctx = _Ctx(loc)
+    doc = loc.data
+    if not isinstance(doc, dict):
+        raise ctx.error((), f"expected a mapping of sections at the top, got {_kind(doc)}")
+    title = doc.get("title", Path(loc.file).stem if loc.file else "problem")
+    if not isinstance(title, (str, int, float)):
+        raise ctx.error(("title",), "expected a text title")
+    if "expression" in doc:
+        ctx.keys(doc, (), TOP_KEYS_EXPRESSION + TOP_KEYS_OTHER, "an expression problem")
+        return _expression_problem(ctx, doc, str(title))
+    if "layers" in doc:
+        ctx.keys(doc, (), TOP_KEYS_NETWORK + TOP_KEYS_OTHER, "a network problem")
+        return _network_problem(ctx, doc, str(title))
+    ctx.keys(doc, (), TOP_KEYS_NETWORK + TOP_KEYS_EXPRESSION + TOP_KEYS_OTHER, "a problem")
+    raise ctx.error((), "a problem needs either 'layers' (a network) or 'expression' (a scalar graph)")
+
+
+# ---------------------------------------------------------------- network problems
+def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
+    has_input, has_data = "input" in doc, "data" in doc
+    if has_input == has_data:
+        raise ctx.error((), "a network problem needs exactly one of 'input' (one example) or "
+                            "'data' (a batch)")
+    targets = labels = None
+    if has_input:
+        x = ctx.array(doc["input"], ("input",), 1, "the input x")
+    else:
+        data = ctx.keys(doc["data"], ("data",), ("X", "targets", "labels"), "data")
+        if "X" not in data:
+            raise ctx.error(("data",), "data needs 'X' (rows are examples)")
+        x = ctx.array(data["X"], ("data", "X"), 2, "the batch X")
+        if "targets" in data and "labels" in data:
+            raise ctx.error(("data",), "give either 'targets' or 'labels', not both")
+        if "targets" in data:
+            targets = ctx.array(data["targets"], ("data", "targets"), (1, 2), "the targets")
+            if targets.ndim == 1:
+                targets = _freeze(targets.reshape(-1, 1).copy())
+            if targets.shape[0] != x.shape[0]:
+                raise ctx.error(("data", "targets"), f"expected {x.shape[0]} rows to match the "
+                                                     f"{x.shape[0]} examples of X, got {targets.shape[0]}")
+        if "labels" in data:
+            labels = _labels(ctx, data["labels"], ("data", "labels"), x.shape[0])
+
+    layers_raw = doc["layers"]
+    if not isinstance(layers_raw, list) or not layers_raw:
+        raise ctx.error(("layers",), "expected a non-empty list of layers")
+    layers = []
+    width = x.shape[-1]
+    for i, raw in enumerate(layers_raw):
+        path = ("layers", i)
+        raw = ctx.keys(raw, path, LAYER_KEYS, f"layer {i}")
+        if "W" not in raw:
+            raise ctx.error(path, "a layer needs a weight matrix 'W' (shape out × in)")
+        W = ctx.array(raw["W"], path + ("W",), 2, "W (out × in)")
+        source = "inputs" if i == 0 else f"outputs of layer {i - 1}"
+        if W.shape[1] != width:
+            raise ctx.error(path + ("W",), f"expected {width} columns to match {width} {source}, "
+                                           f"got {W.shape[1]}")
+        if "b" in raw:
+            b = ctx.array(raw["b"], path + ("b",), 1, "the bias b")
+            if b.shape[0] != W.shape[0]:
+                raise ctx.error(path + ("b",), f"expected {W.shape[0]} entries to match the "
+                                               f"{W.shape[0]} rows of W, got {b.shape[0]}")
+        else:
+            b = _freeze(np.zeros(W.shape[0]))
+        act = raw.get("activation", "linear")
+        if not isinstance(act, str) or act not in ops.ACTIVATIONS:
+            raise ctx.error(path + ("activation",), _unknown("activation", act, ops.ACTIVATIONS))
+        act = ops.ACTIVATIONS[act]
+        alpha = 0.01
+        if "alpha" in raw:
+            if act != "leaky_relu":
+                raise ctx.error(path + ("alpha",), "alpha is the slope of leaky_relu; this layer "
+                                                   f"uses {act}")
+            alpha = ctx.number(raw["alpha"], path + ("alpha",))
+        layers.append(Layer(W, b, act, alpha))
+        width = W.shape[0]
+
+    loss = None
+    if "loss" in doc:
+        loss = _loss(ctx, doc["loss"], layers, x, targets, labels)
+    elif targets is not None or labels is not None:
+        raise ctx.error(("data",), "data gives targets or labels but there is no 'loss' section")
+    elif width != 1 or x.ndim == 2:
+        raise ctx.error(("layers", len(layers) - 1, "W"),
+                        f"without a 'loss' the output itself is differentiated, so it must be a "
+                        f"scalar (one example, one output unit); got {width} outputs"
+                        + (" for a batch" if x.ndim == 2 else ""))
+
+    l2 = 0.0
+    if "regularization" in doc:
+        reg = ctx.keys(doc["regularization"], ("regularization",), ("l2",), "regularization")
+        if "l2" in reg:
+            l2 = ctx.number(reg["l2"], ("regularization", "l2"))
+            if l2 < 0:
+                raise ctx.error(("regularization", "l2"), f"expected λ ≥ 0, got {l2}")
+    return NetworkProblem(title, x, tuple(layers), loss, l2, ctx.loc.file, doc, ctx.loc)
+
+
+def _labels(ctx: _Ctx, value, path, n: int) -> np.ndarray:
+    arr = ctx.array(value, path, (0, 1), "class labels")
+    if not np.all(arr == np.round(arr)):
+        raise ctx.error(path, "expected whole-number class labels (0-based)")
+    arr = arr.astype(int)
+    if arr.ndim == 1 and arr.shape[0] != n:
+        raise ctx.error(path, f"expected {n} labels to match the {n} examples, got {arr.shape[0]}")
+    return _freeze(arr)
+
+
+def _loss(ctx: _Ctx, raw, layers, x, targets, labels) -> Loss:
+    path = ("loss",)
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, dict) or "type" not in raw:
+        raise ctx.error(path, "expected a mapping with a 'type' (mse, cross_entropy, hinge, bce)")
+    kind = raw["type"]
+    if not isinstance(kind, str) or kind not in ops.LOSSES:
+        raise ctx.error(path + ("type",), _unknown("loss", kind, ops.LOSSES))
+    ctx.keys(raw, path, LOSS_KEYS[kind], f"a {kind} loss")
+    out = layers[-1].W.shape[0]
+    batch = x.ndim == 2
+    last = ("layers", len(layers) - 1, "activation")
+    if kind == "cross_entropy" and layers[-1].activation == "softmax":
+        raise ctx.error(last, "cross_entropy applies softmax to the raw scores itself; use "
+                              "activation: linear on the last layer (softmax twice is wrong)")
+    if kind in ("cross_entropy", "hinge") and out < 2:
+        raise ctx.error(("layers", len(layers) - 1, "W"),
+                        f"a {kind} loss needs at least 2 class scores, got {out}")
+    if kind in ("mse", "bce"):
+        if batch:
+            if "target" in raw:
+                raise ctx.error(path + ("target",), "with 'data', targets come from data.targets")
+            if targets is None:
+                raise ctx.error(("data",), f"a {kind} loss on a batch needs data.targets")
+            target = targets
+            if target.shape[1] != out:
+                raise ctx.error(("data", "targets"), f"expected {out} columns to match the {out} "
+                                                     f"outputs, got {target.shape[1]}")
+        else:
+            if "target" not in raw:
+                raise ctx.error(path, f"a {kind} loss needs a 'target'")
+            target = ctx.array(raw["target"], path + ("target",), (0, 1), "the target t")
+            target = _freeze(target.reshape(-1).copy())
+            if target.shape[0] != out:
+                raise ctx.error(path + ("target",), f"expected {out} entries to match the {out} "
+                                                    f"outputs of the last layer, got {target.shape[0]}")
+        if kind == "bce" and np.any((target < 0) | (target > 1)):
+            raise ctx.error(path + ("target",) if not batch else ("data", "targets"),
+                            "bce targets must lie in [0, 1]")
+        scale = ctx.number(raw["scale"], path + ("scale",)) if "scale" in raw else 0.5
+        return Loss(ops.LOSSES[kind], target=target, scale=scale)
+    # classification losses
+    if batch:
+        if "label" in raw:
+            raise ctx.error(path + ("label",), "with 'data', labels come from data.labels")
+        if labels is None:
+            raise ctx.error(("data",), f"a {kind} loss on a batch needs data.labels")
+        label, lpath = labels, ("data", "labels")
+    else:
+        if "label" not in raw:
+            raise ctx.error(path, f"a {kind} loss needs a 'label' (0-based class index)")
+        label = _labels(ctx, raw["label"], path + ("label",), 1)
+        lpath = path + ("label",)
+        if label.ndim != 0:
+            raise ctx.error(lpath, "expected one class index for one example")
+    bad = np.asarray(label).ravel()
+    bad = bad[(bad < 0) | (bad >= out)]
+    if bad.size:
+        raise ctx.error(lpath, f"label {int(bad[0])} is out of range: expected 0 … {out - 1} "
+                               f"(0-based, {out} classes)")
+    margin = ctx.number(raw["margin"], path + ("margin",)) if "margin" in raw else 1.0
+    return Loss(ops.LOSSES[kind], label=label, margin=margin)
+
+
+def _unknown(what: str, name: Any, known) -> str:
+    names = sorted(known)
+    hint = difflib.get_close_matches(str(name), names, n=1)
+    tip = f" (did you mean '{hint[0]}'?)" if hint else ""
+    return f"unknown {what} '{name}'{tip}; expected one of: {', '.join(names)}"
+
+
+# ---------------------------------------------------------------- expression problems
+def _expression_problem(ctx: _Ctx, doc: dict, title: str) -> ExpressionProblem:
+    from .exprparse import parse_expression, variables
+    raw_steps = doc["expression"]
+    if isinstance(raw_steps, str):
+        items = [("f", raw_steps, ("expression",))]
+    elif isinstance(raw_steps, dict) and raw_steps:
+        items = [(k, v, ("expression", k)) for k, v in raw_steps.items()]
+    else:
+        raise ctx.error(("expression",), "expected an expression text or a mapping of named steps")
+
+    values_raw = doc.get("values", {})
+    values_raw = ctx.keys(values_raw, ("values",), list(values_raw) if isinstance(values_raw, dict) else (),
+                          "values")
+    values: dict[str, float] = {}
+    for name, v in values_raw.items():
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
+            raise ctx.error(("values", name), f"'{name}' is not a valid variable name")
+        values[name] = ctx.number(v, ("values", name))
+
+    functions = ops.expression_functions()
+    steps = []
+    defined = set(values)
+    for name, text, path in items:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
+            raise ctx.error(path, f"'{name}' is not a valid step name")
+        if name in values:
+            raise ctx.error(path, f"'{name}' is both a step and a value")
+        if name in functions:
+            raise ctx.error(path, f"'{name}' is a function name; choose another step name")
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            text = repr(text)
+        if not isinstance(text, str):
+            raise ctx.error(path, f"expected an expression text, got {_kind(text)}")
+        try:
+            node = parse_expression(text, functions)
+        except ExpressionError as exc:
+            raise ctx.error(path, exc.message) from None
+        for var in variables(node):
+            if var not in defined and var not in CONSTANTS:
+                later = [n for n, _, _ in items if n == var]
+                why = "is used before its step is defined" if later else "is not defined"
+                hint = difflib.get_close_matches(var, sorted(defined), n=1)
+                tip = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise ctx.error(path, f"variable '{var}' {why}; give it under 'values'{tip}")
+        steps.append((name, node))
+        defined.add(name)
+    return ExpressionProblem(title, tuple(steps), values, ctx.loc.file, doc, ctx.loc)

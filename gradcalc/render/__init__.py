@@ -1,0 +1,1 @@
+"""Reports -> plain tables, rich output, markdown and JSON (build, don't print)."""

@@ -1,0 +1,30 @@
+"""Number formatting for tables: scalars, vectors and matrices at a given precision."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def num(x: float, precision: int = 4) -> str:
+    """A number with `precision` significant digits, no exponent for ordinary magnitudes."""
+    x = float(x)
+    if x == 0:
+        return "0"
+    if not np.isfinite(x):
+        return str(x)
+    text = f"{x:.{precision}g}"
+    if "e" in text and 1e-5 <= abs(x) < 1e6:
+        text = f"{x:.{precision + 4}f}".rstrip("0").rstrip(".")
+    return text
+
+
+def value(v, precision: int = 4, multiline: bool = False) -> str:
+    """A scalar, [a, b] vector or [[..], [..]] matrix; matrices one row per line if multiline."""
+    a = np.asarray(v)
+    if a.ndim == 0:
+        return num(a, precision)
+    if a.ndim == 1:
+        return "[" + ", ".join(num(t, precision) for t in a) + "]"
+    rows = [value(r, precision) for r in a]
+    if multiline:
+        return "[" + ",\n ".join(rows) + "]"
+    return "[" + ", ".join(rows) + "]"

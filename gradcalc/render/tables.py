@@ -1,0 +1,58 @@
+"""Plain table data for the solve report; renderers turn these into rich, markdown or LaTeX."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import fmt
+from .i18n import words
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    note: str = ""
+    kinds: list[str] = field(default_factory=list)   # per column: "text" or "num" (alignment)
+
+
+def forward_table(sol, lang="en", precision=4) -> Table:
+    w = words(lang)
+    rows = [[name, sol.formulas.get(name, name), fmt.value(v, precision, multiline=True)]
+            for name, v in sol.forward.items()]
+    return Table(w["forward"], [w["name"], w["formula"], w["value"]], rows,
+                 kinds=["text", "text", "num"])
+
+
+def backward_table(sol, lang="en", precision=4) -> Table:
+    w = words(lang)
+    rows = []
+    for s in sol.steps:
+        locals_, downs = [], []
+        for inp, g in s.downstream.items():
+            text = s.local_text.get(inp, "")
+            locals_.append(f"∂{s.node}/∂{inp} = {text} = {fmt.value(s.local[inp], precision)}"
+                           if text and text != fmt.value(s.local[inp], precision)
+                           else f"∂{s.node}/∂{inp} = {fmt.value(s.local[inp], precision)}")
+            downs.append(f"{inp}: {fmt.value(g, precision)}")
+        rows.append([s.node, s.formula or s.op, fmt.value(s.upstream, precision),
+                     "\n".join(locals_), "\n".join(downs)])
+    return Table(w["backward"], [w["node"], w["operation"], w["upstream"], w["local"],
+                                 w["downstream"]], rows, note=w["rule"],
+                 kinds=["text", "text", "num", "text", "text"])
+
+
+def gradient_table(sol, lang="en", precision=4) -> Table:
+    w = words(lang)
+    rows = [[f"∂{sol.output}/∂{name}", fmt.value(sol.gradients[name], precision, multiline=True)]
+            for name in sol.leaves]
+    return Table(w["gradients"], [w["name"], w["gradient"]], rows, note=w["layout"],
+                 kinds=["text", "num"])
+
+
+def solve_tables(sol, lang="en", precision=4) -> list[Table]:
+    tables = [forward_table(sol, lang, precision), backward_table(sol, lang, precision),
+              gradient_table(sol, lang, precision)]
+    for builder in sol.extras.get("table_builders", []):
+        tables.extend(builder(sol, lang, precision))
+    return tables
