@@ -237,6 +237,10 @@ def problem_from_located(loc) -> Problem:
 
 # ---------------------------------------------------------------- network problems
 def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
+    if _needs_materialize(doc):
+        # data files, generated data sets and `width`/`init` layers become explicit arrays first
+        from .datasets import materialize
+        doc = materialize(ctx, doc)
     has_input, has_data = "input" in doc, "data" in doc
     if has_input == has_data:
         raise ctx.error((), "a network problem needs exactly one of 'input' (one example) or "
@@ -315,6 +319,15 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
             if l2 < 0:
                 raise ctx.error(("regularization", "l2"), f"expected λ ≥ 0, got {l2}")
     return NetworkProblem(title, x, tuple(layers), loss, l2, ctx.loc.file, doc, ctx.loc)
+
+
+def _needs_materialize(doc: dict) -> bool:
+    data = doc.get("data")
+    if isinstance(data, dict) and ("file" in data or "generate" in data):
+        return True
+    layers = doc.get("layers")
+    return isinstance(layers, list) and any(
+        isinstance(layer, dict) and ("width" in layer or "init" in layer) for layer in layers)
 
 
 def _labels(ctx: _Ctx, value, path, n: int) -> np.ndarray:
