@@ -1,4 +1,4 @@
-"""The Python API behind the CLI: load_problem and solve (no click, no rich)."""
+"""The Python API behind the CLI: load_problem, solve and check (no click, no rich)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,11 +7,24 @@ from .problem import Problem, load_problem, parse_problem  # noqa: F401  (re-exp
 from .solution import Solution
 
 
-def solve(problem: Problem | str | Path) -> Solution:
-    """Forward pass and reverse-mode autograd of `problem` (a Problem or a path to a YAML file)."""
+METHODS = {"autograd": (), "symbolic": ("symbolic",), "numeric": ("numeric",),
+           "all": ("symbolic", "numeric")}
+
+
+def solve(problem: Problem | str | Path, method: str = "autograd", *,
+          symbolic_limit: int | None = None, exact: bool = False,
+          h: float | None = None, update_steps: int | None = None) -> Solution:
+    """Forward pass and reverse-mode autograd of `problem` (a Problem or a path to a YAML file).
+
+    `method` "symbolic", "numeric" or "all" also runs the independent derivations (SymPy, central
+    differences) and puts "methods", "agreement" and "formulas" into `extras` (gradcalc.check).
+    With an `optimizer:` section, extras["update"] holds the SGD update (`update_steps` full-batch
+    steps, default 1; gradcalc.optim)."""
     from . import autograd
     from .network import forward_names, leaf_values
 
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if not hasattr(problem, "kind"):
         problem = load_problem(problem)
     graph, out, steps = autograd.run(problem)
@@ -22,5 +35,23 @@ def solve(problem: Problem | str | Path) -> Solution:
     formulas = {n: graph.by_name[n].formula for n in names}
     grads = graph.gradients()
     gradients = {n: grads[n] for n in names}
-    return Solution(problem, forward, formulas, gradients, steps, out.name,
-                    list(leaf_values(problem)))
+    sol = Solution(problem, forward, formulas, gradients, steps, out.name,
+                   list(leaf_values(problem)))
+    if problem.kind == "network" and any(layer.type != "dense" for layer in problem.layers):
+        from .diagnostics import attach   # conv / pool / rnn: extra tables, rnn diagnostics
+        attach(sol)
+    if "optimizer" in (problem.raw or {}):
+        from .optim import attach_update   # the SGD update: one step, or K full-batch steps
+        attach_update(sol, update_steps)
+    if METHODS[method]:
+        from .check import attach as attach_methods
+        attach_methods(sol, METHODS[method], symbolic_limit=symbolic_limit, exact=exact, h=h)
+    return sol
+
+
+def check(problem: Problem | str | Path, **options):
+    """Autograd against SymPy and central differences -> gradcalc.check.CheckReport
+    (options: symbolic_limit, h, richardson, sample, seed, exact, tolerances)."""
+    from .check import check_problem
+    return check_problem(problem if hasattr(problem, "kind") else load_problem(problem),
+                         **options)

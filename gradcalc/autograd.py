@@ -47,11 +47,12 @@ class Step:
 class Graph:
     """A backend for network.build that records nodes in creation (= topological) order."""
 
-    def __init__(self, file: str | None = None, check_domain: bool = True):
+    def __init__(self, file: str | None = None, check_domain: bool = True, source=None):
         self.nodes: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self.file = file
         self.check_domain = check_domain
+        self.source = source      # yamlio.Located of the problem file: gives domain errors a line
 
     def leaf(self, name, value, role):
         node = Node(name, None, [], {}, np.asarray(value, dtype=float), role, name)
@@ -77,8 +78,9 @@ class Graph:
 
     def _domain(self, name, field, message):
         from .yamlio import field_name
+        line = self.source.line(field) if self.source is not None and field else None
         return DomainError(f"step {name}: {message}", file=self.file,
-                           field=field_name(field) or None)
+                           field=field_name(field) or None, line=line)
 
     def backward(self, output: Node, record: bool = True) -> list[Step]:
         """Seed d output/d output = 1 and sweep the nodes in reverse creation order.
@@ -147,7 +149,7 @@ def _short(xs) -> str:
 def run(problem, values: dict | None = None, record: bool = True) -> tuple[Graph, Node, list[Step]]:
     """Build the graph of `problem`, run backward; returns (graph, output node, steps)."""
     from .network import build
-    graph = Graph(problem.file)
+    graph = Graph(problem.file, source=getattr(problem, "source", None))
     out = build(problem, graph, values)
     steps = graph.backward(out, record=record)
     return graph, out, steps

@@ -45,6 +45,10 @@ def forward_names(problem: Problem) -> list[str]:
     names = ["x"]
     n = len(problem.layers)
     for i in range(1, n + 1):
+        layer = problem.layers[i - 1]
+        if layer.type not in ("dense", "conv2d", "conv1d"):
+            names += _typed_names(layer, i, n)
+            continue
         names += [f"W{i}", f"b{i}", f"z{i}", f"h{i}" if i < n else "y"]
     if problem.loss is not None:
         names += ["L_data", "R", "L"] if problem.l2 else ["L"]
@@ -55,11 +59,16 @@ def _network(p: NetworkProblem, be: Backend, values: dict) -> Any:
     h = be.leaf("x", values.get("x", p.x), "input")
     h_name = "x"
     weights = []
+    weight_names = []
     n = len(p.layers)
     for i, layer in enumerate(p.layers, 1):
+        if layer.type != "dense":
+            h, h_name = _typed_layer(p, be, values, i, layer, h, h_name, weights, weight_names)
+            continue
         W = be.leaf(f"W{i}", values.get(f"W{i}", layer.W), "param")
         b = be.leaf(f"b{i}", values.get(f"b{i}", layer.b), "param")
         weights.append(W)
+        weight_names.append(f"W{i}")
         field = ("layers", i - 1)
         formula = f"W{i}·{h_name} + b{i}" if not p.batch else f"{h_name}·W{i}ᵀ + b{i}"
         z = be.apply("affine", [W, h, b], f"z{i}", {}, formula, field + ("W",))
@@ -78,9 +87,80 @@ def _network(p: NetworkProblem, be: Backend, values: dict) -> Any:
                  ("loss",))
     if not p.l2:
         return L
-    names = " + ".join(f"‖W{i}‖²" for i in range(1, n + 1))
+    names = " + ".join(f"‖{name}‖²" for name in weight_names)
     R = be.apply("l2", weights, "R", {"lam": p.l2}, f"λ·({names})", ("regularization", "l2"))
     return be.apply("add", [L, R], "L", {}, "L_data + R", ("regularization",))
+
+
+def _typed_names(layer, i: int, n: int) -> list[str]:
+    """Names of a pooling, flatten or rnn layer, in the order of the computation."""
+    out = f"h{i}" if i < n else "y"
+    if layer.type != "rnn":
+        return [out]
+    names = [f"Wxh{i}", f"Whh{i}", f"b{i}"] + ([f"h0_{i}"] if layer.h0 is not None else [])
+    names.append(f"z{i}")
+    if layer.return_ == "last":
+        return names + [f"h{i}", "y" if i == n else f"h{i}_T"]
+    return names + [out]
+
+
+def _act_formula(activation: str, z: str) -> str:
+    label = {"linear": "{0}", "sigmoid": "σ({0})"}.get(activation, activation + "({0})")
+    return label.format(z)
+
+
+def _typed_layer(p: NetworkProblem, be: Backend, values: dict, i: int, layer, h, h_name: str,
+                 weights: list, weight_names: list):
+    """Conv, pooling, flatten and rnn layers; returns the output handle and its name."""
+    n = len(p.layers)
+    field = ("layers", i - 1)
+    out_name = f"h{i}" if i < n else "y"
+    kind = layer.type
+    attrs = layer.op_attrs(p.batch)
+
+    def param(name, value):
+        return be.leaf(name, values.get(name, value), "param")
+
+    if kind in ("conv2d", "conv1d"):
+        W, b = param(f"W{i}", layer.W), param(f"b{i}", layer.b)
+        weights.append(W)
+        weight_names.append(f"W{i}")
+        how = [f"stride {layer.stride}"] if layer.stride != 1 else []
+        how += [f"padding {layer.padding}"] if layer.padding else []
+        # ⋆ is cross-correlation (PyTorch's Conv); ∗ the flipped-kernel (mathematical) convolution
+        formula = (f"W{i} {'∗' if layer.flip else '⋆'} {h_name} + b{i}"
+                   + (f" ({', '.join(how)})" if how else ""))
+        z = be.apply(kind, [W, h, b], f"z{i}", attrs, formula, field + ("W",))
+        out = be.apply(layer.activation, [z], out_name, layer.attrs,
+                       _act_formula(layer.activation, f"z{i}"), field + ("activation",))
+        return out, out_name
+    if kind == "flatten":
+        return be.apply(kind, [h], out_name, attrs, f"flatten({h_name})", field), out_name
+    if kind != "rnn":
+        nd = 2 if kind.endswith("2d") else 1
+        window = "×".join([str(layer.size)] * nd)
+        what = "max" if kind.startswith("max") else "mean"
+        formula = f"{what} of each {window} window of {h_name} (stride {layer.stride})"
+        return be.apply(kind, [h], out_name, attrs, formula, field), out_name
+    # rnn: z_t = Wxh x_t + Whh h_(t−1) + b for t = 1 … T (one op), then h_t = act(z_t)
+    Wxh, Whh = param(f"Wxh{i}", layer.Wxh), param(f"Whh{i}", layer.Whh)
+    b = param(f"b{i}", layer.b)
+    if layer.h0 is not None:
+        h0 = param(f"h0_{i}", layer.h0)
+    else:
+        h0 = be.leaf(f"h0_{i}", np.zeros(layer.Wxh.shape[0]), "const")
+    weights += [Wxh, Whh]
+    weight_names += [f"Wxh{i}", f"Whh{i}"]
+    z = be.apply("rnn", [Wxh, Whh, b, h, h0], f"z{i}", attrs,
+                 f"z{i}_t = Wxh{i}·{h_name}_t + Whh{i}·h{i}_(t−1) + b{i}, t = 1…T", field)
+    hs_name = f"h{i}" if (i < n or layer.return_ == "last") else "y"
+    hs = be.apply(layer.activation, [z], hs_name, layer.attrs,
+                  _act_formula(layer.activation, f"z{i}"), field + ("activation",))
+    if layer.return_ == "all":
+        return hs, hs_name
+    last = "y" if i == n else f"h{i}_T"
+    return be.apply("last_step", [hs], last, {}, f"h{i}[T] (the last time step)",
+                    field + ("return",)), last
 
 
 def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
@@ -134,3 +214,20 @@ def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
             out, _ = walk(node, step, field)
         env[step] = out
     return out
+
+
+def layer_output_name(problem: NetworkProblem, i: int) -> str:
+    """The name of what layer i (1-based) hands to the next layer ("x" for i = 0)."""
+    if i == 0:
+        return "x"
+    n = len(problem.layers)
+    layer = problem.layers[i - 1]
+    if layer.type == "rnn" and layer.return_ == "last":
+        return "y" if i == n else f"h{i}_T"
+    return "y" if i == n else f"h{i}"
+
+
+def rnn_state_name(problem: NetworkProblem, i: int) -> str:
+    """The name of the T×H hidden states of rnn layer i (h{i}, or y for a last `return: all`)."""
+    layer = problem.layers[i - 1]
+    return "y" if i == len(problem.layers) and layer.return_ == "all" else f"h{i}"

@@ -425,7 +425,7 @@ def _hinge_branch(y, label, margin=1.0, tol=0.0):
     return _kink_side(M, 0.0, tol)
 
 
-def _bce_check(y, target):
+def _bce_check(y, target=None):   # called with the inputs only (the target is an attr)
     y = _f(y)
     return None if np.all((y > 0) & (y < 1)) else "bce needs outputs strictly between 0 and 1"
 
@@ -470,3 +470,398 @@ _loss("hinge", "hinge", _hinge_forward, _hinge_vjp, _hinge_sym, "hinge (SVM)",
 _loss("bce", "bce", _bce_forward, _bce_vjp, _bce_sym, "BCE", "−Σ[t log {0} + (1 − t) log(1 − {0})]",
       ("({0} − t)/({0}(1 − {0}))",), {"target": np.array([1.0, 0.0, 1.0, 0.0])}, check=_bce_check,
       low=0.05, high=0.95)
+
+
+# ---------------------------------------------------------------- convolution, pooling, recurrence
+# Shapes.  A conv kernel W is (out_channels, in_channels, *k), or a plain k-vector (1-D) /
+# kh×kw matrix (2-D) for one channel in and out.  An input x is (C, *S), or plain (*S) for one
+# channel, with a leading batch axis when the attr batch=True.  The output keeps the caller's
+# layout: (O, *So), or plain (*So) for a plain kernel on a plain input.  Pooling acts on the last
+# one or two axes whatever comes before them.  Everything is vectorized with sliding windows (an
+# im2col view); the only Python loops run over the kernel offsets, never over pixels.
+from numpy.lib.stride_tricks import sliding_window_view as _window_view  # noqa: E402  (numpy)
+
+KINK_CONVENTION += "; a max pool sends the gradient to the first maximum of its window (row-major)"
+
+
+def _conv_canon(W, x, b, nd: int, batch: bool):
+    """(W, x, b) -> W (O, C, *k), x (N, C, *S), b (O,) and whether the kernel was plain.
+
+    Pure reshapes, so it serves float and SymPy object arrays alike."""
+    plain = W.ndim == nd
+    Wc = W.reshape((1, 1) + W.shape) if plain else W
+    xc = x if batch else x[None]
+    if xc.ndim == nd + 1:                  # no channel axis: one channel
+        xc = xc[:, None]
+    return Wc, xc, b.reshape(-1), plain
+
+
+def _conv_uncanon(out, x_ndim: int, nd: int, batch: bool, plain: bool):
+    """(N, O, *So) -> the caller's layout (drop the axes the caller did not write)."""
+    if plain and x_ndim - int(batch) == nd:
+        out = out[:, 0]
+    return out if batch else out[0]
+
+
+def _flip(W, nd):
+    return W[(Ellipsis,) + (slice(None, None, -1),) * nd]
+
+
+def _conv_windows(xc, K, stride, padding, nd):
+    """Every input patch: (N, C, *So, *k), a strided view of the zero-padded input."""
+    if padding:
+        xc = np.pad(xc, [(0, 0), (0, 0)] + [(padding, padding)] * nd)
+    win = _window_view(xc, K, axis=tuple(range(2, 2 + nd)))
+    return win[(slice(None), slice(None)) + (slice(None, None, stride),) * nd], xc.shape
+
+
+def _conv_forward(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
+    W, x, b = _f(W), _f(x), _f(b)
+    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, batch)
+    Wk = _flip(Wc, nd) if flip else Wc     # flip: the mathematical convolution
+    win, _ = _conv_windows(xc, Wk.shape[2:], stride, padding, nd)
+    # out[n, o, p] = Σ_c Σ_k W[o, c, k] · x[n, c, p·stride + k]  (tensordot copies = im2col)
+    out = np.tensordot(win, Wk, axes=([1] + list(range(2 + nd, 2 + 2 * nd)),
+                                      [1] + list(range(2, 2 + nd))))
+    out = np.moveaxis(out, -1, 1) + bc.reshape((1, -1) + (1,) * nd)
+    return _conv_uncanon(out, x.ndim, nd, batch, plain)
+
+
+def _conv_vjp(g, out, W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
+    W, x, b = _f(W), _f(x), _f(b)
+    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, batch)
+    Wk = _flip(Wc, nd) if flip else Wc
+    K = Wk.shape[2:]
+    win, padded = _conv_windows(xc, K, stride, padding, nd)
+    So = win.shape[2:2 + nd]
+    G = _f(g).reshape((xc.shape[0], Wk.shape[0]) + So)
+    sp = list(range(2, 2 + nd))
+    # ∂L/∂W: the correlation of the input with the upstream gradient
+    dWk = np.tensordot(G, win, axes=([0] + sp, [0] + sp))           # (O, C, *k)
+    dW = _flip(dWk, nd) if flip else dWk
+    db = G.sum(axis=tuple([0] + sp))
+    # ∂L/∂x: every output scatters upstream × kernel back onto its patch (col2im); for stride 1
+    # this is the full convolution of the upstream gradient with the flipped kernel
+    cols = np.tensordot(G, Wk, axes=([1], [0]))                       # (N, *So, C, *k)
+    dxp = np.zeros(padded)
+    for off in np.ndindex(*K):
+        where = (slice(None), slice(None)) + tuple(
+            slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(off, So))
+        dxp[where] += np.moveaxis(cols[(Ellipsis,) + off], -1, 1)
+    dx = dxp[(slice(None), slice(None)) + tuple(slice(padding, padding + s) for s in xc.shape[2:])]
+    return (dW.reshape(W.shape), dx.reshape(x.shape), db.reshape(b.shape))
+
+
+def _conv_local(out, W, x, b, **attrs):
+    # as for W·x + b: each output entry uses its input patch (∂z/∂W) and the kernel (∂z/∂x)
+    return _f(x), _f(W), np.ones_like(_f(b))
+
+
+def _conv_sym(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
+    """The definition, index by index: z[n,o,p] = b[o] + Σ_c Σ_k W[o,c,k] x[n,c,p·s+k−padding]."""
+    W, x, b = (np.asarray(v, dtype=object) for v in (W, x, b))
+    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, batch)
+    N, C, S = xc.shape[0], xc.shape[1], xc.shape[2:]
+    O, K = Wc.shape[0], Wc.shape[2:]
+    So = tuple((s + 2 * padding - k) // stride + 1 for s, k in zip(S, K))
+    out = np.empty((N, O) + So, dtype=object)
+    for n, o in np.ndindex(N, O):
+        for p in np.ndindex(*So):
+            total = bc[o]
+            for c in range(C):
+                for k in np.ndindex(*K):
+                    src = tuple(pi * stride + ki - padding for pi, ki in zip(p, k))
+                    if all(0 <= si < s for si, s in zip(src, S)):     # outside: zero padding
+                        wk = tuple(kk - 1 - ki for kk, ki in zip(K, k)) if flip else k
+                        total = total + Wc[(o, c) + wk] * xc[(n, c) + src]
+            out[(n, o) + p] = total
+    return _conv_uncanon(out, x.ndim, nd, batch, plain)
+
+
+def _conv_op(name, nd, sample, attrs_sample):
+    def forward(W, x, b, **a):
+        return _conv_forward(W, x, b, nd=nd, **a)
+
+    def vjp(g, out, W, x, b, **a):
+        return _conv_vjp(g, out, W, x, b, nd=nd, **a)
+
+    def sym(W, x, b, **a):
+        return _conv_sym(W, x, b, nd=nd, **a)
+
+    return register(Op(name, 3, forward, vjp, sym, f"W ⋆ x + b ({name})", "{0} ⋆ {1} + {2}",
+                       ("the input patch of each output: ∂L/∂W = {1} ⋆ upstream (correlation)",
+                        "{0}: ∂L/∂x = upstream ∗ rot180({0}) (full convolution)",
+                        "1: ∂L/∂b = Σ upstream"),
+                       local=_conv_local, sample=sample, attrs_sample=attrs_sample))
+
+
+_conv_op("conv2d", 2,
+         lambda rng: (rng.uniform(-1, 1, (2, 2, 2, 2)), rng.uniform(-1, 1, (2, 4, 4)),
+                      rng.uniform(-1, 1, 2)),
+         {"stride": 2, "padding": 1, "flip": True, "batch": False})
+_conv_op("conv1d", 1,
+         lambda rng: (rng.uniform(-1, 1, (2, 2, 3)), rng.uniform(-1, 1, (2, 6)),
+                      rng.uniform(-1, 1, 2)),
+         {"stride": 2, "padding": 1, "flip": True, "batch": False})
+
+
+# pooling: windows of `size` (per axis) every `stride` (default: size) over the last nd axes
+def _pool_windows(x, nd, size, stride):
+    """(…, *So, size**nd): the flattened windows, and the stride used."""
+    s = stride or size
+    win = _window_view(x, (size,) * nd, axis=tuple(range(x.ndim - nd, x.ndim)))
+    win = win[(Ellipsis,) + (slice(None, None, s),) * nd + (slice(None),) * nd]
+    return win.reshape(win.shape[:win.ndim - nd] + (-1,)), s
+
+
+def _pool_scatter(x_shape, nd, size, s, So, per_offset):
+    """Adjoint of windowing: add per_offset(j) onto the input entries at window offset j."""
+    dx = np.zeros(x_shape)
+    for j, off in enumerate(np.ndindex(*(size,) * nd)):
+        where = (Ellipsis,) + tuple(slice(o, o + s * (n - 1) + 1, s) for o, n in zip(off, So))
+        dx[where] += per_offset(j)
+    return dx
+
+
+def _maxpool_forward(x, *, nd, size=2, stride=None):
+    win, _ = _pool_windows(_f(x), nd, size, stride)
+    return win.max(axis=-1)
+
+
+def _maxpool_vjp(g, out, x, *, nd, size=2, stride=None):
+    x = _f(x)
+    win, s = _pool_windows(x, nd, size, stride)
+    arg = win.argmax(axis=-1)            # the first maximum in row-major window order (ties)
+    g = _f(g)
+    return (_pool_scatter(x.shape, nd, size, s, arg.shape[arg.ndim - nd:],
+                          lambda j: np.where(arg == j, g, 0.0)),)
+
+
+def _maxpool_branch(x, tol=0.0, *, nd, size=2, stride=None):
+    """Per input entry: +1 wins a window outright, −1 loses, 0 is tied (within tol) for a max."""
+    x = _f(x)
+    win, s = _pool_windows(x, nd, size, stride)
+    So = win.shape[win.ndim - 1 - nd:win.ndim - 1]
+    top = win.max(axis=-1)
+    arg = win.argmax(axis=-1)
+    second = (np.partition(win, -2, axis=-1)[..., -2] if win.shape[-1] > 1
+              else np.full(top.shape, -np.inf))
+    tied = (top - second) <= tol
+    kink = _pool_scatter(x.shape, nd, size, s, So,
+                         lambda j: (tied & (win[..., j] >= top - tol)).astype(float))
+    wins = _pool_scatter(x.shape, nd, size, s, So, lambda j: (arg == j).astype(float))
+    return np.where(kink > 0, 0, np.where(wins > 0, 1, -1)).astype(int)
+
+
+def _avgpool_forward(x, *, nd, size=2, stride=None):
+    win, _ = _pool_windows(_f(x), nd, size, stride)
+    return win.mean(axis=-1)
+
+
+def _avgpool_vjp(g, out, x, *, nd, size=2, stride=None):
+    x = _f(x)
+    win, s = _pool_windows(x, nd, size, stride)
+    share = _f(g) / size ** nd
+    return (_pool_scatter(x.shape, nd, size, s, win.shape[win.ndim - 1 - nd:win.ndim - 1],
+                          lambda j: share),)
+
+
+def _first_max_sym(vals):
+    """max of the values as a Piecewise whose pieces pick the *first* maximum (the tie rule)."""
+    sp = _sp()
+    if len(vals) == 1:
+        return vals[0]
+    pieces = []
+    for j, v in enumerate(vals[:-1]):
+        conds = [v > u for u in vals[:j]] + [v >= u for u in vals[j + 1:]]
+        pieces.append((v, sp.And(*conds)))
+    pieces.append((vals[-1], True))
+    return sp.Piecewise(*pieces)
+
+
+def _pool_sym(x, *, nd, size, stride, reduce):
+    """Index by index: out[…, p] = reduce(x[…, p·stride + k] for k in the window)."""
+    x = np.asarray(x, dtype=object)
+    s = stride or size
+    lead, S = x.shape[:x.ndim - nd], x.shape[x.ndim - nd:]
+    So = tuple((n - size) // s + 1 for n in S)
+    out = np.empty(lead + So, dtype=object)
+    for li in np.ndindex(*lead):
+        for p in np.ndindex(*So):
+            vals = [x[li + tuple(pi * s + ki for pi, ki in zip(p, k))]
+                    for k in np.ndindex(*(size,) * nd)]
+            out[li + p] = reduce(vals)
+    return out
+
+
+def _pool_op(name, nd, kind, sample, attrs_sample):
+    if kind == "max":
+        fwd, vjp, reduce = _maxpool_forward, _maxpool_vjp, _first_max_sym
+        text = ("1 at the first maximum of each window, 0 elsewhere (the gradient is routed there)",)
+        label, formula = f"max pool ({name})", "max over each window of {0}"
+    else:
+        fwd, vjp = _avgpool_forward, _avgpool_vjp
+        text = (f"1/size{'²' if nd == 2 else ''} for every entry of its window",)
+        label, formula = f"average pool ({name})", "mean over each window of {0}"
+
+        def reduce(vals):
+            return sum(vals[1:], vals[0]) / len(vals)
+
+    def branch(x, tol=0.0, **a):
+        return _maxpool_branch(x, tol, nd=nd, **a)
+
+    return register(Op(name, 1, lambda x, **a: fwd(x, nd=nd, **a),
+                       lambda g, out, x, **a: vjp(g, out, x, nd=nd, **a),
+                       lambda x, size=2, stride=None: _pool_sym(x, nd=nd, size=size, stride=stride,
+                                                                reduce=reduce),
+                       label, formula, text, branch=branch if kind == "max" else None,
+                       sample=sample, attrs_sample=attrs_sample))
+
+
+_pool_op("maxpool2d", 2, "max", lambda rng: (rng.uniform(-2, 2, (2, 4, 4)),),
+         {"size": 2, "stride": 1})
+_pool_op("avgpool2d", 2, "avg", lambda rng: (rng.uniform(-2, 2, (2, 4, 4)),),
+         {"size": 2, "stride": 2})
+_pool_op("maxpool1d", 1, "max", lambda rng: (rng.uniform(-2, 2, (2, 7)),),
+         {"size": 3, "stride": 2})
+_pool_op("avgpool1d", 1, "avg", lambda rng: (rng.uniform(-2, 2, (2, 6)),),
+         {"size": 2, "stride": 1})
+
+
+def _flatten_shape(shape, batch):
+    return (shape[0], -1) if batch else (-1,)
+
+
+register(Op("flatten", 1,
+            lambda x, batch=False: _f(x).reshape(_flatten_shape(np.shape(x), batch)),
+            lambda g, out, x, batch=False: (_f(g).reshape(np.shape(x)),),
+            lambda x, batch=False: np.asarray(x, dtype=object).reshape(
+                _flatten_shape(np.shape(x), batch)),
+            "flatten", "flatten({0})", ("1 (a reshape: each gradient goes back to its entry)",),
+            sample=lambda rng: (rng.uniform(-2, 2, (2, 3, 2)),), attrs_sample={"batch": False}))
+
+
+# vanilla recurrent layer: z_t = Wxh x_t + Whh h_(t−1) + b, h_t = act(z_t), h_0 = h0.
+# The op outputs every pre-activation Z (T×H, rows in time order); the network applies the
+# activation op to Z to get every h_t, so the op recomputes h_(t−1) = act(z_(t−1)) inside.
+def _rnn_act(activation, alpha):
+    return REGISTRY[activation], ({"alpha": alpha} if activation == "leaky_relu" else {})
+
+
+def _rnn_forward(Wxh, Whh, b, x, h0, activation="tanh", alpha=0.01, batch=False):
+    Wxh, Whh, b, x, h0 = _f(Wxh), _f(Whh), _f(b), _f(x), _f(h0)
+    act, a = _rnn_act(activation, alpha)
+    X = x if batch else x[None]                  # (N, T, D)
+    A = X @ Wxh.T + b                            # the input part of every step at once
+    N, T, H = A.shape
+    Z = np.empty_like(A)
+    h = np.broadcast_to(h0, (N, H))
+    WhhT = Whh.T
+    for t in range(T):                           # the recurrence itself is sequential
+        z = A[:, t] + h @ WhhT
+        Z[:, t] = z
+        h = act.forward(z, **a)
+    return Z if batch else Z[0]
+
+
+def rnn_bptt(GZ, D, Whh):
+    """Backpropagation through time over (N, T, H) arrays.
+
+    GZ: the gradient reaching each z_t directly (not through later steps); D: act′(z_t).
+    Returns the total dL/dz_t = GZ_t + D_t ⊙ (dL/dz_(t+1) · Whh), from t = T down to 1."""
+    dZ = np.empty_like(GZ)
+    nxt = None
+    for t in range(GZ.shape[1] - 1, -1, -1):
+        dz = GZ[:, t] if nxt is None else GZ[:, t] + D[:, t] * (nxt @ Whh)
+        dZ[:, t] = dz
+        nxt = dz
+    return dZ
+
+
+def _rnn_parts(out, Wxh, Whh, b, x, h0, activation, alpha, batch):
+    """Canonical (N, T, ·) arrays: X, Z, every h_t, act′(z_t), and h_(t−1) for every step."""
+    act, a = _rnn_act(activation, alpha)
+    X = _f(x) if batch else _f(x)[None]
+    Z = _f(out) if batch else _f(out)[None]
+    Hs = act.forward(Z, **a)
+    D = act.vjp(np.ones_like(Z), Hs, Z, **a)[0]
+    h0 = np.broadcast_to(_f(h0), (Z.shape[0], 1, Z.shape[2]))
+    Hprev = np.concatenate([h0, Hs[:, :-1]], axis=1)
+    return X, Z, Hs, D, Hprev
+
+
+def _rnn_vjp(g, out, Wxh, Whh, b, x, h0, activation="tanh", alpha=0.01, batch=False):
+    Wxh, Whh = _f(Wxh), _f(Whh)
+    X, Z, Hs, D, Hprev = _rnn_parts(out, Wxh, Whh, b, x, h0, activation, alpha, batch)
+    G = _f(g).reshape(Z.shape)
+    dZ = rnn_bptt(G, D, Whh)
+    H = Z.shape[2]
+    flat = dZ.reshape(-1, H)
+    dWxh = flat.T @ X.reshape(-1, X.shape[2])    # Σ_t δ_t x_tᵀ
+    dWhh = flat.T @ Hprev.reshape(-1, H)         # Σ_t δ_t h_(t−1)ᵀ
+    db = flat.sum(axis=0)
+    dx = dZ @ Wxh                                # ∂L/∂x_t = Wxhᵀ δ_t
+    dh0 = (dZ[:, 0] @ Whh).sum(axis=0)           # ∂L/∂h_0 = Whhᵀ δ_1 (summed over a batch)
+    return (dWxh, dWhh, db.reshape(np.shape(b)), dx.reshape(np.shape(x)),
+            dh0.reshape(np.shape(h0)))
+
+
+def _rnn_local(out, Wxh, Whh, b, x, h0, activation="tanh", alpha=0.01, batch=False):
+    # as for W·x + b, per step: ∂z_t/∂Wxh ↔ x_t, ∂z_t/∂Whh ↔ h_(t−1), ∂z_t/∂x_t = Wxh, ∂z_1/∂h0 = Whh
+    X, Z, Hs, D, Hprev = _rnn_parts(out, Wxh, Whh, b, x, h0, activation, alpha, batch)
+    return (_f(x), Hprev if batch else Hprev[0], np.ones_like(_f(b)), _f(Wxh), _f(Whh))
+
+
+def _rnn_branch(Wxh, Whh, b, x, h0, tol=0.0, activation="tanh", alpha=0.01, batch=False):
+    """Kink side of every pre-activation z_t (relu / leaky_relu); +1 everywhere for smooth ones."""
+    Z = _rnn_forward(Wxh, Whh, b, x, h0, activation, alpha, batch)
+    act = REGISTRY[activation]
+    if act.branch is None:
+        return np.ones(Z.shape, dtype=int)
+    return act.branch(Z, tol=tol)
+
+
+def _rnn_sym(Wxh, Whh, b, x, h0, activation="tanh", alpha=0.01, batch=False):
+    """Unrolled in time with the activation's own SymPy form."""
+    act, a = _rnn_act(activation, alpha)
+    Wxh, Whh, b, x, h0 = (np.asarray(v, dtype=object) for v in (Wxh, Whh, b, x, h0))
+    X = x if batch else x[None]
+    N, T = X.shape[:2]
+    Z = np.empty((N, T, Whh.shape[0]), dtype=object)
+    for n in range(N):
+        h = h0
+        for t in range(T):
+            z = Wxh.dot(X[n, t]) + Whh.dot(h) + b
+            Z[n, t] = z
+            h = np.asarray(act.sym(z, **a), dtype=object)
+    return Z if batch else Z[0]
+
+
+register(Op("rnn", 5, _rnn_forward, _rnn_vjp, _rnn_sym, "RNN (through time)",
+            "z_t = {0}·x_t + {1}·h_(t−1) + {2}",
+            ("x_tᵀ at every step: ∂L/∂{0} = Σ_t δ_t x_tᵀ",
+             "h_(t−1)ᵀ at every step: ∂L/∂{1} = Σ_t δ_t h_(t−1)ᵀ",
+             "1: ∂L/∂{2} = Σ_t δ_t", "{0}: ∂L/∂x_t = {0}ᵀ δ_t", "{1}: ∂L/∂h0 = {1}ᵀ δ_1"),
+            local=_rnn_local, branch=_rnn_branch,
+            sample=lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 3)),
+                                rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (4, 2)),
+                                rng.uniform(-1, 1, 3)),
+            attrs_sample={"activation": "tanh", "batch": False}))
+
+# layer types of problem files (besides dense) -> op name
+LAYER_OPS = {"conv2d": "conv2d", "conv1d": "conv1d", "maxpool2d": "maxpool2d",
+             "avgpool2d": "avgpool2d", "maxpool1d": "maxpool1d", "avgpool1d": "avgpool1d",
+             "flatten": "flatten", "rnn": "rnn"}
+
+
+def _last_step_vjp(g, out, x):
+    dx = np.zeros(np.shape(x))
+    dx[..., -1, :] = _f(g)
+    return (dx,)
+
+
+# h_T: the last row (time step) of T×H hidden states, for an rnn layer with `return: last`
+register(Op("last_step", 1, lambda x: _f(x)[..., -1, :].copy(), _last_step_vjp,
+            lambda x: np.asarray(x, dtype=object)[..., -1, :], "h_T", "{0}[T]",
+            ("1 for the last time step, 0 for the others",),
+            sample=lambda rng: (rng.uniform(-2, 2, (3, 2)),)))

@@ -20,6 +20,22 @@ LAYER_KEYS = ("W", "b", "activation", "alpha", "name")
 LOSS_KEYS = {"mse": ("type", "target", "scale"), "cross_entropy": ("type", "label"),
              "hinge": ("type", "label", "margin"), "bce": ("type", "target")}
 CONSTANTS = {"pi": math.pi, "e": math.e}
+# keys of the layer types besides dense (`type:` on a layer); see _typed_layer
+_CONV_KEYS = ("type", "W", "b", "stride", "padding", "flip", "activation", "alpha", "name")
+_POOL_KEYS = ("type", "size", "stride", "name")
+TYPE_KEYS = {"dense": LAYER_KEYS + ("type",), "conv2d": _CONV_KEYS, "conv1d": _CONV_KEYS,
+             "maxpool2d": _POOL_KEYS, "avgpool2d": _POOL_KEYS, "maxpool1d": _POOL_KEYS,
+             "avgpool1d": _POOL_KEYS, "flatten": ("type", "name"),
+             "rnn": ("type", "Wxh", "Whh", "b", "h0", "activation", "alpha", "return", "name")}
+# what one example is when the first layer has this type: allowed numbers of axes, and words
+_INPUT_KINDS = {"conv2d": ((2, 3), "an image (H×W or C×H×W)"),
+                "conv1d": ((1, 2), "a signal (L or C×L)"),
+                "rnn": ((2,), "a sequence (T×D, rows are time steps)"),
+                "flatten": ((1, 2, 3), "an array")}
+for _t in ("maxpool2d", "avgpool2d"):
+    _INPUT_KINDS[_t] = _INPUT_KINDS["conv2d"]
+for _t in ("maxpool1d", "avgpool1d"):
+    _INPUT_KINDS[_t] = _INPUT_KINDS["conv1d"]
 
 
 def _freeze(a: np.ndarray) -> np.ndarray:
@@ -29,14 +45,38 @@ def _freeze(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Layer:
-    W: np.ndarray
-    b: np.ndarray
+    W: np.ndarray | None             # None for pooling, flatten and rnn layers
+    b: np.ndarray | None
     activation: str = "linear"      # an op name from ops.ACTIVATIONS
     alpha: float = 0.01             # leaky_relu slope
+    type: str = "dense"             # dense, or a key of ops.LAYER_OPS (conv2d, maxpool2d, rnn …)
+    stride: int = 1                 # conv and pooling (pooling: defaults to size)
+    padding: int = 0                # conv: zeros on every side
+    flip: bool = False              # conv: flip the kernel (the mathematical convolution)
+    size: int = 2                   # pooling window
+    return_: str = "last"           # rnn: "last" (h_T) or "all" (every h_t, T×H)
+    Wxh: np.ndarray | None = None   # rnn: input weights (H × D)
+    Whh: np.ndarray | None = None   # rnn: recurrent weights (H × H)
+    h0: np.ndarray | None = None    # rnn: initial state (H); None means zeros (not a parameter)
+    out_shape: tuple = ()           # shape of one example's output (no batch axis)
 
     @property
     def attrs(self) -> dict:
         return {"alpha": self.alpha} if self.activation == "leaky_relu" else {}
+
+    def op_attrs(self, batch: bool) -> dict:
+        """Attributes of the layer's own op (conv, pooling, flatten, rnn)."""
+        t = self.type
+        if t in ("conv2d", "conv1d"):
+            return {"stride": self.stride, "padding": self.padding, "flip": self.flip,
+                    "batch": batch}
+        if t == "flatten":
+            return {"batch": batch}
+        if t == "rnn":
+            return {"activation": self.activation, "batch": batch, **self.attrs}
+        if t != "dense":
+            return {"size": self.size, "stride": self.stride}
+        return {}
 
 
 @dataclass(frozen=True)
@@ -68,16 +108,26 @@ class NetworkProblem:
     file: str = "<string>"
     raw: dict = field(default_factory=dict, repr=False, compare=False)
     source: Any = field(default=None, repr=False, compare=False)   # yamlio.Located
+    batched: bool | None = None     # set when the layers are typed (x.ndim alone cannot tell)
 
     kind = "network"
 
     @property
     def batch(self) -> bool:
-        return self.x.ndim == 2
+        return self.batched if self.batched is not None else self.x.ndim == 2
 
     def parameters(self) -> dict[str, np.ndarray]:
         out = {}
         for i, layer in enumerate(self.layers, 1):
+            if layer.type == "rnn":
+                out[f"Wxh{i}"] = layer.Wxh
+                out[f"Whh{i}"] = layer.Whh
+                out[f"b{i}"] = layer.b
+                if layer.h0 is not None:
+                    out[f"h0_{i}"] = layer.h0
+                continue
+            if layer.W is None:        # pooling and flatten have no parameters
+                continue
             out[f"W{i}"] = layer.W
             out[f"b{i}"] = layer.b
         return out
@@ -246,13 +296,23 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
         raise ctx.error((), "a network problem needs exactly one of 'input' (one example) or "
                             "'data' (a batch)")
     targets = labels = None
+    first = _first_layer_type(ctx, doc.get("layers"))
     if has_input:
-        x = ctx.array(doc["input"], ("input",), 1, "the input x")
+        if first in _INPUT_KINDS:
+            dims, what = _INPUT_KINDS[first]
+            x = ctx.array(doc["input"], ("input",), dims, f"the input x: {what}")
+        else:
+            x = ctx.array(doc["input"], ("input",), 1, "the input x")
     else:
         data = ctx.keys(doc["data"], ("data",), ("X", "targets", "labels"), "data")
         if "X" not in data:
             raise ctx.error(("data",), "data needs 'X' (rows are examples)")
-        x = ctx.array(data["X"], ("data", "X"), 2, "the batch X")
+        if first in _INPUT_KINDS:
+            dims, what = _INPUT_KINDS[first]
+            x = ctx.array(data["X"], ("data", "X"), tuple(d + 1 for d in dims),
+                          f"the batch X: a list of examples, each {what}")
+        else:
+            x = ctx.array(data["X"], ("data", "X"), 2, "the batch X")
         if "targets" in data and "labels" in data:
             raise ctx.error(("data",), "give either 'targets' or 'labels', not both")
         if "targets" in data:
@@ -270,9 +330,24 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
         raise ctx.error(("layers",), "expected a non-empty list of layers")
     layers = []
     width = x.shape[-1]
+    shape = x.shape[1:] if has_data else x.shape     # one example's shape, layer by layer
     for i, raw in enumerate(layers_raw):
         path = ("layers", i)
-        raw = ctx.keys(raw, path, LAYER_KEYS, f"layer {i}")
+        ltype = _layer_type(ctx, raw, path)
+        if ltype != "dense":
+            layer = _typed_layer(ctx, raw, path, i, ltype, shape)
+            layers.append(layer)
+            shape = layer.out_shape
+            width = shape[-1] if shape else 1
+            continue
+        if len(shape) != 1:
+            raise ctx.error(path, f"a dense layer needs a vector input, but the "
+                                  f"{_source(i)} have shape {_dims(shape)}; add a flatten layer "
+                                  f"before it")
+        if isinstance(raw, dict) and "type" not in raw:
+            _refuse_typed_keys(ctx, raw, path)
+        raw = ctx.keys(raw, path, TYPE_KEYS["dense"] if isinstance(raw, dict) and "type" in raw
+                       else LAYER_KEYS, f"layer {i}")
         if "W" not in raw:
             raise ctx.error(path, "a layer needs a weight matrix 'W' (shape out × in)")
         W = ctx.array(raw["W"], path + ("W",), 2, "W (out × in)")
@@ -297,19 +372,30 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
                 raise ctx.error(path + ("alpha",), "alpha is the slope of leaky_relu; this layer "
                                                    f"uses {act}")
             alpha = ctx.number(raw["alpha"], path + ("alpha",))
-        layers.append(Layer(W, b, act, alpha))
+        layers.append(Layer(W, b, act, alpha, out_shape=(W.shape[0],)))
         width = W.shape[0]
+        shape = (width,)
 
+    typed = any(layer.type != "dense" for layer in layers)
+    batch = has_data if typed else x.ndim == 2
+    last = ("layers", len(layers) - 1) + (("W",) if layers[-1].W is not None else ())
+    if typed and len(shape) != 1 and ("loss" in doc or has_data):
+        raise ctx.error(("layers", len(layers) - 1),
+                        f"the loss needs one vector per example, but the last layer gives shape "
+                        f"{_dims(shape)}; add a flatten (and a dense) layer"
+                        + (" or use return: last" if layers[-1].type == "rnn" else ""))
     loss = None
     if "loss" in doc:
-        loss = _loss(ctx, doc["loss"], layers, x, targets, labels)
+        loss = _loss(ctx, doc["loss"], layers, x, targets, labels, out=width, batch=batch,
+                     last=last)
     elif targets is not None or labels is not None:
         raise ctx.error(("data",), "data gives targets or labels but there is no 'loss' section")
-    elif width != 1 or x.ndim == 2:
-        raise ctx.error(("layers", len(layers) - 1, "W"),
+    elif width != 1 or batch or len(shape) != 1:
+        got = f"{width} outputs" if len(shape) == 1 else f"an output of shape {_dims(shape)}"
+        raise ctx.error(last,
                         f"without a 'loss' the output itself is differentiated, so it must be a "
-                        f"scalar (one example, one output unit); got {width} outputs"
-                        + (" for a batch" if x.ndim == 2 else ""))
+                        f"scalar (one example, one output unit); got {got}"
+                        + (" for a batch" if batch else ""))
 
     l2 = 0.0
     if "regularization" in doc:
@@ -318,7 +404,8 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
             l2 = ctx.number(reg["l2"], ("regularization", "l2"))
             if l2 < 0:
                 raise ctx.error(("regularization", "l2"), f"expected λ ≥ 0, got {l2}")
-    return NetworkProblem(title, x, tuple(layers), loss, l2, ctx.loc.file, doc, ctx.loc)
+    return NetworkProblem(title, x, tuple(layers), loss, l2, ctx.loc.file, doc, ctx.loc,
+                          batched=batch if typed else None)
 
 
 def _needs_materialize(doc: dict) -> bool:
@@ -328,6 +415,192 @@ def _needs_materialize(doc: dict) -> bool:
     layers = doc.get("layers")
     return isinstance(layers, list) and any(
         isinstance(layer, dict) and ("width" in layer or "init" in layer) for layer in layers)
+
+
+# ---------------------------------------------------------------- typed layers (conv, pool, rnn)
+def _dims(shape) -> str:
+    return "×".join(map(str, shape)) if len(shape) else "a number"
+
+
+def _source(i: int) -> str:
+    return "inputs" if i == 0 else f"outputs of layer {i - 1}"
+
+
+def _layer_type(ctx: _Ctx, raw, path) -> str:
+    """The validated `type` of a layer ("dense" when absent or when raw is not a mapping)."""
+    if not isinstance(raw, dict) or "type" not in raw:
+        return "dense"
+    t = raw["type"]
+    if not isinstance(t, str) or t not in TYPE_KEYS:
+        raise ctx.error(path + ("type",), _unknown("layer type", t, TYPE_KEYS))
+    return t
+
+
+def _first_layer_type(ctx: _Ctx, layers_raw) -> str:
+    if isinstance(layers_raw, list) and layers_raw:
+        return _layer_type(ctx, layers_raw[0], ("layers", 0))
+    return "dense"
+
+
+def _refuse_typed_keys(ctx: _Ctx, raw: dict, path) -> None:
+    """A key of another layer type on a layer without `type`: say what is missing."""
+    for key in raw:
+        if key in LAYER_KEYS:
+            continue
+        kinds = [t for t, keys in TYPE_KEYS.items() if t != "dense" and key in keys]
+        if kinds:
+            raise ctx.error(path + (key,), f"'{key}' belongs to {', '.join(kinds)} layers; this "
+                                           f"layer has no 'type', so it is dense (add e.g. "
+                                           f"type: {kinds[0]})")
+        if difflib.get_close_matches(str(key), ["type"], n=1) and \
+                not difflib.get_close_matches(str(key), list(LAYER_KEYS), n=1):
+            raise ctx.error(path + (key,), f"unknown key '{key}' in layer {path[1]} "
+                                           f"(did you mean 'type'?)")
+
+
+def _count(ctx: _Ctx, raw: dict, path, key: str, default: int, least: int, what: str) -> int:
+    if key not in raw:
+        return default
+    v = raw[key]
+    if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+            or v != int(v) or v < least):
+        got = v if isinstance(v, (int, float)) and not isinstance(v, bool) else _kind(v)
+        raise ctx.error(path + (key,), f"expected a whole number ≥ {least} ({what}), got {got}")
+    return int(v)
+
+
+def _activation(ctx: _Ctx, raw: dict, path, default: str, ltype: str) -> tuple[str, float]:
+    act = raw.get("activation", default)
+    if not isinstance(act, str) or act not in ops.ACTIVATIONS:
+        raise ctx.error(path + ("activation",), _unknown("activation", act, ops.ACTIVATIONS))
+    act = ops.ACTIVATIONS[act]
+    if act == "softmax":
+        raise ctx.error(path + ("activation",), f"softmax is for the scores of a dense layer, "
+                                                f"not a {ltype} layer")
+    alpha = 0.01
+    if "alpha" in raw:
+        if act != "leaky_relu":
+            raise ctx.error(path + ("alpha",), "alpha is the slope of leaky_relu; this layer "
+                                               f"uses {act}")
+        alpha = ctx.number(raw["alpha"], path + ("alpha",))
+    return act, alpha
+
+
+def _typed_layer(ctx: _Ctx, raw: dict, path, i: int, ltype: str, shape: tuple) -> Layer:
+    """Validate a conv / pooling / flatten / rnn layer against the shape of its input."""
+    ctx.keys(raw, path, TYPE_KEYS[ltype], f"layer {i} ({ltype})")
+    src = _source(i)
+    if ltype in ("conv2d", "conv1d"):
+        return _conv_layer(ctx, raw, path, ltype, 2 if ltype == "conv2d" else 1, shape, src)
+    if ltype == "flatten":
+        return Layer(None, None, type="flatten", out_shape=(int(np.prod(shape)),))
+    if ltype == "rnn":
+        return _rnn_layer(ctx, raw, path, shape, src)
+    nd = 2 if ltype.endswith("2d") else 1
+    if len(shape) < nd:
+        raise ctx.error(path, f"a {ltype} layer needs {'an image' if nd == 2 else 'a signal'} "
+                              f"input with {nd} spatial axes, but the {src} have shape "
+                              f"{_dims(shape)}")
+    size = _count(ctx, raw, path, "size", 2, 1, "the pooling window")
+    stride = _count(ctx, raw, path, "stride", size, 1, "the step between windows")
+    spatial = shape[len(shape) - nd:]
+    if size > min(spatial):
+        raise ctx.error(path + ("size",), f"a window of {size} does not fit the {src} of shape "
+                                          f"{_dims(shape)}")
+    out = shape[:len(shape) - nd] + tuple((s - size) // stride + 1 for s in spatial)
+    return Layer(None, None, type=ltype, size=size, stride=stride, out_shape=out)
+
+
+def _conv_layer(ctx, raw, path, ltype, nd, shape, src) -> Layer:
+    if "W" not in raw:
+        raise ctx.error(path, f"a {ltype} layer needs a kernel 'W' (out_channels × in_channels × "
+                              + ("kh × kw, or a plain kh×kw matrix)" if nd == 2
+                                 else "k, or a plain vector)"))
+    what = ("the kernel W (out_channels × in_channels × kh × kw, or a plain kh×kw matrix)"
+            if nd == 2 else "the kernel W (out_channels × in_channels × k, or a plain vector)")
+    W = ctx.array(raw["W"], path + ("W",), (nd, nd + 2), what)
+    if len(shape) not in (nd, nd + 1):
+        kind = "an image (H×W or C×H×W)" if nd == 2 else "a signal (L or C×L)"
+        raise ctx.error(path, f"a {ltype} layer needs {kind} as input, but the {src} have shape "
+                              f"{_dims(shape)}")
+    channels = shape[0] if len(shape) == nd + 1 else 1
+    plain = W.ndim == nd
+    if plain and channels != 1:
+        raise ctx.error(path + ("W",), f"a plain kernel works on one channel, but the {src} have "
+                                       f"{channels} channels; give W as out_channels × "
+                                       f"in_channels × {'kh × kw' if nd == 2 else 'k'}")
+    if not plain and W.shape[1] != channels:
+        raise ctx.error(path + ("W",), f"expected {channels} input channels (the second axis of "
+                                       f"W) to match the {channels} channel"
+                                       f"{'s' if channels != 1 else ''} of the {src}, got "
+                                       f"{W.shape[1]}")
+    stride = _count(ctx, raw, path, "stride", 1, 1, "the step of the kernel")
+    padding = _count(ctx, raw, path, "padding", 0, 0, "zeros added on every side")
+    flip = raw.get("flip", False)
+    if not isinstance(flip, bool):
+        raise ctx.error(path + ("flip",), f"expected true or false, got {_kind(flip)}")
+    spatial, kernel = shape[len(shape) - nd:], W.shape[W.ndim - nd:]
+    for s, k in zip(spatial, kernel):
+        if s + 2 * padding < k:
+            raise ctx.error(path + ("W",), f"the kernel ({_dims(kernel)}) is larger than the "
+                                           f"padded {src} ({_dims(tuple(n + 2 * padding for n in spatial))})")
+    out_channels = 1 if plain else W.shape[0]
+    if "b" in raw:
+        if plain:
+            b = ctx.array(raw["b"], path + ("b",), (0, 1), "the bias b (a number)")
+            if b.size != 1:
+                raise ctx.error(path + ("b",), f"a plain kernel has one output channel, so b is "
+                                               f"one number, got {b.size}")
+        else:
+            b = ctx.array(raw["b"], path + ("b",), 1, "the bias b (one per output channel)")
+            if b.shape[0] != out_channels:
+                raise ctx.error(path + ("b",), f"expected {out_channels} entries to match the "
+                                               f"{out_channels} output channels of W, got "
+                                               f"{b.shape[0]}")
+    else:
+        b = _freeze(np.zeros(() if plain else (out_channels,)))
+    act, alpha = _activation(ctx, raw, path, "linear", ltype)
+    out = tuple((s + 2 * padding - k) // stride + 1 for s, k in zip(spatial, kernel))
+    if not plain or len(shape) == nd + 1:
+        out = (out_channels,) + out
+    return Layer(W, b, act, alpha, type=ltype, stride=stride, padding=padding, flip=flip,
+                 out_shape=out)
+
+
+def _rnn_layer(ctx, raw, path, shape, src) -> Layer:
+    if len(shape) != 2:
+        raise ctx.error(path, f"an rnn layer needs a sequence (T×D, rows are time steps) as "
+                              f"input, but the {src} have shape {_dims(shape)}")
+    T, D = shape
+    for key in ("Wxh", "Whh"):
+        if key not in raw:
+            raise ctx.error(path, "an rnn layer needs 'Wxh' (hidden × input) and 'Whh' "
+                                  "(hidden × hidden)")
+    Wxh = ctx.array(raw["Wxh"], path + ("Wxh",), 2, "Wxh (hidden × input)")
+    if Wxh.shape[1] != D:
+        raise ctx.error(path + ("Wxh",), f"expected {D} columns to match the {D} features per "
+                                         f"time step of the {src}, got {Wxh.shape[1]}")
+    H = Wxh.shape[0]
+    Whh = ctx.array(raw["Whh"], path + ("Whh",), 2, "Whh (hidden × hidden)")
+    if Whh.shape != (H, H):
+        raise ctx.error(path + ("Whh",), f"expected a {H}×{H} matrix (Wxh has {H} rows), got "
+                                         f"{_dims(Whh.shape)}")
+    vectors = {}
+    for key, words in (("b", "the bias b"), ("h0", "the initial state h0")):
+        if key in raw:
+            v = ctx.array(raw[key], path + (key,), 1, words)
+            if v.shape[0] != H:
+                raise ctx.error(path + (key,), f"expected {H} entries to match the {H} hidden "
+                                               f"units (rows of Wxh), got {v.shape[0]}")
+            vectors[key] = v
+    b = vectors.get("b", _freeze(np.zeros(H)))
+    act, alpha = _activation(ctx, raw, path, "tanh", "rnn")
+    ret = raw.get("return", "last")
+    if ret not in ("last", "all"):
+        raise ctx.error(path + ("return",), f"expected 'last' (h_T) or 'all' (every h_t), got "
+                                            f"{_kind(ret)}")
+    return Layer(None, b, act, alpha, type="rnn", return_=ret, Wxh=Wxh, Whh=Whh,
+                 h0=vectors.get("h0"), out_shape=(H,) if ret == "last" else (T, H))
 
 
 def _labels(ctx: _Ctx, value, path, n: int) -> np.ndarray:
@@ -340,7 +613,7 @@ def _labels(ctx: _Ctx, value, path, n: int) -> np.ndarray:
     return _freeze(arr)
 
 
-def _loss(ctx: _Ctx, raw, layers, x, targets, labels) -> Loss:
+def _loss(ctx: _Ctx, raw, layers, x, targets, labels, out=None, batch=None, last=None) -> Loss:
     path = ("loss",)
     if isinstance(raw, str):
         raw = {"type": raw}
@@ -350,15 +623,15 @@ def _loss(ctx: _Ctx, raw, layers, x, targets, labels) -> Loss:
     if not isinstance(kind, str) or kind not in ops.LOSSES:
         raise ctx.error(path + ("type",), _unknown("loss", kind, ops.LOSSES))
     ctx.keys(raw, path, LOSS_KEYS[kind], f"a {kind} loss")
-    out = layers[-1].W.shape[0]
-    batch = x.ndim == 2
+    wpath = last or ("layers", len(layers) - 1, "W")      # where the output width is set
+    out = layers[-1].W.shape[0] if out is None else out
+    batch = x.ndim == 2 if batch is None else batch
     last = ("layers", len(layers) - 1, "activation")
     if kind == "cross_entropy" and layers[-1].activation == "softmax":
         raise ctx.error(last, "cross_entropy applies softmax to the raw scores itself; use "
                               "activation: linear on the last layer (softmax twice is wrong)")
     if kind in ("cross_entropy", "hinge") and out < 2:
-        raise ctx.error(("layers", len(layers) - 1, "W"),
-                        f"a {kind} loss needs at least 2 class scores, got {out}")
+        raise ctx.error(wpath, f"a {kind} loss needs at least 2 class scores, got {out}")
     if kind in ("mse", "bce"):
         if batch:
             if "target" in raw:

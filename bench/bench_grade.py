@@ -1,0 +1,147 @@
+"""Benchmark `gradcalc grade` whole-process on 1,000 and 10,000 generated hw1 submissions.
+
+Prints submissions per second, peak memory (the child's max RSS) and ratios against two
+baselines measured in the same run: the bare start-up of `gradcalc --version`, and a process
+that only reads the same answer files through gradcalc.yamlio.
+
+    python bench/bench_grade.py            # 1,000 and 10,000 YAML files, and a 10,000-row CSV
+    python bench/bench_grade.py --sizes 1000
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBLEM = ROOT / "problems" / "hw1.yaml"
+GRADCALC = [sys.executable, "-m", "gradcalc"]
+
+
+def _answers(kind: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """hw1 answers computed here with NumPy: right, rounded, follow-through or a mistake."""
+    x = np.array([0.5, -1.5])
+    W1 = np.array([[0.4, -0.2], [-0.1, 0.3]])
+    b1 = np.array([0.1, -0.3])
+    W2 = np.array([[0.2, -0.5]])
+    b2 = np.array([0.05])
+    t = 0.3
+    z1 = W1 @ x + b1
+    if kind == 2:                       # a wrong z1, then consistent to the end
+        z1 = z1 + rng.choice([-1, 1]) * rng.uniform(0.1, 0.5)
+    h1 = 1 / (1 + np.exp(-z1))
+    y = W2 @ h1 + b2
+    L = 0.5 * float((y[0] - t) ** 2)
+    dy = y - t
+    dW2 = np.outer(dy, h1)
+    db2 = dy.copy()
+    dh1 = W2.T @ dy
+    dz1 = dh1 * h1 * (1 - h1)
+    if kind == 3:                       # forgot σ′
+        dz1 = dh1
+    if kind == 4:                       # sign flipped on dW2
+        dW2 = -dW2
+    dW1 = np.outer(dz1, x)
+    db1 = dz1
+    if kind == 5:                       # the MSE without ½
+        L, dW1, db1, dW2, db2 = 2 * L, 2 * dW1, 2 * db1, 2 * dW2, 2 * db2
+    out = {"z1": z1, "h1": h1, "y": y, "L": np.asarray(L), "dW1": dW1, "db1": db1,
+           "dW2": dW2, "db2": db2}
+    if kind == 1:                       # rounded to 3 significant figures
+        out = {k: np.vectorize(lambda v: float(f"{v:.3g}"))(v) for k, v in out.items()}
+    if kind == 6:                       # a typo somewhere
+        k = rng.choice(list(out))
+        out[k] = out[k] * 1.5
+    return out
+
+
+def _yaml_value(v: np.ndarray) -> str:
+    v = np.asarray(v)
+    if v.ndim == 0 or v.size == 1:
+        return repr(float(v.ravel()[0]))
+    if v.ndim == 1:
+        return "[" + ", ".join(repr(float(a)) for a in v) + "]"
+    return "[" + ", ".join(_yaml_value(r) for r in v) + "]"
+
+
+def generate(folder: Path, n: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    kinds = rng.choice(7, size=n, p=[0.4, 0.2, 0.1, 0.1, 0.08, 0.07, 0.05])
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, kind in enumerate(kinds):
+        ans = _answers(int(kind), rng)
+        body = "\n".join(f"  {k}: {_yaml_value(v)}" for k, v in ans.items())
+        (folder / f"s{i:05d}.yaml").write_text(f"student: s{i:05d}\nname: Student {i}\n"
+                                               f"answers:\n{body}\n", encoding="utf-8")
+
+
+def generate_csv(path: Path, n: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    kinds = rng.choice(7, size=n, p=[0.4, 0.2, 0.1, 0.1, 0.08, 0.07, 0.05])
+    names = ["z1", "h1", "y", "L", "dW1", "db1", "dW2", "db2"]
+    lines = ["student,name," + ",".join(names)]
+    for i, kind in enumerate(kinds):
+        ans = _answers(int(kind), rng)
+        cells = ['"' + _yaml_value(ans[k]) + '"' for k in names]
+        lines.append(f"s{i:05d},Student {i}," + ",".join(cells))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and the child's peak RSS in MB (os.wait4 gives that child's own rusage)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(map(str, cmd))}\n{err}")
+    return elapsed, usage.ru_maxrss / 1024.0
+
+
+READ_ONLY = ("import sys, pathlib\nfrom gradcalc.yamlio import load_yaml_file\n"
+             "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.yaml')): load_yaml_file(p)\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--no-csv", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="gradcalc-bench-"))
+    try:
+        startup, _ = run(GRADCALC + ["--version"])
+        print(f"baseline: gradcalc --version start-up {startup:.2f} s")
+        print(f"{'input':<16}{'grade s':>9}{'subs/s':>9}{'peak MB':>9}{'÷ start-up':>12}"
+              f"{'÷ yamlio read':>15}")
+        for n in args.sizes:
+            folder = tmp / f"subs{n}"
+            generate(folder, n)
+            read_s, _ = run([sys.executable, "-c", READ_ONLY, str(folder)])
+            secs, mb = run(GRADCALC + ["grade", str(PROBLEM), str(folder), "-o",
+                                       str(tmp / f"out{n}"), "--quiet"])
+            print(f"{f'{n} YAML files':<16}{secs:>9.2f}{n / secs:>9.0f}{mb:>9.0f}"
+                  f"{secs / startup:>12.1f}{secs / read_s:>15.2f}")
+        if not args.no_csv:
+            n = max(args.sizes)
+            csv_path = tmp / f"quiz{n}.csv"
+            generate_csv(csv_path, n)
+            secs, mb = run(GRADCALC + ["grade", str(PROBLEM), str(csv_path), "-o",
+                                       str(tmp / "outcsv"), "--quiet"])
+            print(f"{f'{n}-row CSV':<16}{secs:>9.2f}{n / secs:>9.0f}{mb:>9.0f}"
+                  f"{secs / startup:>12.1f}{'':>15}")
+        print("target: ≥ 1,000 submissions/s end to end with feedback files; < 300 MB at 10,000")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

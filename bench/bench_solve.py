@@ -1,0 +1,95 @@
+"""Benchmark: whole-process wall time of `gradcalc solve problems/hw1.yaml` against `import numpy`.
+
+Both are measured in the same run, interleaved, as the median of several runs; the figure that
+matters is the ratio (target ≤ 2.5).  Peak memory is the largest resident set of a child process
+(resource.getrusage(RUSAGE_CHILDREN).ru_maxrss).  Python's bytecode cache is on, as on a user's
+machine: PYTHONDONTWRITEBYTECODE is removed for the children, so that gradcalc's modules are not
+compiled from source on every run (numpy's are cached at install time).
+
+    python bench/bench_solve.py [--runs 15] [--problem problems/hw1.yaml]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = 2.5
+
+
+ENV = dict(os.environ)
+
+
+def _wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                       env=ENV)
+    elapsed = time.perf_counter() - start
+    if p.returncode != 0:
+        tail = p.stderr.strip().splitlines()[-1:] or [""]
+        raise SystemExit(f"bench: {' '.join(cmd)} failed (exit {p.returncode}): {tail[0]}")
+    return elapsed
+
+
+def _peak_rss_mib(cmd: list[str]) -> float:
+    """ru_maxrss of RUSAGE_CHILDREN is the largest child so far, so measure in a fresh process."""
+    code = ("import resource, subprocess, sys; "
+            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], check=True, capture_output=True,
+                         text=True, cwd=ROOT, env=ENV).stdout
+    kib = int(out.strip())
+    return kib / 1024 if sys.platform != "darwin" else kib / 2**20   # macOS reports bytes
+
+
+def _solve_command(problem: str) -> list[str]:
+    """`gradcalc solve PROBLEM` with the autograd method alone, when a method option exists."""
+    script = Path(sys.executable).with_name("gradcalc")   # the console script, as users run it
+    program = [str(script)] if script.exists() else [sys.executable, "-m", "gradcalc"]
+    base = program + ["solve", problem]
+    help_text = subprocess.run(base[:-1] + ["--help"], capture_output=True, text=True,
+                               cwd=ROOT, env=ENV).stdout
+    if "--method" in help_text:
+        return base + ["--method", "autograd"]
+    return base
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15, help="timed runs of each command (median)")
+    ap.add_argument("--problem", default="problems/hw1.yaml")
+    args = ap.parse_args(argv)
+    ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+
+    baseline = [sys.executable, "-c", "import numpy"]
+    solve = _solve_command(args.problem)
+    # warm the file cache and fail early if the command does not work
+    for cmd in (baseline, solve):
+        _wall(cmd)
+    base_t, solve_t = [], []
+    for _ in range(args.runs):          # interleaved, so that machine load hits both alike
+        base_t.append(_wall(baseline))
+        solve_t.append(_wall(solve))
+    b, s = statistics.median(base_t), statistics.median(solve_t)
+    ratio = s / b
+    rss_base, rss_solve = _peak_rss_mib(baseline), _peak_rss_mib(solve)
+
+    shown = " ".join(["gradcalc"] + solve[solve.index("solve"):])
+    print(f"python {sys.version.split()[0]} on {os.cpu_count()} CPUs, {args.runs} runs each "
+          f"(median wall time of the whole process)")
+    numpy_cmd = 'python -c "import numpy"'
+    print(f"  {numpy_cmd:<48} {b * 1000:8.1f} ms   peak RSS {rss_base:6.1f} MiB")
+    print(f"  {shown:<48} {s * 1000:8.1f} ms   peak RSS {rss_solve:6.1f} MiB")
+    print(f"  ratio solve / import numpy: {ratio:.2f}  (target ≤ {TARGET}: "
+          f"{'met' if ratio <= TARGET else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

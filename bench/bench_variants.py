@@ -1,0 +1,111 @@
+"""Benchmark: variants, handouts and keys for 1,000 students; grading 1,000 submissions with --variants.
+
+Whole-process timings (python -m gradcalc …), each the best of REPEAT runs, printed next to
+baselines measured in the same run: the start-up of `gradcalc solve` (the floor of any command)
+and `gradcalc grade` of the same files against one fixed problem (what --variants adds).
+Targets: variants+handouts+keys for 1,000 students in under 5 s; grading with --variants at
+least 500 submissions per second.
+
+    python bench/bench_variants.py [--students 1000] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "problems" / "hw1_template.yaml"
+HW1 = ROOT / "problems" / "hw1.yaml"
+SURNAMES = "王李张刘陈杨黄赵吴周"
+
+
+def gradcalc(*args: str) -> float:
+    """Seconds of one whole `python -m gradcalc …` process; fails loudly on a non-zero exit."""
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "gradcalc", *args], capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if r.returncode not in (0, 1):
+        sys.exit(f"gradcalc {' '.join(args)} failed ({r.returncode}):\n{r.stderr}")
+    return dt
+
+
+def best(repeat: int, *args: str) -> float:
+    return min(gradcalc(*args) for _ in range(repeat))
+
+
+def write_roster(path: Path, n: int) -> None:
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:   # as Excel saves it
+        w = csv.writer(f)
+        w.writerow(["Student", "ID", "SIS User ID", "Section"])
+        for i in range(n):
+            w.writerow([f"{SURNAMES[i % 10]}同学{i}", str(90000 + i), f"2026{i:04d}", f"S{i % 4}"])
+
+
+def write_submissions(key_csv: Path, folder: Path) -> int:
+    """One YAML answer file per student from the answer key: most right, some rounded to 3
+    significant figures, some with a wrong z1, and every 50th pair with swapped variants."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = list(csv.DictReader(io.StringIO(key_csv.read_text(encoding="utf-8"))))
+    entries = [c for c in rows[0] if c not in ("student", "name")]
+    for i, row in enumerate(rows):
+        src = row
+        if i % 50 == 1:                       # copied from the previous student
+            src = rows[i - 1]
+        lines = [f'student: "{row["student"]}"', "answers:"]
+        for col in entries:
+            v = float(src[col])
+            if i % 5 == 2:
+                v = float(f"{v:.3g}")
+            if i % 7 == 3 and col.startswith("z1["):
+                v += 0.5
+            lines.append(f'  "{col}": {v!r}')
+        (folder / f"{row['student']}.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--students", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    n = args.students
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        roster = tmp / "roster.csv"
+        write_roster(roster, n)
+        startup = best(args.repeat, "solve", str(HW1))
+        print(f"baseline: gradcalc solve hw1 (start-up + one problem): {startup:.3f} s")
+
+        out = tmp / "variants"
+        gen = best(args.repeat, "variants", str(TEMPLATE), "--roster", str(roster), "-o", str(out),
+                   "--quiet")
+        files = sum(1 for p in out.rglob("*") if p.is_file())
+        print(f"variants+handouts+keys, {n} students ({files} files): {gen:.3f} s "
+              f"= {1000 * (gen - startup) / n:.2f} ms per student after start-up; "
+              f"{gen / startup:.1f}× the start-up baseline; target < 5 s: "
+              f"{'met' if gen < 5 else 'NOT met'}")
+
+        subs = tmp / "subs"
+        m = write_submissions(out / "answer_key.csv", subs)
+        fixed = best(args.repeat, "grade", str(HW1), str(subs), "-o", str(tmp / "g0"), "--quiet")
+        print(f"baseline: grade {m} submissions against one fixed problem: {fixed:.3f} s "
+              f"= {m / fixed:.0f} submissions/s")
+        try:
+            var = best(args.repeat, "grade", str(TEMPLATE), str(subs), "--variants", "-o",
+                       str(tmp / "g1"), "--quiet")
+        except SystemExit as exc:
+            print(f"grade --variants unavailable: {exc}")
+            return
+        print(f"grade --variants, {m} submissions: {var:.3f} s = {m / var:.0f} submissions/s; "
+              f"{var / fixed:.2f}× the fixed-problem baseline; target ≥ 500/s: "
+              f"{'met' if m / var >= 500 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

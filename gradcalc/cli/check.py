@@ -1,0 +1,149 @@
+"""`gradcalc check`: autograd against SymPy and central differences, or a student's own layer."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import EXIT_MISMATCH, EXIT_OK, LANG, PRECISION, cli, handle_errors
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format; json is for machines.")
+@click.option("--symbolic-limit", type=click.IntRange(0), default=None,
+              help="Skip SymPy (with a notice) above this many differentiated entries "
+                   "[default: 500].")
+@click.option("--h", "h", type=float, default=None,
+              help="Finite-difference step: entry θ moves by h·max(1, |θ|) [default: 1e-6].")
+@click.option("--richardson", is_flag=True,
+              help="Richardson extrapolation of the central differences (error O(h⁴)).")
+@click.option("--sample", type=click.IntRange(1), default=None,
+              help="Check only K random entries per parameter by finite differences.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of --sample, of the random direction and of --layer's inputs.")
+@click.option("--exact", is_flag=True,
+              help="SymPy reads the problem's decimals as fractions (0.4 = 2/5); exact values "
+                   "are printed beside the decimals.")
+@click.option("--formulas/--no-formulas", default=True, show_default=True,
+              help="Print SymPy's local derivative of every backward step.")
+@click.option("--layer", "layer", default=None, metavar="FILE.py:NAME",
+              help="Check your own NumPy layer (a class with forward/backward, or "
+                   "NAME = forward_fn,backward_fn). This RUNS THE CODE IN FILE.py.")
+@click.option("--shape", "shapes", multiple=True, metavar="[NAME=]AxB",
+              help="--layer: the input shape (default 4x3), or NAME=AxB for a parameter of a "
+                   "function-style layer. Repeatable.")
+@LANG
+@PRECISION
+@handle_errors
+def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formulas, layer,
+          shapes, lang, precision):
+    """Check gradients three ways: autograd, SymPy and central differences.
+
+    PATHS are problem files or folders of them (*.yaml, recursively). For each problem:
+    the largest relative error per parameter between autograd and SymPy and between
+    autograd and finite differences, a verdict, and every disagreeing entry with the values
+    side by side. Entries whose finite difference crosses a kink (relu, max, hinge …) are
+    reported as unreliable, not as failures.
+
+    Exit status: 0 all agree, 1 a disagreement, 2 bad input.
+
+    --layer FILE.py:NAME imports FILE.py and runs your layer on random inputs with a random
+    upstream gradient, comparing its backward with central differences. It executes your
+    code on purpose — only use it on code you trust (grading never does this).
+
+    \b
+    Examples:
+      gradcalc check problems/hw1.yaml
+      gradcalc check problems/ --format json
+      gradcalc check problems/hw1.yaml --h 0.1          # a coarse step is caught
+      gradcalc check --layer examples/layers.py:Affine --shape 4x3
+      gradcalc check --layer examples/layers.py:AffineWrong --shape 4x3
+    """
+    from ..errors import UsageError
+
+    if h is not None and not h > 0:
+        raise UsageError("--h must be positive")
+    if layer:
+        if paths:
+            raise UsageError("give either problem PATHS or --layer, not both")
+        _check_layer(layer, shapes, seed, h, fmt, precision)
+        return
+    if shapes:
+        raise UsageError("--shape only applies to --layer")
+    if not paths:
+        raise UsageError("give problem files or folders to check (or --layer FILE.py:NAME)")
+    from ..check import check_problem
+
+    problems, skipped = _load(paths)
+    # compute everything first: a bad file stops the run before anything is printed
+    reports = [check_problem(p, symbolic_limit=symbolic_limit, h=h, richardson=richardson,
+                             sample=sample, seed=seed, exact=exact) for p in problems]
+    for note in skipped:
+        click.echo(f"gradcalc: {note}", err=True)
+    if fmt == "json":
+        from ..render.check import check_json
+        from ..render.jsonout import dumps
+        click.echo(dumps(check_json(reports)))
+    else:
+        from ..render.check import check_tables, summary_table
+        from ..render.console import print_tables
+        for rep in reports:
+            print_tables(check_tables(rep, lang, max(precision, 6), formulas))
+        if len(reports) > 1:
+            print_tables([summary_table(reports, lang)])
+    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_MISMATCH)
+
+
+def _load(paths):
+    """Problems from files and folders; in folders, variant templates are skipped."""
+    from pathlib import Path
+
+    from ..check import collect_paths
+    from ..errors import UsageError
+    from ..problem import problem_from_located
+    from ..yamlio import load_yaml_file
+
+    problems, skipped = [], []
+    folders = {Path(p).resolve() for p in paths if Path(p).is_dir()}
+    for path in collect_paths(paths):
+        loc = load_yaml_file(path)
+        if _is_template(loc):
+            if any(f in path.resolve().parents for f in folders):
+                skipped.append(f"{path}: skipped (a variant template with random numbers)")
+                continue
+            raise UsageError(f"{path}: a variant template with random numbers; check a drawn "
+                             f"variant instead (gradcalc variant {path} --student ID)")
+        problems.append(problem_from_located(loc))
+    if not problems:
+        raise UsageError("no problems to check")
+    return problems, skipped
+
+
+def _is_template(loc) -> bool:
+    try:
+        from ..variants import template_from_located
+    except ImportError:
+        return False
+    try:
+        return template_from_located(loc).is_random
+    except Exception:     # not a template (the problem loader gives the real message)
+        return False
+
+
+def _check_layer(spec, shapes, seed, h, fmt, precision):
+    from ..layercheck import check_layer, parse_shapes
+
+    x_shape, params = parse_shapes(shapes)
+    rep = check_layer(spec, x_shape, params, seed=seed, h=h)
+    if fmt == "json":
+        from ..check import clean_json
+        from ..render.jsonout import dumps
+        click.echo(dumps(clean_json(rep.to_json())))
+    else:
+        from ..render.check import layer_tables
+        from ..render.console import print_tables
+        print_tables(layer_tables(rep, max(precision, 6)), title=rep.title)
+    sys.exit(EXIT_OK if rep.ok else EXIT_MISMATCH)
+

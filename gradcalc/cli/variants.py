@@ -1,0 +1,135 @@
+"""`gradcalc variant` and `gradcalc variants`: per-student problems, handouts and answer keys."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from . import LANG, PRECISION, cli, handle_errors
+
+
+@cli.command()
+@click.argument("template", type=click.Path(dir_okay=False))
+@click.option("--student", "student", required=True, metavar="ID",
+              help="The student id the variant is drawn for.")
+@handle_errors
+def variant(template, student):
+    """Print the concrete problem (YAML) that TEMPLATE gives student ID.
+
+    The variant is a pure function of the template's variants.seed and the student id: the
+    same on every machine and every run. Draws that are not well-posed (a relu input near
+    its kink, a saturated sigmoid, a probability near 0 or 1, an answer that rounds to 0)
+    are redrawn; the header comment says how many draws it took.
+
+    \b
+    Examples:
+      gradcalc variant problems/hw1_template.yaml --student 2026001
+      gradcalc variant problems/hw1_template.yaml --student 2026001 > p.yaml && gradcalc solve p.yaml
+    """
+    from ..variants import VariantMaker, load_template, variant_yaml
+
+    tmpl = load_template(template)
+    v = VariantMaker(tmpl).make(student)
+    click.echo(variant_yaml(v, tmpl), nl=False)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename over the target."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+@cli.command()
+@click.argument("template", type=click.Path(dir_okay=False))
+@click.option("--roster", required=True, type=click.Path(dir_okay=False),
+              help="Roster CSV as exported by the LMS (UTF-8, with or without BOM).")
+@click.option("-o", "--output", "outdir", default="variants", show_default=True,
+              type=click.Path(file_okay=False), help="Folder to write into.")
+@click.option("--id-column", default=None, metavar="NAME",
+              help="Roster column holding the student id (default: detected).")
+@LANG
+@PRECISION
+@click.option("--quiet", is_flag=True, help="No summary line.")
+@handle_errors
+def variants(template, roster, outdir, id_column, lang, precision, quiet):
+    """Write a variant of TEMPLATE for every student of the roster.
+
+    \b
+    Writes into the output folder:
+      problems/<id>.yaml   the concrete problem of each student
+      handouts/<id>.md     the handout (numbers and questions), and handouts/<id>.html
+      keys/<id>.md         the answer key with accepted intervals and the worked solution
+      answer_key.csv       a row per student, a column per answer entry (dW1[1,2], 1-based)
+      variants.csv         the roster's columns as they were, plus draws and file names
+    Nothing is written unless every student's variant could be made.
+
+    The id column is the first of: Student ID, Student Number, 学号, SIS User ID,
+    SIS Login ID, Login ID, User ID, ID, Username, Student (case, spaces, '_' ignored);
+    or name it with --id-column.
+
+    \b
+    Examples:
+      gradcalc variants problems/hw1_template.yaml --roster roster.csv -o hw1
+      gradcalc variants problems/hw1_template.yaml --roster canvas.csv --lang zh -o hw1
+    """
+    from ..render import handout as H
+    from ..variants import (VariantMaker, load_template, read_roster, reference_answers,
+                            safe_filename, variant_yaml)
+
+    tmpl = load_template(template)
+    ros = read_roster(roster, id_column)
+    out = Path(outdir)
+    files: dict[Path, str] = {}
+    records, draws, stems = [], [], []
+    taken: set = set()
+    maker = VariantMaker(tmpl)
+    rejections: dict[str, int] = {}
+    for row, sid in zip(ros.rows, ros.ids()):
+        v = maker.make(sid)
+        questions = maker.questions
+        name = ros.name(row).strip()
+        refs = reference_answers(v, questions)
+        sol = v.solution()
+        stem = safe_filename(sid, taken)
+        stems.append(stem)
+        draws.append(v.draws)
+        for c, n in v.rejections.items():
+            rejections[c] = rejections.get(c, 0) + n
+        files[out / "problems" / f"{stem}.yaml"] = variant_yaml(v, tmpl)
+        blocks = H.handout_blocks(v, questions, refs, sol.output, lang, name, sol,
+                                  personal=tmpl.is_random)
+        files[out / "handouts" / f"{stem}.md"] = H.blocks_markdown(blocks)
+        files[out / "handouts" / f"{stem}.html"] = H.blocks_html(blocks, lang, f"{v.problem.title} · {sid}")
+        files[out / "keys" / f"{stem}.md"] = H.key_markdown(v, questions, refs, sol.output, lang, name,
+                                                           precision, sol)
+        records.append((sid, name, [(q.name, refs[q.name]) for q in questions if q.name in refs]))
+    files[out / "answer_key.csv"] = H.answer_key_csv(records)
+    files[out / "variants.csv"] = H.manifest_csv(
+        ros.columns, ros.rows, [("variant_file", stems), ("draws", [str(d) for d in draws])])
+    for sub in ("problems", "handouts", "keys"):
+        try:
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from ..errors import UsageError
+            raise UsageError(f"cannot create folder {out / sub}: {exc.strerror or exc}") from None
+    for path, text in files.items():
+        _atomic_write(path, text)
+    if not quiet:
+        n = len(records)
+        red = ", ".join(f"{c} ×{k}" for c, k in sorted(rejections.items(), key=lambda kv: -kv[1]))
+        click.echo(f"wrote {n} variant{'s' if n != 1 else ''} to {out}/ "
+                   f"(draws per variant: mean {sum(draws) / n:.2f}, max {max(draws)}"
+                   + (f"; redrawn for: {red}" if red else "") + ")", err=True)
+        for why in ros.skipped:
+            click.echo(f"gradcalc: skipped roster {why}", err=True)

@@ -1,0 +1,523 @@
+"""The computational graph of a Solution as drawable data: nodes, wires, labels and a layered layout."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .render import fmt
+
+# Sizes in points (1/72 inch); the renderer draws at exactly these coordinates.
+SIZE_GATE, SIZE_NAME, SIZE_ATTR, SIZE_WIRE, SIZE_LEAF = 13.0, 8.5, 8.0, 9.0, 12.0
+SIZE_TITLE, SIZE_LEGEND = 12.0, 9.0
+LINE = 1.3              # line height as a multiple of the font size
+PAD_X, PAD_Y = 8.0, 5.0  # padding inside a node box
+GAP_COL = 34.0          # free band between columns where the connectors bend (no labels there)
+CONVERGE = 14.0         # wires converge from their label band into the node box over this width
+GAP_NODE = 14.0         # vertical gap between the bands of two nodes of one column
+WIRE_PAD = 4.0          # gap between a wire and the text above/below it
+MARGIN = 12.0
+FULL_SIZE = 8           # vectors/matrices with at most this many entries are shown in full
+
+Measure = Callable[[str, float], float]   # (text, font size) -> width in points
+
+WORDS = {
+    "en": {"value": "forward value (above each wire)", "grad": "gradient of {out} (below each wire)",
+           "shape": "{shape}, ‖·‖ = {norm}"},
+    "zh": {"value": "前向计算值（线上方）", "grad": "{out} 的梯度（线下方）",
+           "shape": "{shape}，‖·‖ = {norm}"},
+}
+
+
+def approx_width(text: str, size: float) -> float:
+    """A font-free estimate (used when no renderer measures text): wide glyphs count double."""
+    return sum(1.0 if ord(ch) > 0x2E80 else 0.62 for ch in text) * size
+
+
+@dataclass
+class Label:
+    """Text to draw: one or more lines, top-left corner (x, y) with y growing downward."""
+
+    lines: list[str]
+    size: float
+    role: str                      # value | grad | gate | name | attr | leaf | output | title | legend
+    x: float = 0.0
+    y: float = 0.0
+    w: float = 0.0
+    h: float = 0.0
+    owner: str = ""                # node id or edge index, for tests and the .dot writer
+    weight: str = "normal"
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.x, self.y, self.x + self.w, self.y + self.h)
+
+
+@dataclass
+class GNode:
+    id: str
+    kind: str                      # input | op | output | dummy
+    name: str                      # the quantity this node produces (x, W1, z1, t3, L …)
+    label: str                     # what is written in the box: op symbol, or the name
+    op: str | None = None
+    value: np.ndarray | None = None
+    grad: np.ndarray | None = None  # total gradient of the output with respect to `name`
+    attrs: str = ""
+    layer: int = 0
+    order: float = 0.0
+    x: float = 0.0                 # box centre
+    y: float = 0.0
+    w: float = 0.0
+    h: float = 0.0
+    band: float = 0.0              # vertical room the node and its input wires' labels need
+    labels: list[Label] = field(default_factory=list)
+
+
+@dataclass
+class GEdge:
+    src: str
+    dst: str
+    name: str                      # the quantity carried by the wire
+    value: np.ndarray
+    grad: np.ndarray               # this wire's share of the gradient (upstream × local)
+    count: int = 1                 # the same value used several times by one operation
+    chain: list[str] = field(default_factory=list)   # dummy nodes of a long edge
+    points: list[tuple[float, float]] = field(default_factory=list)
+    value_label: Label | None = None
+    grad_label: Label | None = None
+    port: int = 0
+    port_y: float = 0.0
+
+
+@dataclass
+class GraphModel:
+    title: str
+    output: str
+    nodes: list[GNode]
+    edges: list[GEdge]
+    lang: str = "en"
+    precision: int = 4
+    width: float = 0.0
+    height: float = 0.0
+    header: list[Label] = field(default_factory=list)
+
+    def node(self, node_id: str) -> GNode:
+        return self._index[node_id]
+
+    def __post_init__(self):
+        self._index = {n.id: n for n in self.nodes}
+
+    def labels(self) -> list[Label]:
+        """Every text of the picture (header, node texts, wire labels)."""
+        out = list(self.header)
+        for n in self.nodes:
+            out += n.labels
+        for e in self.edges:
+            out += [lab for lab in (e.value_label, e.grad_label) if lab is not None]
+        return out
+
+
+# ---------------------------------------------------------------- text of values
+def value_lines(v, precision: int = 4, lang: str = "en") -> list[str]:
+    """Small scalars, vectors and matrices in full (a matrix one row per line), large ones by shape."""
+    a = np.asarray(v, dtype=float)
+    if a.ndim == 0:
+        return [fmt.num(a, precision)]
+    if a.size <= FULL_SIZE and a.ndim <= 2:
+        return fmt.value(a, precision, multiline=True).split("\n")
+    shape = "×".join(str(n) for n in a.shape)
+    norm = fmt.num(float(np.linalg.norm(a)), 3)
+    return [WORDS.get(lang, WORDS["en"])["shape"].format(shape=shape, norm=norm)]
+
+
+# ---------------------------------------------------------------- graph from a solution
+_COMMUTATIVE_SYMBOL = {"add": "+", "mul": "×"}
+
+
+def gate_label(op_name: str, inputs: list) -> str:
+    """The text of a gate, with constant inputs folded in as the lecture draws them (+1, ×2, 1/•)."""
+    from . import ops
+    op = ops.get(op_name)
+    consts = [n for n in inputs if n.role == "const"]
+    if op_name == "neg":
+        return "×(−1)"       # the lecture's "*-1" gate
+    if not consts:
+        return op.label
+    if len(inputs) == 2 and len(consts) == 1 and op_name in _COMMUTATIVE_SYMBOL:
+        return _COMMUTATIVE_SYMBOL[op_name] + consts[0].name
+    if op_name == "sub" and len(consts) == 1 and inputs[1].role == "const":
+        return "−" + inputs[1].name
+    if op_name == "div" and len(consts) == 1 and inputs[1].role == "const":
+        return "÷" + inputs[1].name
+    try:
+        return op.formula.format(*[n.name if n.role == "const" else "•" for n in inputs])
+    except (IndexError, KeyError):
+        return op.label
+
+
+def _attrs_text(attrs: dict, precision: int) -> str:
+    parts = []
+    for key, v in attrs.items():
+        a = np.asarray(v)
+        if a.size > 4 or a.dtype.kind not in "iuf":
+            continue
+        parts.append(f"{key} = {fmt.value(a, precision) if a.dtype.kind == 'f' else a.tolist()}")
+    return ", ".join(parts)
+
+
+def from_solution(sol, lang: str = "en", precision: int = 4) -> GraphModel:
+    """The graph of `sol.problem`: one node per input and per operation, one wire per use.
+
+    The structure is that of the autograd graph (rebuilt from the problem, which is cheap);
+    a wire's gradient is the consumer's downstream gradient for it — upstream × local —
+    so wires leaving a value used twice each show their own share and the shares add up."""
+    from . import autograd
+    graph, out, steps = autograd.run(sol.problem)
+    order = [n for n in reversed(graph.nodes) if n.op is not None and n.grad is not None]
+    step_of = {id(n): s for n, s in zip(order, steps)}
+
+    def zeros(v):
+        return np.zeros_like(np.asarray(v, dtype=float))
+
+    nodes: list[GNode] = []
+    ids: dict[int, str] = {}
+    for i, n in enumerate(graph.nodes):
+        if n.role == "const":
+            continue
+        nid = f"n{i}"
+        ids[id(n)] = nid
+        grad = n.grad if n.grad is not None else zeros(n.value)
+        if n.op is None:
+            nodes.append(GNode(nid, "input", n.name, n.name, None, n.value, grad))
+        else:
+            nodes.append(GNode(nid, "op", n.name, gate_label(n.op, n.inputs), n.op, n.value, grad,
+                               attrs=_attrs_text(n.attrs, precision)))
+    edges: list[GEdge] = []
+    seen: dict[tuple[str, str], GEdge] = {}
+    for n in graph.nodes:
+        if n.op is None:
+            continue
+        step = step_of.get(id(n))
+        for inp in n.inputs:
+            if inp.role == "const":
+                continue
+            key = (ids[id(inp)], ids[id(n)])
+            if key in seen:          # x·x: one wire, its gradient already sums both uses
+                seen[key].count += 1
+                continue
+            share = step.downstream.get(inp.name) if step is not None else None
+            edge = GEdge(key[0], key[1], inp.name, inp.value,
+                         share if share is not None else zeros(inp.value))
+            seen[key] = edge
+            edges.append(edge)
+    sink = GNode("out", "output", out.name, out.name, None, out.value, out.grad)
+    nodes.append(sink)
+    edges.append(GEdge(ids[id(out)], "out", out.name, out.value, np.ones_like(out.value)))
+    model = GraphModel(sol.title, out.name, nodes, edges, lang, precision)
+    return model
+
+
+# ---------------------------------------------------------------- layered layout
+def _layers(model: GraphModel) -> None:
+    """Longest-path layering, then inputs are pulled right next to their first consumer."""
+    preds: dict[str, list[str]] = {n.id: [] for n in model.nodes}
+    succs: dict[str, list[str]] = {n.id: [] for n in model.nodes}
+    for e in model.edges:
+        preds[e.dst].append(e.src)
+        succs[e.src].append(e.dst)
+    # model.nodes is in creation order, a topological order (the sink is last)
+    for n in model.nodes:
+        n.layer = 1 + max((model.node(p).layer for p in preds[n.id]), default=-1)
+    for n in model.nodes:
+        if n.kind == "input" and succs[n.id]:
+            n.layer = min(model.node(s).layer for s in succs[n.id]) - 1
+    low = min(n.layer for n in model.nodes)
+    for n in model.nodes:
+        n.layer -= low
+
+
+def _split_long_edges(model: GraphModel) -> None:
+    """A wire spanning several layers passes through one dummy node per layer crossed."""
+    for k, e in enumerate(model.edges):
+        a, b = model.node(e.src), model.node(e.dst)
+        for layer in range(a.layer + 1, b.layer):
+            d = GNode(f"d{k}_{layer}", "dummy", e.name, "", layer=layer)
+            model.nodes.append(d)
+            model._index[d.id] = d
+            e.chain.append(d.id)
+
+
+def _segments(model: GraphModel) -> list[tuple[str, str]]:
+    segs = []
+    for e in model.edges:
+        path = [e.src] + e.chain + [e.dst]
+        segs += list(zip(path, path[1:]))
+    return segs
+
+
+def _crossings(by_layer: list[list[GNode]], segs) -> int:
+    pos = {n.id: i for layer in by_layer for i, n in enumerate(layer)}
+    count = 0
+    for a in range(len(segs)):
+        for b in range(a + 1, len(segs)):
+            (s1, t1), (s2, t2) = segs[a], segs[b]
+            if s1 == s2 or t1 == t2:
+                continue
+            if (pos[s1] - pos[s2]) * (pos[t1] - pos[t2]) < 0:
+                count += 1
+    return count
+
+
+def _order(model: GraphModel) -> list[list[GNode]]:
+    """Barycentric ordering: sweep down and up a few times, keep the order with fewest crossings."""
+    nlayers = 1 + max(n.layer for n in model.nodes)
+    by_layer: list[list[GNode]] = [[] for _ in range(nlayers)]
+    for n in model.nodes:
+        by_layer[n.layer].append(n)
+    segs = _segments(model)
+    preds: dict[str, list[str]] = {n.id: [] for n in model.nodes}
+    succs: dict[str, list[str]] = {n.id: [] for n in model.nodes}
+    for s, t in segs:
+        preds[t].append(s)
+        succs[s].append(t)
+
+    def sweep(layers, neighbours):
+        for layer in layers:
+            pos = {n.id: i for lay in by_layer for i, n in enumerate(lay)}
+            nodes = by_layer[layer]
+            keys = []
+            for i, n in enumerate(nodes):
+                nb = neighbours[n.id]
+                keys.append((sum(pos[m] for m in nb) / len(nb)) if nb else float(i))
+            by_layer[layer] = [n for _, _, n in sorted(zip(keys, range(len(nodes)), nodes),
+                                                       key=lambda t: (t[0], t[1]))]
+
+    best = [list(lay) for lay in by_layer]
+    best_c = _crossings(by_layer, segs)
+    for _ in range(6):
+        sweep(range(1, nlayers), preds)
+        sweep(range(nlayers - 2, -1, -1), succs)
+        c = _crossings(by_layer, segs)
+        if c < best_c:
+            best, best_c = [list(lay) for lay in by_layer], c
+    for layer in best:
+        for i, n in enumerate(layer):
+            n.order = i
+    return best
+
+
+def _place(desired: list[float], seps: list[float]) -> list[float]:
+    """Positions closest (least squares) to `desired`, in order, with p[i+1] − p[i] ≥ seps[i].
+
+    Substituting q_i = p_i − offset_i turns it into isotonic regression, solved by
+    pooling adjacent violators."""
+    offsets = [0.0]
+    for s in seps:
+        offsets.append(offsets[-1] + s)
+    target = [d - o for d, o in zip(desired, offsets)]
+    blocks: list[list[float]] = []       # [mean, count]
+    for t in target:
+        blocks.append([t, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, c2 = blocks.pop()
+            m1, c1 = blocks.pop()
+            blocks.append([(m1 * c1 + m2 * c2) / (c1 + c2), c1 + c2])
+    q = []
+    for m, c in blocks:
+        q += [m] * int(c)
+    return [a + o for a, o in zip(q, offsets)]
+
+
+def layout(model: GraphModel, measure: Measure | None = None) -> GraphModel:
+    """Layer, order and place every node, route the wires and place every label (in points)."""
+    measure = measure or approx_width
+    lang, prec = model.lang, model.precision
+
+    def text_box(lines, size):
+        return max(measure(t, size) for t in lines), len(lines) * size * LINE
+
+    _layers(model)
+    _split_long_edges(model)
+    by_layer = _order(model)
+
+    # -- node boxes and their texts (positions relative to the box, fixed later)
+    for n in model.nodes:
+        if n.kind == "dummy":
+            n.w, n.h = 0.0, 4.0
+            continue
+        if n.kind == "op":
+            parts = [(n.label, SIZE_GATE, "gate", "bold"), (n.name, SIZE_NAME, "name", "normal")]
+            if n.attrs:
+                parts.append((n.attrs, SIZE_ATTR, "attr", "normal"))
+        else:
+            parts = [(n.name, SIZE_LEAF, "leaf" if n.kind == "input" else "output", "bold")]
+        n.labels = []
+        for text, size, role, weight in parts:
+            w, h = text_box([text], size)
+            n.labels.append(Label([text], size, role, w=w, h=h, owner=n.id, weight=weight))
+        n.w = max(28.0, max(lab.w for lab in n.labels) + 2 * PAD_X)
+        n.h = max(24.0, sum(lab.h for lab in n.labels) + 2 * PAD_Y)
+
+    # -- wire labels and input ports
+    incoming: dict[str, list[GEdge]] = {n.id: [] for n in model.nodes}
+    for e in model.edges:
+        e.value_label = Label(value_lines(e.value, prec, lang), SIZE_WIRE, "value", owner=e.name)
+        e.grad_label = Label(value_lines(e.grad, prec, lang), SIZE_WIRE, "grad", owner=e.name)
+        for lab in (e.value_label, e.grad_label):
+            lab.w, lab.h = text_box(lab.lines, lab.size)
+        incoming[e.dst].append(e)
+    pitch: dict[str, float] = {}
+    for n in model.nodes:
+        ins = incoming[n.id]
+        if n.kind == "dummy" or not ins:
+            n.band = n.h
+            continue
+        pitch[n.id] = (max(e.value_label.h for e in ins) + max(e.grad_label.h for e in ins)
+                       + 2 * WIRE_PAD + 6.0)
+        n.band = max(n.h, len(ins) * pitch[n.id])
+
+    # -- columns: [connector gap][label band][converge][node boxes]
+    label_w = [0.0] * len(by_layer)
+    node_w = [0.0] * len(by_layer)
+    for k, layer in enumerate(by_layer):
+        for n in layer:
+            node_w[k] = max(node_w[k], n.w)
+            for e in incoming[n.id]:
+                label_w[k] = max(label_w[k], e.value_label.w + 8, e.grad_label.w + 8)
+    col_start, box_left, col_end = [], [], []
+    x = MARGIN
+    for k in range(len(by_layer)):
+        if k > 0:
+            x += GAP_COL
+        col_start.append(x)
+        if label_w[k] > 0:
+            x += max(label_w[k], 36.0) + CONVERGE
+        box_left.append(x)
+        x += node_w[k]
+        col_end.append(x)
+
+    # -- vertical placement: barycentres of neighbours, order kept, bands never overlap
+    seg_pred: dict[str, list[tuple[str, GEdge]]] = {n.id: [] for n in model.nodes}
+    seg_succ: dict[str, list[tuple[str, GEdge]]] = {n.id: [] for n in model.nodes}
+    for e in model.edges:
+        path = [e.src] + e.chain + [e.dst]
+        for s, t in zip(path, path[1:]):
+            seg_pred[t].append((s, e))
+            seg_succ[s].append((t, e))
+
+    def port_offsets(n: GNode) -> dict[int, float]:
+        ins = incoming[n.id]
+        if not ins or n.kind == "dummy":
+            return {}
+        p = pitch[n.id]
+        top = -len(ins) * p / 2
+        return {id(e): top + (e.port + 0.5) * p for e in ins}
+
+    pos = {n.id: float(i) for layer in by_layer for i, n in enumerate(layer)}
+    for n in model.nodes:       # ports top to bottom in the order of their sources
+        ins = sorted(incoming[n.id], key=lambda e: pos[([e.src] + e.chain)[-1]])
+        for i, e in enumerate(ins):
+            e.port = i
+    offs = {n.id: port_offsets(n) for n in model.nodes}
+
+    def seps(layer):
+        return [(a.band + b.band) / 2 + GAP_NODE for a, b in zip(layer, layer[1:])]
+
+    for layer in by_layer:
+        y = 0.0
+        for i, n in enumerate(layer):
+            if i:
+                y += (layer[i - 1].band + n.band) / 2 + GAP_NODE
+            n.y = y
+
+    def arrive(n: GNode, e: GEdge) -> float:
+        return offs[n.id].get(id(e), 0.0)
+
+    for it in range(8):
+        forward = it % 2 == 0
+        layers = by_layer if forward else list(reversed(by_layer))
+        for layer in layers:
+            desired = []
+            for n in layer:
+                if forward:
+                    nb = [model.node(s).y - arrive(n, e) for s, e in seg_pred[n.id]]
+                else:
+                    nb = [model.node(t).y + arrive(model.node(t), e) for t, e in seg_succ[n.id]]
+                desired.append(sum(nb) / len(nb) if nb else n.y)
+            for n, y in zip(layer, _place(desired, seps(layer))):
+                n.y = y
+
+    # -- header (title and legend) above the graph
+    words = WORDS.get(lang, WORDS["en"])
+    header = [Label([model.title], SIZE_TITLE, "title", weight="bold"),
+              Label([words["value"]], SIZE_LEGEND, "legend_value"),
+              Label([words["grad"].format(out=model.output)], SIZE_LEGEND, "legend_grad")]
+    for lab in header:
+        lab.w, lab.h = text_box(lab.lines, lab.size)
+    header[0].x, header[0].y = MARGIN, MARGIN
+    header[1].x, header[1].y = MARGIN + 22, header[0].y + header[0].h + 4
+    header[2].x = header[1].x + header[1].w + 40
+    header[2].y = header[1].y
+    head_h = header[1].y + header[1].h + 14
+
+    top = min(n.y - n.band / 2 for n in model.nodes)
+    shift = head_h - top
+    for n in model.nodes:
+        n.y += shift
+    bottom = max(n.y + n.band / 2 for n in model.nodes)
+
+    # -- final coordinates: boxes, node texts, wires, wire labels
+    for k, layer in enumerate(by_layer):
+        for n in layer:
+            if n.kind == "dummy":
+                n.x = (col_start[k] + col_end[k]) / 2
+                continue
+            n.x = box_left[k] + n.w / 2
+            y = n.y - sum(lab.h for lab in n.labels) / 2
+            for lab in n.labels:
+                lab.x, lab.y = n.x - lab.w / 2, y
+                y += lab.h
+    for e in model.edges:
+        src, dst = model.node(e.src), model.node(e.dst)
+        pts = [(src.x + src.w / 2, src.y), (col_end[src.layer], src.y)]
+        for d_id in e.chain:
+            d = model.node(d_id)
+            pts += [(col_start[d.layer], d.y), (col_end[d.layer], d.y)]
+        e.port_y = dst.y + arrive(dst, e)
+        k = dst.layer
+        # the wire enters the box at a point spread over the box's height
+        n_in = len(incoming[dst.id])
+        inner = dst.h * 0.7
+        box_y = dst.y + (0.0 if n_in == 1 else -inner / 2 + inner * e.port / (n_in - 1))
+        stub_end = box_left[k] - CONVERGE
+        pts += [(col_start[k], e.port_y), (stub_end, e.port_y), (dst.x - dst.w / 2, box_y)]
+        e.points = pts
+        mid = (col_start[k] + stub_end) / 2
+        v, g = e.value_label, e.grad_label
+        v.x, v.y = mid - v.w / 2, e.port_y - WIRE_PAD - v.h
+        g.x, g.y = mid - g.w / 2, e.port_y + WIRE_PAD
+    model.header = header
+    model.width = max(col_end[-1], header[2].x + header[2].w, header[0].x + header[0].w) + MARGIN
+    model.height = bottom + MARGIN
+    return model
+
+
+def build(sol, lang: str = "en", precision: int = 4, measure: Measure | None = None) -> GraphModel:
+    """The laid-out graph of a solution."""
+    return layout(from_solution(sol, lang, precision), measure)
+
+
+def overlaps(labels: list[Label], pad: float = 0.0) -> list[tuple[Label, Label]]:
+    """Pairs of labels whose boxes intersect (used by tests; empty on a good layout)."""
+    out = []
+    for i in range(len(labels)):
+        a = labels[i].box()
+        for j in range(i + 1, len(labels)):
+            b = labels[j].box()
+            if a[0] < b[2] - pad and b[0] < a[2] - pad and a[1] < b[3] - pad and b[1] < a[3] - pad:
+                out.append((labels[i], labels[j]))
+    return out

@@ -1,0 +1,279 @@
+"""Central finite differences from forward evaluations only; the step-size policy lives here.
+
+Step-size policy (the only place it is decided):
+  * entry θ gets the step hθ = h · max(1, |θ|), default h = 1e-6 (`--h`): relative for large
+    entries, absolute near 0, so that θ ± hθ always changes θ;
+  * the difference is divided by the step actually taken, (θ + hθ) − (θ − hθ) in float64, which
+    removes the rounding of θ ± hθ from the quotient;
+  * with Richardson extrapolation the estimate is (4·D(hθ/2) − D(hθ)) / 3, whose error is
+    O(h⁴) instead of O(h²).
+For f of size |f| the rounding error of D is about ε|f|/hθ (ε = 2.2e-16) and the truncation error
+about hθ²|f‴|/6: with h = 1e-6 both are near 1e-10 for the homework problems.
+
+Kinks: on every node whose op has a `branch` (relu, leaky_relu, abs, max, min, hinge) the kink side
+of each kinked input is compared at θ − hθ, θ and θ + hθ.  An entry is "unreliable here" when the
+side changes between θ − hθ and θ + hθ, or when a kinked input lies within hθ of its kink at θ and
+moves with the entry.  Such entries are reported, not counted as failures.
+
+This module never imports autograd or symbolic and never calls a VJP.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from . import ops
+
+DEFAULT_H = 1e-6
+
+
+def step(theta: np.ndarray | float, h: float = DEFAULT_H) -> np.ndarray:
+    """The step used for each entry: h · max(1, |θ|)."""
+    return h * np.maximum(1.0, np.abs(np.asarray(theta, dtype=float)))
+
+
+# ---------------------------------------------------------------- a forward-only tape
+class Tape:
+    """A plain NumPy backend for network.build that records the operations once, so that a
+    perturbed leaf is re-evaluated by running only the operations downstream of it."""
+
+    def __init__(self):
+        self.values: list[np.ndarray] = []
+        self.names: list[str] = []
+        self.leaf_index: dict[str, int] = {}
+        self.ops: list[tuple[int, Any, list[int], dict]] = []   # (out index, op, inputs, attrs)
+        self._down: dict[int, list[int]] = {}
+
+    def leaf(self, name, value, role):
+        i = len(self.values)
+        self.values.append(np.asarray(value, dtype=float))
+        self.names.append(name)
+        if role != "const":
+            self.leaf_index[name] = i
+        return i
+
+    def apply(self, op_name, inputs, name, attrs, formula, field):
+        op = ops.get(op_name)
+        with np.errstate(all="ignore"):
+            v = np.asarray(op.forward(*[self.values[j] for j in inputs], **attrs), dtype=float)
+        i = len(self.values)
+        self.values.append(v)
+        self.names.append(name)
+        self.ops.append((i, op, list(inputs), attrs))
+        return i
+
+    def downstream(self, leaf: int) -> list:
+        """The recorded operations that depend on `leaf`, in order."""
+        if leaf not in self._down:
+            dirty = {leaf}
+            out = []
+            for rec in self.ops:
+                if any(j in dirty for j in rec[2]):
+                    dirty.add(rec[0])
+                    out.append(rec)
+            self._down[leaf] = out
+        return self._down[leaf]
+
+    def evaluate(self, leaf: int, value: np.ndarray, out: int) -> tuple[float, dict]:
+        """The output with `leaf` replaced by `value`; also the changed node values."""
+        changed = {leaf: value}
+        vals = self.values
+        with np.errstate(all="ignore"):
+            for i, op, inputs, attrs in self.downstream(leaf):
+                changed[i] = np.asarray(op.forward(*[changed.get(j, vals[j]) for j in inputs],
+                                                   **attrs), dtype=float)
+        return float(np.sum(changed.get(out, vals[out]))), changed
+
+
+@dataclass
+class Kink:
+    """An entry whose central difference crosses (or sits on) a kink."""
+
+    param: str
+    index: tuple
+    node: str
+    op: str
+    reason: str
+
+
+@dataclass
+class DirectionCheck:
+    """(f(θ + εv) − f(θ − εv)) / 2ε for one random unit direction v over all entries."""
+
+    direction: dict[str, np.ndarray]
+    eps: float
+    value: float
+
+
+@dataclass
+class NumericResult:
+    gradients: dict[str, np.ndarray]          # NaN where an entry was not sampled
+    checked: dict[str, np.ndarray]            # bool masks of the entries computed
+    steps: dict[str, np.ndarray]              # hθ per entry
+    kinks: list[Kink]
+    output_value: float
+    h: float
+    richardson: bool
+    direction: DirectionCheck | None = None
+    nonfinite: list[tuple[str, tuple]] = field(default_factory=list)
+
+    def kink_mask(self, name: str) -> np.ndarray:
+        m = np.zeros(self.gradients[name].shape, dtype=bool)
+        for k in self.kinks:
+            if k.param == name:
+                m[k.index] = True
+        return m
+
+
+def run(problem, h: float | None = None, richardson: bool = False, sample: int | None = None,
+        seed: int = 0, direction: bool = True, values: dict | None = None) -> NumericResult:
+    """Central differences of the problem's output with respect to every differentiated entry
+    (or `sample` random entries per parameter, chosen with `seed`)."""
+    from .network import build, leaf_values
+
+    h = DEFAULT_H if h is None else float(h)
+    if not h > 0:
+        raise ValueError("the step h must be positive")
+    tape = Tape()
+    out = build(problem, tape, values)
+    f0 = float(np.sum(tape.values[out]))
+    kinked = [(i, op, inputs, attrs) for i, op, inputs, attrs in tape.ops if op.branch is not None]
+    rng = np.random.default_rng(seed)
+    grads, checked, steps, kinks, bad = {}, {}, {}, [], []
+    for name in leaf_values(problem):
+        li = tape.leaf_index[name]
+        theta = tape.values[li]
+        g = np.full(theta.shape, np.nan)
+        mask = np.zeros(theta.shape, dtype=bool)
+        hs = step(theta, h)
+        flat = list(np.ndindex(theta.shape))
+        if sample is not None and sample < len(flat):
+            pick = rng.choice(len(flat), size=sample, replace=False)
+            flat = [flat[k] for k in sorted(pick)]
+        down = {rec[0] for rec in tape.downstream(li)}
+        my_kinked = [rec for rec in kinked if rec[0] in down]
+        for idx in flat:
+            hk = float(hs[idx])
+            d, info = _central(tape, li, theta, idx, hk, out)
+            if richardson:
+                d2, _ = _central(tape, li, theta, idx, hk / 2, out)
+                d = (4.0 * d2 - d) / 3.0
+            g[idx] = d
+            mask[idx] = True
+            if not np.isfinite(d):
+                bad.append((name, idx))
+            for rec in my_kinked:
+                why = _kink_reason(tape, rec, info, hk)
+                if why:
+                    kinks.append(Kink(name, idx, tape.names[rec[0]], rec[1].name, why))
+                    break
+        grads[name], checked[name], steps[name] = g, mask, hs
+    res = NumericResult(grads, checked, steps, kinks, f0, h, richardson, nonfinite=bad)
+    if direction:
+        res.direction = _direction(tape, problem, out, h, rng)
+    return res
+
+
+def _central(tape: Tape, li: int, theta: np.ndarray, idx: tuple, hk: float, out: int):
+    plus = theta.copy()
+    minus = theta.copy()
+    plus[idx] = theta[idx] + hk
+    minus[idx] = theta[idx] - hk
+    fp, cp = tape.evaluate(li, plus, out)
+    fm, cm = tape.evaluate(li, minus, out)
+    # divide by the step actually taken in float64
+    return (fp - fm) / (plus[idx] - minus[idx]), (cp, cm)
+
+
+def _kink_reason(tape: Tape, rec, info, hk: float) -> str | None:
+    i, op, inputs, attrs = rec
+    cp, cm = info
+    xs0 = [tape.values[j] for j in inputs]
+    xsp = [cp.get(j, tape.values[j]) for j in inputs]
+    xsm = [cm.get(j, tape.values[j]) for j in inputs]
+    with np.errstate(all="ignore"):
+        sp_ = np.asarray(op.branch(*xsp, **attrs, tol=0.0))
+        sm_ = np.asarray(op.branch(*xsm, **attrs, tol=0.0))
+        if np.any(sp_ != sm_):
+            return f"the {op.name} input crosses its kink between θ − h and θ + h"
+        near = np.asarray(op.branch(*xs0, **attrs, tol=hk)) == 0
+    if not np.any(near):
+        return None
+    moved = _moved(xs0, xsp, xsm, near.shape)
+    if np.any(near & moved):
+        return f"the {op.name} input is within h = {hk:.3g} of its kink and moves with this entry"
+    return None
+
+
+def _moved(xs0, xsp, xsm, shape) -> np.ndarray:
+    """Which kinked positions move with the entry: elementwise when the inputs broadcast to
+    the branch's shape (relu, abs, max, min), else all of them (hinge margins mix entries)."""
+    masks = [(np.asarray(p) != np.asarray(x0)) | (np.asarray(m) != np.asarray(x0))
+             for x0, p, m in zip(xs0, xsp, xsm)]
+    try:
+        if np.broadcast_shapes(*[np.shape(x) for x in xs0]) == tuple(shape):
+            out = np.zeros(shape, dtype=bool)
+            for m in masks:
+                out |= np.broadcast_to(m, shape)
+            return out
+    except ValueError:
+        pass
+    return np.full(shape, any(bool(np.any(m)) for m in masks))
+
+
+def _direction(tape: Tape, problem, out: int, h: float, rng) -> DirectionCheck | None:
+    """A random unit direction v over all entries; its directional derivative by central
+    differences with ε = h · max(1, max |θ|)."""
+    names = list(tape.leaf_index)
+    if not names:
+        return None
+    thetas = {n: tape.values[tape.leaf_index[n]] for n in names}
+    v = {n: rng.standard_normal(t.shape) for n, t in thetas.items()}
+    norm = np.sqrt(sum(float(np.sum(a * a)) for a in v.values())) or 1.0
+    v = {n: a / norm for n, a in v.items()}
+    eps = h * max(1.0, max(float(np.max(np.abs(t))) if t.size else 0.0 for t in thetas.values()))
+
+    def f(sign):
+        vals = list(tape.values)
+        for n in names:
+            vals[tape.leaf_index[n]] = thetas[n] + sign * eps * v[n]
+        with np.errstate(all="ignore"):
+            for i, op, inputs, attrs in tape.ops:
+                vals[i] = np.asarray(op.forward(*[vals[j] for j in inputs], **attrs), dtype=float)
+        return float(np.sum(vals[out]))
+
+    return DirectionCheck(v, eps, (f(1.0) - f(-1.0)) / (2.0 * eps))
+
+
+# ---------------------------------------------------------------- generic helper (layer check)
+def gradient_of(f: Callable[[], float], x: np.ndarray, h: float | None = None,
+                richardson: bool = False) -> np.ndarray:
+    """∂f/∂x by central differences, perturbing the array `x` in place (and restoring it).
+
+    `f()` must read `x` afresh on every call (a layer's forward pass, for example)."""
+    h = DEFAULT_H if h is None else float(h)
+    grad = np.zeros(x.shape, dtype=float)
+    hs = step(x, h)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+
+        def diff(hk):
+            x[idx] = old + hk
+            fp = f()
+            plus = x[idx]
+            x[idx] = old - hk
+            fm = f()
+            minus = x[idx]
+            x[idx] = old
+            return (fp - fm) / (plus - minus)
+
+        try:
+            d = diff(float(hs[idx]))
+            if richardson:
+                d = (4.0 * diff(float(hs[idx]) / 2) - d) / 3.0
+        finally:
+            x[idx] = old
+        grad[idx] = d
+    return grad

@@ -1,0 +1,358 @@
+"""SGD for problem files: the `optimizer:` section, step decay, global-norm clipping, update steps."""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import DomainError, ProblemError
+
+OPTIMIZER_KEYS = ("type", "lr", "momentum", "clip", "schedule", "params")
+SCHEDULE_KEYS = ("type", "milestones", "gamma")
+OPTIMIZER_TYPES = ("sgd",)
+SCHEDULE_TYPES = ("step",)
+
+
+# ---------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class StepSchedule:
+    """Step decay: lr·γ^k where k counts the milestones already reached.
+
+    Epochs are 0-based, as PyTorch's MultiStepLR: with milestones [30, 60, 90] epochs 0…29 use
+    lr, epochs 30…59 use lr·γ, 60…89 lr·γ², and from epoch 90 on lr·γ³."""
+
+    milestones: tuple[int, ...]
+    gamma: float = 0.1
+
+    def factor(self, epoch: int) -> float:
+        k = sum(1 for m in self.milestones if epoch >= m)
+        return self.gamma ** k
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """The validated `optimizer:` section."""
+
+    type: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.0
+    clip: float | None = None             # η of the lecture: if ‖g‖ > η then g ← η g/‖g‖
+    schedule: StepSchedule | None = None
+    params: tuple[str, ...] | None = None  # names of the parameters to update (None: all)
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate used during `epoch` (0-based)."""
+        if self.schedule is None:
+            return self.lr
+        return self.lr * self.schedule.factor(epoch)
+
+
+def _error(problem, path: tuple, message: str) -> ProblemError:
+    from .yamlio import field_name
+    src = getattr(problem, "source", None)
+    line = src.line(path) if src is not None else None
+    return ProblemError(message, file=getattr(problem, "file", None),
+                        field=field_name(path) or None, line=line)
+
+
+def _unknown(what: str, name: Any, known) -> str:
+    hint = difflib.get_close_matches(str(name), list(known), n=1)
+    tip = f" (did you mean '{hint[0]}'?)" if hint else ""
+    return f"unknown {what} '{name}'{tip}; expected one of: {', '.join(known)}"
+
+
+def _number(problem, value, path, *, low=None, low_open=False, high=None, high_open=False,
+            what="a number") -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _error(problem, path, f"expected {what}, got '{value}'") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _error(problem, path, f"expected {what}, got {_kind(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise _error(problem, path, f"expected a finite number, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise _error(problem, path, f"expected {what} {'>' if low_open else '≥'} {low:g}, got {value:g}")
+    if high is not None and (value >= high if high_open else value > high):
+        raise _error(problem, path, f"expected {what} {'<' if high_open else '≤'} {high:g}, got {value:g}")
+    return value
+
+
+def _kind(v) -> str:
+    if v is None:
+        return "nothing (null)"
+    if isinstance(v, bool):
+        return f"a boolean ({str(v).lower()})"
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, str):
+        return f"the text '{v}'"
+    return type(v).__name__
+
+
+def _keys(problem, mapping, path, allowed, what) -> dict:
+    if not isinstance(mapping, dict):
+        raise _error(problem, path, f"expected a mapping ({what}), got {_kind(mapping)}")
+    for key in mapping:
+        if not isinstance(key, str) or key not in allowed:
+            hint = difflib.get_close_matches(str(key), list(allowed), n=1)
+            tip = f" (did you mean '{hint[0]}'?)" if hint else f" (expected one of: {', '.join(allowed)})"
+            raise _error(problem, path + (key,), f"unknown key '{key}' in {what}{tip}")
+    return mapping
+
+
+def has_optimizer(problem) -> bool:
+    raw = getattr(problem, "raw", None) or {}
+    return "optimizer" in raw
+
+
+def parse_optimizer(problem) -> Optimizer | None:
+    """Validate `problem.raw["optimizer"]`; None when the problem has no optimizer section.
+
+    Errors name the file, the field (optimizer.lr …) and its line."""
+    raw = getattr(problem, "raw", None) or {}
+    if "optimizer" not in raw:
+        return None
+    base = ("optimizer",)
+    sec = _keys(problem, raw["optimizer"], base, OPTIMIZER_KEYS, "the optimizer")
+    if "type" not in sec:
+        raise _error(problem, base, "the optimizer needs a 'type' (sgd)")
+    kind = sec["type"]
+    if not isinstance(kind, str) or kind not in OPTIMIZER_TYPES:
+        raise _error(problem, base + ("type",), _unknown("optimizer", kind, OPTIMIZER_TYPES))
+    if "lr" not in sec:
+        raise _error(problem, base, "the optimizer needs a learning rate 'lr' (e.g. lr: 0.1)")
+    lr = _number(problem, sec["lr"], base + ("lr",), low=0.0, low_open=True,
+                 what="a learning rate")
+    momentum = 0.0
+    if "momentum" in sec:
+        momentum = _number(problem, sec["momentum"], base + ("momentum",), low=0.0, high=1.0,
+                           high_open=True, what="a momentum μ")
+    clip = None
+    if "clip" in sec and sec["clip"] is not None:
+        clip = _number(problem, sec["clip"], base + ("clip",), low=0.0, low_open=True,
+                       what="a clipping threshold η")
+    schedule = None
+    if "schedule" in sec and sec["schedule"] is not None:
+        schedule = _schedule(problem, sec["schedule"], base + ("schedule",))
+    params = None
+    if "params" in sec:
+        params = _params(problem, sec["params"], base + ("params",))
+    return Optimizer(kind, lr, momentum, clip, schedule, params)
+
+
+def _schedule(problem, raw, path) -> StepSchedule:
+    sec = _keys(problem, raw, path, SCHEDULE_KEYS, "the schedule")
+    kind = sec.get("type")
+    if kind is None:
+        raise _error(problem, path, "the schedule needs a 'type' (step)")
+    if not isinstance(kind, str) or kind not in SCHEDULE_TYPES:
+        raise _error(problem, path + ("type",), _unknown("schedule", kind, SCHEDULE_TYPES))
+    if "milestones" not in sec:
+        raise _error(problem, path, "a step schedule needs 'milestones' (e.g. [30, 60, 90])")
+    ms = sec["milestones"]
+    mpath = path + ("milestones",)
+    if isinstance(ms, int) and not isinstance(ms, bool):
+        ms = [ms]
+    if not isinstance(ms, list) or not ms:
+        raise _error(problem, mpath, f"expected a list of epochs, got {_kind(ms)}")
+    out = []
+    for i, m in enumerate(ms):
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise _error(problem, mpath + (i,), f"expected a whole epoch number ≥ 1, got {m!r}")
+        if out and m <= out[-1]:
+            raise _error(problem, mpath + (i,), f"milestones must increase: {m} comes after {out[-1]}")
+        out.append(m)
+    gamma = 0.1
+    if "gamma" in sec:
+        gamma = _number(problem, sec["gamma"], path + ("gamma",), low=0.0, low_open=True,
+                        what="a factor γ")
+    return StepSchedule(tuple(out), gamma)
+
+
+def _params(problem, raw, path) -> tuple[str, ...]:
+    known = list(problem.parameters())
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise _error(problem, path, f"expected a list of parameter names, got {_kind(raw)}")
+    seen = []
+    for i, name in enumerate(raw):
+        if not isinstance(name, str) or name not in known:
+            raise _error(problem, path + (i,), _unknown("parameter", name, known))
+        if name in seen:
+            raise _error(problem, path + (i,), f"parameter '{name}' is listed twice")
+        seen.append(name)
+    return tuple(seen)
+
+
+def trained_names(problem, opt: Optimizer) -> list[str]:
+    """The parameters SGD updates: W1, b1, … (networks) or the values (expressions)."""
+    names = list(problem.parameters())
+    if opt.params is not None:
+        return [n for n in names if n in opt.params]
+    return names
+
+
+# ---------------------------------------------------------------- the update rule
+@dataclass
+class StepInfo:
+    """What one update did: the global gradient norm before clipping, the clip and lr used."""
+
+    grad_norm: float
+    clipped: bool
+    scale: float
+    lr: float
+
+
+def global_norm(grads) -> float:
+    """‖g‖ = sqrt(Σ over every parameter of Σ g²): one norm over all parameter gradients."""
+    total = 0.0
+    for g in grads:
+        total += float(np.sum(np.square(g)))
+    return math.sqrt(total)
+
+
+class SGD:
+    """Stochastic gradient descent, updating the parameter arrays in place.
+
+    Per step:  ‖g‖ over all parameters; if clip η is set and ‖g‖ > η then g ← η g/‖g‖
+    (the lecture's rule, i.e. every gradient is multiplied by scale = η/‖g‖);
+    with momentum μ (PyTorch's form) v ← μ v + g, d = v, else d = g;  W ← W − lr·d,
+    with lr the scheduled learning rate of the current 0-based epoch.
+
+    The same object is used by `gradcalc solve --steps` and by `gradcalc train`, so one
+    full-batch epoch of training and one solve step give the same numbers, bit for bit."""
+
+    def __init__(self, opt: Optimizer, params: list[np.ndarray]):
+        self.opt = opt
+        self.params = params
+        self.velocity: list[np.ndarray] | None = None
+        self._tmp = [np.empty_like(p) for p in params]
+
+    def step(self, grads: list[np.ndarray], epoch: int) -> StepInfo:
+        """Apply one update.  `grads` may be scaled in place (clipping)."""
+        opt = self.opt
+        norm = global_norm(grads)
+        clipped = opt.clip is not None and norm > opt.clip
+        scale = 1.0
+        if clipped:
+            scale = opt.clip / norm
+            for g in grads:
+                np.multiply(g, scale, out=g)
+        lr = opt.lr_at(epoch)
+        if opt.momentum:
+            if self.velocity is None:          # first step: v = g (as PyTorch)
+                self.velocity = [np.array(g, dtype=float, copy=True) for g in grads]
+            else:
+                for v, g in zip(self.velocity, grads):
+                    np.multiply(v, opt.momentum, out=v)
+                    np.add(v, g, out=v)
+            direction = self.velocity
+        else:
+            direction = grads
+        for p, d, t in zip(self.params, direction, self._tmp):
+            np.multiply(d, lr, out=t)
+            np.subtract(p, t, out=p)
+        return StepInfo(norm, bool(clipped), scale, lr)
+
+
+# ---------------------------------------------------------------- `gradcalc solve` integration
+@dataclass
+class UpdateStep:
+    step: int                 # 1-based step number (epoch step - 1 in the schedule)
+    info: StepInfo
+    loss_before: float
+    loss_after: float
+    grads: dict[str, np.ndarray]       # after clipping
+    params: dict[str, np.ndarray]      # after the update
+
+
+@dataclass
+class UpdateReport:
+    optimizer: Optimizer
+    names: list[str]
+    start: dict[str, np.ndarray]
+    steps: list[UpdateStep] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        first = self.steps[0]
+        out = {"grad_norm": first.info.grad_norm, "clipped": first.info.clipped,
+               "scale": first.info.scale, "lr": first.info.lr,
+               "loss_before": first.loss_before, "loss_after": first.loss_after,
+               "params": {n: first.params[n] for n in self.names}}
+        if len(self.steps) > 1:
+            out["steps"] = [{"step": s.step, "lr": s.info.lr, "grad_norm": s.info.grad_norm,
+                             "clipped": s.info.clipped, "scale": s.info.scale,
+                             "loss_before": s.loss_before, "loss_after": s.loss_after,
+                             "params": {n: s.params[n] for n in self.names}}
+                            for s in self.steps]
+        return out
+
+
+def _loss_value(problem, values) -> tuple[float, dict]:
+    from . import autograd
+    graph, out, _ = autograd.run(problem, values=values, record=False)
+    return float(np.sum(out.value)), graph.gradients()
+
+
+def update_steps(problem, steps: int = 1, first_grads: dict | None = None,
+                 first_loss: float | None = None) -> UpdateReport:
+    """K successive full-batch SGD steps from the problem's parameters (autograd gradients).
+
+    Step k (1-based) runs in epoch k − 1 of the schedule."""
+    opt = parse_optimizer(problem)
+    if opt is None:
+        raise ProblemError("this problem has no 'optimizer' section (e.g. optimizer: {type: sgd, "
+                           "lr: 0.1})", file=getattr(problem, "file", None))
+    if steps < 1:
+        raise ValueError("steps must be at least 1")
+    names = trained_names(problem, opt)
+    start = {n: np.array(v, dtype=float) for n, v in problem.parameters().items()}
+    values = {n: v.copy() for n, v in start.items()}
+    sgd = SGD(opt, [values[n] for n in names])
+    report = UpdateReport(opt, names, {n: start[n] for n in names})
+    if first_grads is None or first_loss is None:
+        loss, grads = _loss_value(problem, values)
+    else:
+        loss, grads = first_loss, first_grads
+    for k in range(steps):
+        g = [np.array(grads[n], dtype=float, copy=True) for n in names]
+        info = sgd.step(g, k)
+        try:
+            loss_after, grads = _loss_value(problem, values)
+        except DomainError as exc:
+            raise DomainError(f"after update step {k + 1} (lr {info.lr:g}): {exc.message}; try a "
+                              f"smaller optimizer.lr or set optimizer.clip",
+                              file=exc.file, field=exc.field, line=exc.line) from None
+        if not math.isfinite(loss_after):
+            raise DomainError(f"after update step {k + 1} the loss is {loss_after}; try a smaller "
+                              "optimizer.lr or set optimizer.clip", file=problem.file,
+                              field="optimizer.lr")
+        report.steps.append(UpdateStep(k + 1, info, loss, loss_after,
+                                       dict(zip(names, [x.copy() for x in g])),
+                                       {n: values[n].copy() for n in names}))
+        loss = loss_after
+    return report
+
+
+def attach_update(sol, steps: int | None = None) -> None:
+    """Add the SGD update of a problem with an optimizer to a Solution (table + JSON "update")."""
+    problem = sol.problem
+    if not has_optimizer(problem):
+        return
+    out = sol.output
+    grads = dict(sol.gradients)
+    loss = float(np.sum(sol.forward[out]))
+    report = update_steps(problem, steps or 1, first_grads=grads, first_loss=loss)
+    sol.extras["update"] = report.to_json()
+    sol.extras["table_update"] = report   # for the table builder ("table_" keys stay out of JSON)
+    from .render.train import update_tables
+    sol.extras.setdefault("table_builders", []).append(update_tables)

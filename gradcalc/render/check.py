@@ -1,0 +1,292 @@
+"""Tables and JSON for the three-way comparison (gradcalc check, and solve's method tables)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import fmt
+from .tables import Table
+
+WORDS = {
+    "en": {
+        "parameter": "parameter", "ag_sym": "autograd↔symbolic", "ag_num": "autograd↔numeric",
+        "verdict": "verdict", "agree": "agree", "disagree": "DISAGREE", "skipped": "skipped",
+        "entry": "entry", "autograd": "autograd", "symbolic": "symbolic (SymPy)",
+        "numeric": "numeric (central diff.)", "rel": "rel. error", "abs": "abs. error",
+        "band": "band", "kinks": "Entries at a kink (finite differences unreliable here)",
+        "node": "node", "reason": "reason", "failures": "Disagreements",
+        "summary": "Summary", "problem": "problem", "max_rel": "max rel. error",
+        "methods": "Three derivations", "agreement": "Agreement",
+        "local": "Local derivatives derived by SymPy from each forward form",
+        "closed": "Gradients in closed form (SymPy)", "formula": "formula",
+        "exact": "Exact values (--exact: the problem's decimals read as fractions)",
+        "exact_value": "exact", "decimal": "decimal", "forward": "forward values",
+        "direction": "random direction",
+        "kink_rule": "Kink convention: ",
+    },
+    "zh": {
+        "parameter": "参数", "ag_sym": "自动微分↔符号", "ag_num": "自动微分↔数值",
+        "verdict": "结论", "agree": "一致", "disagree": "不一致", "skipped": "跳过",
+        "entry": "分量", "autograd": "自动微分", "symbolic": "符号 (SymPy)",
+        "numeric": "数值 (中心差分)", "rel": "相对误差", "abs": "绝对误差",
+        "band": "等级", "kinks": "位于不可导点的分量（有限差分在此不可靠）",
+        "node": "节点", "reason": "原因", "failures": "不一致之处",
+        "summary": "汇总", "problem": "题目", "max_rel": "最大相对误差",
+        "methods": "三种推导", "agreement": "一致性",
+        "local": "SymPy 由前向公式推导的局部梯度",
+        "closed": "梯度的闭式表达 (SymPy)", "formula": "公式",
+        "exact": "精确值（--exact：题目中的小数按分数处理）",
+        "exact_value": "精确值", "decimal": "小数", "forward": "前向值",
+        "direction": "随机方向",
+        "kink_rule": "不可导点约定：",
+    },
+}
+
+
+def words(lang: str) -> dict:
+    return WORDS.get(lang, WORDS["en"])
+
+
+def _sci(x: float) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "—"
+    return "0" if x == 0 else f"{x:.1e}"
+
+
+def _net(rep) -> bool:
+    return getattr(rep.problem, "kind", "") == "network"
+
+
+def entry_name(param: str, index, network: bool = True) -> str:
+    """W1, (0, 1) -> W⁽¹⁾₁₂ (the lecture's 1-based names)."""
+    from ..symbolic import pretty_name
+    return pretty_name(param, tuple(index), network)
+
+
+def _verdict(ok: bool, w: dict, kinks: int = 0) -> str:
+    text = w["agree"] if ok else w["disagree"]
+    return text + (f" ({kinks} at kinks)" if kinks else "")
+
+
+def agreement_line(rep, lang: str = "en") -> str:
+    """One line: do the methods agree, by how much, and what was left out."""
+    w = words(lang)
+    names = ["autograd"] + list(rep.pairs)
+    joined = " = ".join(names) if rep.ok else " vs ".join(names)
+    text = (f"{w['agreement']}: {joined} " + ("✓" if rep.ok else f"— {w['disagree']}")
+            + f" (max relative error {_sci(rep.max_rel_error)}")
+    if rep.forward is not None:
+        text += f"; forward values {'agree' if rep.forward.ok else 'DIFFER'}"
+    if rep.direction is not None:
+        text += f"; random direction rel. error {_sci(rep.direction['rel_error'])}"
+    text += ")"
+    if rep.kinks:
+        text += f"; {len(rep.kinks)} entries at a kink (unreliable for finite differences)"
+    for note in rep.notices:
+        text += f"; {note}"
+    return text
+
+
+def parameter_table(rep, lang: str = "en") -> Table:
+    """parameter · max rel. error autograd↔symbolic · autograd↔numeric · verdict."""
+    w = words(lang)
+    rows = []
+    for name in rep.names:
+        cells, ok, kinks = [name], True, 0
+        for key in ("symbolic", "numeric"):
+            pair = rep.pairs.get(key)
+            if pair is None:
+                cells.append(w["skipped"])
+                continue
+            p = pair.params[name]
+            ok &= p.ok
+            kinks += p.kinks
+            cells.append(_sci(p.max_rel) + ("" if p.ok else " ✗"))
+        cells.append(_verdict(ok, w, kinks))
+        rows.append(cells)
+    title = f"{rep.title} ({rep.file})"
+    return Table(title, [w["parameter"], w["ag_sym"], w["ag_num"], w["verdict"]], rows,
+                 note=agreement_line(rep, lang), kinds=["text", "num", "num", "text"])
+
+
+def failure_table(rep, lang: str = "en", precision: int = 6, limit: int = 20) -> Table | None:
+    """Each failing entry by name and index with the three values side by side."""
+    w = words(lang)
+    net = _net(rep)
+    rows = []
+    for key, pair in rep.pairs.items():
+        for e in pair.failures[:limit]:
+            vals = [fmt.num(rep.methods[m][e.param][e.index], precision)
+                    if m in rep.methods and np.isfinite(rep.methods[m][e.param][e.index]) else "—"
+                    for m in ("autograd", "symbolic", "numeric")]
+            rows.append([f"{entry_name(e.param, e.index, net)}  [{e.param}{list(e.index)}]",
+                         *vals, f"autograd↔{key}", _sci(e.rel_err), _sci(e.abs_err)])
+    if not rows:
+        return None
+    return Table(w["failures"], [w["entry"], w["autograd"], w["symbolic"], w["numeric"],
+                                 "pair", w["rel"], w["abs"]], rows,
+                 kinds=["text", "num", "num", "num", "text", "num", "num"])
+
+
+def forward_failure_table(rep, lang: str = "en", precision: int = 6) -> Table | None:
+    if rep.forward is None or rep.forward.ok:
+        return None
+    rows = [[name, fmt.value(a, precision), fmt.value(b, precision)]
+            for name, a, b in rep.forward.mismatches]
+    return Table("Forward values differ: autograd (NumPy forward) vs the SymPy forward forms",
+                 ["name", "autograd", "symbolic"], rows, kinds=["text", "num", "num"])
+
+
+def kink_table(rep, lang: str = "en", precision: int = 6, limit: int = 20) -> Table | None:
+    from ..ops import KINK_CONVENTION
+    w = words(lang)
+    if not rep.kinks:
+        return None
+    net = _net(rep)
+    rows = []
+    for k in rep.kinks[:limit]:
+        a = rep.methods["autograd"][k.param][k.index]
+        n = rep.methods["numeric"][k.param][k.index]
+        rows.append([entry_name(k.param, k.index, net), k.node, fmt.num(a, precision),
+                     fmt.num(n, precision), k.reason])
+    if len(rep.kinks) > limit:
+        rows.append([f"… {len(rep.kinks) - limit} more", "", "", "", ""])
+    return Table(w["kinks"], [w["entry"], w["node"], w["autograd"], w["numeric"], w["reason"]],
+                 rows, note=w["kink_rule"] + KINK_CONVENTION,
+                 kinds=["text", "text", "num", "num", "text"])
+
+
+def formula_tables(rep, lang: str = "en", closed: bool = True) -> list[Table]:
+    """SymPy's local derivative of every backward step (and the closed forms per parameter)."""
+    w = words(lang)
+    if rep.symbolic is None:
+        return []
+    F = rep.symbolic.formulas()
+    out = [Table(w["local"], [w["node"], w["formula"]], [[f.node, f.text] for f in F.local],
+                 note=F.layout)]
+    if closed:
+        rows = [[f.wrt, f.text] for f in F.gradients]
+        rows += [[f.wrt, f.text] for f in F.definitions]
+        out.append(Table(w["closed"], [w["parameter"], w["formula"]], rows))
+    return out
+
+
+def exact_table(rep, lang: str = "en", precision: int = 10) -> Table | None:
+    from ..symbolic import exact_text
+    w = words(lang)
+    if rep.symbolic is None or not rep.symbolic.exact:
+        return None
+    net = _net(rep)
+    rows = []
+    for name, vals in rep.symbolic.exact_gradients.items():
+        for idx in np.ndindex(vals.shape):
+            rows.append([f"∂{rep.output}/∂{entry_name(name, idx, net)}",
+                         exact_text(vals[idx], net)[0],
+                         fmt.num(rep.symbolic.gradients[name][idx], precision)])
+    return Table(w["exact"], [w["entry"], w["exact_value"], w["decimal"]], rows,
+                 kinds=["text", "text", "num"])
+
+
+def check_tables(rep, lang: str = "en", precision: int = 6, formulas: bool = True) -> list[Table]:
+    """Everything `gradcalc check` prints for one problem."""
+    tables = [parameter_table(rep, lang)]
+    for t in (forward_failure_table(rep, lang, precision), failure_table(rep, lang, precision),
+              kink_table(rep, lang, precision), exact_table(rep, lang)):
+        if t is not None:
+            tables.append(t)
+    if formulas:
+        tables += formula_tables(rep, lang, closed=False)
+    return tables
+
+
+def summary_table(reports, lang: str = "en") -> Table:
+    w = words(lang)
+    rows = [[r.file, _sci(r.pairs["symbolic"].max_rel) if "symbolic" in r.pairs else w["skipped"],
+             _sci(r.pairs["numeric"].max_rel) if "numeric" in r.pairs else w["skipped"],
+             str(len(r.kinks)), w["agree"] if r.ok else w["disagree"]] for r in reports]
+    bad = sum(not r.ok for r in reports)
+    note = (f"{len(reports)} problems: {len(reports) - bad} agree, {bad} disagree. "
+            "Tolerances: |a − b| ≤ atol + rtol·|b| with (atol, rtol) = (1e-8, 1e-6) for "
+            "autograd↔symbolic and (1e-6, 1e-5) for autograd↔numeric.")
+    return Table(w["summary"], [w["problem"], w["ag_sym"], w["ag_num"], "kinks", w["verdict"]],
+                 rows, note=note, kinds=["text", "num", "num", "num", "text"])
+
+
+def methods_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
+    """For `gradcalc solve`: the gradients of the methods side by side, then the formulas."""
+    rep = sol.extras.get("table_check")
+    if rep is None:
+        return []
+    w = words(lang)
+    cols = [w["parameter"]] + [w[m] for m in rep.methods]
+    rows = []
+    for name in rep.names:
+        rows.append([f"∂{rep.output}/∂{name}"] + [
+            fmt.value(np.where(np.isnan(g[name]), np.nan, g[name]), precision, multiline=True)
+            for g in rep.methods.values()])
+    tables = [Table(w["methods"], cols, rows, note=agreement_line(rep, lang),
+                    kinds=["text"] + ["num"] * len(rep.methods))]
+    for t in (failure_table(rep, lang), kink_table(rep, lang)):
+        if t is not None:
+            tables.append(t)
+    tables += formula_tables(rep, lang)
+    t = exact_table(rep, lang)
+    if t is not None:
+        tables.append(t)
+    return tables
+
+
+def report_json(rep) -> dict:
+    """One problem of `gradcalc check --format json`."""
+    from ..check import _json_grads
+    out = {"file": rep.file, "title": rep.title, "output": rep.output, "ok": rep.ok,
+           "entries": rep.size,
+           "methods": {m: _json_grads(g) for m, g in rep.methods.items()},
+           "agreement": rep.agreement(),
+           "parameters": {name: {key: {"max_rel_error": p.params[name].max_rel,
+                                       "max_abs_error": p.params[name].max_abs,
+                                       "worst_index": (list(p.params[name].worst)
+                                                       if p.params[name].worst is not None
+                                                       else None),
+                                       "ok": p.params[name].ok,
+                                       "checked": p.params[name].checked,
+                                       "kinks": p.params[name].kinks}
+                                 for key, p in rep.pairs.items()}
+                          for name in rep.names}}
+    if rep.symbolic is not None:
+        out["formulas"] = rep.symbolic.formulas().to_json()
+    return out
+
+
+def check_json(reports) -> dict:
+    from ..check import clean_json
+    return clean_json({"ok": all(r.ok for r in reports),
+            "problems": [report_json(r) for r in reports],
+            "summary": {"problems": len(reports), "agree": sum(r.ok for r in reports),
+                        "disagree": sum(not r.ok for r in reports)}})
+
+
+def layer_tables(rep, precision: int = 6) -> list[Table]:
+    """`gradcalc check --layer`: the max relative error per input and parameter, then the worst
+    entries with the analytic and numeric values side by side."""
+    from ..check import band
+    rows = []
+    for r in rep.results:
+        rows.append([r.name, "×".join(map(str, r.shape)), _sci(r.max_rel), band(r.max_rel),
+                     "agree" if r.ok else "DISAGREE" + (f": {r.note}" if r.note else "")])
+    note = (f"x: {'×'.join(map(str, rep.x_shape))}, output: {'×'.join(map(str, rep.out_shape))}, "
+            f"seed {rep.seed}, h = {rep.h:g}·max(1, |θ|); the upstream gradient is random. "
+            + " ".join(rep.notes))
+    tables = [Table("Backward against central differences", ["input / parameter", "shape",
+                                                             "max rel. error", "band", "verdict"],
+                    rows, note=note, kinds=["text", "text", "num", "text", "text"])]
+    worst = []
+    for r in rep.results:
+        for e in (r.worst if not r.ok else r.worst[:1]):
+            worst.append([f"d{r.name}[{', '.join(map(str, e.index))}]",
+                          fmt.num(e.analytic, precision), fmt.num(e.numeric, precision),
+                          _sci(e.rel_err)])
+    if worst:
+        tables.append(Table("Worst entries (0-based index)", ["entry", "your backward",
+                                                             "central difference", "rel. error"],
+                            worst, kinds=["text", "num", "num", "num"]))
+    return tables

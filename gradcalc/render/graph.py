@@ -1,0 +1,293 @@
+"""Draw the computational graph with matplotlib (.svg/.png/.pdf, text kept as text) or write .dot."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import UsageError
+from ..graphlayout import LINE, GraphModel, build, from_solution, value_lines
+
+FORMATS = (".svg", ".png", ".pdf", ".dot")
+GREEN, RED = "#1b7a2f", "#c0262d"          # forward value above the wire, gradient below
+WIRE, GATE_FACE, GATE_EDGE = "#4a4f57", "#e8f0fe", "#3763a6"
+INPUT_FACE, INPUT_EDGE, MUTED = "#f1f3f5", "#7b8494", "#5f6670"
+# fonts that have Chinese glyphs, in order of preference (Debian: fonts-noto-cjk, fonts-wqy-*)
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC",
+             "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback", "AR PL UMing CN",
+             "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC")
+CJK_PACKAGE = "fonts-noto-cjk (Debian/Ubuntu) or fonts-wqy-microhei"
+
+
+CJK_FILES = ("*CJK*.tt[cf]", "*CJK*.otf", "wqy-*.tt[cf]", "SourceHanSans*", "DroidSansFallback*")
+_cjk_cache: list = []
+
+
+def cjk_font() -> str | None:
+    """The first installed font with Chinese glyphs, or None.
+
+    matplotlib caches its font list once; a font package installed later is found by
+    looking for the usual CJK font files and registering them."""
+    if _cjk_cache:
+        return _cjk_cache[0]
+    from matplotlib import font_manager
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    found = next((n for n in CJK_FONTS if n in names), None)
+    if found is None:
+        roots = [Path("/usr/share/fonts"), Path("/usr/local/share/fonts"),
+                 Path.home() / ".fonts", Path.home() / ".local/share/fonts"]
+        for root in roots:
+            if not root.is_dir():
+                continue
+            for pattern in CJK_FILES:
+                for f in sorted(root.rglob(pattern)):
+                    try:
+                        font_manager.fontManager.addfont(str(f))
+                    except (OSError, RuntimeError, ValueError):
+                        continue
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        found = next((n for n in CJK_FONTS if n in names), None)
+    _cjk_cache.append(found)
+    return found
+
+
+def _has_cjk(text: str) -> bool:
+    return any(0x2E80 <= ord(ch) <= 0x9FFF or 0xF900 <= ord(ch) <= 0xFAFF or
+               0xFF00 <= ord(ch) <= 0xFFEF for ch in text)
+
+
+def _rc() -> dict:
+    families = ["DejaVu Sans"]
+    cjk = cjk_font()
+    if cjk:
+        families.append(cjk)       # matplotlib falls back glyph by glyph along this list
+    return {"svg.fonttype": "none",      # SVG labels stay <text>: selectable and searchable
+            "svg.hashsalt": "gradcalc",  # stable ids: the same graph gives the same file
+            "pdf.fonttype": 42, "ps.fonttype": 42,
+            "font.family": families,
+            "text.usetex": False}
+
+
+def figure(model: GraphModel):
+    """A laid-out matplotlib Figure of `model` (laid out with this renderer's text metrics).
+
+    Returns (figure, texts) where texts maps each drawn Text artist to its layout Label."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.patches import FancyBboxPatch, PathPatch
+    from matplotlib.path import Path as MPath
+
+    fig = Figure(figsize=(4, 3), dpi=72)       # 72 dpi: one display unit is one point
+    canvas = FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    props: dict = {}
+
+    def prop(size, weight="normal"):
+        key = (size, weight)
+        if key not in props:
+            props[key] = FontProperties(size=size, weight=weight)
+        return props[key]
+
+    def measure(text, size, weight="normal"):
+        w, _, _ = renderer.get_text_width_height_descent(text, prop(size, weight), ismath=False)
+        return w
+
+    from ..graphlayout import layout
+    # bold node texts are measured bold: measure with the widest of both weights
+    layout(model, lambda t, s: max(measure(t, s), measure(t, s, "bold")))
+
+    W, H = model.width, model.height
+    fig.set_size_inches(W / 72, H / 72)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, W)
+    ax.set_ylim(H, 0)
+    ax.axis("off")
+
+    # wires: straight runs inside columns, smooth cubic bends in the gaps between columns
+    for e in model.edges:
+        pts = e.points
+        verts, codes = [pts[0]], [MPath.MOVETO]
+        runs = pts[:-1]
+        for i in range(0, len(runs), 2):
+            a, b = runs[i], runs[i + 1]
+            if i > 0:
+                prev = runs[i - 1]
+                dx = (a[0] - prev[0]) / 2
+                verts += [(prev[0] + dx, prev[1]), (a[0] - dx, a[1]), a]
+                codes += [MPath.CURVE4] * 3
+            verts.append(b)
+            codes.append(MPath.LINETO)
+        verts.append(pts[-1])
+        codes.append(MPath.LINETO)
+        ax.add_patch(PathPatch(MPath(verts, codes), fill=False, ec=WIRE, lw=1.1,
+                               capstyle="round", joinstyle="round"))
+    for n in model.nodes:
+        if n.kind in ("op", "input"):
+            face, edge = (GATE_FACE, GATE_EDGE) if n.kind == "op" else (INPUT_FACE, INPUT_EDGE)
+            ax.add_patch(FancyBboxPatch((n.x - n.w / 2, n.y - n.h / 2), n.w, n.h,
+                                        boxstyle="round,pad=0,rounding_size=7", fc=face, ec=edge,
+                                        lw=1.2, zorder=2))
+    # legend swatches: a short wire with a value above (green) and gradient below (red)
+    head = model.header
+    sx = head[1].x - 20
+    sy = head[1].y + head[1].h / 2
+    ax.plot([sx, sx + 14], [sy, sy], color=GREEN, lw=2.2, solid_capstyle="round")
+    gx = head[2].x - 20
+    ax.plot([gx, gx + 14], [sy, sy], color=RED, lw=2.2, solid_capstyle="round")
+
+    colour = {"value": GREEN, "grad": RED, "legend_value": GREEN, "legend_grad": RED,
+              "name": MUTED, "attr": MUTED}
+    texts = {}
+    for k, e in enumerate(model.edges):
+        # ids like value--3--h1--z2: role, wire, quantity, consumer (for tests and styling)
+        dst = model.node(e.dst)
+        consumer = "OUTPUT" if dst.kind == "output" else dst.name
+        for lab in (e.value_label, e.grad_label):
+            lab.owner = f"{lab.role}--{k}--{e.name}--{consumer}"
+    for lab in model.labels():
+        for i, line in enumerate(lab.lines):
+            t = ax.text(lab.x, lab.y + (i + 0.5) * lab.size * LINE, line, fontsize=lab.size,
+                        fontweight=lab.weight, color=colour.get(lab.role, "#111111"),
+                        ha="left", va="center", zorder=3, parse_math=False)
+            if lab.role in ("value", "grad"):
+                t.set_gid(f"{lab.owner}--{i}")
+            texts[t] = lab
+    return fig, texts
+
+
+def _atomic_target(path: Path):
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"{path}: the folder {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    return tmp
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write the whole file or nothing: a temporary file in the same folder, then os.replace."""
+    path = Path(path)
+    tmp = _atomic_target(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UsageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_bytes(sol, fmt: str, lang: str = "en", precision: int = 4) -> tuple[bytes, list[str]]:
+    """The picture in format 'svg', 'png' or 'pdf', and notices (e.g. a missing Chinese font)."""
+    import logging
+    model = from_solution(sol, lang, precision)
+    notices = []
+    # a CJK font without a bold face is used at normal weight: not worth a log line per text
+    fm_log = logging.getLogger("matplotlib.font_manager")
+    level = fm_log.level
+    fm_log.setLevel(logging.ERROR)
+    try:
+        return _render(model, fmt, notices)
+    finally:
+        fm_log.setLevel(level)
+
+
+def _render(model, fmt, notices):
+    import io
+    import warnings
+
+    import matplotlib
+    with matplotlib.rc_context(_rc()), warnings.catch_warnings():
+        # a missing glyph is reported once, below, instead of one warning per character
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        fig, texts = figure(model)
+        if fmt != "svg" and cjk_font() is None and any(_has_cjk(t.get_text()) for t in texts):
+            notices.append("no font with Chinese glyphs was found, so Chinese text shows as boxes "
+                           f"in .{fmt} files; install {CJK_PACKAGE} (an .svg leaves the font to "
+                           "the viewer)")
+        buf = io.BytesIO()
+        meta = {"svg": {"Date": None, "Creator": "gradcalc"},
+                "pdf": {"CreationDate": None, "Creator": "gradcalc"}, "png": {}}[fmt]
+        fig.savefig(buf, format=fmt, dpi=144 if fmt == "png" else 72, metadata=meta)
+    return buf.getvalue(), notices
+
+
+def graph_svg(sol, lang: str = "en", precision: int = 4) -> str:
+    """The picture as an <svg> element (no XML prologue) to inline in HTML."""
+    data, _ = render_bytes(sol, "svg", lang, precision)
+    text = data.decode("utf-8")
+    return text[text.index("<svg"):]
+
+
+def _dot_escape(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def dot_source(sol, lang: str = "en", precision: int = 4) -> str:
+    """Graphviz source of the same graph (for `dot -Tsvg`), values green above, gradients red."""
+    from ..graphlayout import WORDS
+    model = from_solution(sol, lang, precision)
+    words = WORDS.get(lang, WORDS["en"])
+    title = _dot_escape(model.title)
+    legend = (f'<font color="{GREEN}">{_dot_escape(words["value"])}</font>  '
+              f'<font color="{RED}">{_dot_escape(words["grad"].format(out=model.output))}</font>')
+    lines = ["digraph gradcalc {",
+             '  graph [rankdir=LR, fontname="DejaVu Sans", labelloc=t, '
+             f'label=<<b>{title}</b><br/>{legend}>];',
+             '  node [fontname="DejaVu Sans"];',
+             '  edge [fontname="DejaVu Sans", fontsize=9, arrowsize=0.6];']
+    for n in model.nodes:
+        if n.kind == "op":
+            extra = f'<br/><font point-size="8">{_dot_escape(n.attrs)}</font>' if n.attrs else ""
+            lines.append(f'  {n.id} [shape=box, style="rounded,filled", fillcolor="{GATE_FACE}", '
+                         f'color="{GATE_EDGE}", label=<<b>{_dot_escape(n.label)}</b><br/>'
+                         f'<font point-size="8" color="{MUTED}">{_dot_escape(n.name)}</font>'
+                         f'{extra}>];')
+        elif n.kind == "input":
+            lines.append(f'  {n.id} [shape=box, style="rounded,filled", fillcolor="{INPUT_FACE}", '
+                         f'color="{INPUT_EDGE}", label=<<b>{_dot_escape(n.name)}</b>>];')
+        else:
+            lines.append(f'  {n.id} [shape=plaintext, label=<<b>{_dot_escape(n.name)}</b>>];')
+    for e in model.edges:
+        v = "<br/>".join(_dot_escape(t) for t in value_lines(e.value, precision, lang))
+        g = "<br/>".join(_dot_escape(t) for t in value_lines(e.grad, precision, lang))
+        lines.append(f'  {e.src} -> {e.dst} [label=<<font color="{GREEN}">{v}</font><br/>'
+                     f'<font color="{RED}">{g}</font>>];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def check_target(path: str | os.PathLike, formats=FORMATS) -> str:
+    """The lower-case suffix of `path` if it is a known format in an existing folder."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in formats:
+        raise UsageError(f"{path}: the file name must end in {', '.join(formats)} "
+                         f"(got '{suffix or 'no extension'}')")
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"{path}: the folder {directory} does not exist")
+    return suffix
+
+
+def write_graph(sol, path: str | os.PathLike, lang: str = "en", precision: int = 4) -> list[str]:
+    """Write the picture to `path` (.svg, .png, .pdf or .dot); returns notices for stderr."""
+    suffix = check_target(path)
+    if suffix == ".dot":
+        write_atomic(path, dot_source(sol, lang, precision))
+        return []
+    data, notices = render_bytes(sol, suffix[1:], lang, precision)
+    write_atomic(path, data)
+    return notices
+
+
+def model_for(sol, lang: str = "en", precision: int = 4) -> GraphModel:
+    """The model laid out with approximate text widths (no matplotlib); for quick checks."""
+    return build(sol, lang, precision)
