@@ -440,7 +440,7 @@ def read_document_bytes(raw: bytes, schema: QuantitySchema, source: str,
             data = None
         if data is None:
             from .yamlio import load_yaml_text
-            located = load_yaml_text(text, file=source)
+            located = load_yaml_text(text, file=source, fast=True)   # libyaml when installed
             data = located.data
     except GradcalcError as exc:
         why = exc.message + (f" (line {exc.line})" if exc.line else "")
@@ -511,12 +511,27 @@ def _add(sub: Submission, qname: str, written: str, value: Any, line: int | None
         ans.value = parse_value(value)
         if isinstance(value, str) and not _PLAIN.fullmatch(value.strip()):
             ans.text = _short(value.strip(), 80)
+        elif isinstance(value, list) and _has_text(value):
+            ans.text = _short(_list_text(value), 80)
     except AnswerError as exc:
         ans.error = exc.message
         ans.text = _short(value, 80) if isinstance(value, str) else ""
     if ans.value is not None and np.all(np.isnan(ans.value)):
         return   # every entry blank (a template left as is)
     sub.answers[qname] = ans
+
+
+def _has_text(v) -> bool:
+    """Does a nested list hold an entry written as an expression (not a plain number)?"""
+    if isinstance(v, list):
+        return any(_has_text(item) for item in v)
+    return isinstance(v, str) and not _PLAIN.fullmatch(v.strip())
+
+
+def _list_text(v) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_list_text(item) for item in v) + "]"
+    return "_" if v is None else str(v).strip()
 
 
 def _set_entry(sub: Submission, schema: QuantitySchema, qname: str, index: tuple, written: str,

@@ -28,9 +28,12 @@ def solve(problem: Problem | str | Path, method: str = "autograd", *,
     if not hasattr(problem, "kind"):
         problem = load_problem(problem)
     graph, out, steps = autograd.run(problem)
-    # every named quantity, then the unnamed intermediate gates (t1, t2 …) of expressions
+    # network problems: the named quantities; expressions: values, then every gate (named
+    # steps and unnamed t1, t2 …) in creation order, which reads top-down like the lecture
     names = forward_names(problem)
-    names += [n.name for n in graph.nodes if n.role == "op" and n.name not in names]
+    if problem.kind == "expression":
+        names = list(problem.values) + [n.name for n in graph.nodes if n.role == "op"]
+        names = list(dict.fromkeys(names))
     forward = {n: graph.by_name[n].value for n in names}
     formulas = {n: graph.by_name[n].formula for n in names}
     grads = graph.gradients()

@@ -155,7 +155,7 @@ class _RubricCtx:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.error(path, f"expected {what}, got {value!r}")
         if not low <= value <= high:
-            rng = f"between {low:g} and {high:g}" if high != math.inf else f"at least {low:g}"
+            rng = f"between {low:g} and {high:g}" if high != math.inf else f"≥ {low:g}"
             raise self.error(path, f"expected {what} {rng}, got {value:g}")
         return float(value)
 
@@ -192,6 +192,9 @@ def load_rubric(problem, schema: QuantitySchema) -> Rubric:
     if raw is None:
         return Rubric(tuple(Question(n) for n in default_questions(problem, schema)), True)
     ctx = _RubricCtx(problem)
+    if not isinstance(raw, dict):
+        raise ctx.error((), "expected a mapping of rubric settings (rtol, atol, sigfigs, "
+                            "follow_through, mistake_credit, questions)")
     ctx.keys(raw, (), GRADING_KEYS, "grading")
     base = _settings(ctx, raw, (), {"rtol": DEFAULT_RTOL, "atol": DEFAULT_ATOL, "sigfigs": None,
                                     "follow_through": DEFAULT_FOLLOW_THROUGH, "mistake_credit": ()})
@@ -603,6 +606,9 @@ class AnswerKey:
         F, G = t.dependencies()
         self.deps = {name: (F if s.kind == "f" else G)[s.node] for name, s in self.slots.items()}
         self.tolerance = {q.name: q.tolerance(self.reference[q.name]) for q in self.rubric.questions}
+        # one accepted interval per question, shared by every student's result
+        self.intervals = {n: (self.reference[n] - t, self.reference[n] + t)
+                          for n, t in self.tolerance.items()}
         self.variants = self._variants()
 
     # -- construction
@@ -626,6 +632,8 @@ class AnswerKey:
             ref = self.reference[name]
             if not np.all(np.isfinite(value)) or _same(value, ref):
                 return
+            if value.shape == ref.shape and np.all(np.abs(value - ref) <= self.tolerance[name]):
+                return   # indistinguishable from the right answer at this tolerance
             if any(_same(value, v) for _, _, v in found[name]):
                 return
             found[name].append((key, params, value))
@@ -689,7 +697,7 @@ class AnswerKey:
             if ok.all():
                 r.kind, r.credit = "correct", 1.0
             else:
-                frac = float(ok.mean())
+                frac = float(np.count_nonzero(ok)) / ok.size
                 r.credit = frac
                 r.kind = "partial" if frac > 0 else "wrong"
                 r.wrong_entries = tuple(tuple(int(k) for k in idx) for idx in np.argwhere(~ok))
@@ -703,9 +711,7 @@ class AnswerKey:
             if r.kind in ("partial", "wrong", "shape") and r.given is not None and not r.mistake:
                 r.cluster = q.name + "=" + _value_key(r.given)
             if r.kind != "blank":
-                ref = self.reference[q.name]
-                tol = self.tolerance[q.name]
-                r.interval = (ref - tol, ref + tol)
+                r.interval = self.intervals[q.name]
             result.questions.append(r)
         return result
 
@@ -719,8 +725,7 @@ class AnswerKey:
     def _close(q: Question, a: np.ndarray, b: np.ndarray, tol: np.ndarray | None = None) -> np.ndarray:
         if tol is None:
             tol = q.tolerance(b)
-        with np.errstate(invalid="ignore"):
-            return np.abs(a - b) <= tol   # NaN (a blank entry) is never close
+        return np.abs(a - b) <= tol   # NaN (a blank entry) compares False: never close
 
     def _follow_through(self, results: dict, conformed: dict, wrong: list[str]) -> None:
         """Recompute every wrong answer from the student's own earlier answers (error carried

@@ -198,8 +198,8 @@ def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
                 return env[node.name], node.name
             return const(node.name, CONSTANTS[node.name]), node.name
         assert isinstance(node, Call)
-        own = name or fresh()
         children = [walk(arg, None, field) for arg in node.args]
+        own = name or fresh()       # named after its inputs: t1, t2 … read bottom-up
         formula = ops.get(node.op).formula.format(*[c[1] for c in children])
         handle = be.apply(node.op, [c[0] for c in children], own, {}, formula, field)
         return handle, own

@@ -38,7 +38,6 @@ class FastNet:
         self.l2 = problem.l2
         self._l2 = ops.get("l2")
         self._add = ops.get("add")
-        self._one = np.ones(())
 
     def loss_and_grads(self, params: list[np.ndarray], x: np.ndarray, loss_attrs: dict,
                        want_grads: bool = True):
@@ -469,7 +468,7 @@ def parse_key(key: str) -> tuple:
     text = key.strip()
     pos = 0
     while pos < len(text):
-        if parts and text[pos] == "." :
+        if parts and text[pos] == ".":
             pos += 1
         m = _KEY.match(text, pos)
         if not m:
@@ -544,7 +543,11 @@ def variant(problem, path: tuple, value, key_text: str):
     src = problem.source
     doc = copy.deepcopy(src.data)
     set_path(doc, path, value, key_text)
-    return problem_from_located(Located(doc, src.file, src.lines))
+    try:
+        return problem_from_located(Located(doc, src.file, src.lines))
+    except ProblemError as e:
+        e.message = f"with --sweep {key_text}={value}: {e.message}"
+        raise
 
 
 # ---------------------------------------------------------------- trained problem file
@@ -608,7 +611,7 @@ def write_trained(result: TrainResult, out_path: str | Path) -> None:
             f"epoch{'s' if len(result.records) != 1 else ''}, batch size {result.batch_size}, "
             f"seed {result.seed}")
     if result.stopped:
-        head += f"\n# Stopped early ({result.stopped}): {result.message}".replace("\n", " ")
+        head += f"\n# Stopped early ({result.stopped}): " + result.message.replace("\n", " ")
     text = head + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None,
                                         allow_unicode=True, width=100)
     try:

@@ -39,7 +39,7 @@ def test_solve_text():
         assert name in out
     assert "\x1b[" not in out                     # plain text when not on a terminal
     # z1 = W1 x + b1 = [0.6, -0.8] (by hand: 0.2 + 0.3 + 0.1, −0.05 − 0.45 − 0.3)
-    assert "[0.6, -0.8]" in out
+    assert "[0.60, -0.80]" in out
 
 
 def test_solve_json_is_one_object_matching_the_api():

@@ -104,7 +104,7 @@ def test_lecture_sigmoid_chain_in_backward_steps():
     # visible in the backward table, in this order, at two significant digits
     table = backward_table(sol, "en", 2)
     upstream_col = table.columns.index("upstream gradient")
-    assert [row[upstream_col] for row in table.rows[:5]] == ["1", "-0.53", "-0.53", "-0.2", "0.2"]
+    assert [row[upstream_col] for row in table.rows[:5]] == ["1", "-0.53", "-0.53", "-0.20", "0.20"]
 
 
 # ---------------------------------------------------------------- other problem kinds by hand

@@ -15,14 +15,22 @@ _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 1
                      *(f"lpt{i}" for i in range(1, 10))}
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> bool:
     """Write to a temporary file in the same folder, then rename over the target: a reader
-    never sees a half-written file, and an interrupted run leaves the old file intact."""
+    never sees a half-written file, and an interrupted run leaves the old file intact.
+    A file that already holds exactly these bytes is left alone (a re-run touches nothing).
+    Returns whether the file was written."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+        return True
     except BaseException:
         try:
             os.unlink(tmp)
@@ -74,12 +82,15 @@ def _prepare_dir(out: Path) -> None:
               help="Header of the grade column in upload.csv [default: the problem file's name].")
 @click.option("--hide-answers", is_flag=True,
               help="Leave the accepted intervals out of the feedback files.")
+@click.option("--variants", is_flag=True,
+              help="PROBLEM is a template with random numbers: grade each student against their "
+                   "own variant (regenerated from the student id) and flag copying signals.")
 @LANG
 @PRECISION
 @click.option("-q", "--quiet", is_flag=True, help="No table and no progress bar; files only.")
 @handle_errors
-def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_answers, lang,
-          precision, quiet):
+def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_answers, variants,
+          lang, precision, quiet):
     """Grade a class: PROBLEM (with an optional `grading:` rubric) against SUBMISSIONS (answer
     files or folders of them: YAML/JSON, one per student, or CSV, a row per student).
 
@@ -99,8 +110,18 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
     from ..grade import AnswerKey, summarize
     from ..render import grade as out
 
-    prob = load_problem(problem)
-    key = AnswerKey(prob)                       # the rubric is validated here: exit 2 if unusable
+    grader = None
+    if variants:   # per-student numbers (the variants issue): one answer key per variant
+        from ..variants import VariantGrader, load_template
+        grader = VariantGrader(load_template(problem))
+        prob, schema, rubric, key_for = grader.problem, grader.schema, grader.rubric, grader.key_for
+    else:
+        prob = load_problem(problem)
+        key = AnswerKey(prob)                   # the rubric is validated here: exit 2 if unusable
+        schema, rubric = key.schema, key.rubric
+
+        def key_for(sub):
+            return key
     roster_data = None
     if roster:
         try:
@@ -119,7 +140,7 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
     subs = []
     with out.progress(len(files), "reading", show and len(files) >= 200) as advance:
         for path, base in files:
-            subs.extend(read_file(path, key.schema, base))
+            subs.extend(read_file(path, schema, base))
             advance(1)
     flag_duplicates(subs)
 
@@ -128,28 +149,33 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
     results = []
     with out.progress(len(subs), "grading", show and len(subs) >= 200) as advance:
         for sub in subs:
-            result = key.grade(sub)
+            result = key_for(sub).grade(sub)
             text = out.feedback_markdown(result, prob.title, lang, hide_answers, precision)
             write_atomic(feedback_dir / file_of[id(sub)], text.encode("utf-8"))
             for q in result.questions:
                 q.release()                    # keep only the scores for the summary
             results.append(result)
             advance(1)
+    signals = grader.copy_signals(subs) if grader is not None else []
     del subs
-    report = summarize(prob.title, key.rubric, results)
+    report = summarize(prob.title, rubric, results)
 
     write_atomic(out_path / "grades.csv", out.grades_csv(report).encode("utf-8"))
     roster_info = None
     if roster_data is not None:
         name = assignment or Path(problem).stem
         text, roster_info = out.roster_csv(roster_data, report.results, name,
-                                           key.rubric.max_points, roster_key)
+                                           rubric.max_points, roster_key)
         write_atomic(out_path / "upload.csv", text.encode("utf-8"))
     write_atomic(out_path / "histogram.png",
-                 out.histogram_png(report.totals, key.rubric.max_points, prob.title))
+                 out.histogram_png(report.totals, rubric.max_points, prob.title))
+    if grader is not None:
+        from ..variants import copy_signals_csv
+        write_atomic(out_path / "copy_signals.csv", copy_signals_csv(signals).encode("utf-8"))
     write_atomic(out_path / "summary.md",
                  out.summary_markdown(report, lang, histogram="histogram.png",
-                                      roster_info=roster_info).encode("utf-8"))
+                                      roster_info=roster_info,
+                                      copy_signals=[s.text() for s in signals]).encode("utf-8"))
     if show:
         out.print_summary(report, lang)
         click.echo(f"wrote {out_path / 'grades.csv'}, {out_path / 'summary.md'}, "
@@ -195,7 +221,11 @@ def template(problem, fmt):
                 import numpy as np
                 for idx in np.ndindex(shape):
                     cols.append(f"{q.name}[{','.join(str(i + 1) for i in idx)}]")
-        click.echo(",".join(cols))
+        import csv
+        import io
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(cols)   # "dW1[1,2]" needs quotes
+        click.echo(buf.getvalue(), nl=False)
         return
     click.echo(template_yaml(prob, key), nl=False)
 

@@ -11,9 +11,16 @@ def num(x: float, precision: int = 4) -> str:
         return "0"
     if not np.isfinite(x):
         return str(x)
+    if x == round(x) and abs(x) < 1e15:
+        return str(int(x))          # whole numbers as written: 2, -3
     text = f"{x:.{precision}g}"
     if "e" in text and 1e-5 <= abs(x) < 1e6:
         text = f"{x:.{precision + 4}f}".rstrip("0").rstrip(".")
+    if "e" not in text and precision >= 2:
+        # at least two decimals, as the lecture writes them: −0.20, 0.50, 1.50
+        decimals = len(text.split(".")[1]) if "." in text else 0
+        if decimals < 2:
+            text = f"{x:.2f}"
     return text
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import re
@@ -40,6 +41,7 @@ WORDS = {
         "short_correct": "ok %", "short_ft": "f-t %", "short_mistake": "mistake %",
         "clusters": "Identical wrong answers (a copying signal; listed, never scored)",
         "pairs": "Students sharing several identical wrong answers",
+        "copy_signals": "Answers that match another student's variant (see copy_signals.csv)",
         "answer": "answer", "students": "students", "none": "none",
         "attention": "Needs attention", "duplicates": "duplicate student ids",
         "missing_id": "missing student ids", "unreadable_list": "unreadable files",
@@ -75,6 +77,7 @@ WORDS = {
         "short_correct": "正确 %", "short_ft": "传递 %", "short_mistake": "常见错误 %",
         "clusters": "完全相同的错误答案（抄袭线索，仅列出，不影响分数）",
         "pairs": "多处错误答案完全相同的学生",
+        "copy_signals": "与其他同学的题目变体吻合的答案（见 copy_signals.csv）",
         "answer": "答案", "students": "学生", "none": "无",
         "attention": "需要注意", "duplicates": "重复的学号",
         "missing_id": "缺少学号", "unreadable_list": "无法读取的文件",
@@ -123,6 +126,7 @@ def _csv(rows: list[list[str]], delimiter: str = ",") -> str:
     return buf.getvalue()
 
 
+@functools.lru_cache(maxsize=4096)
 def _md(text) -> str:
     """Student-provided text inside markdown: no tables broken, no markup."""
     text = str(text).replace("\r", " ").replace("\n", " ")
@@ -163,7 +167,24 @@ def _round_out(x: float, precision: int, up: bool) -> str:
     return fmt.num(y, precision + 1)
 
 
+_INTERVALS: dict = {}
+
+
 def interval_text(name: str, lo, hi, precision: int) -> str:
+    """"[lo, hi]" for a number, "z1[1] ∈ [lo, hi]; …" per entry otherwise (cached: the
+    interval arrays are shared by every student of a question)."""
+    key = (id(lo), id(hi), name, precision)
+    hit = _INTERVALS.get(key)
+    if hit is not None and hit[0] is lo and hit[1] is hi:
+        return hit[2]
+    text = _interval_text(name, lo, hi, precision)
+    if len(_INTERVALS) > 4096:
+        _INTERVALS.clear()
+    _INTERVALS[key] = (lo, hi, text)
+    return text
+
+
+def _interval_text(name: str, lo, hi, precision: int) -> str:
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
     if lo.size == 1:
         return f"[{_round_out(float(lo.ravel()[0]), precision, False)}, " \
@@ -360,7 +381,7 @@ def attention(report) -> dict[str, list[str]]:
 
 
 def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: str | None = None,
-                     roster_info: dict | None = None) -> str:
+                     roster_info: dict | None = None, copy_signals: list[str] | None = None) -> str:
     w = words(lang)
     res = report.results
     totals = report.totals
@@ -419,6 +440,9 @@ def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: s
             lines.append("")
     else:
         lines += [w["none"], ""]
+    if copy_signals:
+        lines += [f"### {w['copy_signals']}", ""]
+        lines += [f"- {_md(t)}" for t in sorted(copy_signals)] + [""]
     att = attention(report)
     if roster_info:
         att["not_on_roster"] = roster_info.get("not_on_roster", [])
@@ -438,10 +462,11 @@ def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: s
 # ---------------------------------------------------------------- histogram.png
 def histogram_png(totals: list[float], max_points: float, title: str, lang: str = "en") -> bytes:
     """A histogram of the totals (matplotlib's Agg canvas, no display); deterministic bytes."""
+    import warnings
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    import warnings
     fig = Figure(figsize=(6.4, 3.6), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -456,7 +481,7 @@ def histogram_png(totals: list[float], max_points: float, title: str, lang: str 
     ax.yaxis.get_major_locator().set_params(integer=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # missing glyphs of a Chinese title
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.1, right=0.97, bottom=0.16, top=0.9)   # fixed: no layout pass
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()

@@ -16,6 +16,14 @@ class Table:
     kinds: list[str] = field(default_factory=list)   # per column: "text" or "num" (alignment)
 
 
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text.replace("−", "-"))
+        return True
+    except ValueError:
+        return False
+
+
 def forward_table(sol, lang="en", precision=4) -> Table:
     w = words(lang)
     rows = [[name, sol.formulas.get(name, name), fmt.value(v, precision, multiline=True)]
@@ -31,9 +39,11 @@ def backward_table(sol, lang="en", precision=4) -> Table:
         locals_, downs = [], []
         for inp, g in s.downstream.items():
             text = s.local_text.get(inp, "")
-            locals_.append(f"∂{s.node}/∂{inp} = {text} = {fmt.value(s.local[inp], precision)}"
-                           if text and text != fmt.value(s.local[inp], precision)
-                           else f"∂{s.node}/∂{inp} = {fmt.value(s.local[inp], precision)}")
+            shown = fmt.value(s.local[inp], precision)
+            if _is_number_text(text):   # "1", "−1": the formula is already the value
+                text = ""
+            locals_.append(f"∂{s.node}/∂{inp} = {text} = {shown}" if text
+                           else f"∂{s.node}/∂{inp} = {shown}")
             downs.append(f"{inp}: {fmt.value(g, precision)}")
         rows.append([s.node, s.formula or s.op, fmt.value(s.upstream, precision),
                      "\n".join(locals_), "\n".join(downs)])
