@@ -134,7 +134,7 @@ def torch_steps(cnn, rnn):
         conv.zero_grad()
         dense.zero_grad()
         loss.backward()
-        return float(loss)
+        return float(loss.detach())
 
     lr, lo = rnn.layers[0], rnn.layers[1]
     cell = torch.nn.RNN(lr.Wxh.shape[1], lr.Wxh.shape[0], nonlinearity="tanh",
@@ -157,7 +157,7 @@ def torch_steps(cnn, rnn):
         cell.zero_grad()
         out.zero_grad()
         loss.backward()
-        return float(loss)
+        return float(loss.detach())
 
     return cnn_step, rnn_step
 

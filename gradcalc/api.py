@@ -42,7 +42,7 @@ def solve(problem: Problem | str | Path, method: str = "autograd", *,
                    list(leaf_values(problem)))
     if problem.kind == "network" and any(layer.type != "dense" for layer in problem.layers):
         from .diagnostics import attach   # conv / pool / rnn: extra tables, rnn diagnostics
-        attach(sol)
+        attach(sol, graph)
     if "optimizer" in (problem.raw or {}):
         from .optim import attach_update   # the SGD update: one step, or K full-batch steps
         attach_update(sol, update_steps)

@@ -20,32 +20,39 @@ def rnn_layers(problem) -> list[int]:
     return [i for i, layer in enumerate(problem.layers, 1) if layer.type == "rnn"]
 
 
-def bptt(problem, forward: dict, direct: dict, i: int) -> dict[str, Any]:
-    """Backpropagation through time of rnn layer i, step by step.
+def bptt(problem, graph, i: int) -> dict[str, Any]:
+    """Backpropagation through time of rnn layer i, read from the autograd graph.
 
-    `direct` holds the autograd gradient of the T×H states h{i}: what reaches each h_t from the
-    layers above, not through later time steps.  Returns (rows in time order, batch axis first
-    when the problem is a batch): h, direct, from_next (= Whhᵀ δ_(t+1)), total ∂L/∂h_t,
-    deriv (act′(z_t)) and delta (δ_t = ∂L/∂z_t)."""
-    from .network import rnn_state_name
+    Each h_t is its own node, so its gradient is the total ∂L/∂h_t (from the layers above and
+    from step t+1).  Returns arrays with rows in time order (batch: examples first): h, total,
+    from_next (= Whhᵀ δ_(t+1)), direct (what the layers above send; direct + from_next = total),
+    deriv (act′(z_t)) and delta (δ_t = ∂L/∂z_t = act′(z_t) ⊙ ∂L/∂h_t)."""
+    from .network import _steps, rnn_state_name, step_name
     layer = problem.layers[i - 1]
-    batch = problem.batch
-    Z = np.asarray(forward[f"z{i}"], dtype=float)
-    G = np.asarray(direct[rnn_state_name(problem, i)], dtype=float)
-    if not batch:
-        Z, G = Z[None], G[None]
+    T = _steps(problem, i)
+    nodes = [graph.by_name[step_name(problem, i, t, T)] for t in range(1, T + 1)]
+    axis = 1 if problem.batch else 0
+    h = np.stack([n.value for n in nodes], axis=axis)
+    total = np.stack([n.grad if n.grad is not None else np.zeros_like(n.value) for n in nodes],
+                     axis=axis)
+    Z = np.asarray(graph.by_name[f"z{i}"].value, dtype=float)
     act = ops.get(layer.activation)
-    a = layer.attrs
-    Hs = act.forward(Z, **a)
-    D = np.asarray(act.vjp(np.ones_like(Z), Hs, Z, **a)[0], dtype=float)
+    deriv = np.asarray(act.vjp(np.ones_like(Z), act.forward(Z, **layer.attrs), Z,
+                               **layer.attrs)[0], dtype=float)
+    delta = deriv * total
+    from_next = np.zeros_like(total)
     Whh = np.asarray(layer.Whh, dtype=float)
-    delta = ops.rnn_bptt(D * G, D, Whh)
-    from_next = np.zeros_like(G)
-    from_next[:, :-1] = delta[:, 1:] @ Whh       # ∂L/∂h_t through z_(t+1) = Whhᵀ δ_(t+1)
-    total = G + from_next
-    out = {"h": Hs, "direct": G, "from_next": from_next, "total": total, "deriv": D,
-           "delta": delta}
-    return out if batch else {k: v[0] for k, v in out.items()}
+    if problem.batch:
+        from_next[:, :-1] = delta[:, 1:] @ Whh
+    else:
+        from_next[:-1] = delta[1:] @ Whh
+    # what the layers above send: through the T×H stack (return: all) or to h_T (return: last)
+    stack = graph.by_name[rnn_state_name(problem, i)]
+    direct = np.zeros_like(total) if stack.grad is None else np.array(stack.grad, dtype=float)
+    if layer.return_ == "last":
+        direct[..., -1, :] += total[..., -1, :]
+    return {"h": h, "total": total, "from_next": from_next, "direct": direct,
+            "deriv": deriv, "delta": delta}
 
 
 def verdict(norms: list[float]) -> tuple[str, float, float]:
@@ -65,7 +72,7 @@ def verdict(norms: list[float]) -> tuple[str, float, float]:
 
 
 def _explain(kind: str, ratio: float, factor: float, T: int, sigma: float, act: str) -> str:
-    bound = {"tanh": "tanh′ ≤ 1", "sigmoid": "σ′ ≤ 1/4", "relu": "relu′ ∈ {0, 1}",
+    bound = {"tanh": "tanh′ ≤ 1", "sigmoid": "σ′ ≤ 1/4", "relu": "relu′ is 0 or 1",
              "linear": "the linear activation passes it unchanged"}.get(act, "")
     why = f"‖Whh‖₂ = {sigma:.3g}" + (f" and {bound}" if bound else "")
     if kind == "vanishing":
@@ -82,12 +89,12 @@ def _explain(kind: str, ratio: float, factor: float, T: int, sigma: float, act: 
     return "∂L/∂h_T is zero, so the ratio is undefined."
 
 
-def diagnose(problem, forward: dict, direct: dict) -> tuple[list[dict], dict[int, dict]]:
+def diagnose(problem, graph) -> tuple[list[dict], dict[int, dict]]:
     """Per rnn layer: the JSON-ready summary, and the BPTT arrays for the tables."""
     summaries, details = [], {}
     for i in rnn_layers(problem):
         layer = problem.layers[i - 1]
-        d = bptt(problem, forward, direct, i)
+        d = bptt(problem, graph, i)
         total = d["total"] if problem.batch else d["total"][None]
         norms = [float(np.linalg.norm(total[:, t])) for t in range(total.shape[1])]
         kind, ratio, factor = verdict(norms)
@@ -101,17 +108,18 @@ def diagnose(problem, forward: dict, direct: dict) -> tuple[list[dict], dict[int
     return summaries, details
 
 
-def attach(sol) -> None:
+def attach(sol, graph) -> None:
     """Add the rnn diagnostics and the conv/pool/rnn tables to a Solution (no-op otherwise).
 
-    For rnn layers the reported gradients of z{i} and h{i} become the BPTT totals
-    ∂L/∂z_t and ∂L/∂h_t (through every later time step), as the lecture defines them."""
+    For rnn layers the reported gradients of z{i} and h{i} (T×H) are ∂L/∂z_t and ∂L/∂h_t of
+    every step, as backpropagation through time defines them (the T×H arrays themselves are
+    read-outs of the steps, so the graph gives them no gradient of their own)."""
     problem = sol.problem
     if getattr(problem, "kind", "") != "network" or \
             all(layer.type == "dense" for layer in problem.layers):
         return
     from .network import rnn_state_name
-    summaries, details = diagnose(problem, sol.forward, dict(sol.gradients))
+    summaries, details = diagnose(problem, graph)
     for i, d in details.items():
         sol.gradients[f"z{i}"] = d["delta"]
         sol.gradients[rnn_state_name(problem, i)] = d["total"]

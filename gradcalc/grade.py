@@ -17,6 +17,9 @@ DEFAULT_RTOL = 0.01
 DEFAULT_ATOL = 1e-6
 DEFAULT_FOLLOW_THROUGH = 1.0
 DEFAULT_MISTAKE_CREDIT = 0.0
+# A mistake is diagnosable only if its value lies at least this many tolerances from the right
+# answer in some entry: otherwise a small slip could be "diagnosed" as that mistake.
+DIAGNOSABLE = 3.0
 GRADING_KEYS = ("rtol", "atol", "sigfigs", "follow_through", "mistake_credit", "questions")
 QUESTION_KEYS = ("points", "rtol", "atol", "sigfigs", "follow_through", "mistake_credit")
 
@@ -304,7 +307,6 @@ class Tape:
         self.ops = [ops.get(n.op) if n.op else None for n in nodes]
         self.attrs = [n.attrs for n in nodes]
         self.leaf_values = [n.value if n.op is None else None for n in nodes]
-        self.const = [n.role == "const" for n in nodes]
         # quantity name -> node index, as the autograd graph names them (last op wins)
         self.by_name = {name: index[id(node)] for name, node in graph.by_name.items()
                         if node.role != "const"}
@@ -417,17 +419,20 @@ def _catalogue(tape: Tape, problem) -> list[_Variant]:
                     i: lambda g, o, xs, v, d=vjp, a=attrs: d(g, xs[0], xs[0], **a)}),
                 _Variant("no_chain_rule", p, vjp={
                     i: lambda g, o, xs, v, d=vjp, a=attrs: d(np.ones_like(g), o, *xs, **a)}),
-                _Variant("no_activation_forward", p, fwd={i: lambda xs, v: np.array(xs[0], dtype=float)}),
+                # a student who skips σ in the forward pass treats it as the identity backwards too
+                _Variant("no_activation_forward", p, fwd={i: lambda xs, v: np.array(xs[0], dtype=float)},
+                         vjp={i: lambda g, o, xs, v: (g,)}),
             ]
         elif op.name == "affine":
             iW, ix, ib = ins
             W = tape.ref_values[iW]
             p = {"W": names[iW], "x": names[ix], "b": names[ib], "z": names[i]}
+            # (ops are bound as default arguments: a closure would see the loop's last op)
             out.append(_Variant("no_bias_forward", p, fwd={
-                i: lambda xs, v: op.forward(xs[0], xs[1], np.zeros_like(xs[2]))}))
+                i: lambda xs, v, f=op.forward: f(xs[0], xs[1], np.zeros_like(xs[2]))}))
             if W.ndim == 2 and W.shape[0] == W.shape[1]:
                 out.append(_Variant("transposed_W_forward", p, fwd={
-                    i: lambda xs, v: op.forward(np.transpose(xs[0]), xs[1], xs[2])}))
+                    i: lambda xs, v, f=op.forward: f(np.transpose(xs[0]), xs[1], xs[2])}))
                 if tape.ops[ix] is not None:   # dx of an input that is not a leaf
                     def dx_plain(g, o, xs, v, f=op.vjp):
                         dW, dx, db = f(g, o, *xs)
@@ -598,6 +603,7 @@ class AnswerKey:
         self.schema = _schema(problem, self.tape)
         self.rubric = rubric if rubric is not None else load_rubric(problem, self.schema)
         t = self.tape
+        self._by_name = {q.name: q for q in self.rubric.questions}
         self.slots: dict[str, _Slot] = {}
         for q in self.rubric.questions:
             self.slots[q.name] = self._slot(q.name)
@@ -632,8 +638,10 @@ class AnswerKey:
             ref = self.reference[name]
             if not np.all(np.isfinite(value)) or _same(value, ref):
                 return
-            if value.shape == ref.shape and np.all(np.abs(value - ref) <= self.tolerance[name]):
-                return   # indistinguishable from the right answer at this tolerance
+            near = np.abs(value - ref) < DIAGNOSABLE * self.tolerance[name] \
+                if value.shape == ref.shape else False
+            if np.all(near):
+                return   # too close to the right answer for a slip to be told from this mistake
             if any(_same(value, v) for _, _, v in found[name]):
                 return
             found[name].append((key, params, value))
@@ -716,10 +724,7 @@ class AnswerKey:
         return result
 
     def _question(self, name: str) -> Question:
-        for q in self.rubric.questions:
-            if q.name == name:
-                return q
-        raise KeyError(name)
+        return self._by_name[name]
 
     @staticmethod
     def _close(q: Question, a: np.ndarray, b: np.ndarray, tol: np.ndarray | None = None) -> np.ndarray:

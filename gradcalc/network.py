@@ -47,7 +47,7 @@ def forward_names(problem: Problem) -> list[str]:
     for i in range(1, n + 1):
         layer = problem.layers[i - 1]
         if layer.type not in ("dense", "conv2d", "conv1d"):
-            names += _typed_names(layer, i, n)
+            names += _typed_names(layer, i, n, _steps(problem, i) if layer.type == "rnn" else 0)
             continue
         names += [f"W{i}", f"b{i}", f"z{i}", f"h{i}" if i < n else "y"]
     if problem.loss is not None:
@@ -92,16 +92,15 @@ def _network(p: NetworkProblem, be: Backend, values: dict) -> Any:
     return be.apply("add", [L, R], "L", {}, "L_data + R", ("regularization",))
 
 
-def _typed_names(layer, i: int, n: int) -> list[str]:
-    """Names of a pooling, flatten or rnn layer, in the order of the computation."""
+def _typed_names(layer, i: int, n: int, T: int = 0) -> list[str]:
+    """Names of a pooling, flatten or rnn layer (T: its time steps), in computation order."""
     out = f"h{i}" if i < n else "y"
     if layer.type != "rnn":
         return [out]
     names = [f"Wxh{i}", f"Whh{i}", f"b{i}"] + ([f"h0_{i}"] if layer.h0 is not None else [])
-    names.append(f"z{i}")
-    if layer.return_ == "last":
-        return names + [f"h{i}", "y" if i == n else f"h{i}_T"]
-    return names + [out]
+    if layer.return_ == "last":      # the last state goes on (y when it is the output)
+        return names + [f"z{i}", f"h{i}", "y" if i == n else f"h{i}[{T}]"]
+    return names + [f"z{i}", out]
 
 
 def _act_formula(activation: str, z: str) -> str:
@@ -142,25 +141,51 @@ def _typed_layer(p: NetworkProblem, be: Backend, values: dict, i: int, layer, h,
         what = "max" if kind.startswith("max") else "mean"
         formula = f"{what} of each {window} window of {h_name} (stride {layer.stride})"
         return be.apply(kind, [h], out_name, attrs, formula, field), out_name
-    # rnn: z_t = Wxh x_t + Whh h_(t−1) + b for t = 1 … T (one op), then h_t = act(z_t)
+    # rnn: one node per time step, h{i}[t] = act(Wxh x_t + Whh h{i}[t−1] + b), unrolled in time
     Wxh, Whh = param(f"Wxh{i}", layer.Wxh), param(f"Whh{i}", layer.Whh)
     b = param(f"b{i}", layer.b)
     if layer.h0 is not None:
-        h0 = param(f"h0_{i}", layer.h0)
+        h0, h0_name = param(f"h0_{i}", layer.h0), f"h0_{i}"
     else:
-        h0 = be.leaf(f"h0_{i}", np.zeros(layer.Wxh.shape[0]), "const")
+        h0, h0_name = be.leaf(f"h0_{i}", np.zeros(layer.Wxh.shape[0]), "const"), "0"
     weights += [Wxh, Whh]
     weight_names += [f"Wxh{i}", f"Whh{i}"]
-    z = be.apply("rnn", [Wxh, Whh, b, h, h0], f"z{i}", attrs,
-                 f"z{i}_t = Wxh{i}·{h_name}_t + Whh{i}·h{i}_(t−1) + b{i}, t = 1…T", field)
+    T = _steps(p, i)
+    states, prev, prev_name = [], h0, h0_name
+    for t in range(T):
+        name = step_name(p, i, t + 1, T)
+        xt = f"{h_name}[{t + 1}]"
+        pre = f"Wxh{i}·{xt} + Whh{i}·{prev_name} + b{i}"
+        prev = be.apply("rnn_step", [Wxh, Whh, b, h, prev], name,
+                        {"t": t, **attrs}, _act_formula(layer.activation, pre), field)
+        prev_name = name
+        states.append(prev)
+    # the T×H views: h{i} stacks the states; z{i} recomputes every z_t from them (a read-out
+    # for the tables: the gradient flows through the steps, never through z{i})
     hs_name = f"h{i}" if (i < n or layer.return_ == "last") else "y"
-    hs = be.apply(layer.activation, [z], hs_name, layer.attrs,
-                  _act_formula(layer.activation, f"z{i}"), field + ("activation",))
+    hs = be.apply("stack_steps", states, hs_name, {}, f"[{step_name(p, i, 1, T)}; …; {prev_name}]",
+                  field)
+    be.apply("rnn_pre", [Wxh, Whh, b, h, h0, hs], f"z{i}", {},
+             f"z{i}[t] = Wxh{i}·{h_name}[t] + Whh{i}·h{i}[t−1] + b{i}", field)
     if layer.return_ == "all":
         return hs, hs_name
-    last = "y" if i == n else f"h{i}_T"
-    return be.apply("last_step", [hs], last, {}, f"h{i}[T] (the last time step)",
-                    field + ("return",)), last
+    return prev, prev_name
+
+
+def _steps(p: NetworkProblem, i: int) -> int:
+    """T, the number of time steps reaching rnn layer i (its input is T×D)."""
+    shape = p.x.shape[1:] if p.batch else p.x.shape
+    if i > 1:
+        shape = p.layers[i - 2].out_shape
+    return shape[0]
+
+
+def step_name(p: NetworkProblem, i: int, t: int, T: int) -> str:
+    """The node of h_t (1-based t) of rnn layer i; the last state of a final layer is y."""
+    layer = p.layers[i - 1]
+    if t == T and layer.return_ == "last" and i == len(p.layers):
+        return "y"
+    return f"h{i}[{t}]"
 
 
 def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
@@ -223,7 +248,7 @@ def layer_output_name(problem: NetworkProblem, i: int) -> str:
     n = len(problem.layers)
     layer = problem.layers[i - 1]
     if layer.type == "rnn" and layer.return_ == "last":
-        return "y" if i == n else f"h{i}_T"
+        return "y" if i == n else f"h{i}[{_steps(problem, i)}]"
     return "y" if i == n else f"h{i}"
 
 

@@ -479,6 +479,7 @@ _loss("bce", "bce", _bce_forward, _bce_vjp, _bce_sym, "BCE", "−Σ[t log {0} + 
 # layout: (O, *So), or plain (*So) for a plain kernel on a plain input.  Pooling acts on the last
 # one or two axes whatever comes before them.  Everything is vectorized with sliding windows (an
 # im2col view); the only Python loops run over the kernel offsets, never over pixels.
+from numpy.lib.stride_tricks import as_strided as _as_strided  # noqa: E402  (numpy)
 from numpy.lib.stride_tricks import sliding_window_view as _window_view  # noqa: E402  (numpy)
 
 KINK_CONVENTION += "; a max pool sends the gradient to the first maximum of its window (row-major)"
@@ -508,11 +509,22 @@ def _flip(W, nd):
 
 
 def _conv_windows(xc, K, stride, padding, nd):
-    """Every input patch: (N, C, *So, *k), a strided view of the zero-padded input."""
+    """Every input patch: (N, C, *So, *k), a strided view of the zero-padded input (no copy)."""
     if padding:
         xc = np.pad(xc, [(0, 0), (0, 0)] + [(padding, padding)] * nd)
-    win = _window_view(xc, K, axis=tuple(range(2, 2 + nd)))
-    return win[(slice(None), slice(None)) + (slice(None, None, stride),) * nd], xc.shape
+    xc = np.ascontiguousarray(xc)
+    st = xc.strides
+    So = tuple((s - k) // stride + 1 for s, k in zip(xc.shape[2:], K))
+    win = _as_strided(xc, xc.shape[:2] + So + tuple(K),
+                      st[:2] + tuple(s * stride for s in st[2:]) + st[2:], writeable=False)
+    return win, xc.shape
+
+
+def _im2col(win, nd):
+    """(N, C, *So, *k) -> the im2col matrix (N·P, C·k…): one row per output position."""
+    N, C, So, K = win.shape[0], win.shape[1], win.shape[2:2 + nd], win.shape[2 + nd:]
+    order = (0,) + tuple(range(2, 2 + nd)) + (1,) + tuple(range(2 + nd, 2 + 2 * nd))
+    return win.transpose(order).reshape(N * int(np.prod(So)), C * int(np.prod(K)))
 
 
 def _conv_forward(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
@@ -520,10 +532,9 @@ def _conv_forward(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
     Wc, xc, bc, plain = _conv_canon(W, x, b, nd, batch)
     Wk = _flip(Wc, nd) if flip else Wc     # flip: the mathematical convolution
     win, _ = _conv_windows(xc, Wk.shape[2:], stride, padding, nd)
-    # out[n, o, p] = Σ_c Σ_k W[o, c, k] · x[n, c, p·stride + k]  (tensordot copies = im2col)
-    out = np.tensordot(win, Wk, axes=([1] + list(range(2 + nd, 2 + 2 * nd)),
-                                      [1] + list(range(2, 2 + nd))))
-    out = np.moveaxis(out, -1, 1) + bc.reshape((1, -1) + (1,) * nd)
+    # out[n, o, p] = Σ_c Σ_k W[o, c, k] · x[n, c, p·stride + k]: one matrix product (im2col)
+    out = _im2col(win, nd) @ Wk.reshape(Wk.shape[0], -1).T + bc          # (N·P, O)
+    out = np.moveaxis(out.reshape(win.shape[:1] + win.shape[2:2 + nd] + (-1,)), -1, 1)
     return _conv_uncanon(out, x.ndim, nd, batch, plain)
 
 
@@ -533,21 +544,22 @@ def _conv_vjp(g, out, W, x, b, *, nd, stride=1, padding=0, flip=False, batch=Fal
     Wk = _flip(Wc, nd) if flip else Wc
     K = Wk.shape[2:]
     win, padded = _conv_windows(xc, K, stride, padding, nd)
-    So = win.shape[2:2 + nd]
-    G = _f(g).reshape((xc.shape[0], Wk.shape[0]) + So)
-    sp = list(range(2, 2 + nd))
+    N, C, O, So = xc.shape[0], xc.shape[1], Wk.shape[0], win.shape[2:2 + nd]
+    # the upstream gradient as an (N·P, O) matrix, rows in the order of the im2col rows
+    Gm = np.moveaxis(_f(g).reshape((N, O) + So), 1, -1).reshape(-1, O)
     # ∂L/∂W: the correlation of the input with the upstream gradient
-    dWk = np.tensordot(G, win, axes=([0] + sp, [0] + sp))           # (O, C, *k)
+    dWk = (Gm.T @ _im2col(win, nd)).reshape(Wk.shape)
     dW = _flip(dWk, nd) if flip else dWk
-    db = G.sum(axis=tuple([0] + sp))
+    db = Gm.sum(axis=0)
     # ∂L/∂x: every output scatters upstream × kernel back onto its patch (col2im); for stride 1
     # this is the full convolution of the upstream gradient with the flipped kernel
-    cols = np.tensordot(G, Wk, axes=([1], [0]))                       # (N, *So, C, *k)
-    dxp = np.zeros(padded)
+    cols = (Gm @ Wk.reshape(O, -1)).reshape((N,) + So + (C,) + K)
+    cols = cols.transpose(tuple(range(2 + nd, 2 + 2 * nd)) + (0, 1 + nd) + tuple(range(1, 1 + nd)))
+    dxp = np.zeros(padded)                                             # cols: (*k, N, C, *So)
     for off in np.ndindex(*K):
         where = (slice(None), slice(None)) + tuple(
             slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(off, So))
-        dxp[where] += np.moveaxis(cols[(Ellipsis,) + off], -1, 1)
+        dxp[where] += cols[off]
     dx = dxp[(slice(None), slice(None)) + tuple(slice(padding, padding + s) for s in xc.shape[2:])]
     return (dW.reshape(W.shape), dx.reshape(x.shape), db.reshape(b.shape))
 
@@ -741,127 +753,139 @@ register(Op("flatten", 1,
             sample=lambda rng: (rng.uniform(-2, 2, (2, 3, 2)),), attrs_sample={"batch": False}))
 
 
-# vanilla recurrent layer: z_t = Wxh x_t + Whh h_(t−1) + b, h_t = act(z_t), h_0 = h0.
-# The op outputs every pre-activation Z (T×H, rows in time order); the network applies the
-# activation op to Z to get every h_t, so the op recomputes h_(t−1) = act(z_(t−1)) inside.
+# vanilla recurrent layer, one op per time step:  h_t = act(z_t),  z_t = Wxh x_t + Whh h_(t−1) + b
+# (x_t is row t of the T×D input x, h_0 = h0).  Each step is its own graph node, so
+# backpropagation through time is ordinary backprop over the unrolled graph: the backward table
+# has one row per time step, the gradients reaching h_t from step t+1 and from the layers above
+# add up, and SymPy sees one small form per step (no T-fold nested expression).
 def _rnn_act(activation, alpha):
     return REGISTRY[activation], ({"alpha": alpha} if activation == "leaky_relu" else {})
 
 
-def _rnn_forward(Wxh, Whh, b, x, h0, activation="tanh", alpha=0.01, batch=False):
-    Wxh, Whh, b, x, h0 = _f(Wxh), _f(Whh), _f(b), _f(x), _f(h0)
+def _rnn_x(x, t, batch):
+    return x[:, t] if batch else x[t]
+
+
+def _rnn_z(Wxh, Whh, b, x, h, t, batch):
+    # row form: works for one example (vectors) and for a batch (rows are examples)
+    return _rnn_x(x, t, batch) @ Wxh.T + h @ Whh.T + b
+
+
+def _rnn_step_forward(Wxh, Whh, b, x, h, *, t, activation="tanh", alpha=0.01, batch=False):
     act, a = _rnn_act(activation, alpha)
-    X = x if batch else x[None]                  # (N, T, D)
-    A = X @ Wxh.T + b                            # the input part of every step at once
-    N, T, H = A.shape
-    Z = np.empty_like(A)
-    h = np.broadcast_to(h0, (N, H))
-    WhhT = Whh.T
-    for t in range(T):                           # the recurrence itself is sequential
-        z = A[:, t] + h @ WhhT
-        Z[:, t] = z
-        h = act.forward(z, **a)
-    return Z if batch else Z[0]
+    return act.forward(_rnn_z(_f(Wxh), _f(Whh), _f(b), _f(x), _f(h), t, batch), **a)
 
 
-def rnn_bptt(GZ, D, Whh):
-    """Backpropagation through time over (N, T, H) arrays.
-
-    GZ: the gradient reaching each z_t directly (not through later steps); D: act′(z_t).
-    Returns the total dL/dz_t = GZ_t + D_t ⊙ (dL/dz_(t+1) · Whh), from t = T down to 1."""
-    dZ = np.empty_like(GZ)
-    nxt = None
-    for t in range(GZ.shape[1] - 1, -1, -1):
-        dz = GZ[:, t] if nxt is None else GZ[:, t] + D[:, t] * (nxt @ Whh)
-        dZ[:, t] = dz
-        nxt = dz
-    return dZ
-
-
-def _rnn_parts(out, Wxh, Whh, b, x, h0, activation, alpha, batch):
-    """Canonical (N, T, ·) arrays: X, Z, every h_t, act′(z_t), and h_(t−1) for every step."""
+def _rnn_step_vjp(g, out, Wxh, Whh, b, x, h, *, t, activation="tanh", alpha=0.01, batch=False):
+    Wxh, Whh, b, x, h = _f(Wxh), _f(Whh), _f(b), _f(x), _f(h)
     act, a = _rnn_act(activation, alpha)
-    X = _f(x) if batch else _f(x)[None]
-    Z = _f(out) if batch else _f(out)[None]
-    Hs = act.forward(Z, **a)
-    D = act.vjp(np.ones_like(Z), Hs, Z, **a)[0]
-    h0 = np.broadcast_to(_f(h0), (Z.shape[0], 1, Z.shape[2]))
-    Hprev = np.concatenate([h0, Hs[:, :-1]], axis=1)
-    return X, Z, Hs, D, Hprev
+    z = _rnn_z(Wxh, Whh, b, x, h, t, batch)
+    dz = _f(act.vjp(_f(g), _f(out), z, **a)[0])        # δ_t = act′(z_t) ⊙ ∂L/∂h_t
+    xt = _rnn_x(x, t, batch)
+    hb = np.broadcast_to(h, dz.shape)                   # h0 is shared by a batch
+    if dz.ndim == 1:
+        dWxh, dWhh = np.outer(dz, xt), np.outer(dz, hb)  # δ_t x_tᵀ, δ_t h_(t−1)ᵀ
+    else:
+        dWxh, dWhh = dz.T @ xt, dz.T @ hb
+    dx = np.zeros(x.shape)
+    dx[(slice(None), t) if batch else t] = dz @ Wxh     # only x_t feeds this step
+    return (dWxh, dWhh, unbroadcast(dz, b.shape), dx, unbroadcast(dz @ Whh, h.shape))
 
 
-def _rnn_vjp(g, out, Wxh, Whh, b, x, h0, activation="tanh", alpha=0.01, batch=False):
-    Wxh, Whh = _f(Wxh), _f(Whh)
-    X, Z, Hs, D, Hprev = _rnn_parts(out, Wxh, Whh, b, x, h0, activation, alpha, batch)
-    G = _f(g).reshape(Z.shape)
-    dZ = rnn_bptt(G, D, Whh)
-    H = Z.shape[2]
-    flat = dZ.reshape(-1, H)
-    dWxh = flat.T @ X.reshape(-1, X.shape[2])    # Σ_t δ_t x_tᵀ
-    dWhh = flat.T @ Hprev.reshape(-1, H)         # Σ_t δ_t h_(t−1)ᵀ
-    db = flat.sum(axis=0)
-    dx = dZ @ Wxh                                # ∂L/∂x_t = Wxhᵀ δ_t
-    dh0 = (dZ[:, 0] @ Whh).sum(axis=0)           # ∂L/∂h_0 = Whhᵀ δ_1 (summed over a batch)
-    return (dWxh, dWhh, db.reshape(np.shape(b)), dx.reshape(np.shape(x)),
-            dh0.reshape(np.shape(h0)))
+def _rnn_step_local(out, Wxh, Whh, b, x, h, *, t, activation="tanh", alpha=0.01, batch=False):
+    # ∂h_t/∂Wxh_ij = act′(z_i) x_j, ∂h_t/∂Whh_ij = act′(z_i) h_(t−1),j, ∂h_t/∂b = act′(z_t),
+    # ∂h_t/∂x_t = diag(act′(z_t)) Wxh, ∂h_t/∂h_(t−1) = diag(act′(z_t)) Whh
+    Wxh, Whh, b, x, h = _f(Wxh), _f(Whh), _f(b), _f(x), _f(h)
+    act, a = _rnn_act(activation, alpha)
+    z = _rnn_z(Wxh, Whh, b, x, h, t, batch)
+    d = _f(act.vjp(np.ones_like(z), _f(out), z, **a)[0])
+    col = d[..., :, None]
+    return (col * _rnn_x(x, t, batch)[..., None, :],
+            col * np.broadcast_to(h, d.shape)[..., None, :], d, col * Wxh, col * Whh)
 
 
-def _rnn_local(out, Wxh, Whh, b, x, h0, activation="tanh", alpha=0.01, batch=False):
-    # as for W·x + b, per step: ∂z_t/∂Wxh ↔ x_t, ∂z_t/∂Whh ↔ h_(t−1), ∂z_t/∂x_t = Wxh, ∂z_1/∂h0 = Whh
-    X, Z, Hs, D, Hprev = _rnn_parts(out, Wxh, Whh, b, x, h0, activation, alpha, batch)
-    return (_f(x), Hprev if batch else Hprev[0], np.ones_like(_f(b)), _f(Wxh), _f(Whh))
-
-
-def _rnn_branch(Wxh, Whh, b, x, h0, tol=0.0, activation="tanh", alpha=0.01, batch=False):
-    """Kink side of every pre-activation z_t (relu / leaky_relu); +1 everywhere for smooth ones."""
-    Z = _rnn_forward(Wxh, Whh, b, x, h0, activation, alpha, batch)
+def _rnn_step_branch(Wxh, Whh, b, x, h, tol=0.0, *, t, activation="tanh", alpha=0.01,
+                     batch=False):
+    """Kink side of every entry of z_t (relu, leaky_relu); +1 everywhere for smooth ones."""
+    z = _rnn_z(_f(Wxh), _f(Whh), _f(b), _f(x), _f(h), t, batch)
     act = REGISTRY[activation]
-    if act.branch is None:
-        return np.ones(Z.shape, dtype=int)
-    return act.branch(Z, tol=tol)
+    return act.branch(z, tol=tol) if act.branch is not None else np.ones(z.shape, dtype=int)
 
 
-def _rnn_sym(Wxh, Whh, b, x, h0, activation="tanh", alpha=0.01, batch=False):
-    """Unrolled in time with the activation's own SymPy form."""
+def _rnn_step_sym(Wxh, Whh, b, x, h, *, t, activation="tanh", alpha=0.01, batch=False):
     act, a = _rnn_act(activation, alpha)
-    Wxh, Whh, b, x, h0 = (np.asarray(v, dtype=object) for v in (Wxh, Whh, b, x, h0))
-    X = x if batch else x[None]
-    N, T = X.shape[:2]
-    Z = np.empty((N, T, Whh.shape[0]), dtype=object)
-    for n in range(N):
-        h = h0
-        for t in range(T):
-            z = Wxh.dot(X[n, t]) + Whh.dot(h) + b
-            Z[n, t] = z
-            h = np.asarray(act.sym(z, **a), dtype=object)
-    return Z if batch else Z[0]
+    Wxh, Whh, b, x, h = (np.asarray(v, dtype=object) for v in (Wxh, Whh, b, x, h))
+    xt = x[:, t] if batch else x[t]
+    z = xt.dot(Wxh.T) + h.dot(Whh.T) + b
+    return np.asarray(act.sym(z, **a), dtype=object)
 
 
-register(Op("rnn", 5, _rnn_forward, _rnn_vjp, _rnn_sym, "RNN (through time)",
-            "z_t = {0}·x_t + {1}·h_(t−1) + {2}",
-            ("x_tᵀ at every step: ∂L/∂{0} = Σ_t δ_t x_tᵀ",
-             "h_(t−1)ᵀ at every step: ∂L/∂{1} = Σ_t δ_t h_(t−1)ᵀ",
-             "1: ∂L/∂{2} = Σ_t δ_t", "{0}: ∂L/∂x_t = {0}ᵀ δ_t", "{1}: ∂L/∂h0 = {1}ᵀ δ_1"),
-            local=_rnn_local, branch=_rnn_branch,
+register(Op("rnn_step", 5, _rnn_step_forward, _rnn_step_vjp, _rnn_step_sym, "RNN step",
+            "act({0}·{3}_t + {1}·{4} + {2})",
+            ("act′(z_t)·x_tᵀ", "act′(z_t)·h_(t−1)ᵀ", "act′(z_t)",
+             "diag(act′(z_t))·{0} (row t only)", "diag(act′(z_t))·{1}"),
+            local=_rnn_step_local, branch=_rnn_step_branch,
             sample=lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 3)),
                                 rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (4, 2)),
                                 rng.uniform(-1, 1, 3)),
-            attrs_sample={"activation": "tanh", "batch": False}))
+            attrs_sample={"t": 2, "activation": "tanh", "batch": False}))
 
-# layer types of problem files (besides dense) -> op name
+
+def _stack_vjp(g, out, *hs):
+    g = _f(g)
+    return tuple(g[..., k, :] for k in range(len(hs)))
+
+
+# every h_t (or z_t) as one T×H array, rows in time order (batch: N×T×H)
+register(Op("stack_steps", -1, lambda *hs: np.stack([_f(h) for h in hs], axis=-2), _stack_vjp,
+            lambda *hs: np.stack([np.asarray(h, dtype=object) for h in hs], axis=-2),
+            "stack", "[{0}; …]", ("1 for its own row",),
+            sample=lambda rng: (rng.uniform(-2, 2, 3), rng.uniform(-2, 2, 3),
+                                rng.uniform(-2, 2, 3))))
+
+
+def _rnn_pre_parts(Wxh, Whh, b, x, h0, hs):
+    """h_(t−1) for every step: h0, then every state but the last (N×T×H, batch first)."""
+    lead = np.broadcast_to(h0, hs.shape[:-2] + (1, hs.shape[-1]))
+    return np.concatenate([lead, hs[..., :-1, :]], axis=-2)
+
+
+def _rnn_pre_forward(Wxh, Whh, b, x, h0, hs):
+    Wxh, Whh, b, x, h0, hs = (_f(v) for v in (Wxh, Whh, b, x, h0, hs))
+    return x @ Wxh.T + _rnn_pre_parts(Wxh, Whh, b, x, h0, hs) @ Whh.T + b
+
+
+def _rnn_pre_vjp(g, out, Wxh, Whh, b, x, h0, hs):
+    Wxh, Whh, b, x, h0, hs = (_f(v) for v in (Wxh, Whh, b, x, h0, hs))
+    g = _f(g)
+    prev = _rnn_pre_parts(Wxh, Whh, b, x, h0, hs)
+    H = g.shape[-1]
+    flat = g.reshape(-1, H)
+    dprev = g @ Whh
+    dhs = np.zeros(hs.shape)
+    dhs[..., :-1, :] = dprev[..., 1:, :]
+    return (flat.T @ x.reshape(-1, x.shape[-1]), flat.T @ prev.reshape(-1, H),
+            unbroadcast(flat, b.shape), g @ Wxh, unbroadcast(dprev[..., 0, :], h0.shape), dhs)
+
+
+def _rnn_pre_sym(Wxh, Whh, b, x, h0, hs):
+    Wxh, Whh, b, x, h0, hs = (np.asarray(v, dtype=object) for v in (Wxh, Whh, b, x, h0, hs))
+    lead = np.empty(hs.shape[:-2] + (1, hs.shape[-1]), dtype=object)
+    lead[...] = h0
+    prev = np.concatenate([lead, hs[..., :-1, :]], axis=-2)
+    return x.dot(Wxh.T) + prev.dot(Whh.T) + b
+
+
+# every pre-activation z_t = Wxh x_t + Whh h_(t−1) + b at once, from the states (for the z{i}
+# table entry: it reads the steps' results, the steps themselves carry the gradient)
+register(Op("rnn_pre", 6, _rnn_pre_forward, _rnn_pre_vjp, _rnn_pre_sym, "Wxh·x_t + Whh·h_(t−1) + b",
+            "{0}·{3}_t + {1}·h_(t−1) + {2}",
+            ("x_tᵀ", "h_(t−1)ᵀ", "1", "{0}", "{1} (first step)", "{1} (next step)"),
+            sample=lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 3)),
+                                rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (4, 2)),
+                                rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (4, 3)))))
+
+# layer types of problem files (besides dense) -> the op that computes them
 LAYER_OPS = {"conv2d": "conv2d", "conv1d": "conv1d", "maxpool2d": "maxpool2d",
              "avgpool2d": "avgpool2d", "maxpool1d": "maxpool1d", "avgpool1d": "avgpool1d",
-             "flatten": "flatten", "rnn": "rnn"}
-
-
-def _last_step_vjp(g, out, x):
-    dx = np.zeros(np.shape(x))
-    dx[..., -1, :] = _f(g)
-    return (dx,)
-
-
-# h_T: the last row (time step) of T×H hidden states, for an rnn layer with `return: last`
-register(Op("last_step", 1, lambda x: _f(x)[..., -1, :].copy(), _last_step_vjp,
-            lambda x: np.asarray(x, dtype=object)[..., -1, :], "h_T", "{0}[T]",
-            ("1 for the last time step, 0 for the others",),
-            sample=lambda rng: (rng.uniform(-2, 2, (3, 2)),)))
+             "flatten": "flatten", "rnn": "rnn_step"}

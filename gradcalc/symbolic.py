@@ -25,6 +25,7 @@ from .errors import DomainError
 from .problem import ExpressionProblem, NetworkProblem
 
 DEFAULT_LIMIT = 500          # differentiated entries; beyond this `solve`/`check` skip SymPy
+FORM_LIMIT = 20000           # tree size of one entry's forward form (a deep recurrence, say)
 LAYOUT = ("Layout: every gradient has the shape of its parameter (∂L/∂W is out × in, like W); "
           "entry (i, j) of ∂L/∂W is ∂L/∂Wᵢⱼ. Indices are 1-based as in the lecture.")
 LAYOUT_LATEX = (r"Layout: every gradient has the shape of its parameter "
@@ -39,10 +40,44 @@ def _sp():
     return sympy
 
 
+class TooLarge(Exception):
+    """The SymPy forms would be too large to differentiate in reasonable time."""
+
+
+def _tree_size(e, memo: dict, limit: int) -> int:
+    """The size of `e` written out as a tree (shared subexpressions counted every time),
+    computed over the DAG; stops counting past `limit`."""
+    stack = [(e, False)]
+    while stack:
+        node, done = stack.pop()
+        if node in memo:
+            continue
+        if done or not node.args:
+            memo[node] = min(limit + 1, 1 + sum(memo[a] for a in node.args))
+            continue
+        stack.append((node, True))
+        stack.extend((a, False) for a in node.args if a not in memo)
+    return memo[e]
+
+
 def size(problem) -> int:
     """The number of differentiated entries (x, W, b … or the expression's variables)."""
     from .network import leaf_values
     return int(sum(np.asarray(v).size for v in leaf_values(problem).values()))
+
+
+def _diff(term, u):
+    """∂term/∂u by SymPy.  `sympy.diff` dispatches to the expression's own `_eval_derivative`
+    (the product, chain and quotient rules of SymPy); calling it directly skips the wrapper's
+    bookkeeping and is about ten times faster.  Anything it cannot do goes to `sympy.diff`."""
+    sp = _sp()
+    try:
+        d = term._eval_derivative(u)
+    except Exception:   # not every object implements it the same way: use the public API
+        d = None
+    if d is None or d.has(sp.Derivative):
+        d = sp.diff(term, u)
+    return d
 
 
 # ---------------------------------------------------------------- names shown like the lecture
@@ -177,11 +212,15 @@ class SymBackend:
         sattrs = {k: self._attr(k, v) for k, v in attrs.items()}
         forms = np.asarray(op.sym(*inputs, **sattrs), dtype=object)
         syms = np.empty(forms.shape, dtype=object)
+        memo: dict = {}
         for idx in np.ndindex(forms.shape):
             form = forms[idx]
             if not isinstance(form, sp.Basic):   # a plain number; never text
                 form = self.number(form) if isinstance(form, (int, float, np.number)) \
                     else sp.sympify(form, strict=True)
+            if _tree_size(form, memo, FORM_LIMIT) > FORM_LIMIT:
+                raise TooLarge(f"the SymPy form of {name} has more than {FORM_LIMIT} terms "
+                               f"written out ({op_name} nests its inputs)")
             forms[idx] = form
             text = name + "".join(f"_{i + 1}" for i in idx)
             s = sp.Symbol(text, real=True)
@@ -225,7 +264,7 @@ class SymBackend:
             for term in (form.args if form.is_Add else (form,)):
                 for u in term.free_symbols:
                     terms.setdefault(u, []).append(term)
-            node.partials[k] = [(u, sp.diff(sp.Add(*terms[u]), u))
+            node.partials[k] = [(u, sp.Add(*[_diff(t, u) for t in terms[u]]))
                                 for u in sorted(terms, key=self.order.__getitem__)]
         return node.partials[k]
 

@@ -1,7 +1,6 @@
 """Answer files and answer values: numbers, strings, fractions, expressions, names, YAML/JSON/CSV."""
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -230,7 +230,6 @@ CASES = [
     ("maxpool1d", [(3, 2, 6)], {"size": 2}),
     ("avgpool1d", [(7,)], {"size": 3, "stride": 2}),
     ("flatten", [(2, 3, 4)], {"batch": True}),
-    ("last_step", [(2, 4, 3)], {}),
 ]
 
 
@@ -268,7 +267,7 @@ def test_vjp_matches_sympy_diff_of_the_symbolic_form(name, shapes, attrs):
 
 def test_new_ops_are_in_the_registry_with_sym_and_sample():
     for name in ("conv2d", "conv1d", "maxpool2d", "avgpool2d", "maxpool1d", "avgpool1d",
-                 "flatten", "rnn", "last_step"):
+                 "flatten", "rnn_step", "stack_steps", "rnn_pre"):
         op = ops.get(name)
         assert op.sym is not None and op.sample is not None and op.label and op.local_text
 

@@ -120,89 +120,141 @@ def test_bptt_matches_the_unrolled_hand_derivation_for_T_2():
 
 
 # ---------------------------------------------------------------- op-level checks
-RNN_CASES = [
-    ({"activation": "tanh"}, (3, 2), 4, False),
-    ({"activation": "sigmoid"}, (2, 3), 3, False),
-    ({"activation": "linear"}, (2, 1), 5, False),
-    ({"activation": "relu"}, (3, 2), 3, False),
-    ({"activation": "leaky_relu", "alpha": 0.2}, (2, 2), 3, False),
-    ({"activation": "tanh", "batch": True}, (3, 2), 4, True),
+STEP_CASES = [
+    ({"activation": "tanh", "t": 0}, (3, 2), 4, False),
+    ({"activation": "sigmoid", "t": 2}, (2, 3), 3, False),
+    ({"activation": "linear", "t": 4}, (2, 1), 5, False),
+    ({"activation": "relu", "t": 1}, (3, 2), 3, False),
+    ({"activation": "leaky_relu", "alpha": 0.2, "t": 1}, (2, 2), 3, False),
+    ({"activation": "tanh", "t": 3, "batch": True}, (3, 2), 4, True),
 ]
 
 
-def _rnn_inputs(rng, hd, T, batch):
+def _step_inputs(rng, hd, T, batch, shared_h=False):
     Hn, D = hd
     x = rng.uniform(-1, 1, (2, T, D) if batch else (T, D))
+    h = rng.uniform(-1, 1, (2, Hn) if batch and not shared_h else Hn)
     return [rng.uniform(-1, 1, (Hn, D)), rng.uniform(-1, 1, (Hn, Hn)), rng.uniform(-1, 1, Hn),
-            x, rng.uniform(-1, 1, Hn)]
+            x, h]
 
 
-@pytest.mark.parametrize("attrs,hd,T,batch", RNN_CASES)
-def test_rnn_vjp_matches_central_differences(attrs, hd, T, batch):
-    op = ops.get("rnn")
-    rng = np.random.default_rng(T + hd[0])
-    xs = _rnn_inputs(rng, hd, T, batch)
-    attrs = dict(attrs)
+def _check_op_against_central(name, xs, attrs, seed):
+    op = ops.get(name)
+    rng = np.random.default_rng(seed)
     out = op.forward(*xs, **attrs)
-    g = rng.normal(size=out.shape)
+    g = rng.normal(size=np.shape(out))
     got = op.vjp(g, out, *xs, **attrs)
-    for i in range(5):
+    assert len(got) == len(xs)
+    for i in range(len(xs)):
         def f(v, i=i):
             ys = list(xs)
             ys[i] = v
             return float(np.sum(g * op.forward(*ys, **attrs)))
-        np.testing.assert_allclose(got[i], central(f, xs[i]), rtol=1e-6, atol=1e-8)
         assert np.shape(got[i]) == np.shape(xs[i])
+        np.testing.assert_allclose(got[i], central(f, xs[i]), rtol=1e-6, atol=1e-8,
+                                   err_msg=f"{name} input {i}")
 
 
-def test_rnn_batch_rows_are_independent_sequences():
-    op = ops.get("rnn")
-    rng = np.random.default_rng(4)
-    Wxh, Whh, b, x, h0 = _rnn_inputs(rng, (3, 2), 4, True)
-    Z = op.forward(Wxh, Whh, b, x, h0, batch=True)
+@pytest.mark.parametrize("attrs,hd,T,batch", STEP_CASES)
+def test_rnn_step_vjp_matches_central_differences(attrs, hd, T, batch):
+    rng = np.random.default_rng(T + hd[0])
+    _check_op_against_central("rnn_step", _step_inputs(rng, hd, T, batch), dict(attrs), T)
+
+
+def test_rnn_step_batch_with_a_shared_h0():
+    rng = np.random.default_rng(8)
+    xs = _step_inputs(rng, (3, 2), 4, True, shared_h=True)      # h0 (H,) for every example
+    _check_op_against_central("rnn_step", xs, {"t": 0, "batch": True}, 1)
+    out = ops.get("rnn_step").forward(*xs, t=0, batch=True)
     for n in range(2):
-        np.testing.assert_allclose(Z[n], op.forward(Wxh, Whh, b, x[n], h0))
+        single = ops.get("rnn_step").forward(xs[0], xs[1], xs[2], xs[3][n], xs[4], t=0)
+        np.testing.assert_allclose(out[n], single)
 
 
-@pytest.mark.parametrize("activation", ["tanh", "linear", "sigmoid"])
-def test_rnn_vjp_matches_sympy_diff(activation):
+def test_rnn_step_by_hand():
+    # h = tanh(Wxh x_t + Whh h + b) with t = 1 (the second row of x)
+    Wxh, Whh = np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([[0.5, 0.0], [0.0, -1.0]])
+    b, x, h = np.array([0.1, 0.0]), np.array([[9.0, 9.0], [0.2, -0.1]]), np.array([0.4, 0.3])
+    z = np.array([0.2 + 0.2 + 0.1, -0.2 - 0.3 + 0.0])
+    out = ops.get("rnn_step").forward(Wxh, Whh, b, x, h, t=1)
+    np.testing.assert_allclose(out, np.tanh(z))
+    dWxh, dWhh, db, dx, dh = ops.get("rnn_step").vjp(np.array([1.0, 0.0]), out, Wxh, Whh, b,
+                                                     x, h, t=1)
+    d = 1 - np.tanh(z[0]) ** 2                  # only the first unit gets a gradient
+    np.testing.assert_allclose(dWxh, [[d * 0.2, d * -0.1], [0, 0]])
+    np.testing.assert_allclose(dWhh, [[d * 0.4, d * 0.3], [0, 0]])
+    np.testing.assert_allclose(db, [d, 0])
+    np.testing.assert_allclose(dx, [[0, 0], [d, 0]])            # row t = 1 only
+    np.testing.assert_allclose(dh, [d * 0.5, 0])
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_stack_and_pre_activation_readout(batch):
+    rng = np.random.default_rng(6)
+    hs = [rng.uniform(-1, 1, (2, 3) if batch else 3) for _ in range(4)]
+    _check_op_against_central("stack_steps", hs, {}, 2)
+    stacked = ops.get("stack_steps").forward(*hs)
+    np.testing.assert_allclose(stacked[..., 2, :], hs[2])
+    Wxh, Whh, b = rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 3)), rng.uniform(-1, 1, 3)
+    x = rng.uniform(-1, 1, (2, 4, 2) if batch else (4, 2))
+    h0 = rng.uniform(-1, 1, 3)
+    xs = [Wxh, Whh, b, x, h0, stacked]
+    _check_op_against_central("rnn_pre", xs, {}, 3)
+    Z = ops.get("rnn_pre").forward(*xs)
+    # z_t = Wxh x_t + Whh h_(t−1) + b with h_0 = h0: row by row
+    for t in range(4):
+        prev = h0 if t == 0 else stacked[..., t - 1, :]
+        np.testing.assert_allclose(Z[..., t, :], x[..., t, :] @ Wxh.T + prev @ Whh.T + b)
+
+
+@pytest.mark.parametrize("name,attrs", [("rnn_step", {"t": 1, "activation": "tanh"}),
+                                        ("rnn_step", {"t": 2, "activation": "sigmoid"}),
+                                        ("rnn_step", {"t": 0, "activation": "linear"}),
+                                        ("rnn_pre", {}), ("stack_steps", {})])
+def test_rnn_ops_vjp_match_sympy_diff(name, attrs):
     sp = pytest.importorskip("sympy")
-    op = ops.get("rnn")
+    op = ops.get(name)
     rng = np.random.default_rng(9)
-    xs = _rnn_inputs(rng, (2, 2), 3, False)
+    xs = [np.asarray(v, dtype=float) for v in op.sample(rng)]
     syms = [np.array(sp.symbols(f"p{i}_0:{x.size}"), dtype=object).reshape(x.shape)
             for i, x in enumerate(xs)]
-    Z = np.asarray(op.sym(*syms, activation=activation), dtype=object)
-    out = op.forward(*xs, activation=activation)
+    Z = np.asarray(op.sym(*syms, **attrs), dtype=object)
+    out = op.forward(*xs, **attrs)
     g = rng.normal(size=out.shape)
     total = sum(gi * e for gi, e in zip(g.ravel(), Z.ravel()))
     subs = {s: float(v) for S, x in zip(syms, xs) for s, v in zip(S.ravel(), x.ravel())}
     assert float(total.subs(subs)) == pytest.approx(float(np.sum(g * out)), rel=1e-12)
-    got = op.vjp(g, out, *xs, activation=activation)
+    got = op.vjp(g, out, *xs, **attrs)
     for S, grad in zip(syms, got):
         want = [float(sp.diff(total, s).subs(subs)) for s in S.ravel()]
         np.testing.assert_allclose(np.ravel(grad), want, rtol=1e-9, atol=1e-12)
 
 
 def test_rnn_relu_branch_marks_kinks_of_every_pre_activation():
-    op = ops.get("rnn")
-    # x1 chosen so that z_1 = Wxh x_1 = 0 exactly: a relu kink
-    Wxh, Whh, b = np.array([[1.0]]), np.array([[0.5]]), np.array([0.0])
-    x, h0 = np.array([[0.0], [1.0]]), np.array([0.0])
-    side = op.branch(Wxh, Whh, b, x, h0, tol=0.0, activation="relu")
-    np.testing.assert_array_equal(side, [[0], [1]])
-    assert np.all(op.branch(Wxh, Whh, b, x, h0, tol=0.0, activation="tanh") == 1)
+    op = ops.get("rnn_step")
+    # z = Wxh x_0 + Whh h0 = [0, 1]: the first unit sits on the relu kink
+    Wxh, Whh, b = np.array([[1.0], [1.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2)
+    x, h0 = np.array([[0.0]]), np.array([0.0, 1.0])
+    side = op.branch(Wxh, Whh, b, x, h0, tol=0.0, t=0, activation="relu")
+    np.testing.assert_array_equal(side, [0, 1])
+    assert np.all(op.branch(Wxh, Whh, b, x, h0, tol=0.0, t=0, activation="tanh") == 1)
+
+
+def test_backward_table_has_one_row_per_time_step():
+    sol = solve(load_problem(PROBLEMS / "rnn_T20.yaml"))
+    steps = [s.node for s in sol.steps if s.op == "rnn_step"]
+    assert steps == [f"h1[{t}]" for t in range(20, 0, -1)]
 
 
 # ---------------------------------------------------------------- names and problem format
 def test_names_of_rnn_layers():
     p = _parse(T2)
-    assert forward_names(p) == ["x", "Wxh1", "Whh1", "b1", "h0_1", "z1", "h1", "h1_T",
+    assert forward_names(p) == ["x", "Wxh1", "Whh1", "b1", "h0_1", "z1", "h1", "h1[2]",
                                 "W2", "b2", "z2", "y", "L"]
     assert list(leaf_values(p)) == ["x", "Wxh1", "Whh1", "b1", "h0_1", "W2", "b2"]
     sol = solve(p)
     assert sol.forward["z1"].shape == (2, 2) and sol.forward["h1"].shape == (2, 2)
-    np.testing.assert_allclose(sol.forward["h1_T"], sol.forward["h1"][-1])
+    np.testing.assert_allclose(sol.forward["h1[2]"], sol.forward["h1"][-1])
     no_h0 = _parse(T2.replace("    h0: [0.2, -0.3]\n", ""))
     assert "h0_1" not in forward_names(no_h0) and "h0_1" not in leaf_values(no_h0)
     assert "h0_1" not in solve(no_h0).gradients

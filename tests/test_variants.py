@@ -531,3 +531,84 @@ def test_commands_are_documented_with_examples():
     for cmd in ("variant", "variants"):
         r = run(cmd, "--help")
         assert r.exit_code == 0 and "Example" in r.output
+
+
+# ---------------------------------------------------------------- grading with variants
+def _answers_yaml(student, values: dict) -> str:
+    lines = [f'student: "{student}"', "answers:"]
+    for name, v in values.items():
+        lines.append(f"  {name}: {np.asarray(v, dtype=float).tolist()!r}")
+    return "\n".join(lines) + "\n"
+
+
+def _own_problem(student):
+    return VariantMaker(load_template(TEMPLATE)).make(student).problem
+
+
+def test_grading_a_class_where_two_students_swapped_variants(tmp_path):
+    ids = ["2026001", "2026002", "2026003", "2026004", "2026005"]
+    by_hand = {s: _hw1_by_hand(_own_problem(s)) for s in ids}
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    # 2026002 and 2026003 hand in each other's (correct) answers
+    source = {"2026002": "2026003", "2026003": "2026002"}
+    for s in ids:
+        (subs / f"{s}.yaml").write_text(_answers_yaml(s, by_hand[source.get(s, s)]), encoding="utf-8")
+    # 2026004 gets z1 wrong by +0.5 and carries it through consistently (by hand, own numbers)
+    p = _own_problem("2026004")
+    W1, b1, W2, b2, x, t = (p.layers[0].W, p.layers[0].b, p.layers[1].W, p.layers[1].b, p.x,
+                            p.loss.target)
+    z1 = W1 @ x + b1 + 0.5
+    h1 = 1 / (1 + np.exp(-z1))
+    y = W2 @ h1 + b2
+    dy = y - t
+    dz1 = (W2.T @ dy) * h1 * (1 - h1)
+    carried = {"z1": z1, "h1": h1, "y": y, "L": 0.5 * np.sum(dy ** 2), "dW2": np.outer(dy, h1),
+               "db2": dy, "dW1": np.outer(dz1, x), "db1": dz1}
+    (subs / "2026004.yaml").write_text(_answers_yaml("2026004", carried), encoding="utf-8")
+    # 2026005 flips the sign of dW2: a catalogued mistake, recognised in their own variant
+    flipped = dict(by_hand["2026005"], dW2=-by_hand["2026005"]["dW2"])
+    (subs / "2026005.yaml").write_text(_answers_yaml("2026005", flipped), encoding="utf-8")
+
+    out = tmp_path / "grades"
+    r = run("grade", TEMPLATE, subs, "--variants", "-o", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    grades = {row["student"]: row for row in
+              csv.DictReader(io.StringIO((out / "grades.csv").read_text(encoding="utf-8")))}
+    assert grades["2026001"]["total"] == "10"
+    assert grades["2026004"]["z1"] == "0" and grades["2026004"]["total"] == "9"   # follow-through
+    assert grades["2026005"]["dW2"] == "0" and grades["2026005"]["total"] == "8"
+    fb = (out / "feedback" / "2026005.md").read_text(encoding="utf-8")
+    assert "sign of the gradient is flipped" in fb
+    # the swapped pair: answers right for the other variant, wrong (mostly) for their own
+    for s in ("2026002", "2026003"):
+        assert float(grades[s]["total"]) < 5
+        assert grades[s]["dW1"] == "0" and grades[s]["L"] == "0"
+    signals = list(csv.DictReader(io.StringIO((out / "copy_signals.csv").read_text(encoding="utf-8"))))
+    assert {(s["student"], s["matches_variant_of"]) for s in signals} == {
+        ("2026002", "2026003"), ("2026003", "2026002")}
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "the answers match the variant of student 2026003 better than their own" in summary
+    # reported to the teaching assistants, never to the student, never scored
+    fb = (out / "feedback" / "2026002.md").read_text(encoding="utf-8")
+    assert "2026003" not in fb and "copying" not in fb
+
+
+def test_the_answer_key_grades_full_marks_for_everyone(tmp_path):
+    roster = tmp_path / "roster.csv"
+    _write_roster(roster, [(f"2026{i:03d}", f"学生{i}", "A") for i in range(12)])
+    out = tmp_path / "v"
+    assert run("variants", TEMPLATE, "--roster", roster, "-o", out, "--quiet").exit_code == 0
+    g = tmp_path / "g"
+    r = run("grade", TEMPLATE, out / "answer_key.csv", "--variants", "-o", g, "--quiet")
+    assert r.exit_code == 0, r.output
+    rows = [row for row in csv.DictReader(io.StringIO((g / "grades.csv").read_text(encoding="utf-8")))
+            if row["student"] != "(points)"]
+    assert len(rows) == 12 and all(row["percent"] == "100.0" for row in rows)
+    assert (g / "copy_signals.csv").read_text(encoding="utf-8").count("\n") == 1   # header only
+    # the same key graded against one fixed problem: only by chance would anyone be right
+    g2 = tmp_path / "g2"
+    r = run("grade", ROOT / "problems" / "hw1.yaml", out / "answer_key.csv", "-o", g2, "--quiet")
+    rows = [row for row in csv.DictReader(io.StringIO((g2 / "grades.csv").read_text(encoding="utf-8")))
+            if row["student"] != "(points)"]
+    assert all(float(row["percent"]) < 50 for row in rows)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import click
@@ -114,7 +113,10 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
     if variants:   # per-student numbers (the variants issue): one answer key per variant
         from ..variants import VariantGrader, load_template
         grader = VariantGrader(load_template(problem))
-        prob, schema, rubric, key_for = grader.problem, grader.schema, grader.rubric, grader.key_for
+        prob, schema, rubric = grader.problem, grader.schema, grader.rubric
+
+        def key_for(sub):   # an unreadable file has no real id: no variant to make for it
+            return grader.probe if sub.unreadable else grader.key_for(sub)
     else:
         prob = load_problem(problem)
         key = AnswerKey(prob)                   # the rubric is validated here: exit 2 if unusable

@@ -128,9 +128,10 @@ def _csv(rows: list[list[str]], delimiter: str = ",") -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _md(text) -> str:
-    """Student-provided text inside markdown: no tables broken, no markup."""
+    """Text that may come from a student, inside markdown: one line, no table broken, no
+    emphasis, HTML, code or link markup ("](" is broken up); brackets like z1[1] stay readable."""
     text = str(text).replace("\r", " ").replace("\n", " ")
-    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text)
+    return re.sub(r"([\\`*_<>|])", r"\\\1", text).replace("](", "]\\(")
 
 
 def _code(text: str) -> str:
@@ -163,7 +164,10 @@ def _round_out(x: float, precision: int, up: bool) -> str:
     if x == 0 or not math.isfinite(x):
         return _num(x, precision)
     step = 10.0 ** (math.floor(math.log10(abs(x))) - precision + 1)
-    y = (math.ceil(x / step) if up else math.floor(x / step)) * step
+    units = x / step
+    if abs(units - round(units)) < 1e-6:     # already on the grid up to float noise
+        units = round(units)
+    y = (math.ceil(units) if up else math.floor(units)) * step
     return fmt.num(y, precision + 1)
 
 
@@ -266,7 +270,7 @@ def feedback_markdown(r, title: str, lang: str = "en", hide_answers: bool = Fals
             shown = w["hidden"] if hide_answers else interval_text(display(q.name), *q.interval,
                                                                   precision)
             lines.append(f"- {w['accepted']}: {shown}")
-        lines.append(f"- {w['why']}: {why(q, lang, display)}")
+        lines.append(f"- {w['why']}: {_md(why(q, lang, display))}")
     return "\n".join(lines) + "\n"
 
 

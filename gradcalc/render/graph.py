@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UsageError
-from ..graphlayout import LINE, GraphModel, build, from_solution, value_lines
+from ..graphlayout import LINE, GraphModel, from_solution, value_lines
 
 FORMATS = (".svg", ".png", ".pdf", ".dot")
 GREEN, RED = "#1b7a2f", "#c0262d"          # forward value above the wire, gradient below
@@ -72,8 +72,7 @@ def figure(model: GraphModel):
     """A laid-out matplotlib Figure of `model` (laid out with this renderer's text metrics).
 
     Returns (figure, texts) where texts maps each drawn Text artist to its layout Label."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
+    # the Agg canvas is used directly: no pyplot, no global backend switch (safe in notebooks)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.font_manager import FontProperties
@@ -174,6 +173,14 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
     try:
         with open(tmp, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -286,8 +293,3 @@ def write_graph(sol, path: str | os.PathLike, lang: str = "en", precision: int =
     data, notices = render_bytes(sol, suffix[1:], lang, precision)
     write_atomic(path, data)
     return notices
-
-
-def model_for(sol, lang: str = "en", precision: int = 4) -> GraphModel:
-    """The model laid out with approximate text widths (no matplotlib); for quick checks."""
-    return build(sol, lang, precision)

@@ -62,8 +62,16 @@ def words(lang: str) -> dict:
 # · ("code", text, language)
 
 def given_number(x) -> str:
-    """A given (drawn) number exactly as drawn: 0.3, -1.5, 2."""
-    return fmt.num(x, 12)
+    """A given (drawn) number exactly as drawn, the shortest text that reads back as the same
+    float: 0.3, -1.5, 2, 0.00005 (not the tables' lecture style 0.30)."""
+    x = float(x)
+    if x == 0:
+        return "0"
+    if not np.isfinite(x):
+        return str(x)
+    if 1e-6 <= abs(x) < 1e15:
+        return np.format_float_positional(x, trim="-")
+    return repr(x)
 
 
 def shape_text(a, lang: str) -> str:

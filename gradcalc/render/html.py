@@ -23,7 +23,10 @@ WORDS = {
         "plots": "Plots", "generated": "Made by gradcalc {version}; opens without a network.",
         "output": "output", "method": {"autograd": "autograd", "symbolic": "symbolic (SymPy)",
                                        "numeric": "numeric (central differences)"},
-        "equals": "=", "extra": "More",
+        "equals": "=", "extra": "Further tables",
+        "formulas": "Formulas (SymPy)", "local_formulas": "Local derivatives",
+        "closed_forms": "Gradients in closed form", "definitions": "Common subexpressions",
+        "pairs": "autograd compared with", "band": "band",
     },
     "zh": {
         "problem": "题目", "source": "题目文件", "graph": "计算图",
@@ -35,7 +38,10 @@ WORDS = {
         "plots": "图表", "generated": "由 gradcalc {version} 生成；无需联网即可打开。",
         "output": "输出", "method": {"autograd": "自动微分", "symbolic": "符号微分（SymPy）",
                                      "numeric": "数值微分（中心差分）"},
-        "equals": "=", "extra": "更多",
+        "equals": "=", "extra": "其他表格",
+        "formulas": "公式（SymPy）", "local_formulas": "局部导数",
+        "closed_forms": "梯度的解析式", "definitions": "公共子表达式",
+        "pairs": "自动微分对比", "band": "等级",
     },
 }
 
@@ -59,7 +65,7 @@ pre.source { background: var(--soft); border: 1px solid var(--rule); border-radi
 figure.graph { margin: 0; }
 figure.graph .scroll { overflow-x: auto; border: 1px solid var(--rule); border-radius: 6px;
                        background: #fff; }
-figure.graph svg { display: block; height: auto; max-width: none; }
+figure.graph svg { display: block; height: auto; max-width: 100%; }
 figcaption { color: var(--muted); font-size: .9rem; margin-top: .4rem; }
 .green { color: var(--green); } .red { color: var(--red); }
 table { border-collapse: collapse; margin: .25rem 0 .5rem; font-size: .95rem; }
@@ -72,7 +78,11 @@ td.n { text-align: right; }
 td div + div { margin-top: .3rem; }
 p.note { color: var(--muted); font-size: .9rem; margin: .2rem 0 1rem; }
 math { font-size: 1.05em; }
+td math { math-style: normal; }   /* full-size fractions: ∂L/∂W stays legible in tables */
 .ok { color: var(--green); font-weight: 600; } .bad { color: var(--red); font-weight: 600; }
+details summary { cursor: pointer; font-weight: 600; margin: .4rem 0; }
+.formulas div { margin: .45rem 0 .45rem 1rem; overflow-x: auto; overflow-y: hidden; }
+.formulas math { math-style: normal; font-size: 1.1em; }
 .plots figure { display: inline-block; margin: 0 1rem 1rem 0; vertical-align: top; }
 .plots img, .plots svg { max-width: 100%; height: auto; }
 footer { color: var(--muted); font-size: .85rem; margin-top: 2.5rem; }
@@ -82,7 +92,7 @@ footer { color: var(--muted); font-size: .85rem; margin-top: 2.5rem; }
   h2 { break-after: avoid; }
   table, figure, pre { break-inside: avoid; }
   figure.graph .scroll { overflow: visible; border: none; }
-  figure.graph svg { max-width: 100%; }
+  figure.graph svg { max-width: 100%; min-width: 0 !important; }
   pre.source { white-space: pre-wrap; }
   @page { margin: 1.5cm; }
 }
@@ -99,8 +109,9 @@ def _e(text) -> str:
 
 # ---------------------------------------------------------------- MathML from formula text
 _TOKEN = re.compile(r"""
-    (?P<sp>\s+)
-  | (?P<sub>_\{[^}]*\})
+    (?P<words>[A-Za-z]{2,}(?:[ ][A-Za-z]{2,})+)
+  | (?P<sp>\s+)
+  | (?P<sub>_\{[^}]*\}|_\([^)]*\))
   | (?P<id>[A-Za-z]+[0-9]*(?:_[A-Za-z0-9]+)?)
   | (?P<num>[0-9]+(?:\.[0-9]+)?)
   | (?P<sup>[²³ᵀ])
@@ -108,6 +119,8 @@ _TOKEN = re.compile(r"""
   | (?P<op>[-+−·×÷/()\[\]{},=<>≤≥≠‖|∂∑Σ;:!•])
   | (?P<other>.)
 """, re.X)
+_FUNCTION_NAMES = {"exp", "log", "sqrt", "sin", "cos", "tanh", "relu", "softmax", "max", "min",
+                   "abs", "sign", "onehot"}
 _SUP = {"²": "<mn>2</mn>", "³": "<mn>3</mn>", "ᵀ": '<mi mathvariant="normal">T</mi>'}
 _FENCES = set("()[]{}‖|")
 
@@ -118,10 +131,11 @@ def _mi(name: str) -> str:
     if not m:
         return f"<mi>{_e(name)}</mi>"
     base, digits, under = m.groups()
-    sub = digits or under
-    if sub and (len(base) == 1 or under):
-        tag = "mn" if sub.isdigit() else "mi"
-        return f"<msub><mi>{_e(base)}</mi><{tag}>{_e(sub)}</{tag}></msub>"
+    if under:                 # h0_1 -> (h0) sub 1, L_data -> L sub data
+        tag = "mn" if under.isdigit() else "mi"
+        return f"<msub>{_mi(base + digits)}<{tag}>{_e(under)}</{tag}></msub>"
+    if digits and base not in _FUNCTION_NAMES:
+        return f"<msub><mi>{_e(base)}</mi><mn>{_e(digits)}</mn></msub>"
     return f"<mi>{_e(name)}</mi>"
 
 
@@ -131,6 +145,9 @@ def _mrow(text: str) -> str:
     for m in _TOKEN.finditer(text):
         kind, tok = m.lastgroup, m.group()
         if kind == "sp":
+            continue
+        if kind == "words":          # plain English inside a formula: "(mean over the batch)"
+            items.append(f"<mtext>{_e(tok)}</mtext>")
             continue
         if kind == "sub" and items:
             items[-1] = f"<msub>{items[-1]}<mrow>{_mrow(tok[2:-1])}</mrow></msub>"
@@ -181,7 +198,7 @@ class _TexError(ValueError):
 
 
 def latex_mathml(tex: str, display: bool = True) -> str | None:
-    """The LaTeX subset SymPy prints (\frac, scripts, \left( … \right), cases, \text …) as
+    r"""The LaTeX subset SymPy prints (\frac, scripts, \left( … \right), cases, \text …) as
     MathML; None when the text uses anything else (the caller then shows the LaTeX source)."""
     toks = [t for t in _TEX_TOKEN.findall(tex)]
     pos = [0]
@@ -362,7 +379,12 @@ def _forward(sol, lang, precision) -> str:
     rows = []
     for name, v in sol.forward.items():
         formula = sol.formulas.get(name, name)
-        shown = _math(_mi(name)) if formula == name else mathml(f"{name} = {formula}")
+        if formula == name:
+            shown = _math(_mi(name))
+        elif re.match(rf"{re.escape(name)}\s*=", formula):    # already "z1 = …"
+            shown = mathml(formula)
+        else:
+            shown = mathml(f"{name} = {formula}")
         rows.append([_math(_mi(name)), shown, _num(v, precision)])
     return _table(w["forward"], [w["name"], w["formula"], w["value"]], rows, {2})
 
@@ -398,15 +420,44 @@ def _gradients(sol, lang, precision) -> str:
 
 
 def _extra_tables(sol, lang, precision) -> str:
-    """Tables added by other parts of gradcalc (update step, diagnostics …), as plain cells."""
+    """The tables other parts of gradcalc add to `solve` (update step, conv, rnn …), as text."""
+    from .tables import solve_tables
     parts = []
-    for builder in sol.extras.get("table_builders", []):
-        for t in builder(sol, lang, precision):
-            kinds = t.kinds or ["text"] * len(t.columns)
-            rows = [[(f'<span class="num">{_e(c)}</span>' if k == "num" else
-                      _e(c).replace("\n", "<br>")) for c, k in zip(row, kinds)] for row in t.rows]
-            parts.append(_table(t.title, t.columns, rows,
-                                {i for i, k in enumerate(kinds) if k == "num"}, t.note, True))
+    for t in solve_tables(sol, lang, precision)[3:]:
+        kinds = t.kinds or ["text"] * len(t.columns)
+        rows = [[(f'<span class="num">{_e(c)}</span>' if k == "num" else
+                  _e(c).replace("\n", "<br>")) for c, k in zip(row, kinds)] for row in t.rows]
+        parts.append(_table(t.title, t.columns, rows,
+                            {i for i, k in enumerate(kinds) if k == "num"}, t.note, True))
+    return "".join(parts)
+
+
+def _formulas(sol, lang) -> str:
+    """SymPy's formulas (extras['formulas'], LaTeX) as MathML: local derivatives, closed forms."""
+    f = sol.extras.get("formulas")
+    if not isinstance(f, dict):
+        return ""
+    w = _w(lang)
+
+    def show(tex: str) -> str:
+        m = latex_mathml(tex, display=False)
+        return m if m is not None else f"<code>{_e(tex)}</code>"
+
+    parts = [f'<section id="formulas"><h2>{_e(w["formulas"])}</h2>']
+    if f.get("layout"):
+        parts.append(f'<p class="note">{_e(f["layout"])}</p>')
+    groups = [(w["local_formulas"], [d.get("latex", "") for d in f.get("local", []) or []
+                                     if isinstance(d, dict)]),
+              (w["closed_forms"], [t for t in (f.get("gradients") or {}).values()
+                                   if isinstance(t, str)]),
+              (w["definitions"], [d.get("latex", "") for d in f.get("definitions", []) or []
+                                  if isinstance(d, dict)])]
+    for title, texts in groups:
+        if texts:
+            parts.append(f"<details open><summary>{_e(title)} ({len(texts)})</summary>"
+                         '<div class="formulas">' + "".join(f"<div>{show(t)}</div>" for t in texts)
+                         + "</div></details>")
+    parts.append("</section>")
     return "".join(parts)
 
 
@@ -425,6 +476,22 @@ def _agreement(sol, lang, precision) -> str:
         if agreement.get("max_rel_error") is not None:
             line += f' — {_e(w["max_rel"])}: {_num(agreement["max_rel_error"], 3)}'
         parts.append(line + "</p>")
+        pairs = agreement.get("pairs") or {}
+        if isinstance(pairs, dict) and pairs:
+            rows = []
+            for key, pr in pairs.items():
+                if not isinstance(pr, dict):
+                    continue
+                other = key.split("~", 1)[-1]
+                mark = '<span class="ok">✓</span>' if pr.get("ok") else '<span class="bad">✗</span>'
+                rows.append([_e(w["method"].get(other, other)), mark,
+                             _num(pr.get("max_rel_error", float("nan")), 3),
+                             _e(pr.get("band", "")),
+                             _e(f"atol {pr.get('atol')}, rtol {pr.get('rtol')}")])
+            heads = [w["pairs"], "", w["max_rel"], w["band"], "tol"]
+            parts.append(_table(w["pairs"], heads, rows, {2}))
+        for notice in agreement.get("notices") or []:
+            parts.append(f'<p class="note">{_e(notice)}</p>')
     if isinstance(methods, dict) and methods:
         names = [m for m in ("autograd", "symbolic", "numeric") if m in methods]
         names += [m for m in methods if m not in names]
@@ -451,6 +518,10 @@ def _agreement(sol, lang, precision) -> str:
 
 
 def _kink_text(k) -> str:
+    if isinstance(k, dict) and "parameter" in k:
+        index = "".join(f"[{i}]" for i in k.get("index") or [])
+        return (f"{k['parameter']}{index} — {k.get('node', '')} ({k.get('op', '')}): "
+                f"{k.get('reason', '')}")
     if isinstance(k, dict):
         return ", ".join(f"{a}: {b}" for a, b in k.items())
     return str(k)
@@ -546,22 +617,62 @@ def _numeric_list(v) -> bool:
     return a.ndim == 1 and a.size >= 2
 
 
+_PLOT_WORDS = ("loss", "norm", "lr", "accuracy")
+
+
+def _plottable(key) -> bool:
+    return isinstance(key, str) and any(word in key.lower() for word in _PLOT_WORDS)
+
+
 def _plot_specs(extras: dict) -> list[dict]:
-    """Plots a solution asks for (extras['plots']), then histories found in its extras.
+    """Plots a solution asks for (extras['plots']), then histories found in its JSON extras.
 
     A plot is {"title", "series": {name: [y…]}, "x"?, "xlabel"?, "ylabel"?, "log"?}, or
-    {"title", "svg": "<svg…>"} or {"title", "png": base64 text}."""
+    {"title", "svg": "<svg…>"} or {"title", "png": base64 text}.  Found automatically: a list
+    of numbers under a key naming a loss, norm, lr or accuracy (e.g. the rnn diagnostics'
+    grad_norms), and such scalars across a list of records (e.g. the SGD steps' loss_after)."""
     specs = [p for p in extras.get("plots", []) or [] if isinstance(p, dict)]
+
+    def add(title, key, ys, xs=None):
+        a = np.asarray(ys, dtype=float)
+        if not np.all(np.isfinite(a)) or np.ptp(a) == 0:     # a constant says nothing drawn
+            return
+        log = bool(np.all(a > 0)) and a.max() / a.min() > 100
+        for spec in specs:          # loss_before and loss_after share one chart
+            if spec.get("group") == (title.rsplit(" · ", 1)[0], "loss" in key.lower()) and \
+                    "loss" in key.lower():
+                spec["series"][key] = a
+                spec["log"] = spec["log"] and log
+                spec["title"] = title.rsplit(" · ", 1)[0] + " · loss"
+                return
+        specs.append({"title": title, "series": {key: a}, "x": xs, "log": log,
+                      "xlabel": "t" if key == "grad_norms" else "step",
+                      "group": (title.rsplit(" · ", 1)[0], "loss" in key.lower())})
+
+    def walk(value, path, depth):
+        if depth > 4:
+            return
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if _plottable(k) and _numeric_list(v):
+                    add(" · ".join(path + [str(k)]), k, v)
+                elif isinstance(v, (dict, list)):
+                    label = str(value.get("states", k)) if isinstance(v, list) else str(k)
+                    walk(v, path + [label] if isinstance(v, dict) else path + [str(k)], depth + 1)
+        elif isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+            if len(value) >= 2:
+                keys = [k for k in value[0] if _plottable(k) and all(
+                    isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)
+                    for r in value)]
+                xs = [r.get("step", r.get("epoch", i)) for i, r in enumerate(value)]
+                for k in keys:
+                    add(" · ".join(path + [str(k)]), k, [r[k] for r in value], xs)
+            for i, r in enumerate(value):
+                walk(r, path + [str(r.get("states", i + 1))] if len(value) > 1 else path, depth + 1)
+
     for key, value in extras.items():
-        if key == "plots" or not isinstance(value, dict):
-            continue
-        for k2, v2 in value.items():
-            if (any(word in k2.lower() for word in ("loss", "norm", "lr", "accuracy"))
-                    and _numeric_list(v2)):
-                a = np.asarray(v2, dtype=float)
-                log = "norm" in k2.lower() and bool(np.all(a > 0))
-                specs.append({"title": f"{key}: {k2}", "series": {k2: a}, "log": log,
-                              "xlabel": "t" if "norm" in k2.lower() else "step"})
+        if key != "plots" and not str(key).startswith("table_"):
+            walk(value, [str(key)], 0)
     return specs
 
 
@@ -607,9 +718,11 @@ def _source_text(problem) -> str:
 def _graph_figure(sol, lang, precision) -> str:
     from .graph import graph_svg
     svg = graph_svg(sol, lang, precision)
-    # 1 pt of the picture drawn as 1 px: labels stay legible, wider graphs scroll
+    # 1 pt of the picture drawn as at most 1 px, shrunk to the page down to 0.7 px;
+    # a wider graph scrolls inside its frame
     def scale(m):
-        return f'width="{float(m.group(1)):.0f}" height="{float(m.group(2)):.0f}"'
+        w, h = float(m.group(1)), float(m.group(2))
+        return f'width="{w:.0f}" height="{h:.0f}" style="min-width: {0.7 * w:.0f}px"'
     svg = re.sub(r'width="([\d.]+)pt" height="([\d.]+)pt"', scale, svg, count=1)
     svg = svg.replace("<svg ", '<svg role="img" aria-labelledby="graph-title" ', 1)
     w = _w(lang)
@@ -626,7 +739,6 @@ def solution_html(sol, lang: str = "en", precision: int = 4) -> str:
     problem = sol.problem
     raw = getattr(problem, "raw", {}) or {}
     desc = raw.get("description") if isinstance(raw, dict) else None
-    out_value = fmt.value(sol.forward[sol.output], precision)
     head = (f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}">\n<head>\n'
             '<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -636,7 +748,7 @@ def solution_html(sol, lang: str = "en", precision: int = 4) -> str:
     body = ["<body><main>",
             f"<header><h1>{_e(sol.title)}</h1>",
             f'<p class="sub">{_e(w["output"])}: {_math(_mi(sol.output))} = '
-            f"{_num(sol.forward[sol.output], precision)}</p>" if out_value else "",
+            f"{_num(sol.forward[sol.output], precision)}</p>",
             f"<p>{_e(desc)}</p>" if desc else "", "</header>",
             _graph_figure(sol, lang, precision),
             f'<section id="forward"><h2>{_e(table_words(lang)["forward"])}</h2>'
@@ -645,7 +757,8 @@ def solution_html(sol, lang: str = "en", precision: int = 4) -> str:
             f"{_backward(sol, lang, precision)}</section>",
             f'<section id="gradients"><h2>{_e(table_words(lang)["gradients"])}</h2>'
             f"{_gradients(sol, lang, precision)}</section>",
-            _agreement(sol, lang, precision)]
+            _agreement(sol, lang, precision),
+            _formulas(sol, lang)]
     extra = _extra_tables(sol, lang, precision)
     if extra:
         body.append(f'<section id="more"><h2>{_e(w["extra"])}</h2>{extra}</section>')
