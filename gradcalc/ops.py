@@ -618,20 +618,40 @@ _conv_op("conv1d", 1,
 
 
 # pooling: windows of `size` (per axis) every `stride` (default: size) over the last nd axes
+def _block_order(lead: int, nd: int) -> tuple:
+    # (…, o1, k1, o2, k2) <-> (…, o1, o2, k1, k2)
+    return (tuple(range(lead)) + tuple(lead + 2 * d for d in range(nd))
+            + tuple(lead + 2 * d + 1 for d in range(nd)))
+
+
 def _pool_windows(x, nd, size, stride):
-    """(…, *So, size**nd): the flattened windows, and the stride used."""
+    """(…, *So, size**nd): the flattened windows (row-major inside a window), and the stride."""
     s = stride or size
+    lead = x.shape[:x.ndim - nd]
+    So = tuple((n - size) // s + 1 for n in x.shape[x.ndim - nd:])
+    if s == size:            # non-overlapping windows: a reshape of the covered block
+        block = x[(Ellipsis,) + tuple(slice(0, o * size) for o in So)]
+        block = block.reshape(lead + sum(((o, size) for o in So), ()))
+        return block.transpose(_block_order(len(lead), nd)).reshape(lead + So + (-1,)), s
     win = _window_view(x, (size,) * nd, axis=tuple(range(x.ndim - nd, x.ndim)))
     win = win[(Ellipsis,) + (slice(None, None, s),) * nd + (slice(None),) * nd]
-    return win.reshape(win.shape[:win.ndim - nd] + (-1,)), s
+    return win.reshape(lead + So + (-1,)), s
 
 
-def _pool_scatter(x_shape, nd, size, s, So, per_offset):
-    """Adjoint of windowing: add per_offset(j) onto the input entries at window offset j."""
+def _pool_scatter(x_shape, nd, size, s, per_window):
+    """Adjoint of _pool_windows: add per_window (…, *So, size**nd) back onto the input entries."""
+    per_window = _f(per_window)
+    lead, So = per_window.shape[:-1 - nd], per_window.shape[per_window.ndim - 1 - nd:-1]
     dx = np.zeros(x_shape)
+    if s == size:
+        block = per_window.reshape(lead + So + (size,) * nd)
+        order = np.argsort(_block_order(len(lead), nd))
+        block = block.transpose(order).reshape(lead + tuple(o * size for o in So))
+        dx[(Ellipsis,) + tuple(slice(0, o * size) for o in So)] = block
+        return dx
     for j, off in enumerate(np.ndindex(*(size,) * nd)):
         where = (Ellipsis,) + tuple(slice(o, o + s * (n - 1) + 1, s) for o, n in zip(off, So))
-        dx[where] += per_offset(j)
+        dx[where] += per_window[..., j]
     return dx
 
 
@@ -644,24 +664,21 @@ def _maxpool_vjp(g, out, x, *, nd, size=2, stride=None):
     x = _f(x)
     win, s = _pool_windows(x, nd, size, stride)
     arg = win.argmax(axis=-1)            # the first maximum in row-major window order (ties)
-    g = _f(g)
-    return (_pool_scatter(x.shape, nd, size, s, arg.shape[arg.ndim - nd:],
-                          lambda j: np.where(arg == j, g, 0.0)),)
+    routed = (np.arange(win.shape[-1]) == arg[..., None]) * _f(g)[..., None]
+    return (_pool_scatter(x.shape, nd, size, s, routed),)
 
 
 def _maxpool_branch(x, tol=0.0, *, nd, size=2, stride=None):
     """Per input entry: +1 wins a window outright, −1 loses, 0 is tied (within tol) for a max."""
     x = _f(x)
     win, s = _pool_windows(x, nd, size, stride)
-    So = win.shape[win.ndim - 1 - nd:win.ndim - 1]
     top = win.max(axis=-1)
     arg = win.argmax(axis=-1)
     second = (np.partition(win, -2, axis=-1)[..., -2] if win.shape[-1] > 1
               else np.full(top.shape, -np.inf))
-    tied = (top - second) <= tol
-    kink = _pool_scatter(x.shape, nd, size, s, So,
-                         lambda j: (tied & (win[..., j] >= top - tol)).astype(float))
-    wins = _pool_scatter(x.shape, nd, size, s, So, lambda j: (arg == j).astype(float))
+    tied = ((top - second) <= tol)[..., None]
+    kink = _pool_scatter(x.shape, nd, size, s, tied & (win >= top[..., None] - tol))
+    wins = _pool_scatter(x.shape, nd, size, s, np.arange(win.shape[-1]) == arg[..., None])
     return np.where(kink > 0, 0, np.where(wins > 0, 1, -1)).astype(int)
 
 
@@ -673,9 +690,8 @@ def _avgpool_forward(x, *, nd, size=2, stride=None):
 def _avgpool_vjp(g, out, x, *, nd, size=2, stride=None):
     x = _f(x)
     win, s = _pool_windows(x, nd, size, stride)
-    share = _f(g) / size ** nd
-    return (_pool_scatter(x.shape, nd, size, s, win.shape[win.ndim - 1 - nd:win.ndim - 1],
-                          lambda j: share),)
+    share = np.broadcast_to((_f(g) / size ** nd)[..., None], win.shape)
+    return (_pool_scatter(x.shape, nd, size, s, share),)
 
 
 def _first_max_sym(vals):
