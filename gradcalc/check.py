@@ -297,9 +297,10 @@ def _json_grads(grads: dict) -> dict:
 
 
 def _nested(a: np.ndarray, f):
-    if a.ndim == 0:
-        return f(a[()])
-    return [_nested(a[i], f) for i in range(a.shape[0])]
+    """f applied to every entry, as nested lists of the array's shape."""
+    def rec(x):
+        return [rec(v) for v in x] if isinstance(x, list) else f(x)
+    return rec(np.asarray(a).tolist())
 
 
 def collect_paths(paths) -> list[Path]:

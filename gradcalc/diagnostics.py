@@ -55,13 +55,14 @@ def bptt(problem, graph, i: int) -> dict[str, Any]:
             "deriv": deriv, "delta": delta}
 
 
-def verdict(norms: list[float]) -> tuple[str, float, float]:
-    """(vanishing | exploding | stable | undefined, ratio first/last, factor per step back)."""
+def verdict(norms: list[float]) -> tuple[str, float | None, float | None]:
+    """(vanishing | exploding | stable | undefined, ratio first/last, factor per step back).
+
+    When ‖∂L/∂h_T‖ = 0 there is no ratio (None, which JSON writes as null)."""
     first, last = norms[0], norms[-1]
     steps = len(norms) - 1
     if last == 0.0:
-        return ("undefined", float("nan"), float("nan")) if first == 0.0 else \
-               ("exploding", float("inf"), float("inf"))
+        return ("undefined" if first == 0.0 else "exploding"), None, None
     ratio = first / last
     factor = ratio ** (1.0 / steps) if steps else 1.0
     if ratio < VANISHING:
@@ -79,14 +80,17 @@ def _explain(kind: str, ratio: float, factor: float, T: int, sigma: float, act: 
         return (f"‖∂L/∂h_1‖ is {ratio:.3g} × ‖∂L/∂h_{T}‖: going back one step multiplies the "
                 f"gradient by about {factor:.3g}, so the early inputs barely change the loss's "
                 f"gradient (vanishing gradients; {why}).")
-    if kind == "exploding":
+    if kind == "exploding" and ratio is not None:
         return (f"‖∂L/∂h_1‖ is {ratio:.3g} × ‖∂L/∂h_{T}‖: going back one step multiplies the "
                 f"gradient by about {factor:.3g}, so it blows up over time (exploding gradients; "
                 f"{why}; gradient clipping caps it).")
     if kind == "stable":
         return (f"‖∂L/∂h_1‖ / ‖∂L/∂h_{T}‖ = {ratio:.3g}: over these {T} steps the gradient "
                 f"stays within a factor of 100 of its size at the last step (stable; {why}).")
-    return "∂L/∂h_T is zero, so the ratio is undefined."
+    if kind == "exploding":
+        return (f"∂L/∂h_{T} is zero but ∂L/∂h_1 is not: the gradient grows going back in time "
+                f"(exploding gradients; {why}).")
+    return f"∂L/∂h_1 and ∂L/∂h_{T} are both zero, so there is no ratio."
 
 
 def diagnose(problem, graph) -> tuple[list[dict], dict[int, dict]]:

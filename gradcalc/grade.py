@@ -519,7 +519,9 @@ def _conform(a: np.ndarray, shape: tuple) -> np.ndarray | None:
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-9, atol=1e-12))
+    # np.allclose(a, b, rtol=1e-9, atol=1e-12) for finite arrays, without its overhead
+    # (this runs thousands of times per answer key; one key per student with --variants)
+    return a.shape == b.shape and bool((np.abs(a - b) <= 1e-12 + 1e-9 * np.abs(b)).all())
 
 
 @dataclass
@@ -597,7 +599,9 @@ class AnswerKey:
     """Everything computed once per problem: rubric, reference, follow-through dependencies and
     the mistake variants of every question."""
 
-    def __init__(self, problem, rubric: Rubric | None = None):
+    def __init__(self, problem, rubric: Rubric | None = None, lazy: bool = False):
+        # lazy: build the mistake variants on first use (one key per student with --variants,
+        # where most students never need a diagnosis)
         self.problem = problem
         self.tape = Tape(problem)
         self.schema = _schema(problem, self.tape)
@@ -615,7 +619,14 @@ class AnswerKey:
         # one accepted interval per question, shared by every student's result
         self.intervals = {n: (self.reference[n] - t, self.reference[n] + t)
                           for n, t in self.tolerance.items()}
-        self.variants = self._variants()
+        self._mistake_variants = None if lazy else self._variants()
+
+    @property
+    def variants(self) -> dict[str, list[tuple[str, dict, np.ndarray]]]:
+        """Per question: (mistake key, params, value) of every catalogued mistake that changes it."""
+        if self._mistake_variants is None:
+            self._mistake_variants = self._variants()
+        return self._mistake_variants
 
     # -- construction
     def _slot(self, name: str) -> _Slot:

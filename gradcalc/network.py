@@ -157,7 +157,7 @@ def _typed_layer(p: NetworkProblem, be: Backend, values: dict, i: int, layer, h,
         xt = f"{h_name}[{t + 1}]"
         pre = f"Wxh{i}·{xt} + Whh{i}·{prev_name} + b{i}"
         prev = be.apply("rnn_step", [Wxh, Whh, b, h, prev], name,
-                        {"t": t, **attrs}, _act_formula(layer.activation, pre), field)
+                        {"step": t + 1, **attrs}, _act_formula(layer.activation, pre), field)
         prev_name = name
         states.append(prev)
     # the T×H views: h{i} stacks the states; z{i} recomputes every z_t from them (a read-out

@@ -48,7 +48,7 @@ class Tape:
 
     def leaf(self, name, value, role):
         i = len(self.values)
-        self.values.append(np.asarray(value, dtype=float))
+        self.values.append(np.array(value, dtype=float))    # a writable copy: perturbed in place
         self.names.append(name)
         if role != "const":
             self.leaf_index[name] = i
@@ -76,15 +76,30 @@ class Tape:
             self._down[leaf] = out
         return self._down[leaf]
 
-    def evaluate(self, leaf: int, value: np.ndarray, out: int) -> tuple[float, dict]:
-        """The output with `leaf` replaced by `value`; also the changed node values."""
-        changed = {leaf: value}
-        vals = self.values
-        with np.errstate(all="ignore"):
+    def _plan(self, leaf: int) -> list:
+        """downstream(leaf) as (index, bound forward, inputs, attrs) for the inner loop."""
+        key = ("plan", leaf)
+        if key not in self._down:
+            plan = []
             for i, op, inputs, attrs in self.downstream(leaf):
-                changed[i] = np.asarray(op.forward(*[changed.get(j, vals[j]) for j in inputs],
-                                                   **attrs), dtype=float)
-        return float(np.sum(changed.get(out, vals[out]))), changed
+                fwd = op.forward if not attrs else _bind(op.forward, attrs)
+                plan.append((i, fwd, tuple(inputs)))
+            self._down[key] = plan
+        return self._down[key]
+
+    def evaluate(self, leaf: int, value: np.ndarray, out: int) -> tuple[float, list]:
+        """The output with `leaf` replaced by `value`, and every node's value (a list indexed
+        like the tape).  Call it under np.errstate(all="ignore")."""
+        vals = self.values.copy()          # references only; the changed nodes get new arrays
+        vals[leaf] = value
+        for i, fwd, inputs in self._plan(leaf):
+            vals[i] = fwd(*[vals[j] for j in inputs])
+        v = np.asarray(vals[out], dtype=float)
+        return (float(v) if v.size == 1 else float(v.sum())), vals
+
+
+def _bind(fn, attrs):
+    return lambda *xs: fn(*xs, **attrs)
 
 
 @dataclass
@@ -131,7 +146,7 @@ def run(problem, h: float | None = None, richardson: bool = False, sample: int |
         seed: int = 0, direction: bool = True, values: dict | None = None) -> NumericResult:
     """Central differences of the problem's output with respect to every differentiated entry
     (or `sample` random entries per parameter, chosen with `seed`)."""
-    from .network import build, leaf_values
+    from .network import build
 
     h = DEFAULT_H if h is None else float(h)
     if not h > 0:
@@ -141,6 +156,15 @@ def run(problem, h: float | None = None, richardson: bool = False, sample: int |
     f0 = float(np.sum(tape.values[out]))
     kinked = [(i, op, inputs, attrs) for i, op, inputs, attrs in tape.ops if op.branch is not None]
     rng = np.random.default_rng(seed)
+    with np.errstate(all="ignore"):
+        res = _differences(problem, tape, out, f0, kinked, h, richardson, sample, rng)
+        if direction:
+            res.direction = _direction(tape, problem, out, h, rng)
+    return res
+
+
+def _differences(problem, tape, out, f0, kinked, h, richardson, sample, rng) -> NumericResult:
+    from .network import leaf_values
     grads, checked, steps, kinks, bad = {}, {}, {}, [], []
     for name in leaf_values(problem):
         li = tape.leaf_index[name]
@@ -156,9 +180,9 @@ def run(problem, h: float | None = None, richardson: bool = False, sample: int |
         my_kinked = [rec for rec in kinked if rec[0] in down]
         for idx in flat:
             hk = float(hs[idx])
-            d, info = _central(tape, li, theta, idx, hk, out)
+            d, info = _central(tape, li, theta, idx, hk, out, keep=bool(my_kinked))
             if richardson:
-                d2, _ = _central(tape, li, theta, idx, hk / 2, out)
+                d2, _ = _central(tape, li, theta, idx, hk / 2, out, keep=False)
                 d = (4.0 * d2 - d) / 3.0
             g[idx] = d
             mask[idx] = True
@@ -170,29 +194,37 @@ def run(problem, h: float | None = None, richardson: bool = False, sample: int |
                     kinks.append(Kink(name, idx, tape.names[rec[0]], rec[1].name, why))
                     break
         grads[name], checked[name], steps[name] = g, mask, hs
-    res = NumericResult(grads, checked, steps, kinks, f0, h, richardson, nonfinite=bad)
-    if direction:
-        res.direction = _direction(tape, problem, out, h, rng)
-    return res
+    return NumericResult(grads, checked, steps, kinks, f0, h, richardson, nonfinite=bad)
 
 
-def _central(tape: Tape, li: int, theta: np.ndarray, idx: tuple, hk: float, out: int):
-    plus = theta.copy()
-    minus = theta.copy()
-    plus[idx] = theta[idx] + hk
-    minus[idx] = theta[idx] - hk
-    fp, cp = tape.evaluate(li, plus, out)
-    fm, cm = tape.evaluate(li, minus, out)
+def _central(tape: Tape, li: int, theta: np.ndarray, idx: tuple, hk: float, out: int,
+             keep: bool):
+    """(f(θ + h) − f(θ − h)) / ((θ + h) − (θ − h)), perturbing θ in place and restoring it.
+    `keep`: return the perturbed node values for the kink check (with copies of the leaf)."""
+    old = theta[idx]
+    try:
+        theta[idx] = old + hk
+        plus = theta[idx]
+        fp, cp = tape.evaluate(li, theta, out)
+        if keep:
+            cp[li] = theta.copy()
+        theta[idx] = old - hk
+        minus = theta[idx]
+        fm, cm = tape.evaluate(li, theta, out)
+        if keep:
+            cm[li] = theta.copy()
+    finally:
+        theta[idx] = old
     # divide by the step actually taken in float64
-    return (fp - fm) / (plus[idx] - minus[idx]), (cp, cm)
+    return (fp - fm) / (plus - minus), (cp, cm)
 
 
 def _kink_reason(tape: Tape, rec, info, hk: float) -> str | None:
     i, op, inputs, attrs = rec
     cp, cm = info
     xs0 = [tape.values[j] for j in inputs]
-    xsp = [cp.get(j, tape.values[j]) for j in inputs]
-    xsm = [cm.get(j, tape.values[j]) for j in inputs]
+    xsp = [cp[j] for j in inputs]
+    xsm = [cm[j] for j in inputs]
     with np.errstate(all="ignore"):
         sp_ = np.asarray(op.branch(*xsp, **attrs, tol=0.0))
         sm_ = np.asarray(op.branch(*xsm, **attrs, tol=0.0))
@@ -239,9 +271,8 @@ def _direction(tape: Tape, problem, out: int, h: float, rng) -> DirectionCheck |
         vals = list(tape.values)
         for n in names:
             vals[tape.leaf_index[n]] = thetas[n] + sign * eps * v[n]
-        with np.errstate(all="ignore"):
-            for i, op, inputs, attrs in tape.ops:
-                vals[i] = np.asarray(op.forward(*[vals[j] for j in inputs], **attrs), dtype=float)
+        for i, op, inputs, attrs in tape.ops:
+            vals[i] = op.forward(*[vals[j] for j in inputs], **attrs)
         return float(np.sum(vals[out]))
 
     return DirectionCheck(v, eps, (f(1.0) - f(-1.0)) / (2.0 * eps))

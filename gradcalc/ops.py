@@ -480,7 +480,6 @@ _loss("bce", "bce", _bce_forward, _bce_vjp, _bce_sym, "BCE", "−Σ[t log {0} + 
 # one or two axes whatever comes before them.  Everything is vectorized with sliding windows (an
 # im2col view); the only Python loops run over the kernel offsets, never over pixels.
 from numpy.lib.stride_tricks import as_strided as _as_strided  # noqa: E402  (numpy)
-from numpy.lib.stride_tricks import sliding_window_view as _window_view  # noqa: E402  (numpy)
 
 KINK_CONVENTION += "; a max pool sends the gradient to the first maximum of its window (row-major)"
 
@@ -617,81 +616,81 @@ _conv_op("conv1d", 1,
          {"stride": 2, "padding": 1, "flip": True, "batch": False})
 
 
-# pooling: windows of `size` (per axis) every `stride` (default: size) over the last nd axes
-def _block_order(lead: int, nd: int) -> tuple:
-    # (…, o1, k1, o2, k2) <-> (…, o1, o2, k1, k2)
-    return (tuple(range(lead)) + tuple(lead + 2 * d for d in range(nd))
-            + tuple(lead + 2 * d + 1 for d in range(nd)))
-
-
-def _pool_windows(x, nd, size, stride):
-    """(…, *So, size**nd): the flattened windows (row-major inside a window), and the stride."""
+# pooling: windows of `size` (per axis) every `stride` (default: size) over the last nd axes.
+# Each window offset (row-major) is one strided view of x: the loops run over the size**nd
+# offsets of a window, never over the windows themselves.
+def _pool_offsets(shape, nd, size, stride) -> list:
+    """For every window offset, the index of the entries at that offset of every window."""
     s = stride or size
-    lead = x.shape[:x.ndim - nd]
-    So = tuple((n - size) // s + 1 for n in x.shape[x.ndim - nd:])
-    if s == size:            # non-overlapping windows: a reshape of the covered block
-        block = x[(Ellipsis,) + tuple(slice(0, o * size) for o in So)]
-        block = block.reshape(lead + sum(((o, size) for o in So), ()))
-        return block.transpose(_block_order(len(lead), nd)).reshape(lead + So + (-1,)), s
-    win = _window_view(x, (size,) * nd, axis=tuple(range(x.ndim - nd, x.ndim)))
-    win = win[(Ellipsis,) + (slice(None, None, s),) * nd + (slice(None),) * nd]
-    return win.reshape(lead + So + (-1,)), s
+    So = tuple((n - size) // s + 1 for n in shape[len(shape) - nd:])
+    return [(Ellipsis,) + tuple(slice(o, o + s * (n - 1) + 1, s) for o, n in zip(off, So))
+            for off in np.ndindex(*(size,) * nd)]
 
 
-def _pool_scatter(x_shape, nd, size, s, per_window):
-    """Adjoint of _pool_windows: add per_window (…, *So, size**nd) back onto the input entries."""
-    per_window = _f(per_window)
-    lead, So = per_window.shape[:-1 - nd], per_window.shape[per_window.ndim - 1 - nd:-1]
-    dx = np.zeros(x_shape)
-    if s == size:
-        block = per_window.reshape(lead + So + (size,) * nd)
-        order = np.argsort(_block_order(len(lead), nd))
-        block = block.transpose(order).reshape(lead + tuple(o * size for o in So))
-        dx[(Ellipsis,) + tuple(slice(0, o * size) for o in So)] = block
-        return dx
-    for j, off in enumerate(np.ndindex(*(size,) * nd)):
-        where = (Ellipsis,) + tuple(slice(o, o + s * (n - 1) + 1, s) for o, n in zip(off, So))
-        dx[where] += per_window[..., j]
-    return dx
+def _first_argmax(x, where):
+    """The max of every window and the offset of its first maximum (row-major: the tie rule)."""
+    best = x[where[0]].copy()
+    arg = np.zeros(best.shape, dtype=int)
+    for j, w in enumerate(where[1:], 1):
+        v = x[w]
+        better = v > best                     # strict: a tie keeps the earlier maximum
+        best = np.where(better, v, best)
+        arg[better] = j
+    return best, arg
 
 
 def _maxpool_forward(x, *, nd, size=2, stride=None):
-    win, _ = _pool_windows(_f(x), nd, size, stride)
-    return win.max(axis=-1)
+    x = _f(x)
+    where = _pool_offsets(x.shape, nd, size, stride)
+    out = x[where[0]].copy()
+    for w in where[1:]:
+        np.maximum(out, x[w], out=out)
+    return out
 
 
 def _maxpool_vjp(g, out, x, *, nd, size=2, stride=None):
-    x = _f(x)
-    win, s = _pool_windows(x, nd, size, stride)
-    arg = win.argmax(axis=-1)            # the first maximum in row-major window order (ties)
-    routed = (np.arange(win.shape[-1]) == arg[..., None]) * _f(g)[..., None]
-    return (_pool_scatter(x.shape, nd, size, s, routed),)
+    x, g = _f(x), _f(g)
+    where = _pool_offsets(x.shape, nd, size, stride)
+    _, arg = _first_argmax(x, where)
+    dx = np.zeros(x.shape)
+    for j, w in enumerate(where):             # += : overlapping windows may share a winner
+        dx[w] += np.where(arg == j, g, 0.0)
+    return (dx,)
 
 
 def _maxpool_branch(x, tol=0.0, *, nd, size=2, stride=None):
     """Per input entry: +1 wins a window outright, −1 loses, 0 is tied (within tol) for a max."""
     x = _f(x)
-    win, s = _pool_windows(x, nd, size, stride)
-    top = win.max(axis=-1)
-    arg = win.argmax(axis=-1)
-    second = (np.partition(win, -2, axis=-1)[..., -2] if win.shape[-1] > 1
-              else np.full(top.shape, -np.inf))
-    tied = ((top - second) <= tol)[..., None]
-    kink = _pool_scatter(x.shape, nd, size, s, tied & (win >= top[..., None] - tol))
-    wins = _pool_scatter(x.shape, nd, size, s, np.arange(win.shape[-1]) == arg[..., None])
-    return np.where(kink > 0, 0, np.where(wins > 0, 1, -1)).astype(int)
+    where = _pool_offsets(x.shape, nd, size, stride)
+    top, arg = _first_argmax(x, where)
+    second = np.full(top.shape, -np.inf)
+    for j, w in enumerate(where):
+        second = np.maximum(second, np.where(arg == j, -np.inf, x[w]))
+    tied = (top - second) <= tol
+    kink, wins = np.zeros(x.shape, dtype=bool), np.zeros(x.shape, dtype=bool)
+    for j, w in enumerate(where):
+        kink[w] |= tied & (x[w] >= top - tol)
+        wins[w] |= arg == j
+    return np.where(kink, 0, np.where(wins, 1, -1)).astype(int)
 
 
 def _avgpool_forward(x, *, nd, size=2, stride=None):
-    win, _ = _pool_windows(_f(x), nd, size, stride)
-    return win.mean(axis=-1)
+    x = _f(x)
+    where = _pool_offsets(x.shape, nd, size, stride)
+    out = x[where[0]].copy()
+    for w in where[1:]:
+        out += x[w]
+    return out / len(where)
 
 
 def _avgpool_vjp(g, out, x, *, nd, size=2, stride=None):
     x = _f(x)
-    win, s = _pool_windows(x, nd, size, stride)
-    share = np.broadcast_to((_f(g) / size ** nd)[..., None], win.shape)
-    return (_pool_scatter(x.shape, nd, size, s, share),)
+    where = _pool_offsets(x.shape, nd, size, stride)
+    share = _f(g) / len(where)
+    dx = np.zeros(x.shape)
+    for w in where:
+        dx[w] += share
+    return (dx,)
 
 
 def _first_max_sym(vals):
@@ -787,14 +786,15 @@ def _rnn_z(Wxh, Whh, b, x, h, t, batch):
     return _rnn_x(x, t, batch) @ Wxh.T + h @ Whh.T + b
 
 
-def _rnn_step_forward(Wxh, Whh, b, x, h, *, t, activation="tanh", alpha=0.01, batch=False):
+def _rnn_step_forward(Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
     act, a = _rnn_act(activation, alpha)
-    return act.forward(_rnn_z(_f(Wxh), _f(Whh), _f(b), _f(x), _f(h), t, batch), **a)
+    return act.forward(_rnn_z(_f(Wxh), _f(Whh), _f(b), _f(x), _f(h), step - 1, batch), **a)
 
 
-def _rnn_step_vjp(g, out, Wxh, Whh, b, x, h, *, t, activation="tanh", alpha=0.01, batch=False):
+def _rnn_step_vjp(g, out, Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
     Wxh, Whh, b, x, h = _f(Wxh), _f(Whh), _f(b), _f(x), _f(h)
     act, a = _rnn_act(activation, alpha)
+    t = step - 1                                        # step is 1-based
     z = _rnn_z(Wxh, Whh, b, x, h, t, batch)
     dz = _f(act.vjp(_f(g), _f(out), z, **a)[0])        # δ_t = act′(z_t) ⊙ ∂L/∂h_t
     xt = _rnn_x(x, t, batch)
@@ -808,11 +808,13 @@ def _rnn_step_vjp(g, out, Wxh, Whh, b, x, h, *, t, activation="tanh", alpha=0.01
     return (dWxh, dWhh, unbroadcast(dz, b.shape), dx, unbroadcast(dz @ Whh, h.shape))
 
 
-def _rnn_step_local(out, Wxh, Whh, b, x, h, *, t, activation="tanh", alpha=0.01, batch=False):
-    # ∂h_t/∂Wxh_ij = act′(z_i) x_j, ∂h_t/∂Whh_ij = act′(z_i) h_(t−1),j, ∂h_t/∂b = act′(z_t),
+def _rnn_step_local(out, Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
+    # ∂h_t/∂Wxh_ij = act′(z_i) x_j, ∂h_t/∂Whh_ij = act′(z_i) h_(t−1),j,
+    # ∂h_t/∂b = act′(z_t),
     # ∂h_t/∂x_t = diag(act′(z_t)) Wxh, ∂h_t/∂h_(t−1) = diag(act′(z_t)) Whh
     Wxh, Whh, b, x, h = _f(Wxh), _f(Whh), _f(b), _f(x), _f(h)
     act, a = _rnn_act(activation, alpha)
+    t = step - 1                                        # step is 1-based
     z = _rnn_z(Wxh, Whh, b, x, h, t, batch)
     d = _f(act.vjp(np.ones_like(z), _f(out), z, **a)[0])
     col = d[..., :, None]
@@ -820,18 +822,18 @@ def _rnn_step_local(out, Wxh, Whh, b, x, h, *, t, activation="tanh", alpha=0.01,
             col * np.broadcast_to(h, d.shape)[..., None, :], d, col * Wxh, col * Whh)
 
 
-def _rnn_step_branch(Wxh, Whh, b, x, h, tol=0.0, *, t, activation="tanh", alpha=0.01,
+def _rnn_step_branch(Wxh, Whh, b, x, h, tol=0.0, *, step, activation="tanh", alpha=0.01,
                      batch=False):
     """Kink side of every entry of z_t (relu, leaky_relu); +1 everywhere for smooth ones."""
-    z = _rnn_z(_f(Wxh), _f(Whh), _f(b), _f(x), _f(h), t, batch)
+    z = _rnn_z(_f(Wxh), _f(Whh), _f(b), _f(x), _f(h), step - 1, batch)
     act = REGISTRY[activation]
     return act.branch(z, tol=tol) if act.branch is not None else np.ones(z.shape, dtype=int)
 
 
-def _rnn_step_sym(Wxh, Whh, b, x, h, *, t, activation="tanh", alpha=0.01, batch=False):
+def _rnn_step_sym(Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
     act, a = _rnn_act(activation, alpha)
     Wxh, Whh, b, x, h = (np.asarray(v, dtype=object) for v in (Wxh, Whh, b, x, h))
-    xt = x[:, t] if batch else x[t]
+    xt = x[:, step - 1] if batch else x[step - 1]
     z = xt.dot(Wxh.T) + h.dot(Whh.T) + b
     return np.asarray(act.sym(z, **a), dtype=object)
 
@@ -844,7 +846,7 @@ register(Op("rnn_step", 5, _rnn_step_forward, _rnn_step_vjp, _rnn_step_sym, "RNN
             sample=lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 3)),
                                 rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (4, 2)),
                                 rng.uniform(-1, 1, 3)),
-            attrs_sample={"t": 2, "activation": "tanh", "batch": False}))
+            attrs_sample={"step": 3, "activation": "tanh", "batch": False}))
 
 
 def _stack_vjp(g, out, *hs):

@@ -409,7 +409,7 @@ class _Printer:
 
             def _print_Piecewise(self, e):
                 pieces = [(self._print(v), c) for v, c in e.args]
-                if len(pieces) == 2 and pieces[1][1] is True and pieces[1][0] == "0":
+                if len(pieces) == 2 and bool(pieces[1][1] == True) and pieces[1][0] == "0":  # noqa: E712
                     return (f"1[{self._print(pieces[0][1])}]" if pieces[0][0] == "1"
                             else f"({pieces[0][0]} if {self._print(pieces[0][1])} else 0)")
                 parts = [f"{v} if {self._print(c)}" for v, c in pieces[:-1]]
@@ -463,7 +463,7 @@ def _output_form(d, u, form, o):
     sp = _sp()
     c = d.subs(form, o)
     if u not in c.free_symbols and c != d:
-        return _nice_sign(sp.factor(c))
+        return _shortest(c)
     # a polynomial in o of degree ≤ 3 with rational coefficients, fitted and then verified
     pts = [sp.Rational(k, 7) for k in (-5, -2, 3, 6, 9, -8, 4)]
     rows, rhs = [], []
@@ -484,12 +484,20 @@ def _output_form(d, u, form, o):
     cand = sum(c * o ** k for k, c in enumerate(cs))
     if cand == 0:
         return None
+    cand = _shortest(cand)
     for p in pts[4:]:
         ov = complex(form.subs(u, p).evalf(30)).real
         dv = complex(d.subs(u, p).evalf(30)).real
         if abs(float(cand.subs(o, ov)) - dv) > 1e-9 * max(1.0, abs(dv)):
             return None
-    return _nice_sign(sp.factor(cand))
+    return cand
+
+
+def _shortest(e):
+    """e or its factored form, whichever has fewer operations: o·(1 − o), but 1 − o²."""
+    sp = _sp()
+    f = _nice_sign(sp.factor(e))
+    return f if sp.count_ops(f) <= sp.count_ops(e) else e
 
 
 class _Formulas:
@@ -500,8 +508,8 @@ class _Formulas:
         self.pr = _Printer(self.be.network)
         for s, (name, idx) in self.be.info.items():
             self.pr.add(s, name, idx)
-        self.display_local: dict = {}     # (node name, k, u) -> derivative shown
         self.definitions: list[FormulaLine] = []
+        self.cse_names: dict = {}         # common subexpression -> its name c1, c2 …
 
     # -- local derivatives, in the output's terms when SymPy finds such a form
     def _local(self, node: _Node, k: int) -> list:
@@ -640,19 +648,28 @@ class _Formulas:
         exprs = [e for _, e in entries]
         shown = entries[:_SHOW]
         if len(entries) > 1:
-            try:
+            try:   # local names c1, c2 … that cse picks; renamed to shared names below
                 subs, reduced = sp.cse(exprs[:_SHOW], symbols=(
-                    sp.Symbol(f"c{i}", real=True) for i in itertools.count(1)))
+                    sp.Dummy(f"c{i}") for i in itertools.count(1)))
             except Exception:   # cse is a convenience only
                 subs, reduced = [], exprs[:_SHOW]
             if subs and sum(_count(e) for e in reduced) + sum(_count(e) for _, e in subs) < \
                     sum(_count(e) for e in exprs[:_SHOW]):
+                rename = {}
                 for c, e in subs:
-                    pr.text_names.setdefault(c, c.name)
-                    pr.latex_names.setdefault(c, "c_{" + c.name[1:] + "}")
-                    self.definitions.append(FormulaLine(name, c.name, f"{c.name} = {pr.text(e)}",
-                                                        f"{pr.latex_names[c]} = {pr.latex(e)}"))
-                shown = list(zip([i for i, _ in entries[:_SHOW]], reduced))
+                    e = e.xreplace(rename)
+                    if e not in self.cse_names:      # one name per subexpression, problem-wide
+                        k = len(self.cse_names) + 1
+                        sym = sp.Symbol(f"c{k}", real=True)
+                        self.cse_names[e] = sym
+                        pr.text_names[sym] = sym.name
+                        pr.latex_names[sym] = "c_{" + str(k) + "}"
+                        self.definitions.append(FormulaLine(name, sym.name,
+                                                            f"{sym.name} = {pr.text(e)}",
+                                                            f"c_{{{k}}} = {pr.latex(e)}"))
+                    rename[c] = self.cse_names[e]
+                shown = list(zip([i for i, _ in entries[:_SHOW]],
+                                 [r.xreplace(rename) for r in reduced]))
         texts = [f"∂{out_t}/∂{pretty_name(name, idx, pr.network)} = {pr.text(e)}"
                  for idx, e in shown]
         latexes = [rf"\frac{{\partial {out_l}}}{{\partial {latex_name(name, idx, pr.network)}}}"

@@ -28,7 +28,7 @@ DEFAULT_MARGIN = 0.05         # a kinked input must stay this far from its kink
 DEFAULT_SATURATION = 4.0      # |input| of sigmoid/tanh at most this (σ'(4) ≈ 0.018, tanh'(4) ≈ 0.0013)
 DEFAULT_PROBABILITY = 1e-3    # softmax / cross-entropy / bce probabilities within (ε, 1 − ε)
 DEFAULT_MAX_DRAWS = 1000
-EXACT_ZERO = 1e-12            # |value| below this is a structural zero (a relu off), not a rounding
+EXACT_ZERO = 1e-12            # |value| below this counts as an exact 0
 
 # Well-posedness constraints, in the order they are checked, with the option that relaxes each.
 CONSTRAINTS = {
@@ -54,7 +54,7 @@ class Spec:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
+        return math.prod(self.shape)
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Template:
     located: Any                           # yamlio.Located of the template
     specs: tuple[Spec, ...]
     options: Options
+    prefixes: frozenset = frozenset()      # every path that leads to a spec (copied per draw)
 
     @property
     def file(self) -> str:
@@ -134,7 +135,8 @@ def template_from_located(loc) -> Template:
             continue                      # not problem numbers
         _find_specs(loc, value, (key,), specs, top_values=(key == "values"))
     options = _options(loc, doc.get("variants"), bool(specs))
-    return Template(loc, tuple(specs), options)
+    prefixes = frozenset(spec.path[:k] for spec in specs for k in range(1, len(spec.path) + 1))
+    return Template(loc, tuple(specs), options, prefixes)
 
 
 def _is_spec(value) -> bool:
@@ -280,8 +282,8 @@ def _uniform01(rng: np.random.Generator, n: int) -> np.ndarray:
     return (raw >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
-def _draw_spec(spec: Spec, rng) -> Any:
-    u = _uniform01(rng, spec.size)
+def _draw_spec(spec: Spec, u: np.ndarray) -> Any:
+    """The spec's value from its share `u` of the draw's uniform numbers."""
     if spec.kind == "uniform":
         a, b = spec.args
         vals = [a + (b - a) * t for t in u.tolist()]
@@ -305,13 +307,16 @@ def _draw_spec(spec: Spec, rng) -> Any:
     return arr.reshape(spec.shape).tolist()
 
 
-def _substitute(value, path: tuple, drawn: dict):
+def _substitute(value, path: tuple, drawn: dict, prefixes: frozenset):
+    """A copy of the containers on the way to a spec; every other part is shared (read-only)."""
     if path in drawn:
         return drawn[path]
+    if path not in prefixes:
+        return value
     if isinstance(value, dict):
-        return {k: _substitute(v, path + (k,), drawn) for k, v in value.items()}
+        return {k: _substitute(v, path + (k,), drawn, prefixes) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, path + (i,), drawn) for i, v in enumerate(value)]
+        return [_substitute(v, path + (i,), drawn, prefixes) for i, v in enumerate(value)]
     return value
 
 
@@ -321,8 +326,14 @@ def draw_document(template: Template, student: str, draw: int) -> dict:
     if not template.specs:
         return doc
     rng = student_rng(template.options.seed, student, draw)
-    drawn = {spec.path: _draw_spec(spec, rng) for spec in template.specs}
-    return {k: _substitute(v, (k,), drawn) for k, v in doc.items()}
+    # one read of the stream for all specs, in document order (the same numbers as reading
+    # each spec's share in turn)
+    u = _uniform01(rng, sum(spec.size for spec in template.specs))
+    drawn, start = {}, 0
+    for spec in template.specs:
+        drawn[spec.path] = _draw_spec(spec, u[start:start + spec.size])
+        start += spec.size
+    return {k: _substitute(v, (k,), drawn, template.prefixes) for k, v in doc.items()}
 
 
 # ---------------------------------------------------------------- well-posedness
@@ -396,21 +407,66 @@ def check_well_posed(problem, options: Options, questions=(), graph=None) -> Rej
                 return Rejection("probability", f"{what}{_entry(p, k)} = {_g(p.flat[k])} is within "
                                                 f"{_g(eps)} of {0 if p.flat[k] < 0.5 else 1}")
     if questions:
-        forward = {n.name: n.value for n in graph.nodes if n.role != "const"}
-        gradients = graph.gradients()
-        for q in questions:
-            v = answer_value(forward, gradients, q.name)
-            if v is None:
-                continue
-            v = np.asarray(v, dtype=float)
-            a = np.abs(v)
-            # "rounds to 0": a non-zero reference that the answer 0 would match,
-            # |0 − v| ≤ tolerance(v); exact (structural) zeros are well-defined answers
-            bad = np.flatnonzero((a > EXACT_ZERO) & (a <= q.tolerance(v)))
-            if bad.size:
-                k = int(bad[0])
-                return Rejection("answer", f"the answer {q.name}{_entry(v, k)} = {_g(v.flat[k])} "
-                                           f"rounds to 0 at the rubric's tolerance")
+        return _answer_rejection(problem, graph, questions)
+    return None
+
+
+def _answers_of(graph, questions) -> list[tuple[str, np.ndarray]]:
+    forward = {n.name: n.value for n in graph.nodes if n.role != "const"}
+    gradients = graph.gradients()
+    out = []
+    for q in questions:
+        v = answer_value(forward, gradients, q.name)
+        if v is not None:
+            out.append((q.name, np.asarray(v, dtype=float)))
+    return out
+
+
+def _perturbation(shape: tuple, k: int) -> np.ndarray:
+    """A fixed pattern in [-1, 1) per leaf (PCG64 with a constant seed: the same everywhere)."""
+    n = math.prod(shape)
+    rng = np.random.Generator(np.random.PCG64(0x9E3779B97F4A7C15 + k))
+    return (2.0 * _uniform01(rng, n) - 1.0).reshape(shape)
+
+
+def _answer_rejection(problem, graph, questions) -> Rejection | None:
+    """An asked answer that rounds to 0 at the rubric's tolerance, unless it is a zero that the
+    graph makes structurally (a relu that is off, the smaller input of a max): a zero that
+    stays exactly 0 when every given number moves by a hair (relative 1e-7, far inside the
+    kink margin, so no branch changes)."""
+    from . import autograd
+    answers = _answers_of(graph, questions)
+    tol = {q.name: q for q in questions}
+    zeros = []
+    for name, v in answers:
+        a = np.abs(v)
+        bad = np.flatnonzero((a > EXACT_ZERO) & (a <= tol[name].tolerance(v)))
+        if bad.size:
+            k = int(bad[0])
+            return Rejection("answer", f"the answer {name}{_entry(v, k)} = {_g(v.flat[k])} "
+                                       f"rounds to 0 at the rubric's tolerance")
+        if np.any(a <= EXACT_ZERO):
+            zeros.append(name)
+    if not zeros:
+        return None
+    leaves = [n for n in graph.nodes if n.op is None and n.role != "const"]
+    moved = {n.name: n.value + 1e-7 * (1.0 + np.abs(n.value)) * _perturbation(n.value.shape, i)
+             for i, n in enumerate(leaves)}
+    try:
+        graph2, _, _ = autograd.run(problem, values=moved, record=False)
+    except Exception:          # a hair's move that leaves the domain: keep the draw's verdict
+        return None
+    after = dict(_answers_of(graph2, [tol[n] for n in zeros]))
+    before = dict(answers)
+    for name in zeros:
+        v, w = before[name], after.get(name)
+        if w is None or w.shape != v.shape:
+            continue
+        bad = np.flatnonzero((np.abs(v) <= EXACT_ZERO) & (np.abs(w) > 1e-10))
+        if bad.size:
+            k = int(bad[0])
+            return Rejection("answer", f"the answer {name}{_entry(v, k)} is 0 only because of "
+                                       f"these numbers (it rounds to 0 at the rubric's tolerance)")
     return None
 
 
@@ -562,20 +618,39 @@ def _yaml_dumper():
 _DUMPER = None
 
 
-def variant_yaml(variant: Variant, template: Template | None = None) -> str:
-    """The concrete problem as YAML: flow-style number lists, readable floats."""
+def _dump(data: dict) -> str:
     import yaml
     global _DUMPER
     if _DUMPER is None:
         _DUMPER = _yaml_dumper()
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=100,
+                     default_flow_style=False)
+
+
+def variant_yaml(variant: Variant, template: Template | None = None, cache: dict | None = None) -> str:
+    """The concrete problem as YAML: flow-style number lists, readable floats.
+
+    With a `cache` (one dict per template), the top-level sections without random numbers
+    (title, grading …) are dumped once: a block mapping is the concatenation of its keys."""
     head = []
     if template is not None and template.is_random:
         head.append(f"# Variant of {Path(template.file).name} for student {variant.student} "
                     f"(seed {template.options.seed!r}, draw {variant.draws})")
         if variant.rejections:
             head.append("# redrawn: " + ", ".join(f"{c} ×{n}" for c, n in variant.rejections.items()))
-    body = yaml.dump(_plain(variant.data), Dumper=_DUMPER, sort_keys=False, allow_unicode=True,
-                     width=100, default_flow_style=False)
+    if cache is None or template is None:
+        body = _dump(_plain(variant.data))
+    else:
+        random_keys = {spec.path[0] for spec in template.specs}
+        parts = []
+        for key, value in variant.data.items():
+            if key in random_keys:
+                parts.append(_dump({key: _plain(value)}))
+            else:
+                if key not in cache:
+                    cache[key] = _dump({key: _plain(value)})
+                parts.append(cache[key])
+        body = "".join(parts)
     return "\n".join(head + [body.rstrip("\n")]) + "\n"
 
 
@@ -776,7 +851,7 @@ class VariantGrader:
         sid = normalize_id(submission.student) or PROBE_ID
         if self._last is not None and self._last[0] == sid:
             return self._last[1]
-        key = AnswerKey(self.maker.make(sid).problem, self.rubric)
+        key = AnswerKey(self.maker.make(sid).problem, self.rubric, lazy=True)
         self._refs.setdefault(sid, self._flat(key.reference, key.tolerance))
         self._last = (sid, key)
         return key

@@ -408,9 +408,7 @@ def test_conv_flip_problem_by_the_lecture_formula():
 
 
 # ---------------------------------------------------------------- batches
-BATCH = """data:
-  X: [{x0}, {x1}]
-  labels: [1, 0]
+NET = """{head}
 layers:
   - type: conv2d
     W: [[[[0.5, -0.2], [0.1, 0.3]]], [[[-0.3, 0.4], [0.2, -0.1]]]]
@@ -422,23 +420,21 @@ layers:
     size: 2
   - type: flatten
   - W: [[0.1, -0.2, 0.3, 0.1, 0.2, -0.1, 0.05, 0.3], [0.2, 0.1, -0.3, 0.2, -0.1, 0.1, 0.2, -0.2]]
-loss: cross_entropy
+loss: {loss}
 """
 IMG0 = "[[[0.1, 0.5, -0.3], [0.7, -0.2, 0.4], [0.0, 0.9, -0.6]]]"
 IMG1 = "[[[-0.4, 0.2, 0.8], [0.3, 0.6, -0.1], [0.5, -0.7, 0.2]]]"
 
 
 def test_batch_is_the_mean_of_single_examples():
-    pb = _parse(BATCH.format(x0=IMG0, x1=IMG1))
+    pb = _parse(NET.format(head=f"data:\n  X: [{IMG0}, {IMG1}]\n  labels: [1, 0]",
+                           loss="cross_entropy"))
     assert pb.batch and pb.x.shape == (2, 1, 3, 3)
     sb = solve(pb)
-    singles = []
-    for img, label in ((IMG0, 1), (IMG1, 0)):
-        text = BATCH.format(x0=img, x1=img).replace("data:\n  X: [", "input: ").replace(
-            f", {img}]\n  labels: [1, 0]", "").replace("loss: cross_entropy",
-                                                       f"loss: {{type: cross_entropy, label: {label}}}")
-        text = text.replace(f"input: {img}", f"input: {img}")
-        singles.append(solve(_parse(text)))
+    singles = [solve(_parse(NET.format(head=f"input: {img}",
+                                       loss=f"{{type: cross_entropy, label: {label}}}")))
+               for img, label in ((IMG0, 1), (IMG1, 0))]
+    assert not singles[0].problem.batch and singles[0].problem.x.shape == (1, 3, 3)
     assert float(sb.forward["L"]) == pytest.approx(np.mean([float(s.forward["L"]) for s in singles]))
     for name in ("W1", "b1", "W4", "b4"):
         np.testing.assert_allclose(sb.gradients[name],
@@ -495,3 +491,34 @@ def test_cli_solve_markdown_and_json(tmp_path):
     r = CliRunner().invoke(cli, ["solve", str(bad)])
     assert r.exit_code == 2
     assert "layers[0].W" in r.output and "Traceback" not in r.output
+
+
+def test_l2_regularization_covers_conv_and_rnn_weights():
+    p = _parse(CONV + "regularization: {l2: 0.1}\n")
+    sol = solve(p)
+    W = np.array(K2, dtype=float)
+    assert float(sol.forward["R"]) == pytest.approx(0.1 * np.sum(W ** 2))     # biases excluded
+    assert sol.formulas["R"] == "λ·(‖W1‖²)"
+    plain = solve(_parse(CONV))
+    np.testing.assert_allclose(sol.gradients["W1"], plain.gradients["W1"] + 2 * 0.1 * W)
+    rnn = _parse("input: [[1.0], [0.5]]\nlayers:\n  - {type: rnn, Wxh: [[0.5]], Whh: [[0.3]]}\n"
+                 "loss: {type: mse, target: [0.2]}\nregularization: {l2: 0.5}\n")
+    s = solve(rnn)
+    assert s.formulas["R"] == "λ·(‖Wxh1‖² + ‖Whh1‖²)"
+    assert float(s.forward["R"]) == pytest.approx(0.5 * (0.25 + 0.09))
+
+
+def test_conv_table_names_the_real_input_entries_of_a_padded_patch():
+    from gradcalc.render.conv import conv_tables
+    sol = solve(load_problem(PROBLEMS / "conv1d.yaml"))
+    table = conv_tables(sol, 1, "en", 4)[0]
+    # stride 2, padding 1, k = 3: output 1 reads padded positions 0–2, i.e. inputs 1–2
+    assert table.rows[0][:2] == ["z1[1, 1]", "x[1–2, 1–2] (zero padding outside the input)"]
+    assert table.rows[1][:2] == ["z1[1, 2]", "x[1–2, 2–4]"]
+    # the patch values are the zero-padded ones: [0, x11, x12] and [0, x21, x22]
+    assert table.rows[0][2] == fmt_value([[0, 0.5, 1.0], [0, -0.2, 0.4]])
+
+
+def fmt_value(v):
+    from gradcalc.render import fmt
+    return fmt.value(np.asarray(v, dtype=float), 4)

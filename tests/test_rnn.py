@@ -121,12 +121,12 @@ def test_bptt_matches_the_unrolled_hand_derivation_for_T_2():
 
 # ---------------------------------------------------------------- op-level checks
 STEP_CASES = [
-    ({"activation": "tanh", "t": 0}, (3, 2), 4, False),
-    ({"activation": "sigmoid", "t": 2}, (2, 3), 3, False),
-    ({"activation": "linear", "t": 4}, (2, 1), 5, False),
-    ({"activation": "relu", "t": 1}, (3, 2), 3, False),
-    ({"activation": "leaky_relu", "alpha": 0.2, "t": 1}, (2, 2), 3, False),
-    ({"activation": "tanh", "t": 3, "batch": True}, (3, 2), 4, True),
+    ({"activation": "tanh", "step": 1}, (3, 2), 4, False),
+    ({"activation": "sigmoid", "step": 3}, (2, 3), 3, False),
+    ({"activation": "linear", "step": 5}, (2, 1), 5, False),
+    ({"activation": "relu", "step": 2}, (3, 2), 3, False),
+    ({"activation": "leaky_relu", "alpha": 0.2, "step": 2}, (2, 2), 3, False),
+    ({"activation": "tanh", "step": 4, "batch": True}, (3, 2), 4, True),
 ]
 
 
@@ -164,27 +164,27 @@ def test_rnn_step_vjp_matches_central_differences(attrs, hd, T, batch):
 def test_rnn_step_batch_with_a_shared_h0():
     rng = np.random.default_rng(8)
     xs = _step_inputs(rng, (3, 2), 4, True, shared_h=True)      # h0 (H,) for every example
-    _check_op_against_central("rnn_step", xs, {"t": 0, "batch": True}, 1)
-    out = ops.get("rnn_step").forward(*xs, t=0, batch=True)
+    _check_op_against_central("rnn_step", xs, {"step": 1, "batch": True}, 1)
+    out = ops.get("rnn_step").forward(*xs, step=1, batch=True)
     for n in range(2):
-        single = ops.get("rnn_step").forward(xs[0], xs[1], xs[2], xs[3][n], xs[4], t=0)
+        single = ops.get("rnn_step").forward(xs[0], xs[1], xs[2], xs[3][n], xs[4], step=1)
         np.testing.assert_allclose(out[n], single)
 
 
 def test_rnn_step_by_hand():
-    # h = tanh(Wxh x_t + Whh h + b) with t = 1 (the second row of x)
+    # h = tanh(Wxh x_t + Whh h + b) at step 2 (the second row of x)
     Wxh, Whh = np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([[0.5, 0.0], [0.0, -1.0]])
     b, x, h = np.array([0.1, 0.0]), np.array([[9.0, 9.0], [0.2, -0.1]]), np.array([0.4, 0.3])
     z = np.array([0.2 + 0.2 + 0.1, -0.2 - 0.3 + 0.0])
-    out = ops.get("rnn_step").forward(Wxh, Whh, b, x, h, t=1)
+    out = ops.get("rnn_step").forward(Wxh, Whh, b, x, h, step=2)
     np.testing.assert_allclose(out, np.tanh(z))
     dWxh, dWhh, db, dx, dh = ops.get("rnn_step").vjp(np.array([1.0, 0.0]), out, Wxh, Whh, b,
-                                                     x, h, t=1)
+                                                     x, h, step=2)
     d = 1 - np.tanh(z[0]) ** 2                  # only the first unit gets a gradient
     np.testing.assert_allclose(dWxh, [[d * 0.2, d * -0.1], [0, 0]])
     np.testing.assert_allclose(dWhh, [[d * 0.4, d * 0.3], [0, 0]])
     np.testing.assert_allclose(db, [d, 0])
-    np.testing.assert_allclose(dx, [[0, 0], [d, 0]])            # row t = 1 only
+    np.testing.assert_allclose(dx, [[0, 0], [d, 0]])            # the second row only
     np.testing.assert_allclose(dh, [d * 0.5, 0])
 
 
@@ -207,9 +207,9 @@ def test_stack_and_pre_activation_readout(batch):
         np.testing.assert_allclose(Z[..., t, :], x[..., t, :] @ Wxh.T + prev @ Whh.T + b)
 
 
-@pytest.mark.parametrize("name,attrs", [("rnn_step", {"t": 1, "activation": "tanh"}),
-                                        ("rnn_step", {"t": 2, "activation": "sigmoid"}),
-                                        ("rnn_step", {"t": 0, "activation": "linear"}),
+@pytest.mark.parametrize("name,attrs", [("rnn_step", {"step": 2, "activation": "tanh"}),
+                                        ("rnn_step", {"step": 3, "activation": "sigmoid"}),
+                                        ("rnn_step", {"step": 1, "activation": "linear"}),
                                         ("rnn_pre", {}), ("stack_steps", {})])
 def test_rnn_ops_vjp_match_sympy_diff(name, attrs):
     sp = pytest.importorskip("sympy")
@@ -235,9 +235,9 @@ def test_rnn_relu_branch_marks_kinks_of_every_pre_activation():
     # z = Wxh x_0 + Whh h0 = [0, 1]: the first unit sits on the relu kink
     Wxh, Whh, b = np.array([[1.0], [1.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2)
     x, h0 = np.array([[0.0]]), np.array([0.0, 1.0])
-    side = op.branch(Wxh, Whh, b, x, h0, tol=0.0, t=0, activation="relu")
+    side = op.branch(Wxh, Whh, b, x, h0, tol=0.0, step=1, activation="relu")
     np.testing.assert_array_equal(side, [0, 1])
-    assert np.all(op.branch(Wxh, Whh, b, x, h0, tol=0.0, t=0, activation="tanh") == 1)
+    assert np.all(op.branch(Wxh, Whh, b, x, h0, tol=0.0, step=1, activation="tanh") == 1)
 
 
 def test_backward_table_has_one_row_per_time_step():
@@ -371,7 +371,8 @@ def test_verdict_thresholds():
     assert verdict([200.0, 1.0])[0] == "exploding"
     kind, ratio, factor = verdict([8.0, 4.0, 2.0, 1.0])
     assert (kind, ratio, factor) == ("stable", 8.0, pytest.approx(2.0))
-    assert verdict([0.0, 0.0])[0] == "undefined"
+    assert verdict([0.0, 0.0]) == ("undefined", None, None)
+    assert verdict([1.0, 0.0]) == ("exploding", None, None)
 
 
 def test_diagnostics_in_text_markdown_and_json():
@@ -410,3 +411,13 @@ def test_batch_rnn_is_the_mean_of_single_sequences():
     # over a batch ‖∂L/∂h_t‖ is the norm over every example
     want = [np.linalg.norm(sb.gradients["h1"][:, t]) for t in range(2)]
     np.testing.assert_allclose(d["grad_norms"], want)
+
+
+def test_zero_last_gradient_gives_json_null_not_nan():
+    # y = h_2 · 0 after a dense layer with zero weights: every ∂L/∂h_t is 0
+    text = T2.replace("  - W: [[1.2, -0.7]]", "  - W: [[0.0, 0.0]]")
+    from gradcalc.render.jsonout import dumps
+    sol = solve(_parse(text))
+    d = sol.extras["diagnostics"]["rnn"][0]
+    assert d["verdict"] == "undefined" and d["ratio_first_last"] is None
+    assert '"ratio_first_last": null' in dumps(sol.to_dict())

@@ -309,6 +309,29 @@ variants: {seed: route}
     assert all(v.draws == 1 for v in vs)
 
 
+def test_relu_that_is_off_gives_a_structural_zero_which_is_allowed():
+    # relu(x) with x < 0 is exactly 0, and so is df/dx: well-defined, no redraw
+    vs = many("""\
+expression: "relu(x) + y"
+values: {x: {choice: [-1, -2]}, y: 3}
+variants: {seed: off}
+""", 10)
+    assert all(v.draws == 1 for v in vs)
+
+
+def test_coincidental_exact_zero_forces_a_redraw():
+    # q = x + y is exactly 0 when y = −x: that zero comes from the numbers, not the graph
+    vs = many("""\
+expression:
+  q: x + y
+  f: q * z
+values: {x: 2, y: {choice: [-2, 1]}, z: 3}
+variants: {seed: coincidence}
+""", 30)
+    _all_pass(vs, lambda v: v.problem.values["y"] == 1)
+    assert rejected(vs, "answer") > 0
+
+
 def test_domain_error_forces_a_redraw():
     vs = many("""\
 expression: "log(x)"

@@ -8,8 +8,20 @@ from . import LANG, PRECISION, cli, handle_errors
 
 @cli.command()
 @click.argument("problem", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True, help="Output format; json is the stable machine contract.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "latex"]),
+              default="text", show_default=True,
+              help="Output format; json is the stable machine contract; latex is a derivation "
+                   "that compiles with LaTeX + amsmath; markdown uses $…$ math.")
+@click.option("--method", type=click.Choice(["autograd", "symbolic", "numeric", "all"]),
+              default="all", show_default=True,
+              help="Derivations to show beside autograd: SymPy (skipped above --symbolic-limit), "
+                   "central differences, or all; autograd alone never imports SymPy.")
+@click.option("--exact", is_flag=True,
+              help="SymPy reads the decimals as fractions (0.4 = 2/5) and prints exact values.")
+@click.option("--symbolic-limit", type=click.IntRange(0), default=None,
+              help="Skip SymPy above this many differentiated entries [default: 500].")
+@click.option("--h", "h", type=float, default=None,
+              help="Finite-difference step: θ moves by h·max(1, |θ|) [default: 1e-6].")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained HTML report (graph, tables, formulas) to this file.")
 @click.option("--steps", type=click.IntRange(1, 10_000), default=None,
@@ -17,7 +29,7 @@ from . import LANG, PRECISION, cli, handle_errors
 @LANG
 @PRECISION
 @handle_errors
-def solve(problem, fmt, lang, precision, html_path, steps):
+def solve(problem, fmt, method, exact, symbolic_limit, h, lang, precision, html_path, steps):
     """Solve PROBLEM (a YAML file): forward values, backward steps, gradients.
 
     Every backward step shows upstream gradient × local gradient = downstream gradient.
@@ -27,6 +39,8 @@ def solve(problem, fmt, lang, precision, html_path, steps):
       gradcalc solve problems/hw1.yaml
       gradcalc solve problems/lecture_sigmoid.yaml --lang zh
       gradcalc solve problems/hw1.yaml --format json > hw1.json
+      gradcalc solve problems/hw1.yaml --exact --format latex > hw1.tex
+      gradcalc solve problems/hw1.yaml --method autograd
       gradcalc solve problems/hw1.yaml --html hw1.html
       gradcalc solve problems/hw1_sgd.yaml --steps 3
     """
@@ -40,7 +54,17 @@ def solve(problem, fmt, lang, precision, html_path, steps):
         from ..errors import UsageError
         raise UsageError("--steps needs an 'optimizer' section in the problem "
                          "(e.g. optimizer: {type: sgd, lr: 0.1})")
-    sol = solve_problem(prob, update_steps=steps)
+    if h is not None and not h > 0:
+        from ..errors import UsageError
+        raise UsageError("--h must be positive")
+    if exact and method not in ("symbolic", "all"):
+        from ..errors import UsageError
+        raise UsageError("--exact needs the symbolic method (--method symbolic or all)")
+    sol = solve_problem(prob, method, symbolic_limit=symbolic_limit, exact=exact, h=h,
+                        update_steps=steps)
+    if "table_check" in sol.extras:      # the three methods side by side, SymPy's formulas
+        from ..render.check import methods_tables
+        sol.extras.setdefault("table_builders", []).append(methods_tables)
     if html_path:
         from ..render.html import write_html
         write_html(sol, html_path, lang, precision)
@@ -48,8 +72,13 @@ def solve(problem, fmt, lang, precision, html_path, steps):
         from ..render.jsonout import dumps
         click.echo(dumps(sol.to_dict()))
     elif fmt == "markdown":
+        from ..render.latex import derivation_markdown
         from ..render.markdown import solution_markdown
         click.echo(solution_markdown(sol, lang, precision), nl=False)
+        click.echo("\n" + derivation_markdown(sol, precision, lang), nl=False)
+    elif fmt == "latex":
+        from ..render.latex import latex_document
+        click.echo(latex_document(sol, precision), nl=False)
     else:
         from ..render.console import print_tables
         from ..render.tables import solve_tables

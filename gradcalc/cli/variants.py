@@ -94,6 +94,7 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
     records, draws, stems = [], [], []
     taken: set = set()
     maker = VariantMaker(tmpl)
+    yaml_cache: dict = {}
     rejections: dict[str, int] = {}
     for row, sid in zip(ros.rows, ros.ids()):
         v = maker.make(sid)
@@ -106,7 +107,7 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
         draws.append(v.draws)
         for c, n in v.rejections.items():
             rejections[c] = rejections.get(c, 0) + n
-        files[out / "problems" / f"{stem}.yaml"] = variant_yaml(v, tmpl)
+        files[out / "problems" / f"{stem}.yaml"] = variant_yaml(v, tmpl, yaml_cache)
         blocks = H.handout_blocks(v, questions, refs, sol.output, lang, name, sol,
                                   personal=tmpl.is_random)
         files[out / "handouts" / f"{stem}.md"] = H.blocks_markdown(blocks)

@@ -68,17 +68,21 @@ def _verdict(ok: bool, w: dict, kinks: int = 0) -> str:
 
 
 def agreement_line(rep, lang: str = "en") -> str:
-    """One line: do the methods agree, by how much, and what was left out."""
+    """One line: which derivations agree, by how much, and what was left out."""
     w = words(lang)
-    names = ["autograd"] + list(rep.pairs)
-    joined = " = ".join(names) if rep.ok else " vs ".join(names)
-    text = (f"{w['agreement']}: {joined} " + ("✓" if rep.ok else f"— {w['disagree']}")
-            + f" (max relative error {_sci(rep.max_rel_error)}")
+    mark = {True: "✓", False: "✗"}
+    parts = []
+    for key, pair in rep.pairs.items():
+        sign = "=" if key == "symbolic" else "≈"
+        parts.append(f"autograd {sign if pair.ok else '≠'} {key} {mark[pair.ok]} "
+                     f"(max rel. error {_sci(pair.max_rel)})")
     if rep.forward is not None:
-        text += f"; forward values {'agree' if rep.forward.ok else 'DIFFER'}"
+        parts.append(f"forward values {mark[rep.forward.ok]}")
     if rep.direction is not None:
-        text += f"; random direction rel. error {_sci(rep.direction['rel_error'])}"
-    text += ")"
+        parts.append(f"{w['direction']} {mark[bool(rep.direction['ok'])]} "
+                     f"(rel. error {_sci(rep.direction['rel_error'])})")
+    head = f"{w['agreement']}: " + (w["agree"] if rep.ok else w["disagree"])
+    text = head + " — " + "; ".join(parts) if parts else head + " — autograd only"
     if rep.kinks:
         text += f"; {len(rep.kinks)} entries at a kink (unreliable for finite differences)"
     for note in rep.notices:

@@ -132,7 +132,8 @@ def conv_tables(sol, i: int, lang: str, precision: int) -> list[Table]:
     rows = []
     for o, q in entries[:count]:
         starts = [qi * s - pad for qi in q]
-        spans = [_span(st, k) for st, k in zip(starts, K)]
+        # the input entries inside the patch (1-based); the rest of the patch is zero padding
+        spans = [_span(max(st, 0), min(st + k, n) - max(st, 0)) for st, k, n in zip(starts, K, S)]
         chan = [_span(0, C)] if has_channels else []
         where = f"{xname}[{', '.join(chan + spans)}]"
         if any(st < 0 or st + k > n for st, k, n in zip(starts, K, S)):
@@ -142,7 +143,7 @@ def conv_tables(sol, i: int, lang: str, precision: int) -> list[Table]:
         kernel = f"W{i}" if plain else _idx(f"W{i}", (o,))
         out_index = ((o,) if out_channels else ()) + q
         rows.append([_idx(zname, out_index), where,
-                     fmt.value(patch[0] if not has_channels else patch, precision),
+                     fmt.value(patch[0] if C == 1 else patch, precision),   # one channel: a matrix
                      kernel, fmt.value(Z[0][(o,) + q], precision),
                      fmt.value(G[0][(o,) + q], precision)])
     flip = w["flipped"] if layer.flip else ""
@@ -164,6 +165,7 @@ def _conv_rules(x: str, z: str, W: str, b: str, nd: int, layer) -> list[tuple[st
     """The lecture's formulas for the three gradients of a convolution, in this layer's terms."""
     s = layer.stride
     pos = "i, j" if nd == 2 else "i"
+    over = "Σ_(i,j)" if nd == 2 else "Σ_i"
     at = "i·s+k, j·s+l" if nd == 2 else "i·s+k"
     at_flip = "i·s+kh−1−k, j·s+kw−1−l" if nd == 2 else "i·s+K−1−k"
     kl = "k, l" if nd == 2 else "k"
@@ -172,15 +174,15 @@ def _conv_rules(x: str, z: str, W: str, b: str, nd: int, layer) -> list[tuple[st
     crop = f", then drop the {layer.padding} padded border" if layer.padding else ""
     if not layer.flip:
         rw = (f"{x} ⋆ ∂L/∂{z}, the correlation of the input with the upstream gradient: "
-              f"∂L/∂{W}[o, c, {kl}] = Σ_{pos} ∂L/∂{z}[o, {pos}] · {x}[c, {at}]")
+              f"∂L/∂{W}[o, c, {kl}] = {over} ∂L/∂{z}[o, {pos}] · {x}[c, {at}]")
         rx = (f"∂L/∂{z} ∗ {W}, a full convolution: slide rot180({W}) over ∂L/∂{z} padded with "
               f"k−1 zeros{spread}{crop}")
     else:
         rw = (f"{z} = {x} ∗ {W} uses the kernel flipped, so ∂L/∂{W} = rot180({x} ⋆ ∂L/∂{z}): "
-              f"∂L/∂{W}[o, c, {kl}] = Σ_{pos} ∂L/∂{z}[o, {pos}] · {x}[c, {at_flip}]")
+              f"∂L/∂{W}[o, c, {kl}] = {over} ∂L/∂{z}[o, {pos}] · {x}[c, {at_flip}]")
         rx = (f"a full correlation: slide {W} itself (not flipped) over ∂L/∂{z} padded with "
               f"k−1 zeros{spread}{crop}")
-    rb = f"Σ_{pos} ∂L/∂{z}[o, {pos}], one sum per output channel"
+    rb = f"{over} ∂L/∂{z}[o, {pos}], one sum per output channel"
     return [(W, rw), (x, rx), (b, rb)]
 
 
@@ -254,9 +256,13 @@ def diagnostics_table(summary: dict, lang: str, precision: int) -> Table:
     word = w.get(kind, kind)
     verdict = f"{word}: {summary['explanation']}" if lang == "en" else word
     rows = [[w["norms"], fmt.value(np.asarray(summary["grad_norms"]), precision)],
-            [w["ratio"], fmt.num(summary["ratio_first_last"], precision)],
-            [w["factor"], fmt.num(summary["factor_per_step"], precision)],
+            [w["ratio"], _maybe(summary["ratio_first_last"], precision)],
+            [w["factor"], _maybe(summary["factor_per_step"], precision)],
             [w["sigma"], fmt.num(summary["whh_spectral_norm"], precision)],
             [w["verdict"], verdict]]
     return Table(w["diag"].format(i=summary["layer"]), [w["quantity"], w["value"]], rows,
                  note=w["diag_note"], kinds=["text", "text"])
+
+
+def _maybe(v, precision: int) -> str:
+    return "—" if v is None else fmt.num(v, precision)

@@ -69,9 +69,12 @@ def given_number(x) -> str:
         return "0"
     if not np.isfinite(x):
         return str(x)
+    text = repr(x)
+    if "e" not in text:
+        return text[:-2] if text.endswith(".0") else text
     if 1e-6 <= abs(x) < 1e15:
         return np.format_float_positional(x, trim="-")
-    return repr(x)
+    return text
 
 
 def shape_text(a, lang: str) -> str:
@@ -234,6 +237,8 @@ def handout_blocks(variant, questions, refs: dict, output: str, lang: str = "en"
 # ---------------------------------------------------------------- markdown
 def _matrix_lines(name: str, a) -> list[str]:
     a = np.asarray(a)
+    if a.ndim > 2:     # channels of an image, … : one matrix per leading index (1-based)
+        return [line for i in range(a.shape[0]) for line in _matrix_lines(f"{name}[{i + 1}]", a[i])]
     if a.ndim == 0:
         return [f"{name} = {given_number(a)}"]
     if a.ndim == 1:
@@ -304,6 +309,8 @@ pre{background:#f6f6f6;padding:.8em;overflow-x:auto}.note{color:#444;font-style:
 
 def _html_array(name: str, a) -> str:
     a = np.asarray(a)
+    if a.ndim > 2:
+        return "".join(_html_array(f"{name}[{i + 1}]", a[i]) for i in range(a.shape[0]))
     e = html.escape
     if a.ndim == 0:
         return f'<div class="arr"><span>{e(name)} =</span><span>{e(given_number(a))}</span></div>'

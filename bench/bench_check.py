@@ -1,0 +1,209 @@
+"""Benchmarks of the three-way check; every figure is a ratio to a baseline measured in this run.
+
+    python bench/bench_check.py            # about a minute
+    python bench/bench_check.py --quick    # fewer repetitions
+
+1. `gradcalc check problems/hw1.yaml` (whole process) beside `python -c "import sympy"`.
+   Target: at most 1.5× the bare SymPy import.
+2. Symbolic scaling: a 2-layer sigmoid network, n inputs and n hidden units, n = 2, 4, 8, 16
+   (`gradcalc solve --method symbolic --format json`, whole process, formulas included), beside
+   the naive way: `sympy.diff` of the fully expanded loss with respect to every entry, evaluated.
+   Target: n = 16 (≈ 300 entries) under 3 s.  The naive time at n = 16 is extrapolated from a
+   timed sample of entries (said so in the output) to keep the run short.
+3. A numeric check (central differences of every entry) of a network with about 10,000
+   parameters, with peak memory, beside `torch.autograd.gradcheck` (float64, default settings)
+   on the same network when torch is installed, best of three runs each.  Target: at least
+   3× faster than gradcheck.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def wall(cmd: list[str], repeat: int) -> float:
+    """Median wall time of a whole process."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _mat(a) -> str:
+    a = np.asarray(a)
+    if a.ndim == 1:
+        return "[" + ", ".join(f"{v:.3f}" for v in a) + "]"
+    return "[" + ", ".join(_mat(r) for r in a) + "]"
+
+
+def sigmoid_net(n: int, seed: int = 0) -> str:
+    rng = np.random.default_rng(seed)
+    return (f"title: 2-layer sigmoid network, n = {n}\n"
+            f"input: {_mat(rng.uniform(-1, 1, n))}\n"
+            f"layers:\n"
+            f"  - W: {_mat(rng.uniform(-1, 1, (n, n)))}\n"
+            f"    b: {_mat(rng.uniform(-0.5, 0.5, n))}\n"
+            f"    activation: sigmoid\n"
+            f"  - W: {_mat(rng.uniform(-1, 1, (1, n)))}\n"
+            f"    b: [0.1]\n"
+            f"loss: {{type: mse, target: [0.3]}}\n")
+
+
+NAIVE = r"""
+import sys, time
+import numpy as np
+import sympy
+from gradcalc import ops
+from gradcalc.network import build
+from gradcalc.problem import load_problem
+
+class Expanded:
+    # leaves are symbols, every op returns its SymPy form over its inputs: the loss written out
+    def __init__(self):
+        self.params, self.values = [], {}
+    def leaf(self, name, value, role):
+        value = np.asarray(value, dtype=float)
+        out = np.empty(value.shape, dtype=object)
+        for idx in np.ndindex(value.shape):
+            s = sympy.Symbol(name + "".join(f"_{i}" for i in idx), real=True)
+            out[idx] = s
+            self.values[s] = sympy.Float(float(value[idx]))
+            if role != "const":
+                self.params.append(s)
+        return out
+    def apply(self, op, inputs, name, attrs, formula, field):
+        return np.asarray(ops.get(op).sym(*inputs, **attrs), dtype=object)
+
+be = Expanded()
+L = sympy.sympify(build(load_problem(sys.argv[1]), be).ravel()[0])
+limit = int(sys.argv[2])
+params = be.params[:limit]
+t = time.perf_counter()
+for p in params:
+    float(sympy.diff(L, p).xreplace(be.values).evalf())
+print(len(be.params), len(params), time.perf_counter() - t)
+"""
+
+
+def bench_hw1(repeat: int) -> None:
+    print("1. gradcalc check problems/hw1.yaml, whole process")
+    base = wall([PY, "-c", "import sympy"], repeat)
+    check = wall([PY, "-m", "gradcalc", "check", "problems/hw1.yaml"], repeat)
+    print(f"   python -c 'import sympy'      {base:6.3f} s  (baseline)")
+    print(f"   gradcalc check hw1.yaml       {check:6.3f} s  = {check / base:4.2f}× the import "
+          f"(target ≤ 1.5×)")
+
+
+def bench_symbolic(repeat: int, tmp: Path) -> None:
+    print("2. symbolic: 2-layer sigmoid network, n inputs and n hidden units")
+    print("      n  entries   gradcalc (process)   naive diff of the expanded loss (process)"
+          "   ratio")
+    for n in (2, 4, 8, 16):
+        f = tmp / f"sigmoid{n}.yaml"
+        f.write_text(sigmoid_net(n))
+        ours = wall([PY, "-m", "gradcalc", "solve", str(f), "--method", "symbolic",
+                     "--format", "json", "--symbolic-limit", "100000"], repeat)
+        limit = 100000 if n <= 8 else 24
+        t = time.perf_counter()
+        out = subprocess.run([PY, "-c", NAIVE, str(f), str(limit)], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+        whole = time.perf_counter() - t
+        total, timed, secs = int(out[0]), int(out[1]), float(out[2])
+        naive = whole - secs + secs * total / timed      # whole process, all entries
+        how = "" if timed == total else f" (extrapolated from {timed} entries)"
+        print(f"   {n:4d} {total:8d}   {ours:12.2f} s   {naive:14.2f} s{how:>28}   "
+              f"{naive / ours:6.1f}×")
+    print("   target: n = 16 under 3 s whole process")
+
+
+def _big_net(seed: int = 0):
+    """x: 64, hidden 128 (tanh), 10 classes (cross-entropy): 9,674 differentiated entries."""
+    rng = np.random.default_rng(seed)
+    d, hdim, k = 64, 128, 10
+    return (rng.standard_normal(d), rng.standard_normal((hdim, d)) / 8, rng.standard_normal(hdim) / 8,
+            rng.standard_normal((k, hdim)) / 11, rng.standard_normal(k) / 11, 3)
+
+
+def bench_numeric() -> None:
+    from gradcalc import numeric
+    from gradcalc.problem import Layer, Loss, NetworkProblem
+
+    print("3. numeric check of every entry of a network with about 10,000 parameters")
+    x, W1, b1, W2, b2, label = _big_net()
+    p = NetworkProblem("big", x, (Layer(W1, b1, "tanh"), Layer(W2, b2, "linear")),
+                       Loss("cross_entropy", label=np.asarray(label)))
+    n = x.size + W1.size + b1.size + W2.size + b2.size
+    ours = _best(lambda: numeric.run(p, direction=False))
+    res = numeric.run(p, direction=False)
+    assert all(np.isfinite(g).all() for g in res.gradients.values())
+    peak = _peak(lambda: numeric.run(p, direction=False))     # a second run: tracing is slow
+    print(f"   gradcalc numeric         {n} entries  {ours:6.2f} s  "
+          f"({ours / n * 1e6:.0f} µs per entry), peak traced memory {peak:.1f} MiB")
+    try:
+        import torch
+    except ImportError:
+        print("   torch.autograd.gradcheck: torch is not installed here; skipped "
+              "(pip install torch to measure the ratio)")
+        return
+    tensors = [torch.tensor(a, dtype=torch.float64, requires_grad=True)
+               for a in (x, W1, b1, W2, b2)]
+    target = torch.tensor([label])
+
+    def f(x, W1, b1, W2, b2):
+        h = torch.tanh(W1 @ x + b1)
+        return torch.nn.functional.cross_entropy((W2 @ h + b2)[None], target)
+
+    ok = torch.autograd.gradcheck(f, tensors)
+    theirs = _best(lambda: torch.autograd.gradcheck(f, tensors))
+    tpeak = _peak(lambda: torch.autograd.gradcheck(f, tensors))
+    print(f"   torch gradcheck (ok={ok})        {theirs:6.2f} s  "
+          f"({theirs / n * 1e6:.0f} µs per entry), peak traced memory {tpeak:.1f} MiB "
+          f"(Python allocations only)")
+    print(f"   ratio: gradcalc is {theirs / ours:.1f}× faster (target ≥ 3×)")
+
+
+def _best(fn, repeat: int = 3) -> float:
+    """The best of a few runs (the machine is shared: the minimum is the least disturbed)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def _peak(fn) -> float:
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    tracemalloc.stop()
+    return peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one repetition per timing")
+    args = ap.parse_args()
+    repeat = 1 if args.quick else 5
+    bench_hw1(repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_symbolic(1 if args.quick else 3, Path(tmp))
+    bench_numeric()
+
+
+if __name__ == "__main__":
+    main()

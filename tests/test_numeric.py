@@ -1,0 +1,161 @@
+"""Tests of gradcalc.numeric: step policy, central differences, Richardson, kinks, sampling."""
+import ast
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradcalc import numeric, ops
+from gradcalc.problem import load_problem, parse_problem
+
+ROOT = Path(__file__).resolve().parent.parent
+HW1 = ROOT / "problems" / "hw1.yaml"
+
+
+def sig(u):
+    return 1.0 / (1.0 + math.exp(-u))
+
+
+def hw1_grad_W2():
+    # by hand: ∂L/∂W2 = (y − t)·h1ᵀ with z1 = [0.6, −0.8]
+    h = [sig(0.6), sig(-0.8)]
+    y = 0.2 * h[0] - 0.5 * h[1] + 0.05
+    return np.array([[(y - 0.3) * h[0], (y - 0.3) * h[1]]])
+
+
+def hw1_grad_W1():
+    h = [sig(0.6), sig(-0.8)]
+    y = 0.2 * h[0] - 0.5 * h[1] + 0.05
+    dz = [(y - 0.3) * w * hi * (1 - hi) for w, hi in zip([0.2, -0.5], h)]
+    return np.outer(dz, [0.5, -1.5])
+
+
+def test_step_is_relative_to_the_entry_and_absolute_near_zero():
+    np.testing.assert_allclose(numeric.step(np.array([0.0, 0.5, -3.0, 1000.0])),
+                               [1e-6, 1e-6, 3e-6, 1e-3])
+    assert numeric.step(2.0, h=0.01) == pytest.approx(0.02)
+
+
+def test_central_differences_on_hw1():
+    res = numeric.run(load_problem(HW1))
+    np.testing.assert_allclose(res.gradients["W2"], hw1_grad_W2(), rtol=1e-8)
+    np.testing.assert_allclose(res.gradients["W1"], hw1_grad_W1(), rtol=1e-7)
+    assert res.kinks == [] and res.nonfinite == []
+    assert all(m.all() for m in res.checked.values())
+    assert res.output_value == pytest.approx(
+        0.5 * (0.2 * sig(0.6) - 0.5 * sig(-0.8) + 0.05 - 0.3) ** 2, rel=1e-14)
+
+
+def test_richardson_beats_plain_central_differences_at_a_coarse_step():
+    p = load_problem(HW1)
+    want = hw1_grad_W1()            # W2 enters L quadratically: differences are exact there
+    plain = numeric.run(p, h=0.05).gradients["W1"]
+    rich = numeric.run(p, h=0.05, richardson=True).gradients["W1"]
+    err_plain = np.max(np.abs(plain - want))
+    err_rich = np.max(np.abs(rich - want))
+    assert err_plain > 1e-6                  # O(h²) is visible at h = 0.05
+    assert err_rich < err_plain / 50         # O(h⁴)
+
+
+def test_numeric_uses_forward_evaluations_only(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("a VJP was called")
+    for name, op in list(ops.REGISTRY.items()):
+        monkeypatch.setitem(ops.REGISTRY, name, dataclasses.replace(op, vjp=boom, local=boom))
+    res = numeric.run(load_problem(HW1))
+    np.testing.assert_allclose(res.gradients["W2"], hw1_grad_W2(), rtol=1e-8)
+
+
+def test_the_three_methods_never_import_one_another():
+    src = ROOT / "gradcalc"
+    banned = {"numeric.py": {"autograd", "symbolic"}, "symbolic.py": {"autograd", "numeric"}}
+    for file, names in banned.items():
+        tree = ast.parse((src / file).read_text())
+        for node in ast.walk(tree):
+            mods = []
+            if isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""] + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            for m in mods:
+                assert m.split(".")[-1] not in names, (file, m)
+
+
+def test_kink_flagged_at_relu_of_zero():
+    res = numeric.run(parse_problem("expression: 'relu(x) + 2*y'\nvalues: {x: 0, y: 1}"))
+    assert [(k.param, k.op) for k in res.kinks] == [("x", "relu")]
+    assert "kink" in res.kinks[0].reason
+    # the central difference sits between the two sides: (1 + 0) / 2
+    assert res.gradients["x"] == pytest.approx(0.5)
+    assert res.gradients["y"] == pytest.approx(2.0)
+
+
+def test_no_kink_away_from_it():
+    res = numeric.run(parse_problem("expression: 'relu(x)'\nvalues: {x: 0.3}"))
+    assert res.kinks == []
+
+
+def test_kink_within_h_that_moves_with_the_entry():
+    # x = 5e-7 is inside h = 1e-6 of the kink: x − h crosses it
+    res = numeric.run(parse_problem("expression: 'abs(x) + z'\nvalues: {x: 5.0e-7, z: 1}"))
+    assert [k.param for k in res.kinks] == ["x"]
+
+
+HINGE_AT_ZERO = """
+title: hinge margin exactly 0
+input: [1.0]
+layers:
+  - W: [[0.5], [1.5]]
+    b: [0.0, 0.0]
+loss: {type: hinge, label: 1, margin: 1}
+"""
+
+
+def test_kink_flagged_at_a_hinge_margin_of_exactly_zero():
+    # scores y = [0.5, 1.5]: the margin of class 0 is 0.5 − 1.5 + 1 = 0 exactly
+    res = numeric.run(parse_problem(HINGE_AT_ZERO))
+    flagged = {(k.param, k.index) for k in res.kinks}
+    assert ("W1", (0, 0)) in flagged and ("W1", (1, 0)) in flagged
+    assert all(k.op == "hinge" for k in res.kinks)
+    from gradcalc.check import check_problem
+    rep = check_problem(parse_problem(HINGE_AT_ZERO))
+    assert rep.ok                                  # reported, not counted as a failure
+    assert rep.pairs["numeric"].params["W1"].kinks == 2
+    assert rep.agreement()["kinks"][0]["op"] == "hinge"
+
+
+def test_sample_checks_k_random_entries_per_parameter_reproducibly():
+    p = load_problem(HW1)
+    a = numeric.run(p, sample=1, seed=3)
+    b = numeric.run(p, sample=1, seed=3)
+    assert {n: int(m.sum()) for n, m in a.checked.items()} == {
+        "x": 1, "W1": 1, "b1": 1, "W2": 1, "b2": 1}
+    for n in a.checked:
+        np.testing.assert_array_equal(a.checked[n], b.checked[n])
+        assert np.isnan(a.gradients[n][~a.checked[n]]).all()
+
+
+def test_random_direction_is_the_directional_derivative():
+    p = load_problem(HW1)
+    res = numeric.run(p, seed=5)
+    d = res.direction
+    norm = math.sqrt(sum(float(np.sum(v * v)) for v in d.direction.values()))
+    assert norm == pytest.approx(1.0)
+    want = float(np.sum(d.direction["W2"] * hw1_grad_W2()))
+    full = numeric.run(p)
+    want = sum(float(np.sum(d.direction[n] * full.gradients[n])) for n in full.gradients)
+    assert d.value == pytest.approx(want, rel=1e-7)
+
+
+def test_gradient_of_restores_the_array():
+    x = np.array([0.5, -2.0, 3.0])
+    g = numeric.gradient_of(lambda: float(np.sum(x ** 3)), x)
+    np.testing.assert_allclose(g, 3 * np.array([0.5, -2.0, 3.0]) ** 2, rtol=1e-8)
+    np.testing.assert_array_equal(x, [0.5, -2.0, 3.0])
+
+
+def test_bad_step_is_refused():
+    with pytest.raises(ValueError):
+        numeric.run(load_problem(HW1), h=0.0)
