@@ -134,8 +134,9 @@ def _big_net(seed: int = 0):
     """x: 64, hidden 128 (tanh), 10 classes (cross-entropy): 9,674 differentiated entries."""
     rng = np.random.default_rng(seed)
     d, hdim, k = 64, 128, 10
-    return (rng.standard_normal(d), rng.standard_normal((hdim, d)) / 8, rng.standard_normal(hdim) / 8,
-            rng.standard_normal((k, hdim)) / 11, rng.standard_normal(k) / 11, 3)
+    return (rng.standard_normal(d), rng.standard_normal((hdim, d)) / 8,
+            rng.standard_normal(hdim) / 8, rng.standard_normal((k, hdim)) / 11,
+            rng.standard_normal(k) / 11, 3)
 
 
 def bench_numeric() -> None:

@@ -1,4 +1,4 @@
-"""Layers in the lecture's modular style, for `gradcalc check --layer` (one right, one subtly wrong).
+"""Layers in the lecture's modular style for `gradcalc check --layer`: right and subtly wrong.
 
     gradcalc check --layer examples/layers.py:Affine --shape 4x3         # agrees
     gradcalc check --layer examples/layers.py:AffineWrong --shape 4x3    # db is wrong

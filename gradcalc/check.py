@@ -310,7 +310,8 @@ def collect_paths(paths) -> list[Path]:
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = sorted(q for q in path.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file())
+            found = sorted(q for q in path.rglob("*")
+                           if q.suffix in (".yaml", ".yml") and q.is_file())
             if not found:
                 raise UsageError(f"{p}: no .yaml problem files in this folder")
             out.extend(found)

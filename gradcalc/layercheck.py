@@ -1,4 +1,4 @@
-"""Check a student's own NumPy layer (the lecture's modular forward/backward) by central differences.
+"""Check a student's own NumPy layer (the lecture's modular forward/backward) numerically.
 
 This RUNS the user's code (it imports FILE.py): `gradcalc check --layer` says so in its help,
 and grading never calls it.
@@ -24,8 +24,6 @@ import importlib.util
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from .errors import UsageError

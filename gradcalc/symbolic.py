@@ -26,6 +26,7 @@ from .problem import ExpressionProblem, NetworkProblem
 
 DEFAULT_LIMIT = 500          # differentiated entries; beyond this `solve`/`check` skip SymPy
 FORM_LIMIT = 20000           # tree size of one entry's forward form (a deep recurrence, say)
+CLOSED_LIMIT = 3000          # partial derivatives in the graph; above it no closed forms
 LAYOUT = ("Layout: every gradient has the shape of its parameter (∂L/∂W is out × in, like W); "
           "entry (i, j) of ∂L/∂W is ∂L/∂Wᵢⱼ. Indices are 1-based as in the lecture.")
 LAYOUT_LATEX = (r"Layout: every gradient has the shape of its parameter "
@@ -215,9 +216,10 @@ class SymBackend:
         memo: dict = {}
         for idx in np.ndindex(forms.shape):
             form = forms[idx]
-            if not isinstance(form, sp.Basic):   # a plain number; never text
-                form = self.number(form) if isinstance(form, (int, float, np.number)) \
-                    else sp.sympify(form, strict=True)
+            if not isinstance(form, sp.Basic):   # a plain number (never text)
+                if not isinstance(form, (int, float, np.number)):
+                    raise TypeError(f"the SymPy form of {op_name} gave {type(form).__name__}")
+                form = self.number(form)
             if _tree_size(form, memo, FORM_LIMIT) > FORM_LIMIT:
                 raise TooLarge(f"the SymPy form of {name} has more than {FORM_LIMIT} terms "
                                f"written out ({op_name} nests its inputs)")
@@ -308,10 +310,11 @@ class SymbolicResult:
     exact_gradients: dict[str, np.ndarray] = field(default_factory=dict)
     _formulas: Any = None
 
-    def formulas(self) -> "Formulas":
-        """Local derivatives per backward step and closed forms per parameter (cached)."""
-        if self._formulas is None:
-            self._formulas = _Formulas(self).build()
+    def formulas(self, closed: bool = True) -> "Formulas":
+        """Local derivatives per backward step and (with `closed`) closed forms per parameter;
+        cached."""
+        if self._formulas is None or (closed and self._formulas.gradients is None):
+            self._formulas = _Formulas(self).build(closed)
         return self._formulas
 
 
@@ -367,14 +370,16 @@ class FormulaLine:
 class Formulas:
     layout: str
     local: list[FormulaLine]        # one per (backward step, input): SymPy's local derivative
-    gradients: list[FormulaLine]    # one per parameter: closed form in named quantities
+    gradients: list[FormulaLine] | None   # per parameter: closed form (None: not computed)
     definitions: list[FormulaLine]  # δ names and common subexpressions used above
+    note: str = ""                  # why closed forms were left out, if they were
 
     def to_json(self) -> dict:
         return {"layout": self.layout,
                 "local": [{"node": f.node, "wrt": f.wrt, "latex": f.latex} for f in self.local],
-                "gradients": {f.wrt: f.latex for f in self.gradients},
-                "definitions": [{"name": f.wrt, "latex": f.latex} for f in self.definitions]}
+                "gradients": {f.wrt: f.latex for f in self.gradients or []},
+                "definitions": [{"name": f.wrt, "latex": f.latex} for f in self.definitions],
+                "note": self.note}
 
 
 def _positive_first(terms):
@@ -409,7 +414,8 @@ class _Printer:
 
             def _print_Piecewise(self, e):
                 pieces = [(self._print(v), c) for v, c in e.args]
-                if len(pieces) == 2 and bool(pieces[1][1] == True) and pieces[1][0] == "0":  # noqa: E712
+                last_true = bool(pieces[-1][1] == True)  # noqa: E712  (SymPy's true)
+                if len(pieces) == 2 and last_true and pieces[1][0] == "0":
                     return (f"1[{self._print(pieces[0][1])}]" if pieces[0][0] == "1"
                             else f"({pieces[0][0]} if {self._print(pieces[0][1])} else 0)")
                 parts = [f"{v} if {self._print(c)}" for v, c in pieces[:-1]]
@@ -465,12 +471,16 @@ def _output_form(d, u, form, o):
     if u not in c.free_symbols and c != d:
         return _shortest(c)
     # a polynomial in o of degree ≤ 3 with rational coefficients, fitted and then verified
-    pts = [sp.Rational(k, 7) for k in (-5, -2, 3, 6, 9, -8, 4)]
+    pts = [k / 7 for k in (-5, -2, 3, 6, 9, -8, 4)]
+
+    def at(e, p):
+        v = e.xreplace({u: sp.Float(p)})
+        return complex(v if v.is_Number else v.evalf())
+
     rows, rhs = [], []
     try:
         for p in pts[:4]:
-            ov = complex(form.subs(u, p).evalf(30))
-            dv = complex(d.subs(u, p).evalf(30))
+            ov, dv = at(form, p), at(d, p)
             if ov.imag or dv.imag:
                 return None
             rows.append([ov.real ** k for k in range(4)])
@@ -478,18 +488,20 @@ def _output_form(d, u, form, o):
         coef = np.linalg.solve(np.array(rows), np.array(rhs))
     except (ValueError, TypeError, np.linalg.LinAlgError, ZeroDivisionError):
         return None
-    cs = [sp.nsimplify(round(float(c), 10), rational=True) for c in coef]
-    if any(abs(float(c)) > 100 or sp.denom(c) > 12 for c in cs):
+    cs = [sp.Rational(round(float(c) * 720), 720) for c in coef]
+    if any(abs(float(c) - float(r)) > 1e-7 or abs(float(r)) > 100 for c, r in zip(coef, cs)):
         return None
     cand = sum(c * o ** k for k, c in enumerate(cs))
     if cand == 0:
         return None
     cand = _shortest(cand)
-    for p in pts[4:]:
-        ov = complex(form.subs(u, p).evalf(30)).real
-        dv = complex(d.subs(u, p).evalf(30)).real
-        if abs(float(cand.subs(o, ov)) - dv) > 1e-9 * max(1.0, abs(dv)):
-            return None
+    try:
+        for p in pts[4:]:
+            ov, dv = at(form, p).real, at(d, p).real
+            if abs(float(cand.xreplace({o: sp.Float(ov)})) - dv) > 1e-9 * max(1.0, abs(dv)):
+                return None
+    except (ValueError, TypeError, ZeroDivisionError):
+        return None
     return cand
 
 
@@ -525,7 +537,7 @@ class _Formulas:
             out.append((u, shown, d))
         return out
 
-    def build(self) -> Formulas:
+    def build(self, closed: bool = True) -> Formulas:
         be, pr = self.be, self.pr
         local_lines = []
         cache: dict = {}
@@ -541,8 +553,18 @@ class _Formulas:
                 if src in be.consts:    # targets are not differentiated
                     continue
                 local_lines.append(self._local_line(node, src, entries))
-        grads = self._gradient_lines()
-        return Formulas(LAYOUT, local_lines, grads, self.definitions)
+        note = ""
+        work = sum(len(n.partials[k]) for n in be.nodes for k in range(n.syms.size)
+                   if n.partials and n.partials[k] is not None)
+        if closed and work > CLOSED_LIMIT:
+            # a batch or a wide layer: the closed forms would be long sums nobody reads
+            note = (f"Closed forms left out: the graph has {work} partial derivatives "
+                    f"(> {CLOSED_LIMIT}); the local derivatives above give every step.")
+            closed = False
+            grads = []
+        else:
+            grads = self._gradient_lines() if closed else None
+        return Formulas(LAYOUT, local_lines, grads, self.definitions, note)
 
     def _local_cached(self, node, k, cache):
         key = (id(node), k)
@@ -683,8 +705,18 @@ class _Formulas:
 def exact_text(e, network: bool = True) -> tuple[str, str]:
     """An exact value as (text, LaTeX), lightly simplified."""
     pr = _Printer(network)
-    e = _simplest(_sp().sympify(e))
+    e = _simplest(_basic(e))
     return pr.text(e), pr.latex(e)
+
+
+def _basic(e):
+    """A SymPy object for a value that is one already or a plain number (never text)."""
+    sp = _sp()
+    if isinstance(e, sp.Basic):
+        return e
+    if isinstance(e, (int, np.integer)):
+        return sp.Integer(int(e))
+    return sp.Float(float(e))
 
 
 def _simplest(e):
@@ -815,6 +847,6 @@ def _generalize(entries: list, info: dict):
         back = {g: inst(name, pattern, vals) for g, (name, pattern) in gen.items()}
         if any(v is None for v in back.values()):
             return None
-        if sp.sympify(expr).xreplace(back) != e:
+        if _basic(expr).xreplace(back) != e:
             return None
     return expr, key_letters, gen

@@ -320,11 +320,8 @@ def _substitute(value, path: tuple, drawn: dict, prefixes: frozenset):
     return value
 
 
-def draw_document(template: Template, student: str, draw: int) -> dict:
-    """The concrete document of one draw (the `variants` section removed)."""
-    doc = {k: v for k, v in template.located.data.items() if k != "variants"}
-    if not template.specs:
-        return doc
+def draw_values(template: Template, student: str, draw: int) -> dict:
+    """path -> drawn value of every spec, for one draw."""
     rng = student_rng(template.options.seed, student, draw)
     # one read of the stream for all specs, in document order (the same numbers as reading
     # each spec's share in turn)
@@ -333,7 +330,38 @@ def draw_document(template: Template, student: str, draw: int) -> dict:
     for spec in template.specs:
         drawn[spec.path] = _draw_spec(spec, u[start:start + spec.size])
         start += spec.size
+    return drawn
+
+
+def fill(template: Template, drawn: dict) -> dict:
+    """The concrete document with the drawn values (the `variants` section removed)."""
+    doc = {k: v for k, v in template.located.data.items() if k != "variants"}
+    if not drawn:
+        return doc
     return {k: _substitute(v, (k,), drawn, template.prefixes) for k, v in doc.items()}
+
+
+def draw_document(template: Template, student: str, draw: int) -> dict:
+    """The concrete document of one draw."""
+    if not template.specs:
+        return fill(template, {})
+    return fill(template, draw_values(template, student, draw))
+
+
+def _nudged(template: Template, drawn: dict, whole: bool) -> dict:
+    """The drawn values moved by a hair (relative 1e-7, a fixed pattern): far inside every
+    margin, so no branch changes, but any zero that only these numbers made moves off 0.
+    Whole-number draws (labels …) are kept unless `whole`."""
+    out = {}
+    for i, spec in enumerate(template.specs):
+        v = drawn[spec.path]
+        a = np.asarray(v, dtype=float)
+        if not whole and np.all(a == np.round(a)):
+            out[spec.path] = v
+            continue
+        a = a + 1e-7 * (1.0 + np.abs(a)) * _perturbation(a.shape, i)
+        out[spec.path] = a.tolist() if a.ndim else float(a)
+    return out
 
 
 # ---------------------------------------------------------------- well-posedness
@@ -355,11 +383,16 @@ def _g(x) -> str:
     return f"{float(x):.4g}"
 
 
-def check_well_posed(problem, options: Options, questions=(), graph=None) -> Rejection | None:
+def check_well_posed(problem, options: Options, questions=(), graph=None,
+                     nudged=None) -> Rejection | None:
     """The first violated constraint of a concrete problem, or None when it is well-posed.
 
     `questions`: the rubric's questions (objects with `name` and `tolerance(ref)`, as
-    gradcalc.grade.Question); their answers must not round to 0."""
+    gradcalc.grade.Question); their answers must not round to 0. `nudged()` gives the graph
+    of the same problem with its drawn numbers moved by a hair (None when it cannot): an
+    answer that is exactly 0 there too is a structural zero (a relu that is off, the smaller
+    input of a max) and allowed; one that moves off 0 is 0 only because of these numbers.
+    Without `nudged`, exact zeros are allowed."""
     from . import autograd, ops
     from .errors import DomainError
 
@@ -407,18 +440,27 @@ def check_well_posed(problem, options: Options, questions=(), graph=None) -> Rej
                 return Rejection("probability", f"{what}{_entry(p, k)} = {_g(p.flat[k])} is within "
                                                 f"{_g(eps)} of {0 if p.flat[k] < 0.5 else 1}")
     if questions:
-        return _answer_rejection(problem, graph, questions)
+        return _answer_rejection(graph, questions, nudged)
     return None
 
 
 def _answers_of(graph, questions) -> list[tuple[str, np.ndarray]]:
-    forward = {n.name: n.value for n in graph.nodes if n.role != "const"}
-    gradients = graph.gradients()
+    """(name, value) of each question from a graph after backward: a forward quantity by its
+    name, a gradient dX as the gradient of node X (0 where backward did not reach it)."""
+    by_name = graph.by_name
     out = []
     for q in questions:
-        v = answer_value(forward, gradients, q.name)
-        if v is not None:
-            out.append((q.name, np.asarray(v, dtype=float)))
+        node = by_name.get(q.name)
+        if node is not None and node.role != "const":
+            out.append((q.name, node.value))
+            continue
+        for prefix in ("dL/d", "∂L/∂", "d"):
+            if q.name.startswith(prefix):
+                node = by_name.get(q.name[len(prefix):])
+                if node is not None and node.role != "const":
+                    g = node.grad if node.grad is not None else np.zeros_like(node.value)
+                    out.append((q.name, np.asarray(g, dtype=float)))
+                    break
     return out
 
 
@@ -429,17 +471,14 @@ def _perturbation(shape: tuple, k: int) -> np.ndarray:
     return (2.0 * _uniform01(rng, n) - 1.0).reshape(shape)
 
 
-def _answer_rejection(problem, graph, questions) -> Rejection | None:
-    """An asked answer that rounds to 0 at the rubric's tolerance, unless it is a zero that the
-    graph makes structurally (a relu that is off, the smaller input of a max): a zero that
-    stays exactly 0 when every given number moves by a hair (relative 1e-7, far inside the
-    kink margin, so no branch changes)."""
-    from . import autograd
+def _answer_rejection(graph, questions, nudged) -> Rejection | None:
     answers = _answers_of(graph, questions)
     tol = {q.name: q for q in questions}
     zeros = []
     for name, v in answers:
         a = np.abs(v)
+        # "rounds to 0": a non-zero reference that the answer 0 would match,
+        # |0 − v| ≤ tolerance(v)
         bad = np.flatnonzero((a > EXACT_ZERO) & (a <= tol[name].tolerance(v)))
         if bad.size:
             k = int(bad[0])
@@ -447,14 +486,10 @@ def _answer_rejection(problem, graph, questions) -> Rejection | None:
                                        f"rounds to 0 at the rubric's tolerance")
         if np.any(a <= EXACT_ZERO):
             zeros.append(name)
-    if not zeros:
+    if not zeros or nudged is None:
         return None
-    leaves = [n for n in graph.nodes if n.op is None and n.role != "const"]
-    moved = {n.name: n.value + 1e-7 * (1.0 + np.abs(n.value)) * _perturbation(n.value.shape, i)
-             for i, n in enumerate(leaves)}
-    try:
-        graph2, _, _ = autograd.run(problem, values=moved, record=False)
-    except Exception:          # a hair's move that leaves the domain: keep the draw's verdict
+    graph2 = nudged()
+    if graph2 is None:
         return None
     after = dict(_answers_of(graph2, [tol[n] for n in zeros]))
     before = dict(answers)
@@ -542,7 +577,8 @@ class VariantMaker:
         last: dict[str, str] = {}
         tries = tmpl.options.max_draws if tmpl.is_random else 1
         for draw in range(1, tries + 1):
-            data = draw_document(tmpl, student, draw)
+            drawn = draw_values(tmpl, student, draw) if tmpl.is_random else {}
+            data = fill(tmpl, drawn)
             # the template's line map: an error in a drawn document points at the template
             loc = Located(data=data, file=tmpl.file, lines=tmpl.located.lines)
             try:
@@ -560,12 +596,28 @@ class VariantMaker:
             except DomainError as exc:
                 rej = Rejection("domain", str(exc.message))
             else:
-                rej = check_well_posed(problem, tmpl.options, self.questions, graph=graph)
+                rej = check_well_posed(problem, tmpl.options, self.questions, graph=graph,
+                                       nudged=lambda: self._nudged_graph(drawn))
             if rej is None:
                 return Variant(student, problem, data, draw, rejections)
             rejections[rej.constraint] = rejections.get(rej.constraint, 0) + 1
             last.setdefault(rej.constraint, rej.message)
         raise _unsatisfiable(tmpl, student, rejections, last)
+
+    def _nudged_graph(self, drawn: dict):
+        """The graph of this draw with its drawn numbers moved by a hair, or None."""
+        from . import autograd
+        from .problem import problem_from_located
+        from .yamlio import Located
+        tmpl = self.template
+        for whole in (True, False):      # whole-number draws may be labels: then keep them
+            loc = Located(data=fill(tmpl, _nudged(tmpl, drawn, whole)), file=tmpl.file,
+                          lines=tmpl.located.lines)
+            try:
+                return autograd.run(problem_from_located(loc), record=False)[0]
+            except GradcalcError:
+                continue
+        return None
 
 
 def make_variant(template: Template, student) -> Variant:

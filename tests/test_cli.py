@@ -46,7 +46,7 @@ def test_solve_json_is_one_object_matching_the_api():
     r = run("solve", SCALAR, "--format", "json")
     assert r.exit_code == 0
     d = json.loads(r.stdout)
-    assert d == json.loads(json.dumps(gradcalc.solve(SCALAR).to_dict()))
+    assert d == json.loads(json.dumps(gradcalc.solve(SCALAR, "all").to_dict()))  # CLI default
     assert d["gradients"]["x"] == -4.0 and d["gradients"]["z"] == 3.0
     assert {"title", "forward", "gradients", "steps"} <= set(d)
 
@@ -257,7 +257,8 @@ def test_the_ast_scan_can_fail():
 
 def test_solving_does_not_import_sympy_or_matplotlib():
     code = ("import sys; from click.testing import CliRunner; from gradcalc.cli import cli; "
-            f"r = CliRunner().invoke(cli, ['solve', {HW1!r}]); assert r.exit_code == 0, r.output; "
+            f"r = CliRunner().invoke(cli, ['solve', {HW1!r}, '--method', 'autograd']); "
+            "assert r.exit_code == 0, r.output; "
             "print(sorted(m for m in ('sympy', 'matplotlib', 'torch') if m in sys.modules))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr

@@ -1,4 +1,4 @@
-"""Tests of gradcalc.render.latex: the derivation compiles (when pdflatex exists) and reads right."""
+"""Tests of gradcalc.render.latex: the derivation compiles (with pdflatex) and reads right."""
 import re
 import shutil
 import subprocess
@@ -31,7 +31,8 @@ def test_formula_to_latex():
     assert formula("σ(z1)", names) == r"\sigma ({z^{(1)}})"
     assert formula("h1ᵀ", names) == r"{h^{(1)}}^{\top}"           # no double superscript
     assert formula("scale·Σ(y − t)²", names) == r"\text{scale}\cdot \sum (y - t)^{2}"
-    assert formula("mean over the batch", {}) == r"\text{mean}\ \text{over}\ \text{the}\ \text{batch}"
+    assert formula("mean over the batch", {}) == (r"\text{mean}\ \text{over}\ "
+                                                  r"\text{the}\ \text{batch}")
 
 
 def test_numbers_and_arrays():

@@ -164,14 +164,22 @@ def formula_tables(rep, lang: str = "en", closed: bool = True) -> list[Table]:
     w = words(lang)
     if rep.symbolic is None:
         return []
-    F = rep.symbolic.formulas()
-    out = [Table(w["local"], [w["node"], w["formula"]], [[f.node, f.text] for f in F.local],
-                 note=F.layout)]
+    F = rep.symbolic.formulas(closed)
+    out = [Table(w["local"], [w["node"], w["formula"]],
+                 [[f.node, _clip(f.text)] for f in F.local], note=F.layout)]
     if closed:
-        rows = [[f.wrt, f.text] for f in F.gradients]
-        rows += [[f.wrt, f.text] for f in F.definitions]
-        out.append(Table(w["closed"], [w["parameter"], w["formula"]], rows))
+        rows = [[f.wrt, _clip(f.text)] for f in F.gradients or []]
+        rows += [[f.wrt, _clip(f.text)] for f in F.definitions]
+        if rows:
+            out.append(Table(w["closed"], [w["parameter"], w["formula"]], rows, note=F.note))
+        elif F.note:
+            out[0].note += " " + F.note
     return out
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    """Long formulas are cut in tables (JSON and LaTeX keep them whole)."""
+    return text if len(text) <= limit else text[:limit].rstrip() + " … (cut; see --format json)"
 
 
 def exact_table(rep, lang: str = "en", precision: int = 10) -> Table | None:

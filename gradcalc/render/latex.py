@@ -218,7 +218,9 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
         doc.text(F.layout, LAYOUT_LATEX)
         doc.equations([_align(f.latex) for f in F.local])
         doc.section("Gradients in closed form (SymPy)")
-        doc.equations([_align(f.latex) for f in F.gradients + F.definitions])
+        if F.note:
+            doc.text(F.note)
+        doc.equations([_align(f.latex) for f in (F.gradients or []) + F.definitions])
 
     doc.section(w["gradients"])
     doc.text(w["layout"])
