@@ -187,7 +187,11 @@ def _differences(problem, tape, out, f0, kinked, h, richardson, sample, rng) -> 
             g[idx] = d
             mask[idx] = True
             if not np.isfinite(d):
+                # θ ± h left the op's domain (sqrt just above 0, log near 0): not a verdict
                 bad.append((name, idx))
+                kinks.append(Kink(name, idx, "", "domain", "θ ± h leaves the domain: the "
+                                  "forward pass is not finite there"))
+                continue
             for rec in my_kinked:
                 why = _kink_reason(tape, rec, info, hk)
                 if why:

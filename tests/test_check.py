@@ -50,7 +50,9 @@ def test_verdict_is_atol_plus_rtol_times_b():
     # entry 0: 0.9e-6 ≤ 1e-8 + 1e-6; entry 1: 1.2e-6 > 1.01e-6; entry 2: 1e-9 ≤ 1e-8 (atol)
     assert [e.index for e in rep.failures] == [(1,)]
     assert rep.failures[0].param == "p"
-    assert not rep.ok and rep.params["p"].worst == (2,)      # rel. error 1 at the tiny entry
+    # the tiny entry (rel. error 1, abs. error 1e-9) is judged by atol, not counted in max_rel
+    assert not rep.ok and rep.params["p"].worst == (1,)
+    assert rep.params["p"].max_rel == pytest.approx(1.2e-6 / (1 + 1.2e-6))
 
 
 # ---------------------------------------------------------------- the checker can fail

@@ -103,6 +103,15 @@ def test_kink_within_h_that_moves_with_the_entry():
     assert [k.param for k in res.kinks] == ["x"]
 
 
+def test_leaving_the_domain_is_unreliable_not_a_failure():
+    from gradcalc.check import check_problem
+    p = parse_problem("expression: 'sqrt(x) + z'\nvalues: {x: 5.0e-7, z: 1}")
+    res = numeric.run(p)
+    assert [(k.param, k.op) for k in res.kinks] == [("x", "domain")]
+    assert res.nonfinite == [("x", ())]
+    assert check_problem(p).pairs["numeric"].ok
+
+
 HINGE_AT_ZERO = """
 title: hinge margin exactly 0
 input: [1.0]

@@ -45,21 +45,19 @@ def solve(problem, fmt, method, exact, symbolic_limit, h, lang, precision, html_
       gradcalc solve problems/hw1_sgd.yaml --steps 3
     """
     from ..api import load_problem, solve as solve_problem
+    from ..errors import UsageError
 
+    if h is not None and not h > 0:
+        raise UsageError("--h must be positive")
+    if exact and method not in ("symbolic", "all"):
+        raise UsageError("--exact needs the symbolic method (--method symbolic or all)")
     if html_path:
         from ..render.graph import check_target
         check_target(html_path, (".html", ".htm"))   # a wrong name fails before any work
     prob = load_problem(problem)
     if steps and "optimizer" not in (prob.raw or {}):
-        from ..errors import UsageError
         raise UsageError("--steps needs an 'optimizer' section in the problem "
                          "(e.g. optimizer: {type: sgd, lr: 0.1})")
-    if h is not None and not h > 0:
-        from ..errors import UsageError
-        raise UsageError("--h must be positive")
-    if exact and method not in ("symbolic", "all"):
-        from ..errors import UsageError
-        raise UsageError("--exact needs the symbolic method (--method symbolic or all)")
     sol = solve_problem(prob, method, symbolic_limit=symbolic_limit, exact=exact, h=h,
                         update_steps=steps)
     if "table_check" in sol.extras:      # the three methods side by side, SymPy's formulas

@@ -79,8 +79,9 @@ def agreement_line(rep, lang: str = "en") -> str:
     if rep.forward is not None:
         parts.append(f"forward values {mark[rep.forward.ok]}")
     if rep.direction is not None:
-        parts.append(f"{w['direction']} {mark[bool(rep.direction['ok'])]} "
-                     f"(rel. error {_sci(rep.direction['rel_error'])})")
+        state = ("unreliable at kinks" if rep.direction.get("unreliable")
+                 else mark[bool(rep.direction["ok"])])
+        parts.append(f"{w['direction']} {state} (rel. error {_sci(rep.direction['rel_error'])})")
     head = f"{w['agreement']}: " + (w["agree"] if rep.ok else w["disagree"])
     text = head + " — " + "; ".join(parts) if parts else head + " — autograd only"
     if rep.kinks:
