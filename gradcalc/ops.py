@@ -6,7 +6,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import DomainError
 
 # Convention at kinks (declared in the README): the derivative takes the value of the branch
 # that is *not* strictly active, as PyTorch and JAX do: relu'(0) = 0, abs'(0) = 0,

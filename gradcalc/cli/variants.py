@@ -1,12 +1,11 @@
 """`gradcalc variant` and `gradcalc variants`: per-student problems, handouts and answer keys."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
+from ..fileio import write_atomic
 from . import LANG, PRECISION, cli, handle_errors
 
 
@@ -33,21 +32,6 @@ def variant(template, student):
     tmpl = load_template(template)
     v = VariantMaker(tmpl).make(student)
     click.echo(variant_yaml(v, tmpl), nl=False)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 @cli.command()
@@ -125,7 +109,7 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
             from ..errors import UsageError
             raise UsageError(f"cannot create folder {out / sub}: {exc.strerror or exc}") from None
     for path, text in files.items():
-        _atomic_write(path, text)
+        write_atomic(path, text)
     if not quiet:
         n = len(records)
         red = ", ".join(f"{c} ×{k}" for c, k in sorted(rejections.items(), key=lambda kv: -kv[1]))

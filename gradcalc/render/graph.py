@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from ..errors import UsageError
+from ..fileio import write_atomic  # noqa: F401  (also used by render.html)
 from ..graphlayout import LINE, GraphModel, from_solution, value_lines
 
 FORMATS = (".svg", ".png", ".pdf", ".dot")
@@ -155,39 +155,6 @@ def figure(model: GraphModel):
                 t.set_gid(f"{lab.owner}--{i}")
             texts[t] = lab
     return fig, texts
-
-
-def _atomic_target(path: Path):
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"{path}: the folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    return tmp
-
-
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write the whole file or nothing: a temporary file in the same folder, then os.replace."""
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def render_bytes(sol, fmt: str, lang: str = "en", precision: int = 4) -> tuple[bytes, list[str]]:
