@@ -122,7 +122,8 @@ class Graph:
             down[inp.name] = down[inp.name] + g if inp.name in down else g
             local_d.setdefault(inp.name, np.asarray(local[i], dtype=float))
             tmpl = op.local_text[i] if i < len(op.local_text) else op.local_text[-1]
-            texts.setdefault(inp.name, tmpl.replace("{i}", inp.name).format(*names))
+            texts.setdefault(inp.name, ops.fill_attrs(tmpl.replace("{i}", inp.name).format(*names),
+                                                      node.attrs))
         return Step(node.name, op.name, node.value, node.grad.copy(), local_d, down, node.formula,
                     texts)
 

@@ -82,7 +82,7 @@ def _network(p: NetworkProblem, be: Backend, values: dict) -> Any:
         return h
     loss_name = "L_data" if p.l2 else "L"
     from . import ops
-    formula = ops.get(p.loss.type).formula.format("y")
+    formula = ops.fill_attrs(ops.get(p.loss.type).formula.format("y"), p.loss.attrs)
     L = be.apply(p.loss.type, [h], loss_name, p.loss.attrs, formula + (" (mean over the batch)" if p.batch else ""),
                  ("loss",))
     if not p.l2:

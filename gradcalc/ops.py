@@ -59,6 +59,15 @@ def get(name: str) -> Op:
         raise KeyError(f"no operation named {name!r} in the registry") from None
 
 
+def fill_attrs(text: str, attrs: dict) -> str:
+    """Write an op's scalar attributes into a display template: "scale·Σ(y − t)²" -> "0.5·Σ…"."""
+    import re
+    for key, value in attrs.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = re.sub(rf"\b{key}\b", f"{float(value):g}", text)
+    return text
+
+
 def expression_functions() -> dict[str, int]:
     """Function names usable in expressions and their arity."""
     return {op.syntax: op.arity for op in REGISTRY.values() if op.syntax}

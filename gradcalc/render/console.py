@@ -30,3 +30,4 @@ def print_tables(tables, title: str | None = None, file=None, width: int | None 
         for row in t.rows:
             rt.add_row(*row)
         console.print(rt)
+        console.print()
