@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -367,6 +368,27 @@ def _source_name(path: Path, base: Path | None) -> str:
     return path.as_posix()
 
 
+def _walk(folder: str, rel: tuple, out: list) -> None:
+    """(relative parts, is a symlink) of every answer file under `folder`: what
+    Path.rglob("*") yields that is_file(), without descending into symlinked folders (as
+    rglob), skipping hidden files and folders."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                _walk(entry.path, rel + (name,), out)
+            elif os.path.splitext(name)[1].lower() in ANSWER_SUFFIXES and entry.is_file():
+                out.append((rel + (name,), entry.is_symlink()))
+        except OSError:
+            continue
+
+
 def iter_answer_files(paths: Iterable[str | Path]) -> list[tuple[Path, Path | None]]:
     """Expand folders (recursively, sorted, answer suffixes only, hidden files skipped) and
     keep named files as given. Returns (file, the folder it was found in or None)."""
@@ -375,16 +397,23 @@ def iter_answer_files(paths: Iterable[str | Path]) -> list[tuple[Path, Path | No
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file()
-                           and q.suffix.lower() in ANSWER_SUFFIXES
-                           and not any(part.startswith(".") for part in q.relative_to(p).parts))
-            for q in found:
-                if q.resolve() not in seen:
-                    seen.add(q.resolve())
+            found: list = []
+            _walk(str(p), (), found)
+            found.sort()          # by path parts: the order of sorted(Path objects)
+            # a file's real path is the folder's real path joined with its relative path
+            # (the walk does not follow symlinked folders), unless the file is a symlink:
+            # one resolve() per folder instead of one per file
+            real = str(p.resolve())
+            for parts, link in found:
+                q = p.joinpath(*parts)
+                key = str(q.resolve()) if link else os.path.join(real, *parts)
+                if key not in seen:
+                    seen.add(key)
                     files.append((q, p))
         elif p.exists():
-            if p.resolve() not in seen:
-                seen.add(p.resolve())
+            key = str(p.resolve())
+            if key not in seen:
+                seen.add(key)
                 files.append((p, None))
         else:
             raise GradcalcError("no such file or folder", file=str(p))
@@ -507,6 +536,11 @@ def _add(sub: Submission, qname: str, written: str, value: Any, line: int | None
     ans = Answer(qname, written, line=line)
     if value is None or (isinstance(value, str) and not value.strip()):
         return   # left blank: not answered
+    plain = _numbers(value)
+    if plain is not None:   # the common case: numbers only, nothing to parse or report
+        ans.value = plain
+        sub.answers[qname] = ans
+        return
     try:
         ans.value = parse_value(value)
         if isinstance(value, str) and not _PLAIN.fullmatch(value.strip()):
@@ -519,6 +553,42 @@ def _add(sub: Submission, qname: str, written: str, value: Any, line: int | None
     if ans.value is not None and np.all(np.isnan(ans.value)):
         return   # every entry blank (a template left as is)
     sub.answers[qname] = ans
+
+
+_NUMBER_TYPES = (float, int)
+
+
+def _numbers(value: Any) -> np.ndarray | None:
+    """A YAML/JSON number, or a non-empty rectangular list (of lists) of numbers, as a finite
+    float64 array; None for anything else (text, blanks, booleans, ragged or too deep lists,
+    non-finite numbers), which parse_value then reads or reports. The same value as
+    parse_value, without its per-entry work."""
+    t = type(value)
+    if t is list:
+        if not value or len(value) > MAX_TEXT:
+            return None
+        t0 = type(value[0])
+        if t0 is list:
+            width = len(value[0])
+            for row in value:
+                if type(row) is not list or len(row) != width or not width:
+                    return None
+                for v in row:
+                    if type(v) not in _NUMBER_TYPES:
+                        return None
+        else:
+            for v in value:
+                if type(v) not in _NUMBER_TYPES:
+                    return None
+    elif t not in _NUMBER_TYPES:
+        return None
+    try:
+        a = np.array(value, dtype=float)
+    except (OverflowError, ValueError):
+        return None
+    if not np.isfinite(a).all():
+        return None
+    return a
 
 
 def _has_text(v) -> bool:
