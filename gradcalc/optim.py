@@ -212,12 +212,52 @@ class StepInfo:
     lr: float
 
 
+_ALIGN = 8          # doubles: each parameter starts on a 64-byte boundary in the flat buffers
+
+
+def _layout(shapes) -> tuple[list[int], int]:
+    """Offsets of each array in one flat float64 buffer (each start rounded up to _ALIGN)."""
+    offsets, total = [], 0
+    for shape in shapes:
+        total = -(-total // _ALIGN) * _ALIGN
+        offsets.append(total)
+        total += math.prod(shape)
+    return offsets, total
+
+
+def _flat_zeros(n: int) -> np.ndarray:
+    """A zeroed float64 vector of length n whose data starts on a 64-byte boundary."""
+    buf = np.zeros(n + _ALIGN)
+    skip = (-buf.ctypes.data % (8 * _ALIGN)) // 8
+    return buf[skip:skip + n]
+
+
+def _views(flat: np.ndarray, shapes, offsets) -> list[np.ndarray]:
+    return [flat[o:o + math.prod(s)].reshape(s) for s, o in zip(shapes, offsets)]
+
+
+def _pack(arrays) -> np.ndarray:
+    """The arrays laid out in one flat buffer (zeros between them), as SGD keeps gradients."""
+    shapes = [np.shape(a) for a in arrays]
+    offsets, total = _layout(shapes)
+    flat = _flat_zeros(total)
+    for v, a in zip(_views(flat, shapes, offsets), arrays):
+        v[...] = a
+    return flat
+
+
+def _sum_of_squares(flat: np.ndarray, work: np.ndarray) -> float:
+    np.multiply(flat, flat, out=work)
+    return float(work.sum())
+
+
 def global_norm(grads) -> float:
-    """‖g‖ = sqrt(Σ over every parameter of Σ g²): one norm over all parameter gradients."""
-    total = 0.0
-    for g in grads:
-        total += float(np.sum(np.square(g)))
-    return math.sqrt(total)
+    """‖g‖ = sqrt(Σ over every parameter of Σ g²): one norm over all parameter gradients.
+
+    Summed over the gradients laid out in one flat buffer, exactly as SGD.step does, so the
+    two agree to the last bit."""
+    flat = _pack(grads)
+    return math.sqrt(_sum_of_squares(flat, np.empty_like(flat)))
 
 
 class SGD:
@@ -228,39 +268,64 @@ class SGD:
     with momentum μ (PyTorch's form) v ← μ v + g, d = v, else d = g;  W ← W − lr·d,
     with lr the scheduled learning rate of the current 0-based epoch.
 
-    The same object is used by `gradcalc solve --steps` and by `gradcalc train`, so one
+    The gradients are copied into one preallocated flat buffer (`grad`, with `grad_views` in
+    the parameters' shapes; a caller may write gradients straight into the views), so the norm,
+    the clipping, the momentum and the update are one array operation each, with no
+    temporaries. With packed=True the parameters themselves are copied into one flat buffer
+    (`flat`, views in `params`) and the update is a single subtraction; otherwise the caller's
+    arrays are updated one by one. Every step is elementwise except the norm, which is always
+    summed over the same flat layout, so both forms give the same numbers bit for bit.
+
+    The same class is used by `gradcalc solve --steps` and by `gradcalc train`, so one
     full-batch epoch of training and one solve step give the same numbers, bit for bit."""
 
-    def __init__(self, opt: Optimizer, params: list[np.ndarray]):
+    def __init__(self, opt: Optimizer, params: list[np.ndarray], packed: bool = False):
         self.opt = opt
-        self.params = params
-        self.velocity: list[np.ndarray] | None = None
-        self._tmp = [np.empty_like(p) for p in params]
+        shapes = [np.shape(p) for p in params]
+        offsets, total = _layout(shapes)
+        if packed:
+            self.flat: np.ndarray | None = _flat_zeros(total)
+            self.params = _views(self.flat, shapes, offsets)
+            for v, p in zip(self.params, params):
+                v[...] = p
+        else:
+            self.flat = None
+            self.params = params
+        self.grad = _flat_zeros(total)
+        self.grad_views = _views(self.grad, shapes, offsets)
+        self.velocity: np.ndarray | None = None
+        self._tmp = _flat_zeros(total)
+        self._tmp_views = _views(self._tmp, shapes, offsets)
 
     def step(self, grads: list[np.ndarray], epoch: int) -> StepInfo:
-        """Apply one update.  `grads` may be scaled in place (clipping)."""
+        """Apply one update.  After it, `grad_views` hold the gradients as used (clipped)."""
         opt = self.opt
-        norm = global_norm(grads)
+        G, T = self.grad, self._tmp
+        for g, v in zip(grads, self.grad_views):
+            if g is not v:
+                np.copyto(v, np.reshape(g, v.shape))
+        norm = math.sqrt(_sum_of_squares(G, T))
         clipped = opt.clip is not None and norm > opt.clip
         scale = 1.0
         if clipped:
             scale = opt.clip / norm
-            for g in grads:
-                np.multiply(g, scale, out=g)
+            np.multiply(G, scale, out=G)
         lr = opt.lr_at(epoch)
         if opt.momentum:
             if self.velocity is None:          # first step: v = g (as PyTorch)
-                self.velocity = [np.array(g, dtype=float, copy=True) for g in grads]
+                self.velocity = G.copy()
             else:
-                for v, g in zip(self.velocity, grads):
-                    np.multiply(v, opt.momentum, out=v)
-                    np.add(v, g, out=v)
+                np.multiply(self.velocity, opt.momentum, out=self.velocity)
+                np.add(self.velocity, G, out=self.velocity)
             direction = self.velocity
         else:
-            direction = grads
-        for p, d, t in zip(self.params, direction, self._tmp):
-            np.multiply(d, lr, out=t)
-            np.subtract(p, t, out=p)
+            direction = G
+        np.multiply(direction, lr, out=T)      # lr·d, then W ← W − lr·d
+        if self.flat is not None:
+            np.subtract(self.flat, T, out=self.flat)
+        else:
+            for p, t in zip(self.params, self._tmp_views):
+                np.subtract(p, t, out=p)
         return StepInfo(norm, bool(clipped), scale, lr)
 
 
@@ -324,8 +389,8 @@ def update_steps(problem, steps: int = 1, first_grads: dict | None = None,
     else:
         loss, grads = first_loss, first_grads
     for k in range(steps):
-        g = [np.array(grads[n], dtype=float, copy=True) for n in names]
-        info = sgd.step(g, k)
+        info = sgd.step([grads[n] for n in names], k)
+        g = [v.copy() for v in sgd.grad_views]         # as used: after clipping
         try:
             loss_after, grads = _loss_value(problem, values)
         except DomainError as exc:

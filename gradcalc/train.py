@@ -20,36 +20,50 @@ from .optim import SGD, Optimizer, parse_optimizer, trained_names
 
 
 # ---------------------------------------------------------------- the fast path
+def _arr(value, shape) -> np.ndarray:
+    """A registry result as a float64 array of `shape`, as autograd stores it (no copy)."""
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.shape == shape:
+        return value
+    return np.asarray(value, dtype=float).reshape(shape)
+
+
 class FastNet:
     """The network of a NetworkProblem evaluated with the registry's forward/VJP functions
     directly, without building a Node graph or recording steps.
 
     It performs exactly the operations of `network.build` + `autograd.Graph.backward`, in the
     same order (the regularizer's gradient is accumulated before the layer's own, as the graph
-    sweep does), so its gradients equal autograd.run's bit for bit (tests/test_train.py)."""
+    sweep does), so its gradients equal autograd.run's bit for bit (tests/test_train.py).
+    The registry functions are looked up once, here, not per call."""
 
     def __init__(self, problem):
         self.problem = problem
         self.n_layers = len(problem.layers)
-        self.affine = ops.get("affine")
+        affine = ops.get("affine")
+        self.affine = affine
+        self._aff_f, self._aff_b = affine.forward, affine.vjp
         self.acts = [ops.get(layer.activation) for layer in problem.layers]
         self.act_attrs = [layer.attrs for layer in problem.layers]
+        self._layers = [(i, act.forward, act.vjp, attrs)
+                        for i, (act, attrs) in enumerate(zip(self.acts, self.act_attrs))]
         self.loss = ops.get(problem.loss.type) if problem.loss is not None else None
         self.l2 = problem.l2
         self._l2 = ops.get("l2")
         self._add = ops.get("add")
 
     def loss_and_grads(self, params: list[np.ndarray], x: np.ndarray, loss_attrs: dict,
-                       want_grads: bool = True):
-        """params = [W1, b1, W2, b2, …]; returns (L, L_data, y, grads in the same order)."""
-        aff_f, aff_b = self.affine.forward, self.affine.vjp
+                       want_grads: bool = True, out: list | None = None):
+        """params = [W1, b1, W2, b2, …]; returns (L, L_data, y, grads in the same order).
+
+        `out` (optional, same order): arrays that receive the gradients (None: a new array),
+        e.g. the views of SGD's flat gradient buffer; the returned grads are then those."""
+        aff_f, aff_b = self._aff_f, self._aff_b
         hs = [x]
         zs = []
         h = x
-        for i in range(self.n_layers):
-            W, b = params[2 * i], params[2 * i + 1]
-            z = np.asarray(aff_f(W, h, b), dtype=float)
-            h = np.asarray(self.acts[i].forward(z, **self.act_attrs[i]), dtype=float)
+        for i, act_f, _, attrs in self._layers:
+            z = np.asarray(aff_f(params[2 * i], h, params[2 * i + 1]), dtype=float)
+            h = np.asarray(act_f(z, **attrs), dtype=float)
             zs.append(z)
             hs.append(h)
         y = h
@@ -67,27 +81,35 @@ class FastNet:
             return L, L_data, y, None
         # backward: seed dL/dL = 1, then the reverse of the forward order
         g = np.ones_like(L)
-        grads: list[Any] = [None] * len(params)
+        reg: list[Any] = [None] * self.n_layers          # the regularizer's part of dL/dW_i
         if self.l2:
             gL, gR = self._add.vjp(g, L, L_data, R)
-            for j, gw in enumerate(self._l2.vjp(np.asarray(gR, dtype=float).reshape(R.shape), R,
-                                                *Ws, lam=self.l2)):
-                grads[2 * j] = np.asarray(gw, dtype=float).reshape(Ws[j].shape)
-            g = np.asarray(gL, dtype=float).reshape(L_data.shape)
+            for j, gw in enumerate(self._l2.vjp(_arr(gR, R.shape), R, *Ws, lam=self.l2)):
+                reg[j] = _arr(gw, Ws[j].shape)
+            g = _arr(gL, L_data.shape)
         if self.loss is not None:
-            g = np.asarray(self.loss.vjp(g, L_data, y, **loss_attrs)[0], dtype=float).reshape(y.shape)
-        for i in range(self.n_layers - 1, -1, -1):
+            g = _arr(self.loss.vjp(g, L_data, y, **loss_attrs)[0], y.shape)
+        grads: list[Any] = [None] * len(params)
+        dest = out if out is not None else grads
+        for i, _, act_b, attrs in reversed(self._layers):
             z, h_in, h_out = zs[i], hs[i], hs[i + 1]
-            g = np.asarray(self.acts[i].vjp(g, h_out, z, **self.act_attrs[i])[0],
-                           dtype=float).reshape(z.shape)
+            g = _arr(act_b(g, h_out, z, **attrs)[0], z.shape)
             W, b = params[2 * i], params[2 * i + 1]
             gW, gx, gb = aff_b(g, z, W, h_in, b)
-            gW = np.asarray(gW, dtype=float).reshape(W.shape)
-            if grads[2 * i] is not None:          # regularizer's part first, as the graph sweep
-                gW = np.add(grads[2 * i], gW, out=gW)
-            grads[2 * i] = gW
-            grads[2 * i + 1] = np.asarray(gb, dtype=float).reshape(b.shape)
-            g = np.asarray(gx, dtype=float).reshape(h_in.shape)
+            gW = _arr(gW, W.shape)
+            gb = _arr(gb, b.shape)
+            dW, db = dest[2 * i], dest[2 * i + 1]
+            if reg[i] is not None:          # regularizer's part first, as the graph sweep
+                gW = np.add(reg[i], gW, out=gW if dW is None else dW)
+            elif dW is not None:
+                np.copyto(dW, gW)
+                gW = dW
+            if db is not None:
+                np.copyto(db, gb)
+                gb = db
+            grads[2 * i], grads[2 * i + 1] = gW, gb
+            if i:                           # dL/dx of the input layer is not needed
+                g = _arr(gx, h_in.shape)
         return L, L_data, y, grads
 
     def predict(self, params, x: np.ndarray) -> np.ndarray:
@@ -116,7 +138,8 @@ class GraphNet:
         return dataclasses.replace(p, x=x, loss=loss if with_loss else None,
                                    l2=p.l2 if with_loss else 0.0)
 
-    def loss_and_grads(self, params, x, loss_attrs, want_grads: bool = True):
+    def loss_and_grads(self, params, x, loss_attrs, want_grads: bool = True, out=None):
+        # `out` is accepted for FastNet's signature; SGD copies the gradients itself
         from .autograd import Graph
         from .network import build
         graph = Graph(self.problem.file, check_domain=False)
@@ -161,8 +184,9 @@ def tune_allocator() -> bool:
 
     Every batch allocates and frees the same few arrays (the registry ops return new arrays);
     by default glibc gives arrays over 128 KB back to the OS at once, and touching fresh pages
-    each batch can cost more than the arithmetic of a small network (2× on the spiral
-    benchmark). Raising the mmap and trim thresholds only changes when memory is returned.
+    each batch can cost more than the arithmetic of a small network (on the spiral benchmark,
+    untuned: ~200 page faults and 2–4× the time per epoch). Raising the mmap and trim
+    thresholds only changes when memory is returned.
     Called by the CLI and the benchmark, not on import. Returns True if applied."""
     global _TUNED
     if _TUNED:
@@ -337,8 +361,14 @@ def train(problem, *, epochs: int = 100, batch_size: int | str = "all", seed: in
     params = [np.array(v, dtype=float, copy=True) for v in problem.parameters().values()]
     train_names = trained_names(problem, opt)
     train_idx = [names.index(n) for n in train_names]
-    sgd = SGD(opt, [params[i] for i in train_idx])
-    backup = [p.copy() for p in params]
+    # the trained parameters live in SGD's flat buffer (one-operation update and backup), and
+    # the fast path writes their gradients straight into SGD's flat gradient buffer
+    sgd = SGD(opt, [params[i] for i in train_idx], packed=True)
+    grad_out: list = [None] * len(params)
+    for j, i in enumerate(train_idx):
+        params[i] = sgd.params[j]
+        grad_out[i] = sgd.grad_views[j]
+    backup = sgd.flat.copy()          # the last parameters whose loss was finite
 
     loss = problem.loss
     x_all = problem.x
@@ -400,18 +430,16 @@ def train(problem, *, epochs: int = 100, batch_size: int | str = "all", seed: in
                     if tb is not None:
                         np.take(truth, idx, axis=0, out=tb)
                 start += m
-                L, _, y, grads = net.loss_and_grads(params, xb, attrs)
+                L, _, y, grads = net.loss_and_grads(params, xb, attrs, out=grad_out)
                 Lf = float(L)
                 if not math.isfinite(Lf):
-                    for p, q in zip(params, backup):     # back to the last finite parameters
-                        np.copyto(p, q)
+                    np.copyto(sgd.flat, backup)          # back to the last finite parameters
                     stopped = "nonfinite"
                     message = (f"epoch {epoch}: the loss became {Lf} (batch {nb + 1}); training "
                                f"stopped. Try a smaller learning rate (optimizer.lr, now "
                                f"{opt.lr_at(epoch):g}) or gradient clipping (optimizer.clip)")
                     break
-                for p, q in zip(params, backup):
-                    np.copyto(q, p)
+                np.copyto(backup, sgd.flat)
                 info = sgd.step([grads[i] for i in train_idx], epoch)
                 loss_sum += Lf * m
                 count += m
@@ -440,7 +468,7 @@ def train(problem, *, epochs: int = 100, batch_size: int | str = "all", seed: in
         if guard:
             guard.__exit__(None, None, None)
 
-    final = dict(zip(names, params))
+    final = {n: np.array(v, copy=True) for n, v in zip(names, params)}   # not views of sgd's buffer
     L_final, acc_final = evaluate(problem, net, params)
     return TrainResult(problem, opt, final, records, L_final, acc_final, stopped, message,
                        epochs, batch_size, seed, label, net)

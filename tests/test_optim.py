@@ -155,6 +155,37 @@ def test_clip_problem_by_hand():
     assert global_norm(clipped) == pytest.approx(0.5 * 1.0, rel=1e-12)   # lr · η
 
 
+def test_clipped_gradient_is_kept_in_grad_views():
+    p = np.zeros(2)
+    sgd = SGD(Optimizer(lr=1.0, clip=1.0), [p])
+    sgd.step([np.array([3.0, 4.0])], 0)
+    # η g/‖g‖ = [3, 4]/5 = [0.6, 0.8] (what `solve` reports as the gradient used)
+    np.testing.assert_allclose(sgd.grad_views[0], [0.6, 0.8], rtol=1e-15)
+
+
+def test_packed_and_separate_parameters_update_bit_for_bit_alike():
+    # the flat-buffer form (gradcalc train) and the per-array form (gradcalc solve) must give
+    # the same numbers: same norm, same clipping, same momentum, same schedule
+    rng = np.random.default_rng(0)
+    shapes = [(3, 2), (3,), (1, 3), (1,), ()]
+    start = [rng.normal(size=s) for s in shapes]
+    opt = Optimizer(lr=0.3, momentum=0.9, clip=1.0, schedule=StepSchedule((2,), 0.5))
+    sep = [a.copy() for a in start]
+    kept = [a.copy() for a in start]
+    a, b = SGD(opt, sep), SGD(opt, start, packed=True)
+    assert b.params[0] is not start[0] and np.array_equal(b.params[0], start[0])
+    for epoch in range(4):
+        grads = [rng.normal(size=s) * 3 for s in shapes]
+        ia = a.step([g.copy() for g in grads], epoch)
+        ib = b.step([g.copy() for g in grads], epoch)
+        assert ia == ib and ia.clipped
+        assert ia.grad_norm == global_norm(grads)
+        for x, y in zip(sep, b.params):
+            assert x.shape == y.shape and np.array_equal(x, y)
+    for x, y in zip(start, kept):          # packed=True works on its own copy
+        assert np.array_equal(x, y)
+
+
 # ---------------------------------------------------------------- momentum, schedule
 def test_momentum_two_steps_by_hand():
     p = np.array([1.0])

@@ -76,6 +76,24 @@ def test_fast_path_gradients_equal_autograd_bit_for_bit(name):
         assert np.array_equal(g, ref[k]), k
 
 
+@pytest.mark.parametrize("name", list(GRAD_CASES))
+def test_fast_path_into_sgd_buffers_equals_autograd_bit_for_bit(name):
+    # as `train` calls it: parameters are views of SGD's flat buffer and the gradients are
+    # written into the views of its flat gradient buffer
+    from gradcalc.optim import SGD, Optimizer
+    p = parse_problem(GRAD_CASES[name], "case.yaml")
+    names = list(p.parameters())
+    sgd = SGD(Optimizer(lr=0.1), [np.array(v, dtype=float) for v in p.parameters().values()],
+              packed=True)
+    graph, out, _ = autograd.run(p, record=False)
+    ref = graph.gradients()
+    L, _, _, grads = FastNet(p).loss_and_grads(sgd.params, p.x, p.loss.attrs,
+                                               out=list(sgd.grad_views))
+    assert float(L) == float(out.value)
+    for k, g, view in zip(names, grads, sgd.grad_views):
+        assert g is view and np.array_equal(g, ref[k]), k
+
+
 def test_graph_fallback_trains_identically_to_fast_path():
     p = parse_problem(spiral_text(width=8), "s.yaml")
     fast = train(p, epochs=5, batch_size=64, seed=1, interrupt=False)
