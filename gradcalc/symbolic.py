@@ -67,6 +67,32 @@ def size(problem) -> int:
     return int(sum(np.asarray(v).size for v in leaf_values(problem).values()))
 
 
+def _partials_of(form, order: dict, skip=frozenset()) -> list:
+    """[(u, ∂form/∂u)] for every symbol u of `form` (in `order`) but those in `skip`, by SymPy;
+    for a sum only the terms containing u are differentiated (the others give 0)."""
+    sp = _sp()
+    terms: dict = {}
+    for term in (form.args if form.is_Add else (form,)):
+        for u in term.free_symbols:
+            if u not in skip:
+                terms.setdefault(u, []).append(term)
+    return [(u, sp.Add(*[_diff(t, u) for t in terms[u]]))
+            for u in sorted(terms, key=order.__getitem__)]
+
+
+class _StandIn:
+    """Real symbols standing for the one input (u) and the output (o) of an elementwise form,
+    made on first use (SymPy is imported lazily); no problem name contains "@"."""
+
+    def __getattr__(self, name):
+        sp = _sp()
+        self.u, self.o = sp.Symbol("@u", real=True), sp.Symbol("@o", real=True)
+        return getattr(self, name)
+
+
+_STAND = _StandIn()
+
+
 def _diff(term, u):
     """∂term/∂u by SymPy.  `sympy.diff` dispatches to the expression's own `_eval_derivative`
     (the product, chain and quotient rules of SymPy); calling it directly skips the wrapper's
@@ -154,6 +180,8 @@ class SymBackend:
         self.consts: dict[str, np.ndarray] = {}   # targets: name -> symbols (not differentiated)
         self.by_name: dict[str, np.ndarray] = {}
         self.name_of: dict[int, str] = {}
+        self._unary: dict = {}        # elementwise form over the stand-in -> its derivative
+        self.const_symbols: set = set()   # the symbols of self.consts
 
     # numbers of the problem: floats, or exact rationals (0.4 -> 2/5) in --exact mode
     def number(self, v, name: str | None = None):
@@ -202,6 +230,7 @@ class SymBackend:
             name = {"target": "t"}.get(key, key)
             syms = self._symbols(name, value, "const")
             self.consts[name] = syms
+            self.const_symbols.update(syms.flat)
             return syms
         if isinstance(value, (float, np.floating)):
             return self.number(value)
@@ -260,14 +289,24 @@ class SymBackend:
         if not node.partials:
             node.partials = [None] * node.forms.size
         if node.partials[k] is None:
-            sp = self.sp
             form = node.forms.flat[k]
-            terms: dict = {}
-            for term in (form.args if form.is_Add else (form,)):
-                for u in term.free_symbols:
-                    terms.setdefault(u, []).append(term)
-            node.partials[k] = [(u, sp.Add(*[_diff(t, u) for t in terms[u]]))
-                                for u in sorted(terms, key=self.order.__getitem__)]
+            free = form.free_symbols
+            u = next(iter(free)) if len(free) == 1 else None
+            U = _STAND.u
+            if u is not None and u in self.const_symbols:
+                node.partials[k] = []
+            elif u is not None and u.assumptions0 == U.assumptions0:
+                # an elementwise form (σ(z₁), tanh(z₂) …, the same for every entry up to the
+                # name of its symbol): SymPy differentiates it once, written over a stand-in
+                # symbol, and the derivative is renamed for each entry
+                key = form.xreplace({u: U})
+                d = self._unary.get(key)
+                if d is None:
+                    d = self._unary[key] = _partials_of(key, {U: 0})[0][1]
+                node.partials[k] = [(u, d.xreplace({U: u}))]
+            else:
+                # targets (t₁ …) are not differentiated: nothing depends on ∂/∂t
+                node.partials[k] = _partials_of(form, self.order, self.const_symbols)
         return node.partials[k]
 
     def gradients(self, output: np.ndarray) -> dict:
@@ -522,6 +561,7 @@ class _Formulas:
             self.pr.add(s, name, idx)
         self.definitions: list[FormulaLine] = []
         self.cse_names: dict = {}         # common subexpression -> its name c1, c2 …
+        self._outputs: dict = {}          # (form, derivative) over the stand-ins -> output form
 
     # -- local derivatives, in the output's terms when SymPy finds such a form
     def _local(self, node: _Node, k: int) -> list:
@@ -531,14 +571,26 @@ class _Formulas:
         for u, d in self.be.partials(node, k):
             shown = d
             if len(form.free_symbols) == 1 and _transcendental(d):
-                o = _output_form(d, u, form, s)
+                o = self._output_form(d, u, form, s)
                 if o is not None:
                     shown = o
             out.append((u, shown, d))
         return out
 
+    def _output_form(self, d, u, form, o):
+        """_output_form, found once per elementwise form: the derivative is written over the
+        stand-in symbols (u, o) and the result renamed for each entry."""
+        U, O = _STAND.u, _STAND.o
+        if u.assumptions0 != U.assumptions0 or o.assumptions0 != O.assumptions0:
+            return _output_form(d, u, form, o)
+        key = (form.xreplace({u: U}), d.xreplace({u: U}))
+        if key not in self._outputs:
+            self._outputs[key] = _output_form(key[1], U, key[0], O)
+        found = self._outputs[key]
+        return None if found is None else found.xreplace({U: u, O: o})
+
     def build(self, closed: bool = True) -> Formulas:
-        be, pr = self.be, self.pr
+        be = self.be
         local_lines = []
         cache: dict = {}
         for node in reversed(self.be.nodes):
@@ -573,7 +625,7 @@ class _Formulas:
         return cache[key]
 
     def _local_line(self, node, src, entries) -> FormulaLine:
-        sp, pr = self.sp, self.pr
+        pr = self.pr
         out_shape = node.syms.shape
         src_shape = self.be.by_name[src].shape
         npos = len(out_shape)

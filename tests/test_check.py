@@ -268,3 +268,61 @@ def test_api_check():
     s1, s2 = 1 / (1 + math.exp(-0.6)), 1 / (1 + math.exp(0.8))
     assert rep.methods["symbolic"]["b2"][0] == pytest.approx(0.2 * s1 - 0.5 * s2 + 0.05 - 0.3,
                                                               rel=1e-13)
+
+
+# ---------------------------------------------------------------- start-up work of `gradcalc check`
+def test_check_imports_only_what_it_needs():
+    # `gradcalc check` imports its own command module only (not grade, train …), never the
+    # variants module for a file without random specs, and not rich's console when the output
+    # is not a terminal (render/plain.py prints the same text)
+    code = ("import sys\nfrom gradcalc.cli import cli\n"
+            "try:\n    cli.main(['check', %r], standalone_mode=False)\n"
+            "finally:\n    print(sorted(m for m in sys.modules if m.startswith('gradcalc.cli.')),"
+            " 'gradcalc.variants' in sys.modules, 'rich.console' in sys.modules, "
+            "'numpy.random' in sys.modules)\n" % HW1)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert out.stdout.strip().endswith("['gradcalc.cli.check'] False False False"), (
+        out.stdout + out.stderr)
+
+
+def test_every_command_is_still_registered():
+    assert {"check", "solve", "schema"} <= set(cli.commands)
+    r = run("--help")
+    assert r.exit_code == 0 and "check" in r.stdout and "solve" in r.stdout
+
+
+def test_a_template_file_is_refused_and_a_broken_non_template_gives_the_problem_error(tmp_path):
+    r = run("check", str(ROOT / "problems" / "hw1_template.yaml"))
+    assert r.exit_code == 2 and "a variant template with random numbers" in r.stderr
+    (tmp_path / "bad.yaml").write_text("input: [1, 2]\nlayers:\n  - W: {uniformly: [0, 1]}\n")
+    r = run("check", str(tmp_path / "bad.yaml"))
+    assert r.exit_code == 2 and "variant template" not in r.stderr and "layers[0].W" in r.stderr
+
+
+def test_the_test_runner_leaves_the_garbage_collector_as_it_was():
+    import gc
+    frozen = gc.get_freeze_count()
+    r = run("check", HW1)
+    assert r.exit_code == 0
+    # process settings (gc.freeze at exit, one BLAS thread) belong to the program only
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_the_program_sets_one_blas_thread_and_skips_the_final_collection():
+    import os
+    code = ("import atexit, gc, os\n"
+            "atexit.register(lambda: print('SETTINGS', gc.get_freeze_count() > 0,\n"
+            "                              os.environ.get('OPENBLAS_NUM_THREADS')))\n"
+            "from gradcalc.cli import cli\n"
+            "cli(['check', %r])\n" % HW1)        # as the console script calls it
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120, env=env)
+    assert out.returncode == 0 and out.stdout.strip().endswith("SETTINGS True 1"), (
+        out.stdout[-300:] + out.stderr)
+    env["OMP_NUM_THREADS"] = "2"                 # the user's choice is kept
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120, env=env)
+    assert out.stdout.strip().endswith("SETTINGS True None")

@@ -168,3 +168,99 @@ def test_gradient_of_restores_the_array():
 def test_bad_step_is_refused():
     with pytest.raises(ValueError):
         numeric.run(load_problem(HW1), h=0.0)
+
+
+# ---------------------------------------------------------------- many perturbations at once
+SOFTMAX_NET = """
+title: tanh hidden layer, softmax cross-entropy
+input: [0.5, -1.0, 2.0]
+layers:
+  - W: [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6], [-0.7, 0.8, 0.9], [0.2, 0.1, -0.3]]
+    b: [0.1, 0.0, -0.1, 0.2]
+    activation: tanh
+  - W: [[0.3, -0.1, 0.2, 0.5], [-0.4, 0.6, 0.1, -0.2]]
+    b: [0.05, -0.05]
+loss: {type: cross_entropy, label: 1}
+"""
+
+
+def _softmax_net_by_hand():
+    """∂L/∂W2 = (softmax(y) − onehot) h1ᵀ and ∂L/∂b2 = softmax(y) − onehot, computed here."""
+    x = [0.5, -1.0, 2.0]
+    W1 = [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6], [-0.7, 0.8, 0.9], [0.2, 0.1, -0.3]]
+    b1 = [0.1, 0.0, -0.1, 0.2]
+    W2 = [[0.3, -0.1, 0.2, 0.5], [-0.4, 0.6, 0.1, -0.2]]
+    b2 = [0.05, -0.05]
+    h = [math.tanh(sum(w * v for w, v in zip(row, x)) + b) for row, b in zip(W1, b1)]
+    y = [sum(w * v for w, v in zip(row, h)) + b for row, b in zip(W2, b2)]
+    e = [math.exp(v) for v in y]
+    p = [v / sum(e) for v in e]
+    dy = [p[0], p[1] - 1.0]
+    return np.outer(dy, h), np.array(dy)
+
+
+def test_stacked_perturbations_give_the_same_differences(monkeypatch):
+    p = parse_problem(SOFTMAX_NET)
+    calls = []
+    real = numeric._Chain.values
+    monkeypatch.setattr(numeric._Chain, "values",
+                        lambda self, pert: calls.append(len(pert)) or real(self, pert))
+    stacked = numeric.run(p, direction=False)
+    assert calls                                  # the stacked forward was used
+    dW2, db2 = _softmax_net_by_hand()
+    np.testing.assert_allclose(stacked.gradients["W2"], dW2, rtol=1e-8)
+    np.testing.assert_allclose(stacked.gradients["b2"], db2, rtol=1e-8)
+    monkeypatch.setattr(numeric._Chain, "make", classmethod(lambda cls, *a: None))
+    single = numeric.run(p, direction=False)      # one forward evaluation per perturbation
+    for name, g in single.gradients.items():
+        # the quotients differ at most by the rounding of a matrix product taken as a block
+        np.testing.assert_allclose(stacked.gradients[name], g, rtol=1e-8, atol=1e-10)
+    rich_stacked = numeric.run(p, direction=False, richardson=True, h=1e-3)
+    monkeypatch.undo()
+    rich_single = numeric.run(p, direction=False, richardson=True, h=1e-3)
+    for name, g in rich_single.gradients.items():
+        np.testing.assert_allclose(rich_stacked.gradients[name], g, rtol=1e-9, atol=1e-12)
+
+
+def test_a_stacked_forward_that_disagrees_is_not_used(monkeypatch):
+    p = parse_problem(SOFTMAX_NET)
+    want = numeric.run(p, direction=False).gradients
+    real = numeric._Chain.values
+    # a stacking mistake (here: the r-th value off by r·1e-6) is found on the first
+    # perturbations, and every entry is then evaluated one by one
+    monkeypatch.setattr(numeric._Chain, "values",
+                        lambda self, pert: [v + r * 1e-6 for r, v in enumerate(real(self, pert))])
+    got = numeric.run(p, direction=False).gradients
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-8, atol=1e-10)
+
+
+def test_rowwise_operations_only():
+    # a loss averages over a batch: never stacked; affine only with its input x stacked
+    shapes = [(3,), (2, 3), (2,), (2,)]
+    assert numeric._rowwise(ops.get("tanh"), [0], 0, shapes)
+    assert numeric._rowwise(ops.get("affine"), [1, 0, 2], 1, shapes)
+    assert not numeric._rowwise(ops.get("affine"), [1, 0, 2], 0, shapes)
+    assert not numeric._rowwise(ops.get("cross_entropy"), [2], 0, shapes)
+    assert not numeric._rowwise(ops.get("mse"), [2], 0, shapes)
+    assert numeric._rowwise(ops.get("softmax"), [0], 0, shapes)
+    assert not numeric._rowwise(ops.get("softmax"), [1], 0, shapes)     # rows of a batch
+    assert numeric._rowwise(ops.get("mul"), [0, 2], 0, [(3,), (), (3,)])
+    assert not numeric._rowwise(ops.get("mul"), [0, 1], 0, [(), (3,)])  # would broadcast wrongly
+
+
+def test_big_network_every_entry_against_autograd():
+    # 40 inputs, 30 tanh units, 5 classes: ≈ 1,400 entries through the stacked forward
+    from gradcalc.api import solve
+    from gradcalc.problem import Layer, Loss, NetworkProblem
+    rng = np.random.default_rng(7)
+    p = NetworkProblem("big", rng.standard_normal(40),
+                       (Layer(rng.standard_normal((30, 40)) / 6, rng.standard_normal(30) / 6,
+                              "tanh"),
+                        Layer(rng.standard_normal((5, 30)) / 5, rng.standard_normal(5) / 5,
+                              "linear")),
+                       Loss("cross_entropy", label=np.asarray(2)))
+    res = numeric.run(p)
+    auto = solve(p).gradients                # the hand-written VJPs: an independent method
+    for name in ("x", "W1", "b1", "W2", "b2"):
+        np.testing.assert_allclose(res.gradients[name], auto[name], rtol=1e-6, atol=1e-9)

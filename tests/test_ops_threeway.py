@@ -86,3 +86,40 @@ def test_the_comparison_can_fail_for_every_op(name):
     assert nonzero, f"{name}: the sample point gives an all-zero gradient; pick a better sample"
     i = nonzero[0]
     assert not np.allclose(vjp[i].reshape(xs[i].shape), sym[i], rtol=1e-6, atol=1e-12)
+
+
+# ---------------------------------------------------------------- one-example forwards
+def _lse(v):
+    """log Σ exp(v), written here with math.fsum (an independent reference)."""
+    import math
+    m = max(v)
+    return m + math.log(math.fsum(math.exp(x - m) for x in v))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_one_example_loss_forwards_equal_the_batch_form_and_a_reference(seed):
+    # the forwards of cross_entropy, mse and softmax have a faster path for one example (the
+    # numeric check calls them ~20,000 times); it must give what the batch form gives for a
+    # batch of one row, bit for bit, and agree with a reference computed here
+    import math
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        y = rng.standard_normal(n) * rng.choice([1e-3, 1.0, 30.0])
+        label = np.asarray(int(rng.integers(0, n)))
+        t = rng.standard_normal(n)
+        ce = float(ops.get("cross_entropy").forward(y, label))
+        assert ce == float(ops.get("cross_entropy").forward(y[None, :], label.reshape(1)))
+        lse = _lse(list(y))
+        # float64 rounding of log Σ exp only (the difference may cancel: an absolute bound)
+        assert abs(ce - (lse - y[int(label)])) <= 4e-16 * max(1.0, abs(lse), abs(y[int(label)]))
+        mse = float(ops.get("mse").forward(y, target=t, scale=0.5))
+        assert mse == float(ops.get("mse").forward(y[None, :], target=t[None, :], scale=0.5))
+        assert mse == pytest.approx(0.5 * math.fsum((a - b) ** 2 for a, b in zip(y, t)),
+                                    rel=1e-14)
+        s = ops.get("softmax").forward(y)
+        np.testing.assert_array_equal(s, ops.get("softmax").forward(y[None, :])[0])
+        # exp(v − lse) carries the rounding of lse times |v − lse|: about 1e-14 at most here
+        np.testing.assert_allclose(s, [math.exp(v - lse) for v in y], rtol=1e-12, atol=1e-300)
+    with pytest.raises(ValueError):                   # one example needs exactly one label
+        ops.get("cross_entropy").forward(np.zeros(3), np.array([0, 1]))

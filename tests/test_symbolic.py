@@ -208,3 +208,28 @@ def test_sympy_forward_is_independent_of_the_numpy_forward(monkeypatch):
     assert rep.forward is not None and not rep.forward.ok
     assert "h1" in [m[0] for m in rep.forward.mismatches]
     assert not rep.ok
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "leaky_relu"])
+def test_elementwise_derivatives_found_once_equal_sympy_diff_of_every_entry(act):
+    # an elementwise form is differentiated once over a stand-in symbol and renamed per entry
+    # (and its output form found once): every entry must be what sympy.diff gives for it
+    p = parse_problem(f"""
+input: [0.5, -1.5, 0.25]
+layers:
+  - W: [[0.4, -0.2, 0.1], [-0.1, 0.3, 0.2], [0.6, 0.1, -0.4]]
+    b: [0.1, -0.3, 0.0]
+    activation: {act}
+  - W: [[0.2, -0.5, 0.3]]
+loss: {{type: mse, target: [0.3]}}
+""")
+    res = symbolic.run(p)
+    be = res.backend
+    node = next(n for n in be.nodes if n.name == "h1")
+    for k in range(node.syms.size):
+        form = node.forms.flat[k]
+        (u,) = form.free_symbols
+        assert be.partials(node, k) == [(u, sympy.diff(form, u))]
+    local = res.formulas(closed=False).local
+    rows = [f.text for f in local if (f.node, f.wrt) == ("h1", "z1")]
+    assert len(rows) == 1 and rows[0].endswith("(elementwise)")   # one formula for all entries

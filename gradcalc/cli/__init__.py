@@ -4,7 +4,9 @@ Each command lives in its own module of this package; this module owns the group
 mapping of gradcalc errors to one line on stderr and exit status 2."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import sys
 
 import click
@@ -35,7 +37,123 @@ PRECISION = click.option("--precision", type=click.IntRange(1, 17), default=4, s
                          help="Significant digits in tables.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# command -> the module of this package that defines it.  `gradcalc NAME` imports only that
+# module (start-up time); a command missing here is still found: every module is imported then.
+_HOME = {"schema": "schema", "solve": "solve", "check": "check", "grade": "grade",
+         "template": "grade", "train": "train", "graph": "graph", "variant": "variants",
+         "variants": "variants"}
+
+
+class _Commands(dict):
+    """`cli.commands`: complete whenever it is read (every command module is imported then);
+    registering a command (`@cli.command()`) does not read it."""
+
+    loaded = False
+
+    def load(self):
+        if not self.loaded:
+            self.loaded = True
+            _register()
+
+    def __iter__(self):
+        self.load()
+        return dict.__iter__(self)
+
+    def __len__(self):
+        self.load()
+        return dict.__len__(self)
+
+    def __contains__(self, name):
+        if not dict.__contains__(self, name):
+            self.load()
+        return dict.__contains__(self, name)
+
+    def __getitem__(self, name):
+        if not dict.__contains__(self, name):
+            self.load()
+        return dict.__getitem__(self, name)
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def keys(self):
+        self.load()
+        return dict.keys(self)
+
+    def values(self):
+        self.load()
+        return dict.values(self)
+
+    def items(self):
+        self.load()
+        return dict.items(self)
+
+
+class _Group(click.Group):
+    """A group that imports a command's module only when that command runs."""
+
+    def get_command(self, ctx, cmd_name):
+        home = _HOME.get(cmd_name)
+        if home is not None and not dict.__contains__(self.commands, cmd_name):
+            _import(home)
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx):
+        return sorted(self.commands)
+
+    def __call__(self, *args, **kwargs):
+        # Only the program itself comes here (the console script and `python -m gradcalc`);
+        # callers of the library and click's test runner call main() instead.
+        global _PROGRAM
+        _PROGRAM = True
+        return super().__call__(*args, **kwargs)
+
+
+_PROGRAM = False
+
+
+def is_program() -> bool:
+    """Is this process the gradcalc program (so that a command may choose process-wide
+    settings), rather than a library caller or a test runner?"""
+    return _PROGRAM
+
+
+def program_settings() -> None:
+    """Settings of a gradcalc process (solve, check) (most of a short check is start-up time):
+
+    * NumPy's OpenBLAS runs one thread unless the user chose otherwise: the matrices of a
+      problem are small, and the idle threads of the pool spin at import (≈ 50 ms of CPU time
+      taken from the other core);
+    * at exit the cyclic garbage collector skips the objects that exist then (gc.freeze in an
+      atexit hook, which runs before the interpreter's final collection): they are freed with
+      the process, and rescanning SymPy's ≈ 10⁶ objects costs ≈ 50 ms."""
+    import atexit
+    import os
+    if "numpy" not in sys.modules and not any(
+            v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                      "GOTO_NUM_THREADS")):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    atexit.register(gc.freeze)
+
+
+@contextlib.contextmanager
+def without_cyclic_gc():
+    """The cyclic garbage collector is off while problems are checked: the work makes mostly
+    long-lived objects (NumPy, SymPy and its caches: SymPy's import alone makes ≈ 10⁶) and
+    little cyclic garbage, so the collector would only rescan them (≈ 25 ms of a hw1 check);
+    the work per problem is bounded (the symbolic limit).  Reference counting still frees
+    everything else at once."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@click.group(cls=_Group,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="gradcalc")
 def cli():
     """gradcalc: solve backprop homework step by step and check gradients three ways.
@@ -46,14 +164,20 @@ def cli():
     """
 
 
+cli.commands = _Commands(cli.commands)
+
+
+def _import(name: str) -> None:
+    """Import the command module `name` (each module adds its commands to `cli`); optional
+    modules that do not exist are skipped."""
+    try:
+        __import__(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}" or name in ("schema", "solve"):
+            raise
+
+
 def _register():
-    from . import schema, solve  # noqa: F401  (each module adds its command to `cli`)
-    for name in ("check", "grade", "train", "graph", "variants"):
-        try:
-            __import__(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-
-
-_register()
+    """Import every command module."""
+    for name in ("schema", "solve", "check", "grade", "train", "graph", "variants"):
+        _import(name)

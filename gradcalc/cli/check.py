@@ -5,7 +5,8 @@ import sys
 
 import click
 
-from . import EXIT_MISMATCH, EXIT_OK, LANG, PRECISION, cli, handle_errors
+from . import (EXIT_MISMATCH, EXIT_OK, LANG, PRECISION, cli, handle_errors, is_program,
+               program_settings, without_cyclic_gc)
 
 
 @cli.command()
@@ -74,6 +75,16 @@ def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formul
         raise UsageError("--shape only applies to --layer")
     if not paths:
         raise UsageError("give problem files or folders to check (or --layer FILE.py:NAME)")
+    if is_program():
+        program_settings()
+    with without_cyclic_gc():
+        ok = _check_problems(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact,
+                             formulas, lang, precision)
+    sys.exit(EXIT_OK if ok else EXIT_MISMATCH)
+
+
+def _check_problems(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formulas,
+                    lang, precision) -> bool:
     from ..check import check_problem
 
     problems, skipped = _load(paths)
@@ -93,7 +104,7 @@ def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formul
             print_tables(check_tables(rep, lang, max(precision, 6), formulas))
         if len(reports) > 1:
             print_tables([summary_table(reports, lang)])
-    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_MISMATCH)
+    return all(r.ok for r in reports)
 
 
 def _load(paths):
@@ -101,7 +112,7 @@ def _load(paths):
     from pathlib import Path
 
     from ..check import collect_paths
-    from ..errors import UsageError
+    from ..errors import GradcalcError, UsageError
     from ..problem import problem_from_located
     from ..yamlio import load_yaml_file
 
@@ -109,16 +120,42 @@ def _load(paths):
     folders = {Path(p).resolve() for p in paths if Path(p).is_dir()}
     for path in collect_paths(paths):
         loc = load_yaml_file(path)
-        if _is_template(loc):
-            if any(f in path.resolve().parents for f in folders):
-                skipped.append(f"{path}: skipped (a variant template with random numbers)")
+        # a document with a random spec is a template; one without any is asked of the
+        # variants module only when it is not a valid problem (importing it costs start-up time)
+        template = _is_template(loc) if _may_be_template(loc.data) else None
+        if not template:
+            try:
+                problems.append(problem_from_located(loc))
                 continue
-            raise UsageError(f"{path}: a variant template with random numbers; check a drawn "
-                             f"variant instead (gradcalc variant {path} --student ID)")
-        problems.append(problem_from_located(loc))
+            except GradcalcError:
+                if template is not None or not _is_template(loc):
+                    raise
+        if any(f in path.resolve().parents for f in folders):
+            skipped.append(f"{path}: skipped (a variant template with random numbers)")
+            continue
+        raise UsageError(f"{path}: a variant template with random numbers; check a drawn "
+                         f"variant instead (gradcalc variant {path} --student ID)")
     if not problems:
         raise UsageError("no problems to check")
     return problems, skipped
+
+
+# the keys of a random spec in a template (gradcalc.variants.SPEC_KINDS)
+_SPEC_KEYS = ("uniform", "integers", "choice")
+
+
+def _may_be_template(data) -> bool:
+    """Is there a mapping with a random-spec key anywhere in the document?"""
+    stack = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if any(k in v for k in _SPEC_KEYS):
+                return True
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
 
 
 def _is_template(loc) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from . import LANG, PRECISION, cli, handle_errors
+from . import LANG, PRECISION, cli, handle_errors, is_program, program_settings, without_cyclic_gc
 
 
 @cli.command()
@@ -44,6 +44,8 @@ def solve(problem, fmt, method, exact, symbolic_limit, h, lang, precision, html_
       gradcalc solve problems/hw1.yaml --html hw1.html
       gradcalc solve problems/hw1_sgd.yaml --steps 3
     """
+    if is_program():
+        program_settings()      # before NumPy is imported (its thread count)
     from ..api import load_problem, solve as solve_problem
     from ..errors import UsageError
 
@@ -58,8 +60,9 @@ def solve(problem, fmt, method, exact, symbolic_limit, h, lang, precision, html_
     if steps and "optimizer" not in (prob.raw or {}):
         raise UsageError("--steps needs an 'optimizer' section in the problem "
                          "(e.g. optimizer: {type: sgd, lr: 0.1})")
-    sol = solve_problem(prob, method, symbolic_limit=symbolic_limit, exact=exact, h=h,
-                        update_steps=steps)
+    with without_cyclic_gc():
+        sol = solve_problem(prob, method, symbolic_limit=symbolic_limit, exact=exact, h=h,
+                            update_steps=steps)
     if "table_check" in sol.extras:      # the three methods side by side, SymPy's formulas
         from ..render.check import methods_tables
         sol.extras.setdefault("table_builders", []).append(methods_tables)

@@ -15,6 +15,21 @@ def make_console(file=None, width: int | None = None):
 
 def print_tables(tables, title: str | None = None, file=None, width: int | None = None) -> None:
     """Rich tables on a terminal; the same without colour codes when piped."""
+    out = file or sys.stdout
+    if _plain_output(out):
+        # not a terminal: rich would print plain characters; render/plain.py prints the same
+        # ones without importing rich's console (most of the start-up time of a short command)
+        from .plain import render
+        text = render(tables, title, _plain_width(width))
+        if text is not None:
+            out.write(text)
+            out.flush()
+            return
+    print_rich(tables, title, file, width)
+
+
+def print_rich(tables, title: str | None = None, file=None, width: int | None = None) -> None:
+    """print_tables through rich itself."""
     from rich import box
     from rich.table import Table as RichTable
     console = make_console(file, width)
@@ -31,3 +46,43 @@ def print_tables(tables, title: str | None = None, file=None, width: int | None 
             rt.add_row(*row)
         console.print(rt)
         console.print()
+
+
+def _plain_output(file) -> bool:
+    """Would rich's Console print to `file` without any styling?  (Console.is_terminal is
+    false, and no Jupyter, IDLE or legacy Windows console, and a UTF encoding.)"""
+    import builtins
+    if sys.platform == "win32" or hasattr(builtins, "get_ipython"):
+        return False
+    if getattr(sys.stdin, "__module__", "").startswith("idlelib"):
+        return False
+    tty_compatible = os.environ.get("TTY_COMPATIBLE", "")
+    force_color = os.environ.get("FORCE_COLOR")
+    if tty_compatible == "1" or (tty_compatible != "0" and force_color):
+        return False
+    if tty_compatible != "0" and force_color is None:
+        isatty = getattr(file, "isatty", None)
+        try:
+            if isatty is not None and isatty():
+                return False
+        except ValueError:      # a closed file: rich says "not a terminal" too
+            pass
+    encoding = (getattr(file, "encoding", "utf-8") or "utf-8").lower()
+    return encoding.startswith("utf")
+
+
+def _plain_width(width: int | None) -> int:
+    """rich's Console.size width for a console that is not a terminal."""
+    if width is not None:
+        return width
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns)
+    found = None
+    for fd in (0, 1, 2):      # rich asks stdin, stdout and stderr, in this order
+        try:
+            found = os.get_terminal_size(fd)[0]
+        except (AttributeError, ValueError, OSError):
+            continue
+        break
+    return found or 80

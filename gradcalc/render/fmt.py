@@ -1,6 +1,8 @@
 """Number formatting for tables: scalars, vectors and matrices at a given precision."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -9,7 +11,7 @@ def num(x: float, precision: int = 4) -> str:
     x = float(x)
     if x == 0:
         return "0"
-    if not np.isfinite(x):
+    if not math.isfinite(x):   # (x is a Python float here: no NumPy call per number)
         return str(x)
     if x == round(x) and abs(x) < 1e15:
         return str(int(x))          # whole numbers as written: 2, -3

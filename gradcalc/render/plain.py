@@ -1,0 +1,180 @@
+"""Tables as plain text for output that is not a terminal, character for character what rich
+prints for them there (box SIMPLE_HEAVY), without importing rich's console (≈ 20 ms at start-up).
+
+Only rich's cell-width and line-breaking helpers are used (rich.cells, rich._wrap, rich._ratio),
+so wide (CJK) characters and word wrapping follow rich exactly; the layout below follows
+rich.table.Table (column measurement, collapsing of columns that are too wide, padding, title
+and caption wrapped at the table's width).  render() returns None for anything it does not
+reproduce (control characters, tiny widths, a table wider than the console); the caller then
+uses rich itself.  tests/test_plain.py compares the two on many random tables.
+"""
+from __future__ import annotations
+
+# characters rich treats specially (control codes it strips, tabs it expands, line separators
+# its measurement splits on): such text goes to rich itself
+_SPECIAL = frozenset(chr(c) for c in (*range(0, 10), *range(11, 32), *range(0x7F, 0xA0),
+                                      0x2028, 0x2029))
+
+
+def render(tables, title: str | None, width: int) -> str | None:
+    """The text rich would print for `tables` (render.tables.Table) on a console `width`
+    cells wide that is not a terminal, or None when this module does not reproduce it."""
+    try:
+        from rich._ratio import ratio_reduce
+        from rich._wrap import divide_line
+        from rich.cells import cell_len, set_cell_size
+    except ImportError:          # another rich: let rich itself do it
+        return None
+    if width < 10:
+        return None
+    tools = (cell_len, set_cell_size, divide_line, ratio_reduce)
+    texts = [title or ""]
+    for t in tables:
+        texts += [t.title or "", t.note or "", *t.columns, *(c for row in t.rows for c in row)]
+    if any(not isinstance(s, str) or not _SPECIAL.isdisjoint(s) for s in texts):
+        return None
+    out = []
+    if title:
+        out += _wrap(title, width, None, tools)
+        out.append("")
+    for t in tables:
+        lines = _table(t, width, tools)
+        if lines is None:
+            return None
+        out += lines
+        out.append("")
+    return "".join(line + "\n" for line in out)
+
+
+def _wrap(text: str, width: int, justify: str | None, tools) -> list[str]:
+    """rich.text.Text.wrap with overflow "fold": word wrap, words longer than the line folded,
+    then justified ("left" pads to `width`, "right" right-aligns, None leaves the line)."""
+    cell_len, set_cell_size, divide_line, _ = tools
+    out = []
+    for line in text.split("\n"):
+        offsets = divide_line(line, width, fold=True)
+        bounds = [0, *offsets, len(line)]
+        pieces = [line[a:b] for a, b in zip(bounds, bounds[1:])]
+        for piece in pieces:
+            if len(piece) > width:           # Text.rstrip_end: counts characters, not cells
+                excess = len(piece) - width
+                stripped = piece.rstrip()
+                crop = min(len(piece) - len(stripped), excess)
+                if crop:
+                    piece = piece[:-crop]
+            if justify == "right":
+                piece = piece.rstrip()
+                if cell_len(piece) > width:
+                    piece = set_cell_size(piece, width)
+                piece = " " * (width - cell_len(piece)) + piece
+            else:
+                n = cell_len(piece)
+                if n > width:
+                    piece = set_cell_size(piece, width)
+                elif justify == "left" and n < width:
+                    piece += " " * (width - n)
+            if cell_len(piece) > width:       # the final truncate of Text.wrap
+                piece = set_cell_size(piece, width)
+            out.append(piece)
+    return out
+
+
+def _measure(text: str, avail: int, cell_len) -> tuple[int, int]:
+    """Measurement.get of a cell (the text in a Padding of one space each side)."""
+    if avail < 1:
+        return 0, 0
+    if avail - 2 < 1:
+        lo, hi = avail, avail
+    else:
+        lines = text.splitlines()
+        hi = max((cell_len(s) for s in lines), default=0)
+        words = text.split()
+        lo = max(cell_len(s) for s in words) if words else hi
+        lo, hi = _norm(lo, hi)
+        lo, hi = min(lo, avail), min(hi, avail)
+        if hi < 1:
+            lo, hi = 0, 0
+        else:
+            lo, hi = _norm(lo, hi)
+        lo, hi = min(lo + 2, avail), min(hi + 2, avail)
+    lo, hi = _norm(lo, hi)
+    lo, hi = min(lo, avail), min(hi, avail)
+    if hi < 1:
+        return 0, 0
+    return _norm(lo, hi)
+
+
+def _norm(lo: int, hi: int) -> tuple[int, int]:
+    lo = min(max(0, lo), hi)
+    return max(0, lo), max(0, max(lo, hi))
+
+
+def _column(cells: list[str], avail: int, cell_len) -> tuple[int, int]:
+    if avail < 1:
+        return 0, 0
+    ms = [_measure(c, avail, cell_len) for c in cells]
+    lo = max(m[0] for m in ms) if ms else 1
+    hi = max(m[1] for m in ms) if ms else avail
+    return min(lo, avail), min(hi, avail)
+
+
+def _collapse(widths: list[int], max_width: int, ratio_reduce) -> list[int]:
+    """rich.table.Table._collapse_widths with every column wrapable."""
+    total = sum(widths)
+    excess = total - max_width
+    while total and excess > 0:
+        top = max(widths)
+        second = max((w if w != top else 0) for w in widths)
+        diff = top - second
+        ratios = [1 if w == top else 0 for w in widths]
+        if not any(ratios) or not diff:
+            break
+        widths = ratio_reduce(excess, ratios, [min(excess, diff)] * len(widths), widths)
+        total = sum(widths)
+        excess = total - max_width
+    return widths
+
+
+def _table(t, width: int, tools) -> list[str] | None:
+    cell_len, _, _, ratio_reduce = tools
+    ncol = len(t.columns)
+    if ncol == 0:
+        return None
+    kinds = t.kinds or ["text"] * ncol
+    rows = [list(r) for r in t.rows]
+    if any(len(r) != ncol for r in rows) or len(kinds) != ncol:
+        return None
+    cols = [[t.columns[j]] + [r[j] for r in rows] for j in range(ncol)]
+    extra = 2 + (ncol - 1)
+    avail = width - extra
+    widths = [(_column(c, avail, cell_len)[1] or 1) for c in cols]
+    if sum(widths) > avail:
+        widths = _collapse(widths, avail, ratio_reduce)
+        if sum(widths) > avail:
+            widths = ratio_reduce(sum(widths) - avail, [1] * ncol, widths, widths)
+        widths = [(_column(c, w, cell_len)[1] or 0) for c, w in zip(cols, widths)]
+    table_width = sum(widths) + extra
+    if table_width > width or min(widths) < 3:
+        return None           # rich would crop or squeeze: let it
+    out = []
+    if t.title:
+        out += _wrap(t.title, table_width, "left", tools)
+    out.append(" " * table_width)                 # the (blank) top edge
+    body = [t.columns] + rows
+    for r, row in enumerate(body):
+        cells = []
+        for j, text in enumerate(row):
+            just = "right" if kinds[j] == "num" else "left"
+            cells.append([" " + s + " " for s in _wrap(text, widths[j] - 2, just, tools)])
+        height = max(len(c) for c in cells)
+        for j, c in enumerate(cells):
+            blank = [" " * widths[j]] * (height - len(c))
+            cells[j] = blank + c if r == 0 else c + blank    # header at the bottom, rows on top
+        for k in range(height):
+            out.append(" " + " ".join(c[k] for c in cells) + " ")
+        if r == 0:
+            out.append(" " + "━" * (table_width - 2) + " ")
+    out.append(" " * table_width)                 # the (blank) bottom edge
+    if t.note:
+        out += _wrap(t.note, table_width, "left", tools)
+    return out

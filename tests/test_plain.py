@@ -1,0 +1,105 @@
+"""render/plain.py must print, character for character, what rich prints for the same tables when
+the output is not a terminal (the reference is rich itself: render.console.print_rich)."""
+import io
+import random
+from pathlib import Path
+
+import pytest
+
+from gradcalc.check import check_problem
+from gradcalc.render import console
+from gradcalc.render.check import check_tables, summary_table
+from gradcalc.render.plain import render
+from gradcalc.render.tables import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# ASCII with runs of spaces, the symbols of our tables, wide (CJK) characters, newlines
+ALPHABET = (list("abcdefghij xyz   0123456789.-e") + list("∂↔≈✓✗−·⁽⁾¹²ᵢⱼ₁₂σ×…—")
+            + list("中文参数一致") + ["\n"])
+
+
+def _rich(tables, title, width):
+    buf = io.StringIO()
+    console.print_rich(tables, title, file=buf, width=width)
+    return buf.getvalue()
+
+
+def _text(rng):
+    n = rng.choice([0, 1, 2, 3, 5, 8, 13, 30, 60, 120])
+    return "".join(rng.choice(ALPHABET) for _ in range(n))
+
+
+def _tables(rng):
+    ncol = rng.randint(1, 5)
+    out = []
+    for _ in range(rng.randint(1, 3)):
+        kinds = [rng.choice(["text", "num"]) for _ in range(ncol)] if rng.random() < 0.7 else []
+        out.append(Table(_text(rng) if rng.random() < 0.8 else "",
+                         [_text(rng) for _ in range(ncol)],
+                         [[_text(rng) for _ in range(ncol)] for _ in range(rng.randint(0, 5))],
+                         note=_text(rng) if rng.random() < 0.6 else "", kinds=kinds))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_same_text_as_rich_on_random_tables(seed):
+    rng = random.Random(seed)
+    rendered = 0
+    for _ in range(120):
+        tables = _tables(rng)
+        title = _text(rng) if rng.random() < 0.3 else None
+        width = rng.choice([24, 40, 60, 80, 100, 137])
+        text = render(tables, title, width)
+        if text is None:          # handed to rich (too narrow for its columns): nothing to test
+            continue
+        rendered += 1
+        assert text == _rich(tables, title, width), (tables, title, width)
+    assert rendered > 60          # most tables are rendered here, wrapping included
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("width", [50, 80, 120])
+def test_same_text_as_rich_on_the_check_tables(lang, width):
+    reps = [check_problem(str(ROOT / "problems" / name)) for name in
+            ("hw1.yaml", "lecture_scalar.yaml", "hinge.yaml", "softmax_ce.yaml")]
+    tables = [t for r in reps for t in check_tables(r, lang, 6, True)]
+    tables.append(summary_table(reps, lang))
+    text = render(tables, "gradcalc check", width)
+    assert text is not None and text == _rich(tables, "gradcalc check", width)
+
+
+def test_print_tables_uses_plain_text_when_not_a_terminal_and_rich_otherwise(monkeypatch):
+    tables = [Table("T", ["name", "value"], [["x", "1.5"], ["long words wrap here", "−2"]],
+                    note="a note", kinds=["text", "num"])]
+    buf = io.StringIO()
+    console.print_tables(tables, title="Title", file=buf, width=30)
+    assert buf.getvalue() == _rich(tables, "Title", 30)
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    assert not console._plain_output(Terminal())
+    assert console._plain_output(io.StringIO())
+    monkeypatch.setenv("FORCE_COLOR", "1")          # rich then writes colour codes: rich it is
+    assert not console._plain_output(io.StringIO())
+    monkeypatch.setenv("FORCE_COLOR", "")
+    assert console._plain_output(Terminal())         # an empty FORCE_COLOR means "no terminal"
+    monkeypatch.delenv("FORCE_COLOR")
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    assert console._plain_output(Terminal())
+
+
+def test_text_rich_treats_specially_goes_to_rich():
+    for cell in ("tab\there", "bell\a", "cr\rlf", "line\u2028sep"):
+        tables = [Table("T", ["a"], [[cell]])]
+        assert render(tables, None, 80) is None
+        buf = io.StringIO()
+        console.print_tables(tables, file=buf, width=80)      # printed by rich instead
+        assert buf.getvalue() == _rich(tables, None, 80)
+
+
+def test_width_is_rich_s():
+    assert console._plain_width(33) == 33
+    # COLUMNS, then the terminal size of stdin, stdout or stderr, then 80 (rich.console.size)
+    assert console._plain_width(None) == console.make_console(io.StringIO()).width
