@@ -1,11 +1,15 @@
 """Benchmark `gradcalc grade` whole-process on 1,000 and 10,000 generated hw1 submissions.
 
-Prints submissions per second, peak memory (the child's max RSS) and ratios against two
-baselines measured in the same run: the bare start-up of `gradcalc --version`, and a process
-that only reads the same answer files through gradcalc.yamlio.
+Prints submissions per second, peak memory (the child's max RSS) and ratios against
+baselines measured in the same run: the bare start-up of `gradcalc --version`, a process
+that only reads the same answer files through gradcalc.yamlio, and a process that only
+creates as many files atomically in the same folder (the floor the file system sets: on
+ext4 it varies tenfold, e.g. for minutes after many files were deleted nearby).
+With --baseline REV, the package as committed at REV is timed on the same inputs, run by run
+next to the working tree.
 
     python bench/bench_grade.py            # 1,000 and 10,000 YAML files, and a 10,000-row CSV
-    python bench/bench_grade.py --sizes 1000
+    python bench/bench_grade.py --sizes 1000 --baseline 9107e01 --bytecode-cache
 """
 from __future__ import annotations
 
@@ -99,11 +103,13 @@ def generate_csv(path: Path, n: int, seed: int = 0) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def run(cmd: list[str]) -> tuple[float, float, float]:
+def run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, float, float]:
     """Wall seconds, the child's peak RSS in MB and its CPU seconds (user + system), from
-    os.wait4: that child's own rusage, not the sum over every child so far."""
+    os.wait4: that child's own rusage (with the helper process it waits for), not the sum
+    over every child so far."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t0
     err = proc.stderr.read().decode()
@@ -116,6 +122,26 @@ def run(cmd: list[str]) -> tuple[float, float, float]:
 READ_ONLY = ("import sys, pathlib\nfrom gradcalc.yamlio import load_yaml_file\n"
              "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.yaml')): load_yaml_file(p)\n")
 
+WRITE_ONLY = ("import os, sys\nd, n = sys.argv[1], int(sys.argv[2])\nos.makedirs(d)\n"
+              "data = b'x' * 2600\n"
+              "for i in range(n):\n"
+              "    t = os.path.join(d, f'.s{i:05d}.md.tmp')\n"
+              "    fd = os.open(t, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)\n"
+              "    os.write(fd, data)\n    os.close(fd)\n"
+              "    os.replace(t, os.path.join(d, f's{i:05d}.md'))\n")
+
+
+def export(rev: str, into: Path) -> Path:
+    """The package as committed at `rev` (git archive: the working tree is not touched)."""
+    import io
+    import tarfile
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "gradcalc"],
+                          check=True, capture_output=True).stdout
+    into.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(into)
+    return into
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,34 +149,79 @@ def main() -> None:
     ap.add_argument("--no-csv", action="store_true")
     ap.add_argument("--dir", help="where to put the generated files and outputs (default: the "
                                   "system temporary folder); file creation speed varies a lot")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also time the package as committed at this git revision, run by run "
+                         "alternating with the working tree (e.g. 9107e01, before the speed-ups)")
+    ap.add_argument("--bytecode-cache", action="store_true",
+                    help="let each gradcalc process use compiled bytecode (a private cache, "
+                         "warmed by an untimed run), as an installed copy does; by default the "
+                         "environment decides (PYTHONDONTWRITEBYTECODE=1 compiles every run)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gradcalc-bench-", dir=args.dir))
     try:
-        startup, _, startup_cpu = run(GRADCALC + ["--version"])
-        print(f"folder: {tmp.parent}   load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        print(f"baseline: `gradcalc --version` start-up {startup:.2f} s wall, {startup_cpu:.2f} s CPU")
-        print(f"{'input':<17}{'wall s':>8}{'subs/s':>8}{'CPU s':>8}{'subs/CPU s':>11}{'peak MB':>9}"
-              f"{'÷ start-up':>11}{'÷ yamlio read':>14}")
+        # every gradcalc process runs in the temporary folder with its package first on the
+        # path (`python -m` would otherwise find the package in the current folder)
+        def with_path(src: Path) -> dict:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join([str(src)] + ([env["PYTHONPATH"]]
+                                                               if env.get("PYTHONPATH") else []))
+            return env
 
-        def row(label, n, secs, mb, cpu, read_s=None):
+        envs = {"current": with_path(ROOT)}
+        if args.baseline:
+            envs = {f"baseline {args.baseline}": with_path(export(args.baseline, tmp / "baseline")),
+                    **envs}
+        if args.bytecode_cache:
+            for label, env in envs.items():
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                env["PYTHONPYCACHEPREFIX"] = str(tmp / ("pyc-" + label.replace(" ", "-")))
+        cached = "PYTHONDONTWRITEBYTECODE" not in envs["current"]
+        # never deleted before the end: ext4 skips recently freed inodes when it allocates,
+        # so deleting thousands of files slows the next minutes of file creation
+        warm = tmp / "warm"
+        generate(warm, 20)
+        for label, env in envs.items():   # each label runs the code it names
+            where = subprocess.run([sys.executable, "-c", "import gradcalc; print(gradcalc.__file__)"],
+                                   env=env, cwd=tmp, capture_output=True, text=True).stdout.strip()
+            expected = env["PYTHONPATH"].split(os.pathsep)[0]
+            if not where.startswith(expected):
+                raise SystemExit(f"{label}: imports gradcalc from {where}, not {expected}")
+        for k, env in enumerate(envs.values()):   # untimed: compiles cached bytecode
+            run(GRADCALC + ["grade", str(PROBLEM), str(warm), "-o", str(tmp / f"out-warm-{k}"),
+                            "--quiet"], env, tmp)
+        startup, _, startup_cpu = run(GRADCALC + ["--version"], envs["current"], tmp)
+        print(f"folder: {tmp.parent}   load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+              f"   bytecode: {'cached' if cached else 'compiled in every process'}")
+        print(f"baseline: `gradcalc --version` start-up {startup:.2f} s wall, {startup_cpu:.2f} s CPU")
+        n_floor = max(args.sizes)
+        floor, _, floor_cpu = run([sys.executable, "-c", WRITE_ONLY, str(tmp / "floor"), str(n_floor)])
+        print(f"baseline: create {n_floor} files of 2.6 kB atomically (temporary file + rename) "
+              f"in that folder: {floor:.2f} s wall, {floor_cpu:.2f} s CPU "
+              f"({1000 * floor / n_floor:.2f} ms per file)")
+        print(f"{'input':<17}{'code':<18}{'wall s':>8}{'subs/s':>8}{'CPU s':>8}{'subs/CPU s':>11}"
+              f"{'peak MB':>9}{'÷ start-up':>11}{'÷ yamlio read':>14}")
+
+        def row(label, code, n, secs, mb, cpu, read_s=None):
             ratio = f"{secs / read_s:>14.2f}" if read_s else f"{'':>14}"
-            print(f"{label:<17}{secs:>8.2f}{n / secs:>8.0f}{cpu:>8.2f}{n / cpu:>11.0f}{mb:>9.0f}"
-                  f"{secs / startup:>11.1f}{ratio}")
+            print(f"{label:<17}{code:<18}{secs:>8.2f}{n / secs:>8.0f}{cpu:>8.2f}{n / cpu:>11.0f}"
+                  f"{mb:>9.0f}{secs / startup:>11.1f}{ratio}")
 
         for n in args.sizes:
             folder = tmp / f"subs{n}"
             generate(folder, n)
-            read_s, _, _ = run([sys.executable, "-c", READ_ONLY, str(folder)])
-            secs, mb, cpu = run(GRADCALC + ["grade", str(PROBLEM), str(folder), "-o",
-                                            str(tmp / f"out{n}"), "--quiet"])
-            row(f"{n} YAML files", n, secs, mb, cpu, read_s)
+            read_s, _, _ = run([sys.executable, "-c", READ_ONLY, str(folder)], envs["current"], tmp)
+            for k, (label, env) in enumerate(envs.items()):
+                secs, mb, cpu = run(GRADCALC + ["grade", str(PROBLEM), str(folder), "-o",
+                                                str(tmp / f"out{n}-{k}"), "--quiet"], env, tmp)
+                row(f"{n} YAML files", label, n, secs, mb, cpu, read_s)
         if not args.no_csv:
             n = max(args.sizes)
             csv_path = tmp / f"quiz{n}.csv"
             generate_csv(csv_path, n)
-            secs, mb, cpu = run(GRADCALC + ["grade", str(PROBLEM), str(csv_path), "-o",
-                                            str(tmp / "outcsv"), "--quiet"])
-            row(f"{n}-row CSV", n, secs, mb, cpu)
+            for k, (label, env) in enumerate(envs.items()):
+                secs, mb, cpu = run(GRADCALC + ["grade", str(PROBLEM), str(csv_path), "-o",
+                                                str(tmp / f"outcsv-{k}"), "--quiet"], env, tmp)
+                row(f"{n}-row CSV", label, n, secs, mb, cpu)
         print("÷ yamlio read: against a process that only parses the same files with "
               "gradcalc.yamlio (default, pure-Python loader)")
         print("target: ≥ 1,000 submissions/s end to end with feedback files; < 300 MB at 10,000")

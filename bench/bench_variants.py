@@ -6,13 +6,17 @@ and `gradcalc grade` of the same files against one fixed problem (what --variant
 Targets: variants+handouts+keys for 1,000 students in under 5 s; grading with --variants at
 least 500 submissions per second.
 
-    python bench/bench_variants.py [--students 1000] [--repeat 3]
+    python bench/bench_variants.py [--students 1000] [--repeat 3] [--baseline 9107e01]
+
+With --baseline REV, the grading runs are also timed with the package as committed at REV
+(git archive into the temporary folder), in the same run.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import os
 import resource
 import subprocess
 import sys
@@ -27,15 +31,20 @@ SURNAMES = "王李张刘陈杨黄赵吴周"
 
 
 CPU: dict[str, float] = {}     # the CPU seconds (user + sys) of the best run, by label
+# the package each gradcalc process imports (PYTHONPATH first) and the folder it runs in:
+# set by main() (`python -m` would otherwise import the package of the current folder)
+CODE: dict[str, dict] = {}
+WORKDIR: list[Path] = []
 
 
-def gradcalc(*args: str) -> tuple[float, float]:
+def gradcalc(*args: str, code: str = "current") -> tuple[float, float]:
     """(wall, CPU) seconds of one whole `python -m gradcalc …` process; fails loudly on an
     exit status other than 0 or 1. CPU time is printed too: on a shared machine the wall time
     also counts the waits for the CPU and the disk."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "gradcalc", *args], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "gradcalc", *args], capture_output=True, text=True,
+                       env=CODE.get(code), cwd=WORKDIR[0] if WORKDIR else None)
     dt = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode not in (0, 1):
@@ -44,11 +53,30 @@ def gradcalc(*args: str) -> tuple[float, float]:
     return dt, cpu
 
 
-def best(repeat: int, *args: str) -> float:
-    runs = [gradcalc(*args) for _ in range(repeat)]
+def best(repeat: int, *args: str, code: str = "current") -> float:
+    runs = [gradcalc(*args, code=code) for _ in range(repeat)]
     wall, cpu = min(runs)
-    CPU[args[0] + (" --variants" if "--variants" in args else "")] = cpu
+    CPU[args[0] + (" --variants" if "--variants" in args else "") + ("" if code == "current"
+                                                                     else " " + code)] = cpu
     return wall
+
+
+def export(rev: str, into: Path) -> Path:
+    """The package as committed at `rev` (git archive: the working tree is not touched)."""
+    import tarfile
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "gradcalc"],
+                          check=True, capture_output=True).stdout
+    into.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(into)
+    return into
+
+
+def with_path(src: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(src)] + ([env["PYTHONPATH"]]
+                                                       if env.get("PYTHONPATH") else []))
+    return env
 
 
 def write_roster(path: Path, n: int) -> None:
@@ -85,10 +113,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--students", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also time the grading of the package as committed at this git "
+                         "revision (e.g. 9107e01, before the speed-ups)")
+    ap.add_argument("--dir", help="where to put the generated files (default: the system "
+                                  "temporary folder); file creation speed varies a lot")
     args = ap.parse_args()
     n = args.students
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         tmp = Path(tmp)
+        WORKDIR.append(tmp)
+        CODE["current"] = with_path(ROOT)
+        if args.baseline:
+            CODE[args.baseline] = with_path(export(args.baseline, tmp / "baseline"))
         roster = tmp / "roster.csv"
         write_roster(roster, n)
         startup = best(args.repeat, "solve", str(HW1))
@@ -106,6 +143,16 @@ def main() -> None:
 
         subs = tmp / "subs"
         m = write_submissions(out / "answer_key.csv", subs)
+        if args.baseline:
+            rev = args.baseline
+            old_fixed = best(args.repeat, "grade", str(HW1), str(subs), "-o", str(tmp / "b0"),
+                             "--quiet", code=rev)
+            old_var = best(args.repeat, "grade", str(TEMPLATE), str(subs), "--variants", "-o",
+                           str(tmp / "b1"), "--quiet", code=rev)
+            print(f"baseline {rev}: grade {m} submissions against one fixed problem: "
+                  f"{old_fixed:.3f} s = {m / old_fixed:.0f} submissions/s (CPU {CPU['grade ' + rev]:.3f} s); "
+                  f"with --variants: {old_var:.3f} s = {m / old_var:.0f} submissions/s "
+                  f"(CPU {CPU['grade --variants ' + rev]:.3f} s)")
         fixed = best(args.repeat, "grade", str(HW1), str(subs), "-o", str(tmp / "g0"), "--quiet")
         print(f"baseline: grade {m} submissions against one fixed problem: {fixed:.3f} s "
               f"= {m / fixed:.0f} submissions/s (CPU {CPU['grade']:.3f} s)")

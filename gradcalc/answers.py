@@ -95,6 +95,8 @@ def parse_scalar(value: Any) -> float:
         raise AnswerError(f"expected a number, got {_kind(value)}")
     if len(value) > MAX_TEXT:
         raise AnswerError(f"answer too long ({len(value)} characters, limit {MAX_TEXT})")
+    if _PLAIN.fullmatch(value):   # ASCII already: what the normalization below would give
+        return _finite(float(value), value)
     text = _normalize_text(value)
     if not text:
         raise AnswerError("empty answer")
@@ -119,13 +121,38 @@ def parse_value(value: Any) -> np.ndarray:
     if isinstance(value, str):
         text = _normalize_text(value) if len(value) <= MAX_TEXT else value
         if text.startswith("["):
-            return _array(_brackets(text), "")
+            plain = _plain_brackets(text) if len(text) <= MAX_TEXT else None
+            return plain if plain is not None else _array(_brackets(text), "")
         return np.asarray(parse_scalar(value), dtype=float)
     if isinstance(value, list):
         return _array(value, "")
     if value is None:
         return np.asarray(np.nan)
     return np.asarray(parse_scalar(value), dtype=float)
+
+
+_NUM = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"          # = _PLAIN
+_FLAT = re.compile(rf"\[\s*{_NUM}(?:\s*,\s*{_NUM})*\s*\]")
+_ROWS = re.compile(rf"\[\s*{_FLAT.pattern}(?:\s*,\s*{_FLAT.pattern})*\s*\]")
+_ROW = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _plain_brackets(text: str) -> np.ndarray | None:
+    """"[0.6, -0.8]" or "[[1, 2], [3, 4]]" with plain numbers only (a quiz export's cells):
+    what _brackets + _array give, without reading character by character; None for
+    anything else (NumPy or MATLAB layout, expressions, blanks, ragged rows, overflow)."""
+    if _FLAT.fullmatch(text):
+        rows = [text[1:-1]]
+        flat = True
+    elif _ROWS.fullmatch(text):
+        rows = _ROW.findall(text[1:-1])
+        flat = False
+    else:
+        return None
+    values = [[float(t) for t in row.split(",")] for row in rows]
+    if len({len(r) for r in values}) != 1 or not all(map(math.isfinite, (v for r in values for v in r))):
+        return None   # ragged, or a number too large: the full reader says why
+    return np.array(values[0] if flat else values, dtype=float)
 
 
 def _array(nested: Any, where: str) -> np.ndarray:

@@ -293,11 +293,16 @@ class Tape:
     *before* its own substitution: exactly what a student who wrote the substituted answers
     should get for it (follow-through)."""
 
-    def __init__(self, problem):
-        from . import autograd
-        from .network import build
-        graph = autograd.Graph(problem.file)
-        out = build(problem, graph)
+    def __init__(self, problem, built: tuple | None = None):
+        # built: (graph, output node) of this problem already made by network.build (the
+        # variant maker has one for every student); the tape only reads it
+        if built is None:
+            from . import autograd
+            from .network import build
+            graph = autograd.Graph(problem.file)
+            out = build(problem, graph)
+        else:
+            graph, out = built
         nodes = graph.nodes
         index = {id(n): i for i, n in enumerate(nodes)}
         self.nodes = nodes
@@ -346,7 +351,10 @@ class Tape:
                 fn = vjps.get(i)
                 gs = fn(g, vals[i], xs, vals) if fn else op.vjp(g, vals[i], *xs, **self.attrs[i])
                 for j, gj in zip(self.inputs[i], gs):
-                    gj = np.asarray(gj, dtype=float).reshape(np.shape(vals[j]))
+                    gj = np.asarray(gj, dtype=float)
+                    shape = np.shape(vals[j])
+                    if gj.shape != shape:
+                        gj = gj.reshape(shape)
                     grads[j] = gj if grads[j] is None else grads[j] + gj
         return exp_f, exp_g
 
@@ -364,9 +372,26 @@ class Tape:
         except Exception:
             return True
 
-    def dependencies(self) -> tuple[list[set], list[set]]:
+    def dependencies(self) -> tuple[list[frozenset], list[frozenset]]:
         """F[i]: slots whose substitution changes node i's value; G[i]: the same for its gradient.
-        A slot is ("f", j) for a value and ("g", j) for a gradient."""
+        A slot is ("f", j) for a value and ("g", j) for a gradient.
+
+        They follow from the graph's wiring and from which VJPs read their output, so graphs
+        wired alike (the variants of one template) share one computation."""
+        n = self.out + 1
+        uses_out = tuple(self.vjp_uses_output(c) for c in range(n) if self.ops[c] is not None)
+        key = (tuple(tuple(self.inputs[i]) for i in range(n)),
+               tuple(self.ops[i] is None for i in range(n)), uses_out)
+        hit = _DEPENDENCIES.get(key)
+        if hit is None:
+            hit = self._dependencies(dict(zip((c for c in range(n) if self.ops[c] is not None),
+                                              uses_out)))
+            if len(_DEPENDENCIES) > 64:
+                _DEPENDENCIES.clear()
+            _DEPENDENCIES[key] = hit
+        return hit
+
+    def _dependencies(self, uses_out: dict) -> tuple[list[frozenset], list[frozenset]]:
         n = self.out + 1
         F: list[set] = [set() for _ in range(n)]
         for i in range(n):
@@ -378,7 +403,6 @@ class Tape:
             for j in set(self.inputs[c]):
                 consumers[j].append(c)
         G: list[set] = [set() for _ in range(n)]
-        uses_out = {c: self.vjp_uses_output(c) for c in range(n) if self.ops[c] is not None}
         for i in range(n - 1, -1, -1):
             for c in consumers[i]:
                 G[i].add(("g", c))
@@ -387,7 +411,11 @@ class Tape:
                     G[i] |= F[j]
                 if uses_out[c]:
                     G[i] |= F[c]
-        return F, G
+        return [frozenset(f) for f in F], [frozenset(g) for g in G]
+
+
+# (inputs of each node, leaves, VJPs that read their output) -> Tape.dependencies()
+_DEPENDENCIES: dict = {}
 
 
 # ---------------------------------------------------------------- mistake variants
@@ -599,11 +627,12 @@ class AnswerKey:
     """Everything computed once per problem: rubric, reference, follow-through dependencies and
     the mistake variants of every question."""
 
-    def __init__(self, problem, rubric: Rubric | None = None, lazy: bool = False):
+    def __init__(self, problem, rubric: Rubric | None = None, lazy: bool = False,
+                 built: tuple | None = None):
         # lazy: build the mistake variants on first use (one key per student with --variants,
-        # where most students never need a diagnosis)
+        # where most students never need a diagnosis); built: see Tape
         self.problem = problem
-        self.tape = Tape(problem)
+        self.tape = Tape(problem, built)
         self.schema = _schema(problem, self.tape)
         self.rubric = rubric if rubric is not None else load_rubric(problem, self.schema)
         t = self.tape
@@ -619,6 +648,8 @@ class AnswerKey:
         # one accepted interval per question, shared by every student's result
         self.intervals = {n: (self.reference[n] - t, self.reference[n] + t)
                           for n, t in self.tolerance.items()}
+        self._plan: list | None = None      # made by the first grade()
+        self._variant_tols: dict[str, list] = {}
         self._mistake_variants = None if lazy else self._variants()
 
     @property
@@ -642,44 +673,69 @@ class AnswerKey:
     def _variants(self) -> dict[str, list[tuple[str, dict, np.ndarray]]]:
         """Per question: (mistake key, params, value) for every variant that changes it."""
         t = self.tape
-        found: dict[str, list] = {name: [] for name in self.slots}
-
-        def add(name, key, params, value):
-            value = np.asarray(value, dtype=float)
-            ref = self.reference[name]
-            if not np.all(np.isfinite(value)) or _same(value, ref):
-                return
-            near = np.abs(value - ref) < DIAGNOSABLE * self.tolerance[name] \
-                if value.shape == ref.shape else False
-            if np.all(near):
-                return   # too close to the right answer for a slip to be told from this mistake
-            if any(_same(value, v) for _, _, v in found[name]):
-                return
-            found[name].append((key, params, value))
-
+        candidates: dict[str, list] = {name: [] for name in self.slots}
         for variant in _catalogue(t, self.problem):
             try:
                 vals, grads = t.run({}, {}, variant)
             except (ValueError, TypeError, IndexError, FloatingPointError):
                 continue   # the variant does not fit this graph's shapes
             for name, slot in self.slots.items():
-                add(name, variant.key, variant.params, self._read(slot, vals, grads))
+                candidates[name].append((variant.key, variant.params,
+                                         self._read(slot, vals, grads)))
         # mistakes on the final answer itself: sign, transposition, bias over a batch
         for name, slot in self.slots.items():
             if slot.kind != "g":
                 continue
             ref = self.reference[name]
             leaf = t.names[slot.node]
-            add(name, "sign_flip", {}, -ref)
+            found = candidates[name]
+            found.append(("sign_flip", {}, -ref))
             if ref.ndim == 2 and t.ops[slot.node] is None:
-                add(name, "transposed", {"W": leaf}, ref.T)
+                found.append(("transposed", {"W": leaf}, ref.T))
             for c, op in enumerate(t.ops):
                 if op is not None and op.name == "affine" and t.inputs[c][2] == slot.node \
                         and np.ndim(t.ref_grads[c]) == 2:
                     rows = t.ref_grads[c].shape[0]
-                    add(name, "bias_not_summed", {"b": leaf}, t.ref_grads[c])
-                    add(name, "bias_mean", {"b": leaf}, ref / rows)
-        return found
+                    found.append(("bias_not_summed", {"b": leaf}, t.ref_grads[c]))
+                    found.append(("bias_mean", {"b": leaf}, ref / rows))
+        return {name: self._distinct(name, found) for name, found in candidates.items()}
+
+    def _distinct(self, name: str, candidates: list) -> list[tuple[str, dict, np.ndarray]]:
+        """The candidates, in order, that are finite, differ from the right answer by more than
+        DIAGNOSABLE tolerances somewhere, and differ from every earlier one kept (_same).
+
+        The candidates of the reference's shape are compared all at once (one array each
+        question instead of a handful of tiny ones per pair); the result is the one-by-one rule."""
+        ref = self.reference[name]
+        cands = [(key, params, np.asarray(value, dtype=float)) for key, params, value in candidates]
+        rows = [i for i, (_, _, v) in enumerate(cands) if v.shape == ref.shape]
+        row_of = {i: k for k, i in enumerate(rows)}
+        if rows:
+            V = np.stack([cands[i][2] for i in rows]).reshape(len(rows), -1)
+            R = ref.reshape(-1)
+            T = np.broadcast_to(self.tolerance[name], ref.shape).reshape(-1)
+            with np.errstate(all="ignore"):
+                D = np.abs(V - R)
+                usable = (np.isfinite(V).all(axis=1)
+                          & ~(D <= 1e-12 + 1e-9 * np.abs(R)).all(axis=1)      # not _same(v, ref)
+                          & ~(D < DIAGNOSABLE * T).all(axis=1)).tolist()       # not all near
+        kept: list = []
+        like: list = []     # per kept row of the reference's shape: which rows are _same as it
+        for i, cand in enumerate(cands):
+            k = row_of.get(i)
+            if k is not None:
+                if not usable[k] or any(row[k] for row in like):
+                    continue
+                with np.errstate(all="ignore"):   # _same(v, kept) for every row v at once
+                    like.append((np.abs(V - V[k]) <= 1e-12 + 1e-9 * np.abs(V[k])).all(axis=1)
+                                .tolist())
+                kept.append(cand)
+                continue
+            value = cand[2]   # another shape (a transposed or unsummed gradient): never near
+            if not np.all(np.isfinite(value)) or any(_same(value, v) for _, _, v in kept):
+                continue
+            kept.append(cand)
+        return kept
 
     # -- grading
     @property
@@ -690,14 +746,22 @@ class AnswerKey:
         result = StudentResult(sub.student, sub.name, sub.source, [], list(sub.problems),
                                sub.unreadable, duplicate=any(p.startswith("duplicate student id")
                                                              for p in sub.problems))
-        graded = set(self.slots)
-        result.ungraded = tuple(sorted(n for n in sub.answers if n not in graded))
+        if self._plan is None:
+            # per question, what every student is compared with (made on the first student)
+            self._plan = [(q, q.name, self.reference[q.name], self.reference[q.name].shape,
+                           self.tolerance[q.name], self.intervals[q.name])
+                          for q in self.rubric.questions]
+            self._graded = frozenset(self.slots)
+        answers = sub.answers
+        graded = self._graded
+        result.ungraded = tuple(sorted(n for n in answers if n not in graded))
         conformed: dict[str, np.ndarray] = {}
         results: dict[str, QuestionResult] = {}
-        for q in self.rubric.questions:
-            r = QuestionResult(q.name, q.points, expected_shape=self.reference[q.name].shape)
-            results[q.name] = r
-            ans = sub.answers.get(q.name)
+        wrong = []
+        for q, name, ref, shape, tol, _ in self._plan:
+            r = QuestionResult(name, q.points, expected_shape=shape)
+            results[name] = r
+            ans = answers.get(name)
             if ans is None:
                 continue
             r.text = ans.text
@@ -705,32 +769,34 @@ class AnswerKey:
                 r.kind, r.error = "unreadable", ans.error or "unreadable"
                 continue
             r.given = ans.value
-            a = _conform(ans.value, self.reference[q.name].shape)
+            a = _conform(ans.value, shape)
             if a is None:
                 r.kind = "shape"
                 self._off_shape(q, r, ans.value)
                 continue
-            ok = self._close(q, a, self.reference[q.name], self.tolerance[q.name])
-            if not np.isnan(a).any():
-                conformed[q.name] = a
-            if ok.all():
+            ok = np.abs(a - ref) <= tol      # NaN (a blank entry) compares False: never close
+            if ok.all():                     # (so a fully accepted answer has no NaN)
+                conformed[name] = a
                 r.kind, r.credit = "correct", 1.0
             else:
+                if not np.isnan(a).any():
+                    conformed[name] = a
                 frac = float(np.count_nonzero(ok)) / ok.size
                 r.credit = frac
                 r.kind = "partial" if frac > 0 else "wrong"
                 r.wrong_entries = tuple(tuple(int(k) for k in idx) for idx in np.argwhere(~ok))
-        wrong = [n for n, r in results.items() if r.kind in ("partial", "wrong")]
+                wrong.append(name)
         if wrong and conformed:
             self._follow_through(results, conformed, wrong)
         for name in wrong:
             self._diagnose(self._question(name), results[name], conformed.get(name))
-        for q in self.rubric.questions:
-            r = results[q.name]
-            if r.kind in ("partial", "wrong", "shape") and r.given is not None and not r.mistake:
-                r.cluster = q.name + "=" + _value_key(r.given)
-            if r.kind != "blank":
-                r.interval = self.intervals[q.name]
+        for q, name, _, _, _, interval in self._plan:
+            r = results[name]
+            kind = r.kind
+            if kind != "blank":
+                if kind in ("partial", "wrong", "shape") and r.given is not None and not r.mistake:
+                    r.cluster = name + "=" + _value_key(r.given)
+                r.interval = interval
             result.questions.append(r)
         return result
 
@@ -772,7 +838,7 @@ class AnswerKey:
             if not np.all(np.isfinite(expected)):
                 continue
             ok = self._close(q, conformed[name], expected)
-            frac = float(ok.mean())
+            frac = np.count_nonzero(ok) / ok.size     # = ok.mean(), without its overhead
             if frac == 0:
                 continue
             if not wrong_up:
@@ -786,11 +852,19 @@ class AnswerKey:
                 r.kind, r.credit, r.upstream = "follow_through", credit, wrong_up
                 r.ft_full = frac == 1.0
 
+    def _variant_tolerances(self, name: str) -> list:
+        """The accepted half-widths around each mistake variant's value (made once)."""
+        tols = self._variant_tols.get(name)
+        if tols is None:
+            q = self._question(name)
+            tols = self._variant_tols[name] = [q.tolerance(v) for _, _, v in self.variants[name]]
+        return tols
+
     def _diagnose(self, q: Question, r: QuestionResult, a: np.ndarray | None) -> None:
         if a is None or r.kind not in ("partial", "wrong", "follow_through") or r.ft_full:
             return
-        for key, params, value in self.variants[q.name]:
-            if value.shape == a.shape and self._close(q, a, value).all():
+        for (key, params, value), tol in zip(self.variants[q.name], self._variant_tolerances(q.name)):
+            if value.shape == a.shape and self._close(q, a, value, tol).all():
                 r.mistake = (key, params)
                 credit = q.credit_for(key)
                 if credit > r.credit or (credit == r.credit and r.kind != "follow_through"):

@@ -97,6 +97,8 @@ class Variant:
     draws: int                             # 1 = the first draw was well-posed
     rejections: dict[str, int] = field(default_factory=dict)   # constraint -> count
     _solution: Any = field(default=None, repr=False)
+    # (graph, output node) from the well-posedness check, reused by the grader's answer key
+    _built: Any = field(default=None, repr=False, compare=False)
 
     def solution(self):
         """The autograd solution of this variant (computed once)."""
@@ -592,14 +594,14 @@ class VariantMaker:
             if not tmpl.is_random:
                 return Variant(student, problem, data, 1, {})
             try:
-                graph, _, _ = autograd.run(problem, record=False)
+                graph, out, _ = autograd.run(problem, record=False)
             except DomainError as exc:
                 rej = Rejection("domain", str(exc.message))
             else:
                 rej = check_well_posed(problem, tmpl.options, self.questions, graph=graph,
                                        nudged=lambda: self._nudged_graph(drawn))
             if rej is None:
-                return Variant(student, problem, data, draw, rejections)
+                return Variant(student, problem, data, draw, rejections, _built=(graph, out))
             rejections[rej.constraint] = rejections.get(rej.constraint, 0) + 1
             last.setdefault(rej.constraint, rej.message)
         raise _unsatisfiable(tmpl, student, rejections, last)
@@ -903,7 +905,8 @@ class VariantGrader:
         sid = normalize_id(submission.student) or PROBE_ID
         if self._last is not None and self._last[0] == sid:
             return self._last[1]
-        key = AnswerKey(self.maker.make(sid).problem, self.rubric, lazy=True)
+        variant = self.maker.make(sid)
+        key = AnswerKey(variant.problem, self.rubric, lazy=True, built=variant._built)
         self._refs.setdefault(sid, self._flat(key.reference, key.tolerance))
         self._last = (sid, key)
         return key

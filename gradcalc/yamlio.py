@@ -19,6 +19,8 @@ _STD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {"str", "int", "float", "bool", "null", "timestamp", "binary", "merge", "value"}
 _MAPPING_TAGS = {"map", "set"}
 _SEQUENCE_TAGS = {"seq", "omap", "pairs"}
+_ALL_TAGS = _SCALAR_TAGS | _MAPPING_TAGS | _SEQUENCE_TAGS
+_TAGS_OF = {ScalarNode: _SCALAR_TAGS, MappingNode: _MAPPING_TAGS, SequenceNode: _SEQUENCE_TAGS}
 # Exponent floats without a dot, which YAML 1.1 reads as strings: 1e-3, 2E5, -1.5e+2.
 _EXP_FLOAT = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)[eE][-+]?\d+")
 
@@ -59,6 +61,13 @@ def _show_tag(tag: str) -> str:
     return "!!" + tag[len(_STD):] if tag.startswith(_STD) else tag
 
 
+class _Implicit(str):
+    """A tag libyaml's composer had resolved (the text gave none, or only `!`): how the
+    builder tells `1e-3` (read as a float) from `!!str 1e-3` (kept as text)."""
+
+    __slots__ = ()
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that marks explicitly tagged scalars and caps the node count while composing."""
 
@@ -78,34 +87,33 @@ class _Loader(yaml.SafeLoader):
         node.explicit_tag = explicit
         return node
 
-
-try:   # libyaml's scanner and parser (C) under the same Python composer: ~4× faster
-    from yaml.composer import Composer as _Composer
+try:   # libyaml composes (C): the same nodes and marks as _Loader, ~15× faster than it
     from yaml.cyaml import CParser as _CParser
 
-    class _FastLoader(_Composer, _CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
-        """_Loader's composer over libyaml events: the same nodes, marks and limits."""
+    class _FastLoader(_CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """libyaml composes the nodes (it caps nesting at 1000 levels); used only for texts
+        of at most MAX_VALUES characters, which cannot hold more than about MAX_VALUES
+        nodes (the builder then counts values exactly). Plain scalars have style ''."""
 
         def __init__(self, stream):
             _CParser.__init__(self, stream)
-            _Composer.__init__(self)
             yaml.constructor.SafeConstructor.__init__(self)
             yaml.resolver.Resolver.__init__(self)
-            self.node_count = 0
 
-        def compose_node(self, parent, index):
-            self.node_count += 1
-            if self.node_count > MAX_VALUES:
-                raise ProblemError(_TOO_LARGE, line=self.peek_event().start_mark.line + 1)
-            return _Composer.compose_node(self, parent, index)
+        def resolve(self, kind, value, implicit):
+            # the same text resolves to the same tag: keys, ids and collections repeat from
+            # one answer file to the next (a bounded memo; only while no path resolver is set)
+            if self.yaml_path_resolvers:
+                return _Implicit(yaml.resolver.Resolver.resolve(self, kind, value, implicit))
+            key = (kind, value, implicit)
+            tag = _RESOLVED.get(key)
+            if tag is None:
+                tag = _Implicit(yaml.resolver.Resolver.resolve(self, kind, value, implicit))
+                if len(_RESOLVED) < 4096:
+                    _RESOLVED[key] = tag
+            return tag
 
-        def compose_scalar_node(self, anchor):
-            explicit = self.peek_event().tag is not None
-            node = _Composer.compose_scalar_node(self, anchor)
-            node.explicit_tag = explicit
-            if node.style == "":
-                node.style = None    # libyaml reports plain scalars as '', PyYAML as None
-            return node
+    _RESOLVED: dict = {}
 except (ImportError, AttributeError):
     _FastLoader = None
 
@@ -131,7 +139,8 @@ def _compose(text: str, fast: bool = False):
     loader = None
     try:
         # the reader already rejects control characters here
-        loader = (_FastLoader if fast and _FastLoader is not None else _Loader)(text)
+        native = fast and _FastLoader is not None and len(text) <= MAX_VALUES
+        loader = (_FastLoader if native else _Loader)(text)
         return loader.get_single_node()
     except ProblemError:
         raise
@@ -188,7 +197,9 @@ class _Builder:
         self.active.add(id(node))
         try:
             if isinstance(node, SequenceNode):
-                return [self.build(item, path + (i,), item.start_mark.line + 1, in_alias)
+                return [self._leaf(item, path + (i,), item.start_mark.line + 1, in_alias)
+                        if type(item) is ScalarNode else
+                        self.build(item, path + (i,), item.start_mark.line + 1, in_alias)
                         for i, item in enumerate(node.value)]
             result: dict = {}
             for key_node, value_node in node.value:
@@ -201,21 +212,36 @@ class _Builder:
                 if key in result:
                     raise ProblemError(f"duplicate key {key!r}",
                                        field=field_name(path) or None, line=key_line)
-                result[key] = self.build(value_node, path + (key,), key_line, in_alias)
+                result[key] = (self._leaf if type(value_node) is ScalarNode else self.build)(
+                    value_node, path + (key,), key_line, in_alias)
             return result
         finally:
             self.active.discard(id(node))
+
+    def _leaf(self, node: ScalarNode, path: tuple, line: int, in_alias: bool) -> Any:
+        """build() of a scalar: the same checks in the same order, without the alias and
+        cycle bookkeeping that only a collection needs (a scalar has nothing inside)."""
+        here = node.start_mark.line + 1
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise ProblemError(_TOO_LARGE, line=here)
+        if len(path) > MAX_DEPTH:
+            raise ProblemError("document nested too deeply", line=here)
+        if not in_alias:
+            self.lines[path] = line
+        tag = node.tag
+        if not (tag.startswith(_STD) and tag[len(_STD):] in _SCALAR_TAGS):
+            self._check_tag(node, here)     # raises its message
+        return self._scalar(node, here)
 
     @staticmethod
     def _check_tag(node, line: int) -> None:
         tag = node.tag
         name = tag[len(_STD):] if tag.startswith(_STD) else None
-        if name not in _SCALAR_TAGS | _MAPPING_TAGS | _SEQUENCE_TAGS:
+        if name not in _ALL_TAGS:
             raise ProblemError("YAML tags that build Python objects are not allowed "
                                f"({_show_tag(tag)})", line=line)
-        allowed = {ScalarNode: _SCALAR_TAGS, MappingNode: _MAPPING_TAGS,
-                   SequenceNode: _SEQUENCE_TAGS}[type(node)]
-        if name not in allowed:
+        if name not in _TAGS_OF[type(node)]:
             raise ProblemError(f"tag {_show_tag(tag)} cannot be used on this value", line=line)
 
     def _scalar(self, node: ScalarNode, line: int) -> Any:
@@ -228,11 +254,19 @@ class _Builder:
             if kind == "int":
                 return self.loader.construct_yaml_int(node)
             if kind == "float":
+                v = node.value
+                if "_" not in v and ":" not in v and v[-1:].isdigit():
+                    # what construct_yaml_float returns for such text (no 1_000, 1:30,
+                    # .inf, .nan), without its string handling; e.g. 0.25, -1.5e-3
+                    try:
+                        return float(v)
+                    except ValueError:
+                        pass
                 return self.loader.construct_yaml_float(node)
         except (ValueError, KeyError, IndexError):
             raise ProblemError(f"invalid !!{kind} value {node.value!r}", line=line) from None
-        if (kind == "str" and node.style is None and not node.explicit_tag
-                and _EXP_FLOAT.fullmatch(node.value)):
+        if (kind == "str" and not node.style and _EXP_FLOAT.fullmatch(node.value)
+                and not getattr(node, "explicit_tag", type(node.tag) is not _Implicit)):
             return float(node.value)
         return node.value   # str, and timestamps/binary etc. kept as their text
 
@@ -240,12 +274,12 @@ class _Builder:
 def load_yaml_text(text: str | bytes, file: str = "<string>", fast: bool = False) -> Located:
     """Parse one YAML document safely; every error is a ProblemError carrying file=.
 
-    fast=True scans with libyaml when installed (same data and lines; error wording differs)."""
+    fast=True composes with libyaml when installed (same data and lines; error wording differs)."""
     try:
         text = _decode(text)
         node = _compose(text, fast)
         if node is None or (isinstance(node, ScalarNode) and node.value == ""
-                            and node.style is None and node.tag == _STD + "null"):
+                            and not node.style and node.tag == _STD + "null"):
             raise ProblemError("file is empty")
         builder = _Builder(_Loader(""))
         data = builder.build(node, (), node.start_mark.line + 1)

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from gradcalc.answers import (QuantitySchema, flag_duplicates, parse_roster, parse_scalar,
-                              parse_value, read_csv_bytes, read_document_bytes, read_file,
-                              read_submissions)
+from gradcalc.answers import (QuantitySchema, flag_duplicates, iter_answer_files, parse_roster,
+                              parse_scalar, parse_value, read_csv_bytes, read_document_bytes,
+                              read_file, read_submissions)
 from gradcalc.errors import AnswerError
 
 # The hw1 quantities with their shapes, written out by hand (W is out × in).
@@ -247,3 +247,63 @@ def test_roster_parsing():
                                                            "SIS Login ID", "Section"]
     with pytest.raises(AnswerError, match="no identity column"):
         parse_roster(b"foo,bar\n1,2\n", "x.csv")
+
+
+# ---------------------------------------------------------------- the fast paths
+@pytest.mark.parametrize("yaml_value, expected", [
+    ("[0.6, -0.8]", [0.6, -0.8]), ("[[1, 2], [3, 4]]", [[1.0, 2.0], [3.0, 4.0]]),
+    ("-3", -3.0), ("2.5e-3", 0.0025), ("1e-3", 0.001),      # YAML 1.1 reads 1e-3 as text
+    ("!!str 1e-3", 0.001), ("'0.5'", 0.5), ("[1, '3/5']", [1.0, 0.6]),
+])
+def test_plain_numbers_and_text_give_the_same_values(yaml_value, expected):
+    sub = read_document_bytes(f"student: s1\nanswers:\n  z1: {yaml_value}\n".encode(), SCHEMA, "s.yaml")
+    np.testing.assert_array_equal(sub.answers["z1"].value, np.asarray(expected, dtype=float))
+    assert sub.answers["z1"].value.dtype == np.float64 and sub.answers["z1"].line == 3
+
+
+@pytest.mark.parametrize("yaml_value, message", [
+    ("[true, 1]", "expected a number, got true"), ("[1, .inf]", "not a finite number"),
+    ("[[1, 2], [3]]", "ragged"), ("[[1, 2], 3]", "ragged"), ("[]", "empty list"),
+    ("[[[[[1]]]]]", "nested more than 4 levels deep"), (str(10 ** 400), "number too large"),
+])
+def test_numbers_the_fast_path_leaves_to_the_full_reader(yaml_value, message):
+    sub = read_document_bytes(f"student: s1\nanswers:\n  z1: {yaml_value}\n".encode(), SCHEMA, "s.yaml")
+    assert message in sub.answers["z1"].error
+
+
+@pytest.mark.parametrize("raw, why", [(b"---\n", "file is empty"), (b"--- ~\n", "got nothing"),
+                                      (b"a: *b\n", "undefined alias")])
+def test_libyaml_documents_without_answers(raw, why):
+    assert why in read_document_bytes(raw, SCHEMA, "x.yaml").unreadable
+
+
+def test_folder_walk_order_hidden_parts_and_symlinks(tmp_path):
+    a = tmp_path / "a"
+    for rel in ("b/c.yaml", "B.yaml", "b.json", "b/z/d.csv", ".hid/x.yaml", "sub/.h.yaml",
+                "notes.txt", "e.YML"):
+        (a / rel).parent.mkdir(parents=True, exist_ok=True)
+        (a / rel).write_text("student: s\n")
+    (a / "link.yaml").symlink_to(a / "b" / "c.yaml")       # the same file again: read once
+    (a / "dirlink").symlink_to(a / "b", target_is_directory=True)   # not followed (as rglob)
+    (a / "dangling.yaml").symlink_to(a / "nowhere.yaml")   # not a file
+    files = iter_answer_files([a, a / "B.yaml"])
+    # sorted by path parts, as sorted(Path) sorts them: ("b", "c.yaml") < ("b.json",)
+    assert [(p.relative_to(a).as_posix(), base) for p, base in files] == [
+        ("B.yaml", a), ("b/c.yaml", a), ("b/z/d.csv", a), ("b.json", a), ("e.YML", a)]
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("[ 0.6 , -8e-1 ]", [0.6, -0.8]), ("[[1, 2] , [3, 4] ]", [[1.0, 2.0], [3.0, 4.0]]),
+    ("[[.5], [+2.]]", [[0.5], [2.0]]), ("[ 0.6 -0.8]", [0.6, -0.8]), ("[1, 2; 3, 4]", [[1, 2], [3, 4]]),
+])
+def test_cells_of_plain_numbers(cell, expected):
+    np.testing.assert_array_equal(parse_value(cell), np.asarray(expected, dtype=float))
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("[1e999, 1]", "not a finite number"), ("[[1, 2], [3]]", "ragged"), ("[1,]", "missing entry"),
+    ("[[1, 2], 3]", "ragged"), ("[1, 2]]", "unexpected text after ']'"),
+])
+def test_cells_the_fast_path_leaves_to_the_full_reader(cell, message):
+    with pytest.raises(AnswerError, match=message):
+        parse_value(cell)

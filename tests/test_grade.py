@@ -470,3 +470,31 @@ def test_summary_counts_mistakes_and_clusters():
     # diagnosed mistakes are not a copying signal; the identical unexplained z1 is
     assert report.clusters == [("z1=2:0.61,-0.9", ["d", "e"])]
     assert [r.student for r in report.results] == ["a", "b", "c", "d", "e"]
+
+
+def test_mistake_values_kept_one_by_one():
+    """The rule for keeping a mistake's value, with values made up here: finite, more than
+    3 tolerances from the right answer somewhere, and not the same (1e-9 relative) as an
+    earlier one kept; another shape is never near the right answer."""
+    r = KEY.reference["dW2"]                      # [[-0.178…, -0.0855…]], rtol 0.01
+    cands = [("same", {}, r.copy()), ("near", {}, r * 1.02), ("neg", {}, -r),
+             ("neg_again", {}, -r * (1 + 1e-12)), ("tr", {}, r.T), ("tr_again", {}, r.T + 1e-15),
+             ("nan", {}, np.array([[np.nan, 1.0]])), ("inf", {}, np.array([[np.inf, 1.0]])),
+             ("one_far", {}, r * np.array([[1.0, 1.5]])), ("double", {}, 2 * r),
+             ("double_again", {}, 2 * r + 1e-13), ("half_near", {}, r * np.array([[1.02, 1.0]]))]
+    kept = KEY._distinct("dW2", cands)
+    assert [k for k, _, _ in kept] == ["neg", "tr", "one_far", "double"]
+    assert kept[1][2].shape == (2, 1)
+
+
+def test_answer_key_from_a_graph_already_built():
+    from gradcalc import autograd
+    graph, out, _ = autograd.run(HW1, record=False)
+    key = AnswerKey(HW1, built=(graph, out))
+    for name in KEY.reference:
+        np.testing.assert_array_equal(key.reference[name], KEY.reference[name])
+        assert key.deps[name] == KEY.deps[name]
+    np.testing.assert_allclose(key.reference["dW1"], REF["dW1"], rtol=1e-12)
+    wrong = asked(REF)
+    wrong["z1"] = [0.7, -0.8]
+    assert by_name(submit(wrong, key))["z1"].kind == "partial"

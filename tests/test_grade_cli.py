@@ -236,3 +236,62 @@ def test_every_command_has_an_example():
     for cmd in ("grade", "template"):
         res = run(cmd, "--help")
         assert res.exit_code == 0 and "Example" in res.output
+
+
+def test_histogram_helper_process_gives_the_same_files(klass, tmp_path, monkeypatch):
+    from gradcalc.cli import grade as grade_cli
+    answers, _ = klass
+    monkeypatch.setattr(grade_cli, "HISTOGRAM_HELPER_MIN", 10 ** 9)   # drawn in this process
+    assert run("grade", HW1, answers, "-o", tmp_path / "here", "-q").exit_code == 0
+    monkeypatch.setattr(grade_cli, "HISTOGRAM_HELPER_MIN", 0)         # by a forked helper
+    assert run("grade", HW1, answers, "-o", tmp_path / "helper", "-q").exit_code == 0
+    assert snapshot(tmp_path / "helper") == snapshot(tmp_path / "here")
+
+
+def test_a_failing_histogram_helper_is_replaced(klass, tmp_path, monkeypatch):
+    import os
+
+    from gradcalc.cli import grade as grade_cli
+    from gradcalc.render import grade as render
+    answers, _ = klass
+    assert run("grade", HW1, answers, "-o", tmp_path / "ref", "-q").exit_code == 0
+    parent, real = os.getpid(), render.histogram_png
+
+    def only_here(*args, **kw):   # the forked helper fails; this process draws instead
+        if os.getpid() != parent:
+            raise RuntimeError("helper broken")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(render, "histogram_png", only_here)
+    monkeypatch.setattr(grade_cli, "HISTOGRAM_HELPER_MIN", 0)
+    assert run("grade", HW1, answers, "-o", tmp_path / "g", "-q").exit_code == 0
+    assert snapshot(tmp_path / "g") == snapshot(tmp_path / "ref")
+
+
+def test_a_file_that_cannot_be_written_is_one_line_and_exit_2(klass, tmp_path, monkeypatch):
+    import os
+    import sys
+
+    from gradcalc.cli import grade as grade_cli
+    answers, _ = klass
+    monkeypatch.setattr(grade_cli, "HISTOGRAM_HELPER_MIN", 0)
+    helpers = []
+    real_init = grade_cli._Histogram.__init__
+
+    def recording_init(self, enabled):
+        real_init(self, enabled)
+        helpers.append(self.pid)
+
+    monkeypatch.setattr(grade_cli._Histogram, "__init__", recording_init)
+    out = tmp_path / "g"
+    (out / "feedback" / "s03.md").mkdir(parents=True)         # a folder where a file goes
+    res = run("grade", HW1, answers, "-o", out, "-q")
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines()[-1].startswith(
+        f"gradcalc: error: {out / 'feedback' / 's03.md'}: cannot write the file:")
+    assert not list(out.rglob("*.tmp"))
+    if sys.platform.startswith("linux") and len(os.sched_getaffinity(0)) > 1:
+        assert len(helpers) == 1 and helpers[0]                # a helper was started …
+    for pid in filter(None, helpers):
+        with pytest.raises(ChildProcessError):                # … and stopped and reaped
+            os.waitpid(pid, os.WNOHANG)

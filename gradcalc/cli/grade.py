@@ -1,40 +1,61 @@
 """`gradcalc grade` (a class of answer files -> grades, feedback, summary) and `gradcalc template`."""
 from __future__ import annotations
 
+import gc
+import json
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from . import LANG, PRECISION, cli, handle_errors
+from . import LANG, PRECISION, cli, handle_errors, is_program, program_settings
 from ..errors import UsageError
 
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
                      *(f"lpt{i}" for i in range(1, 10))}
 
 
-def write_atomic(path: Path, data: bytes) -> bool:
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) \
+    | getattr(os, "O_BINARY", 0)
+
+
+def write_atomic(path: Path | str, data: bytes, exists: bool = True) -> bool:
     """Write to a temporary file in the same folder, then rename over the target: a reader
     never sees a half-written file, and an interrupted run leaves the old file intact.
-    A file that already holds exactly these bytes is left alone (a re-run touches nothing).
-    Returns whether the file was written."""
+    A file that already holds exactly these bytes is left alone (a re-run touches nothing);
+    `exists=False` says the caller knows there is no such file yet (no look first).
+    Returns whether the file was written; an error is one line naming the file (exit 2)."""
+    path = os.fspath(path)
+    if exists:
+        try:
+            if os.stat(path).st_size == len(data):
+                with open(path, "rb") as f:
+                    if f.read() == data:
+                        return False
+        except OSError:
+            pass
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        # plain os calls: this runs once per student (10,000 feedback files)
+        fd = os.open(tmp, _CREATE, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
         return True
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write the file: {exc.strerror or exc}", file=path) from None
         raise
 
 
@@ -55,6 +76,128 @@ def feedback_names(results) -> dict[int, str]:
         taken.add(name.casefold())
         names[id(r)] = name + ".md"
     return names
+
+
+# Classes at least this large get histogram.png from a helper process (see _Histogram).
+HISTOGRAM_HELPER_MIN = 100
+
+
+class _Histogram:
+    """histogram.png, drawn by a forked helper process that imports matplotlib (≈ 0.3 s, the
+    largest fixed cost of a run) on another core while the class is graded; in this process
+    when not on Linux (where fork is the usual way to start workers), with one CPU, or when
+    the helper fails for any reason. Both ways call the same render function with the same
+    numbers: the same bytes."""
+
+    def __init__(self, enabled: bool):
+        import sys
+        self.pid = None
+        if not (enabled and sys.platform.startswith("linux") and len(os.sched_getaffinity(0)) > 1):
+            return
+        import warnings
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            req_r, req_w = os.pipe()
+            res_r, res_w = os.pipe()
+        except OSError:
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)   # fork with BLAS threads
+                pid = os.fork()
+        except OSError:
+            for fd in (req_r, req_w, res_r, res_w):
+                os.close(fd)
+            return
+        if pid == 0:                                   # the helper: never returns
+            code = 1
+            try:
+                os.close(req_w)
+                os.close(res_r)
+                from ..render.grade import histogram_png
+                histogram_png([0.0], 1.0, "")           # matplotlib imported and warmed up
+                totals, top, title = json.loads(_read_all(req_r))
+                _write_all(res_w, histogram_png(totals, top, title))
+                code = 0
+            except BaseException:
+                pass
+            finally:
+                os._exit(code)
+        os.close(req_r)
+        os.close(res_w)
+        self.pid, self.req, self.res = pid, req_w, res_r
+
+    def png(self, totals: list, top: float, title: str) -> bytes:
+        if self.pid is not None:
+            data, ok = b"", False
+            try:
+                # floats go through JSON exactly (shortest round-trip repr)
+                _write_all(self.req, json.dumps([list(totals), top, title]).encode("utf-8"))
+                os.close(self.req)
+                self.req = None
+                data = _read_all(self.res)
+                ok = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1]) == 0
+                self.pid = None
+            except OSError:
+                pass
+            self.close()
+            if ok and data:
+                return data
+        from ..render.grade import histogram_png
+        return histogram_png(totals, top, title)
+
+    def close(self) -> None:
+        """Stop the helper if it is still there (an error ended the run)."""
+        for name in ("req", "res"):
+            fd = getattr(self, name, None)
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                setattr(self, name, None)
+        if self.pid is not None:
+            import signal
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = None
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+@contextmanager
+def _few_collections():
+    """Fewer runs of Python's cycle collector while a batch builds up its results.
+
+    Submissions and results hold no reference cycles, so memory is freed as usual (by
+    reference counts); but each collection walks every object still alive, and a class of
+    10,000 keeps many alive: with the default thresholds that costs about 10% of the run.
+    Everything alive before the batch (modules, the answer key) is frozen out of the walks."""
+    gc.freeze()
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 20))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 def _prepare_dir(out: Path) -> None:
@@ -104,10 +247,11 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
       gradcalc grade problems/hw1.yaml answers/ -o grades
       gradcalc grade problems/hw1_rubric.yaml quiz.csv --roster canvas.csv --lang zh
     """
-    from ..answers import iter_answer_files, parse_roster, read_file, flag_duplicates
+    if is_program():
+        program_settings()      # before NumPy is imported (its thread count)
+    from ..answers import iter_answer_files, parse_roster
     from ..api import load_problem
-    from ..grade import AnswerKey, summarize
-    from ..render import grade as out
+    from ..grade import AnswerKey
 
     grader = None
     if variants:   # per-student numbers (the variants issue): one answer key per variant
@@ -137,10 +281,26 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
                          + ", ".join(submissions))
     out_path = Path(out_dir)
     _prepare_dir(out_path)
-    show = not quiet
+    histogram = _Histogram(len(files) >= HISTOGRAM_HELPER_MIN)
+    try:
+        _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path,
+                     roster, roster_data, roster_key, assignment, hide_answers, lang, precision,
+                     quiet, histogram)
+    finally:
+        histogram.close()
 
+
+def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path, roster,
+                 roster_data, roster_key, assignment, hide_answers, lang, precision, quiet,
+                 histogram) -> None:
+    from ..answers import flag_duplicates, read_file
+    from ..grade import summarize
+    from ..render import grade as out
+
+    show = not quiet
     subs = []
-    with out.progress(len(files), "reading", show and len(files) >= 200) as advance:
+    with _few_collections(), \
+            out.progress(len(files), "reading", show and len(files) >= 200) as advance:
         for path, base in files:
             subs.extend(read_file(path, schema, base))
             advance(1)
@@ -148,12 +308,19 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
 
     feedback_dir = out_path / "feedback"
     file_of = feedback_names(subs)             # decided from ids before grading: deterministic
+    folder = str(feedback_dir)
+    try:   # one listing instead of a look per file: a new name is written without one
+        present = set(os.listdir(folder))
+    except OSError:
+        present = set()
     results = []
-    with out.progress(len(subs), "grading", show and len(subs) >= 200) as advance:
+    with _few_collections(), \
+            out.progress(len(subs), "grading", show and len(subs) >= 200) as advance:
         for sub in subs:
             result = key_for(sub).grade(sub)
             text = out.feedback_markdown(result, prob.title, lang, hide_answers, precision)
-            write_atomic(feedback_dir / file_of[id(sub)], text.encode("utf-8"))
+            name = file_of[id(sub)]
+            write_atomic(os.path.join(folder, name), text.encode("utf-8"), name in present)
             for q in result.questions:
                 q.release()                    # keep only the scores for the summary
             results.append(result)
@@ -170,7 +337,7 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
                                            rubric.max_points, roster_key)
         write_atomic(out_path / "upload.csv", text.encode("utf-8"))
     write_atomic(out_path / "histogram.png",
-                 out.histogram_png(report.totals, rubric.max_points, prob.title))
+                 histogram.png(report.totals, rubric.max_points, prob.title))
     if grader is not None:
         from ..variants import copy_signals_csv
         write_atomic(out_path / "copy_signals.csv", copy_signals_csv(signals).encode("utf-8"))

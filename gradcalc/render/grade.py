@@ -96,10 +96,18 @@ def words(lang: str) -> dict:
 
 
 # ---------------------------------------------------------------- small formatting helpers
+_POINTS: dict = {}
+
+
 def points(x: float) -> str:
     """Scores with at most 3 decimals, no trailing zeros: 1, 0.5, 1.667."""
-    text = f"{x:.3f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    text = _POINTS.get(x)   # a class has few distinct scores: each is formatted once
+    if text is None:
+        text = f"{x:.3f}".rstrip("0").rstrip(".")
+        text = "0" if text in ("-0", "") else text
+        if len(_POINTS) < 100_000:
+            _POINTS[x] = text
+    return text
 
 
 def percent(x: float) -> str:
@@ -146,9 +154,13 @@ def _value(a, precision: int) -> str:
     a = np.asarray(a, dtype=float)
     if a.ndim == 0:
         return _num(float(a), precision)
-    if a.ndim == 1:
-        return "[" + ", ".join(_num(float(t), precision) for t in a) + "]"
-    return "[" + ", ".join(_value(r, precision) for r in a) + "]"
+    return _nested(a.tolist(), precision)   # Python floats: no NumPy scalar per entry
+
+
+def _nested(v, precision: int) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join([_nested(t, precision) for t in v]) + "]"
+    return _num(v, precision)
 
 
 def _shape(shape: tuple, w: dict) -> str:
@@ -193,17 +205,21 @@ def _interval_text(name: str, lo, hi, precision: int) -> str:
     if lo.size == 1:
         return f"[{_round_out(float(lo.ravel()[0]), precision, False)}, " \
                f"{_round_out(float(hi.ravel()[0]), precision, True)}]"
-    parts = []
-    for idx in np.ndindex(lo.shape):
-        parts.append(f"{_entry(name, idx)} ∈ [{_round_out(float(lo[idx]), precision, False)}, "
-                     f"{_round_out(float(hi[idx]), precision, True)}]")
-    return "; ".join(parts)
+    # entries in np.ndindex order (= ravel order), as Python floats
+    return "; ".join(f"{label} ∈ [{_round_out(a, precision, False)}, {_round_out(b, precision, True)}]"
+                     for label, a, b in zip(_entry_labels(name, lo.shape), lo.ravel().tolist(),
+                                            hi.ravel().tolist()))
+
+
+@functools.lru_cache(maxsize=256)
+def _entry_labels(name: str, shape: tuple) -> tuple:
+    return tuple(_entry(name, idx) for idx in np.ndindex(shape))
 
 
 # ---------------------------------------------------------------- per question "why"
 def why(q, lang: str, display=lambda n: n) -> str:
     """The reason for a question's credit, in words."""
-    from ..grade import mistake_text
+    from ..grade import mistake_text   # (a cached import: a dict look-up after the first)
     w = words(lang)
     pct = points(100 * q.credit)
     if q.kind == "correct":
@@ -253,24 +269,28 @@ def feedback_markdown(r, title: str, lang: str = "en", hide_answers: bool = Fals
     (unless hidden), the credit and why."""
     w = words(lang)
     who = _md(r.student) + (f" ({_md(r.name)})" if r.name else "")
+    total, top = r.total, r.max_points
+    pct = 100.0 * total / top if top else 0.0      # = r.percent, without summing again
     lines = [f"# {w['feedback']}: {_md(title)}", "",
              f"- {w['student']}: {who}",
-             f"- {w['score']}: **{points(r.total)} / {points(r.max_points)}** ({percent(r.percent)}%)",
+             f"- {w['score']}: **{points(total)} / {points(top)}** ({percent(pct)}%)",
              f"- {w['status']}: {_md(r.status)}"]
     if r.ungraded:
         lines.append(f"- {w['ungraded']}: {', '.join(_md(display(n)) for n in r.ungraded)}")
     lines += ["", f"| {w['question']} | {w['points']} | {w['result']} |", "|---|---:|---|"]
+    rows = []      # (name, "score / points", reason) of each question, made once
     for q in r.questions:
-        lines.append(f"| {_md(display(q.name))} | {points(q.score)} / {points(q.points)} | "
-                     f"{_md(why(q, lang, display))} |")
-    for q in r.questions:
-        lines += ["", f"## {_md(display(q.name))} — {points(q.score)} / {points(q.points)}", ""]
+        rows.append((_md(display(q.name)), f"{points(q.score)} / {points(q.points)}",
+                     _md(why(q, lang, display))))
+        lines.append(f"| {rows[-1][0]} | {rows[-1][1]} | {rows[-1][2]} |")
+    for q, (name, score, reason) in zip(r.questions, rows):
+        lines += ["", f"## {name} — {score}", ""]
         lines.append(f"- {w['given']}: {given_text(q, precision)}")
         if q.interval is not None and q.kind != "blank":
             shown = w["hidden"] if hide_answers else interval_text(display(q.name), *q.interval,
                                                                   precision)
             lines.append(f"- {w['accepted']}: {shown}")
-        lines.append(f"- {w['why']}: {_md(why(q, lang, display))}")
+        lines.append(f"- {w['why']}: {reason}")
     return "\n".join(lines) + "\n"
 
 
@@ -283,8 +303,10 @@ def grades_csv(report, display=lambda n: n) -> str:
             ["(points)", ""] + [points(q.points) for q in report.rubric.questions]
             + [points(report.rubric.max_points), points(report.rubric.max_points), "100.0", ""]]
     for r in report.results:
+        total, top = r.total, r.max_points
+        pct = 100.0 * total / top if top else 0.0      # = r.percent, without summing again
         rows.append([r.student, r.name] + [points(q.score) for q in r.questions]
-                    + [points(r.total), points(r.max_points), percent(r.percent), r.status])
+                    + [points(total), points(top), percent(pct), r.status])
     return _csv(rows)
 
 
