@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DomainError, ProblemError
+from .problem import _kind
 
 OPTIMIZER_KEYS = ("type", "lr", "momentum", "clip", "schedule", "params")
 SCHEDULE_KEYS = ("type", "milestones", "gamma")
@@ -81,20 +82,6 @@ def _number(problem, value, path, *, low=None, low_open=False, high=None, high_o
     if high is not None and (value >= high if high_open else value > high):
         raise _error(problem, path, f"expected {what} {'<' if high_open else '≤'} {high:g}, got {value:g}")
     return value
-
-
-def _kind(v) -> str:
-    if v is None:
-        return "nothing (null)"
-    if isinstance(v, bool):
-        return f"a boolean ({str(v).lower()})"
-    if isinstance(v, dict):
-        return "a mapping"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, str):
-        return f"the text '{v}'"
-    return type(v).__name__
 
 
 def _keys(problem, mapping, path, allowed, what) -> dict:
