@@ -12,6 +12,6 @@ def __getattr__(name):   # lazy: `import gradcalc` stays cheap
         from . import api
         return getattr(api, name)
     if name == "grade":
-        from .grade import grade_paths
+        from .grading import grade_paths
         return grade_paths
     raise AttributeError(f"module 'gradcalc' has no attribute {name!r}")

@@ -17,7 +17,7 @@ def solve(problem: Problem | str | Path, method: str = "autograd", *,
     """Forward pass and reverse-mode autograd of `problem` (a Problem or a path to a YAML file).
 
     `method` "symbolic", "numeric" or "all" also runs the independent derivations (SymPy, central
-    differences) and puts "methods", "agreement" and "formulas" into `extras` (gradcalc.check).
+    differences) and puts "methods", "agreement" and "formulas" into `extras` (gradcalc.compare).
     With an `optimizer:` section, extras["update"] holds the SGD update (`update_steps` full-batch
     steps, default 1; gradcalc.optim)."""
     from . import autograd
@@ -47,14 +47,14 @@ def solve(problem: Problem | str | Path, method: str = "autograd", *,
         from .optim import attach_update   # the SGD update: one step, or K full-batch steps
         attach_update(sol, update_steps)
     if METHODS[method]:
-        from .check import attach as attach_methods
+        from .compare import attach as attach_methods
         attach_methods(sol, METHODS[method], symbolic_limit=symbolic_limit, exact=exact, h=h)
     return sol
 
 
 def check(problem: Problem | str | Path, **options):
-    """Autograd against SymPy and central differences -> gradcalc.check.CheckReport
+    """Autograd against SymPy and central differences -> gradcalc.compare.CheckReport
     (options: symbolic_limit, h, richardson, sample, seed, exact, tolerances)."""
-    from .check import check_problem
+    from .compare import check_problem
     return check_problem(problem if hasattr(problem, "kind") else load_problem(problem),
                          **options)

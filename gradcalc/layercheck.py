@@ -226,7 +226,7 @@ def _functions(f, b, param_shapes, rng, spec):
 def check_layer(spec: str, x_shape: tuple | None = None, param_shapes: dict | None = None, *,
                 seed: int = 0, h: float | None = None, tolerances: tuple | None = None,
                 worst: int = 3) -> LayerReport:
-    from .check import TOLERANCES, relative_error
+    from .compare import TOLERANCES, relative_error
     from .numeric import DEFAULT_H, gradient_of
 
     atol, rtol = tolerances or TOLERANCES["numeric"]

@@ -6,7 +6,6 @@ import math
 import os
 import re
 import signal
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -613,25 +612,6 @@ def trained_document(problem, params: dict[str, np.ndarray], out_path: str | Pat
     return doc
 
 
-def atomic_write(path: str | Path, write: Callable[[Any], None], binary: bool = False) -> None:
-    """Write to a temporary file next to `path`, then rename it over `path` (nothing half-written)."""
-    path = Path(path)
-    directory = path.resolve().parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_trained(result: TrainResult, out_path: str | Path) -> None:
     import yaml
     doc = trained_document(result.problem, result.params, out_path)
@@ -643,6 +623,7 @@ def write_trained(result: TrainResult, out_path: str | Path) -> None:
     text = head + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None,
                                         allow_unicode=True, width=100)
     try:
-        atomic_write(out_path, lambda f: f.write(text))
+        from .fileio import write_atomic
+        write_atomic(out_path, text)
     except OSError as e:
         raise UsageError(f"--out: cannot write {out_path}: {e.strerror or e}") from None

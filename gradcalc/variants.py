@@ -390,7 +390,7 @@ def check_well_posed(problem, options: Options, questions=(), graph=None,
     """The first violated constraint of a concrete problem, or None when it is well-posed.
 
     `questions`: the rubric's questions (objects with `name` and `tolerance(ref)`, as
-    gradcalc.grade.Question); their answers must not round to 0. `nudged()` gives the graph
+    gradcalc.grading.Question); their answers must not round to 0. `nudged()` gives the graph
     of the same problem with its drawn numbers moved by a hair (None when it cannot): an
     answer that is exactly 0 there too is a structural zero (a relu that is off, the smaller
     input of a max) and allowed; one that moves off 0 is 0 only because of these numbers.
@@ -546,9 +546,9 @@ def reference_answers(variant: Variant, questions) -> dict:
 
 
 def rubric_of(problem):
-    """The grading rubric of a concrete problem (gradcalc.grade validates it; its errors point
+    """The grading rubric of a concrete problem (gradcalc.grading validates it; its errors point
     at the template's lines). Numbers do not change it, so one per template is enough."""
-    from .grade import AnswerKey
+    from .grading import AnswerKey
     return AnswerKey(problem).rubric
 
 
@@ -879,7 +879,7 @@ class VariantGrader:
     mistake variants built once per variant), and the copying signal."""
 
     def __init__(self, template: Template):
-        from .grade import AnswerKey
+        from .grading import AnswerKey
         self.template = template
         self.maker = VariantMaker(template)
         self.probe = AnswerKey(self.maker.make(PROBE_ID).problem)
@@ -901,7 +901,7 @@ class VariantGrader:
 
     def key_for(self, submission):
         """The AnswerKey of the submission's own variant (regenerated from its student id)."""
-        from .grade import AnswerKey
+        from .grading import AnswerKey
         sid = normalize_id(submission.student) or PROBE_ID
         if self._last is not None and self._last[0] == sid:
             return self._last[1]

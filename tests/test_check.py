@@ -1,4 +1,4 @@
-"""Tests of gradcalc.check and `gradcalc check` / `gradcalc solve --method`: the checker must be
+"""Tests of gradcalc.compare and `gradcalc check` / `gradcalc solve --method`: the checker must be
 able to fail (a wrong VJP, a coarse step), and report it by parameter and entry."""
 import dataclasses
 import json
@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from gradcalc import ops
-from gradcalc.check import band, check_problem, compare, relative_error
+from gradcalc.compare import band, check_problem, compare, relative_error
 from gradcalc.cli import cli
 from gradcalc.problem import load_problem
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcalc import grade as grade_mod
+from gradcalc import grading as grade_mod
 from gradcalc.answers import read_document_bytes
 from gradcalc.api import load_problem, parse_problem
 from gradcalc.errors import ProblemError
-from gradcalc.grade import AnswerKey, summarize
+from gradcalc.grading import AnswerKey, summarize
 from gradcalc.render.grade import feedback_markdown
 
 ROOT = Path(__file__).resolve().parent.parent

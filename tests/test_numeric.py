@@ -104,7 +104,7 @@ def test_kink_within_h_that_moves_with_the_entry():
 
 
 def test_leaving_the_domain_is_unreliable_not_a_failure():
-    from gradcalc.check import check_problem
+    from gradcalc.compare import check_problem
     p = parse_problem("expression: 'sqrt(x) + z'\nvalues: {x: 5.0e-7, z: 1}")
     res = numeric.run(p)
     assert [(k.param, k.op) for k in res.kinks] == [("x", "domain")]
@@ -128,7 +128,7 @@ def test_kink_flagged_at_a_hinge_margin_of_exactly_zero():
     flagged = {(k.param, k.index) for k in res.kinks}
     assert ("W1", (0, 0)) in flagged and ("W1", (1, 0)) in flagged
     assert all(k.op == "hinge" for k in res.kinks)
-    from gradcalc.check import check_problem
+    from gradcalc.compare import check_problem
     rep = check_problem(parse_problem(HINGE_AT_ZERO))
     assert rep.ok                                  # reported, not counted as a failure
     assert rep.pairs["numeric"].params["W1"].kinks == 2

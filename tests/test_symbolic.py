@@ -8,7 +8,7 @@ import pytest
 import sympy
 
 from gradcalc import ops, symbolic
-from gradcalc.check import check_problem
+from gradcalc.compare import check_problem
 from gradcalc.problem import load_problem, parse_problem
 
 ROOT = Path(__file__).resolve().parent.parent

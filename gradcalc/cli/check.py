@@ -85,7 +85,7 @@ def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formul
 
 def _check_problems(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formulas,
                     lang, precision) -> bool:
-    from ..check import check_problem
+    from ..compare import check_problem
 
     problems, skipped = _load(paths)
     # compute everything first: a bad file stops the run before anything is printed
@@ -111,7 +111,7 @@ def _load(paths):
     """Problems from files and folders; in folders, variant templates are skipped."""
     from pathlib import Path
 
-    from ..check import collect_paths
+    from ..compare import collect_paths
     from ..errors import GradcalcError, UsageError
     from ..problem import problem_from_located
     from ..yamlio import load_yaml_file
@@ -175,7 +175,7 @@ def _check_layer(spec, shapes, seed, h, fmt, precision):
     x_shape, params = parse_shapes(shapes)
     rep = check_layer(spec, x_shape, params, seed=seed, h=h)
     if fmt == "json":
-        from ..check import clean_json
+        from ..compare import clean_json
         from ..render.jsonout import dumps
         click.echo(dumps(clean_json(rep.to_json())))
     else:

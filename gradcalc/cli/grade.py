@@ -62,7 +62,7 @@ def write_atomic(path: Path | str, data: bytes, exists: bool = True) -> bool:
 def feedback_names(results) -> dict[int, str]:
     """A safe, unique file name per result (student ids may hold any character; two copies of
     one id, or ids differing only in case, get -2, -3 …). Deterministic: sorted order."""
-    from ..grade import sort_key
+    from ..grading import sort_key
     names: dict[int, str] = {}
     taken: set[str] = set()
     for r in sorted(results, key=sort_key):
@@ -251,7 +251,7 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
         program_settings()      # before NumPy is imported (its thread count)
     from ..answers import iter_answer_files, parse_roster
     from ..api import load_problem
-    from ..grade import AnswerKey
+    from ..grading import AnswerKey
 
     grader = None
     if variants:   # per-student numbers (the variants issue): one answer key per variant
@@ -294,7 +294,7 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
                  roster_data, roster_key, assignment, hide_answers, lang, precision, quiet,
                  histogram) -> None:
     from ..answers import flag_duplicates, read_file
-    from ..grade import summarize
+    from ..grading import summarize
     from ..render import grade as out
 
     show = not quiet
@@ -376,7 +376,7 @@ def template(problem, fmt):
       gradcalc template problems/hw1.yaml --format csv > quiz_header.csv
     """
     from ..api import load_problem
-    from ..grade import AnswerKey
+    from ..grading import AnswerKey
 
     prob = load_problem(problem)
     key = AnswerKey(prob)

@@ -250,7 +250,7 @@ def methods_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
 
 def report_json(rep) -> dict:
     """One problem of `gradcalc check --format json`."""
-    from ..check import _json_grads
+    from ..compare import _json_grads
     out = {"file": rep.file, "title": rep.title, "output": rep.output, "ok": rep.ok,
            "entries": rep.size,
            "methods": {m: _json_grads(g) for m, g in rep.methods.items()},
@@ -271,7 +271,7 @@ def report_json(rep) -> dict:
 
 
 def check_json(reports) -> dict:
-    from ..check import clean_json
+    from ..compare import clean_json
     return clean_json({"ok": all(r.ok for r in reports),
             "problems": [report_json(r) for r in reports],
             "summary": {"problems": len(reports), "agree": sum(r.ok for r in reports),
@@ -281,7 +281,7 @@ def check_json(reports) -> dict:
 def layer_tables(rep, precision: int = 6) -> list[Table]:
     """`gradcalc check --layer`: the max relative error per input and parameter, then the worst
     entries with the analytic and numeric values side by side."""
-    from ..check import band
+    from ..compare import band
     rows = []
     for r in rep.results:
         rows.append([r.name, "×".join(map(str, r.shape)), _sci(r.max_rel), band(r.max_rel),

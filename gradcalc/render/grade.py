@@ -219,7 +219,7 @@ def _entry_labels(name: str, shape: tuple) -> tuple:
 # ---------------------------------------------------------------- per question "why"
 def why(q, lang: str, display=lambda n: n) -> str:
     """The reason for a question's credit, in words."""
-    from ..grade import mistake_text   # (a cached import: a dict look-up after the first)
+    from ..grading import mistake_text   # (a cached import: a dict look-up after the first)
     w = words(lang)
     pct = points(100 * q.credit)
     if q.kind == "correct":
@@ -361,7 +361,7 @@ def roster_csv(roster, results, assignment: str, max_points: float,
 
 # ---------------------------------------------------------------- summary
 def _mistake_label(key: str, lang: str) -> str:
-    from ..grade import MISTAKES
+    from ..grading import MISTAKES
     text = MISTAKES[key][1 if lang == "zh" else 0]
     # the generic form of a catalogue entry, without the place names
     return re.sub(r"\{(\w+)\}", lambda m: {"act": "σ", "n": "N"}.get(m.group(1), m.group(1)), text)

@@ -229,11 +229,11 @@ def _figure(width: float, height: float):
 
 def _save(fig, path) -> None:
     from ..errors import UsageError
-    from ..train import atomic_write
+    from ..fileio import write_atomic
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     try:
-        atomic_write(path, lambda f: f.write(buf.getvalue()), binary=True)
+        write_atomic(path, buf.getvalue())
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
 
