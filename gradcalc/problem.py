@@ -177,6 +177,9 @@ class _Ctx:
         return mapping
 
     def number(self, value: Any, path: tuple) -> float:
+        if isinstance(value, dict) and {"uniform", "integers", "choice"} & set(value):
+            raise self.error(path, "this is a random spec of a variant template; make a concrete "
+                                   "problem first: gradcalc variant TEMPLATE --student ID")
         if isinstance(value, bool) or value is None:
             raise self.error(path, f"expected a number, got {_kind(value)}")
         if isinstance(value, str):

@@ -421,3 +421,15 @@ def test_bce_outside_zero_one_names_the_loss():
     msg = error("input: [1, 2]\nlayers:\n  - W: [[1, 2]]\nloss: {type: bce, target: [1]}\n",
                 kind=DomainError)
     assert msg == "p.yaml:4: loss: step L: bce needs outputs strictly between 0 and 1 (got [5.])"
+
+
+def test_a_variant_template_points_to_gradcalc_variant(tmp_path):
+    from gradcalc.api import load_problem
+    from gradcalc.errors import ProblemError
+    f = tmp_path / "t.yaml"
+    f.write_text("input: {uniform: [-1, 1], shape: [2]}\nlayers:\n  - W: [[1, 2]]\n",
+                 encoding="utf-8")
+    with pytest.raises(ProblemError) as info:
+        load_problem(f)
+    assert str(info.value) == (f"{f}:1: input: this is a random spec of a variant template; make "
+                               "a concrete problem first: gradcalc variant TEMPLATE --student ID")

@@ -501,7 +501,7 @@ def test_variants_command_writes_everything(tmp_path):
     # the manifest keeps the roster's columns and says how many draws each needed
     man = list(csv.DictReader(io.StringIO((out / "variants.csv").read_text(encoding="utf-8"))))
     assert list(man[0]) == ["student", "name", "section", "variant_file", "draws"]
-    assert man[2]["variant_file"] == "a_b" and man[0]["section"] == "A"
+    assert man[2]["variant_file"] == "problems/a_b.yaml" and man[0]["section"] == "A"
     assert all(int(m["draws"]) >= 1 for m in man)
 
 

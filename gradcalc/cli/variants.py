@@ -101,7 +101,7 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
         records.append((sid, name, [(q.name, refs[q.name]) for q in questions if q.name in refs]))
     files[out / "answer_key.csv"] = H.answer_key_csv(records)
     files[out / "variants.csv"] = H.manifest_csv(
-        ros.columns, ros.rows, [("variant_file", stems), ("draws", [str(d) for d in draws])])
+        ros.columns, ros.rows, [("variant_file", [f"problems/{st}.yaml" for st in stems]), ("draws", [str(d) for d in draws])])
     for sub in ("problems", "handouts", "keys"):
         try:
             (out / sub).mkdir(parents=True, exist_ok=True)

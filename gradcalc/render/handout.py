@@ -403,9 +403,10 @@ def entry_names(name: str, value) -> list[tuple[str, tuple]]:
 
 
 def number_text(x: float) -> str:
-    """Exact float text for machines: the shortest string that reads back as the same float."""
+    """15 significant digits: float noise such as 1.6600000000000001 is dropped, and the text is
+    within 1e-15 (relative) of the float, far inside any grading tolerance."""
     x = float(x)
-    return "0" if x == 0 else repr(x)
+    return "0" if x == 0 else f"{x:.15g}"
 
 
 def answer_key_csv(records) -> str:
