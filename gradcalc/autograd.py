@@ -1,6 +1,7 @@
 """Reverse-mode autograd: nodes record their inputs, backward walks them in reverse order."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,7 +143,10 @@ def _short(xs) -> str:
     parts = []
     for x in xs:
         a = np.asarray(x)
-        parts.append(f"{float(a):.6g}" if a.ndim == 0 else np.array2string(a, precision=4))
+        # one line (an error message is one line), large arrays summarised
+        parts.append(f"{float(a):.6g}" if a.ndim == 0 else np.array2string(
+            a, precision=4, max_line_width=sys.maxsize, threshold=12, edgeitems=3
+        ).replace("\n", ""))
     return ", ".join(parts)
 
 

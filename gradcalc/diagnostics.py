@@ -100,9 +100,10 @@ def diagnose(problem, graph) -> tuple[list[dict], dict[int, dict]]:
         layer = problem.layers[i - 1]
         d = bptt(problem, graph, i)
         total = d["total"] if problem.batch else d["total"][None]
-        norms = [float(np.linalg.norm(total[:, t])) for t in range(total.shape[1])]
-        kind, ratio, factor = verdict(norms)
-        sigma = float(np.linalg.norm(np.asarray(layer.Whh, dtype=float), 2))
+        with np.errstate(over="ignore"):    # a norm above 1e308 is inf (the verdict copes)
+            norms = [float(np.linalg.norm(total[:, t])) for t in range(total.shape[1])]
+            kind, ratio, factor = verdict(norms)
+            sigma = float(np.linalg.norm(np.asarray(layer.Whh, dtype=float), 2))
         summaries.append({
             "layer": i, "states": f"h{i}", "T": len(norms), "activation": layer.activation,
             "grad_norms": norms, "ratio_first_last": ratio, "factor_per_step": factor,

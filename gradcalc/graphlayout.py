@@ -130,7 +130,8 @@ def value_lines(v, precision: int = 4, lang: str = "en") -> list[str]:
     if a.size <= FULL_SIZE and a.ndim <= 2:
         return fmt.value(a, precision, multiline=True).split("\n")
     shape = "×".join(str(n) for n in a.shape)
-    norm = fmt.num(float(np.linalg.norm(a)), 3)
+    with np.errstate(over="ignore"):    # a norm above 1e308 is shown as inf
+        norm = fmt.num(float(np.linalg.norm(a)), 3)
     return [WORDS.get(lang, WORDS["en"])["shape"].format(shape=shape, norm=norm)]
 
 

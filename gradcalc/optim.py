@@ -376,7 +376,8 @@ def update_steps(problem, steps: int = 1, first_grads: dict | None = None,
     else:
         loss, grads = first_loss, first_grads
     for k in range(steps):
-        info = sgd.step([grads[n] for n in names], k)
+        with np.errstate(all="ignore"):   # an overflow is refused below (a non-finite value)
+            info = sgd.step([grads[n] for n in names], k)
         g = [v.copy() for v in sgd.grad_views]         # as used: after clipping
         try:
             loss_after, grads = _loss_value(problem, values)

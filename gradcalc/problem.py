@@ -172,7 +172,8 @@ class _Ctx:
         for key in mapping:
             if not isinstance(key, str) or key not in allowed:
                 hint = difflib.get_close_matches(str(key), list(allowed), n=1)
-                tip = f" (did you mean '{hint[0]}'?)" if hint else f" (expected one of: {', '.join(allowed)})"
+                tip = (f" (did you mean '{hint[0]}'?)" if hint
+                       else f" (expected one of: {', '.join(dict.fromkeys(allowed))})")
                 raise self.error(path + (key,), f"unknown key '{key}' in {what}{tip}")
         return mapping
 
@@ -251,6 +252,8 @@ def _kind(v: Any) -> str:
         return "a list"
     if isinstance(v, str):
         return f"the text '{v}'"
+    if isinstance(v, (int, float)):
+        return f"a number ({v})"
     return type(v).__name__
 
 
@@ -610,6 +613,10 @@ def _labels(ctx: _Ctx, value, path, n: int) -> np.ndarray:
     arr = ctx.array(value, path, (0, 1), "class labels")
     if not np.all(arr == np.round(arr)):
         raise ctx.error(path, "expected whole-number class labels (0-based)")
+    big = np.abs(arr) >= 2 ** 31            # no class number is that large (and no int64 cast)
+    if np.any(big):
+        raise ctx.error(path, f"label {arr[big].flat[0]:g} is out of range: expected a 0-based "
+                              f"class number")
     arr = arr.astype(int)
     if arr.ndim == 1 and arr.shape[0] != n:
         raise ctx.error(path, f"expected {n} labels to match the {n} examples, got {arr.shape[0]}")
@@ -700,8 +707,8 @@ def _expression_problem(ctx: _Ctx, doc: dict, title: str) -> ExpressionProblem:
         raise ctx.error(("expression",), "expected an expression text or a mapping of named steps")
 
     values_raw = doc.get("values", {})
-    values_raw = ctx.keys(values_raw, ("values",), list(values_raw) if isinstance(values_raw, dict) else (),
-                          "values")
+    if not isinstance(values_raw, dict):
+        raise ctx.error(("values",), f"expected a mapping (values), got {_kind(values_raw)}")
     values: dict[str, float] = {}
     for name, v in values_raw.items():
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):

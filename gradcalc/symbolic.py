@@ -328,10 +328,19 @@ class SymBackend:
             return v
         if not v.is_Number:
             v = v.evalf()
-        return float(v)
+        return _real(v)
 
     def float_value(self, v) -> float:
-        return float(v.evalf(30)) if self.exact and hasattr(v, "evalf") else float(v)
+        return _real(v.evalf(30)) if self.exact and hasattr(v, "evalf") else _real(v)
+
+
+def _real(v) -> float:
+    """float(v); nan for a value that is not real (a^b·log a with a < 0: ∂/∂b is undefined
+    in the reals), as autograd reports it."""
+    try:
+        return float(v)
+    except TypeError:
+        return math.nan
 
 
 @dataclass

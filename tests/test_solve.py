@@ -383,3 +383,12 @@ def test_api_is_lazy_and_renders_in_jupyter():
     assert repr(sol) == "<Solution 'Lecture: f = (x + y) · z': f = array(-12.)>"
     p = gradcalc.load_problem(PROBLEMS / "hw1.yaml")
     assert gradcalc.solve(p).output == "L"
+
+
+def test_large_arrays_are_summarized_in_tables_but_complete_in_json():
+    import numpy as np
+    from gradcalc.render import fmt
+    a = np.arange(300.0).reshape(100, 3) - 150.0        # min -150, max 149
+    norm = float(np.sqrt(np.sum(a * a)))
+    assert fmt.value(a) == f"100×3 array: min -150, max 149, ‖·‖ {fmt.num(norm)}"
+    assert fmt.value(np.array([0.5, -0.2])) == "[0.50, -0.20]"     # small ones in full

@@ -23,7 +23,8 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except GradcalcError as exc:
-            click.echo(f"gradcalc: error: {exc}", err=True)
+            # one line, whatever a message quotes (a value or a file's text may hold newlines)
+            click.echo(f"gradcalc: error: {' '.join(str(exc).splitlines())}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("gradcalc: interrupted", err=True)

@@ -242,8 +242,10 @@ def bptt_table(sol, i: int, lang: str, precision: int) -> Table:
     rows = []
     for t in range(T - 1, -1, -1):
         total = d["total"][:, t] if batch else d["total"][t]
+        with np.errstate(over="ignore"):    # a norm above 1e308 is shown as inf
+            norm = np.linalg.norm(total)
         rows.append([str(t + 1), at("h", t), at("direct", t), at("from_next", t), at("total", t),
-                     at("deriv", t), at("delta", t), fmt.num(np.linalg.norm(total), precision)])
+                     at("deriv", t), at("delta", t), fmt.num(norm, precision)])
     return Table(w["bptt"].format(i=i),
                  [w["t"], "h_t", w["direct"], w["next"], w["total"], w["deriv"], w["delta"],
                   w["norm"]], rows, note=w["bptt_note"],

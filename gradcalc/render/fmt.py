@@ -18,7 +18,7 @@ def num(x: float, precision: int = 4) -> str:
     text = f"{x:.{precision}g}"
     if "e" in text and 1e-5 <= abs(x) < 1e6:
         text = f"{x:.{precision + 4}f}".rstrip("0").rstrip(".")
-    if "e" not in text and precision >= 2:
+    if "e" not in text and precision >= 2 and abs(x) < 100:
         # at least two decimals, as the lecture writes them: −0.20, 0.50, 1.50
         decimals = len(text.split(".")[1]) if "." in text else 0
         if decimals < 2:
@@ -26,11 +26,22 @@ def num(x: float, precision: int = 4) -> str:
     return text
 
 
+# Arrays with more entries than this are summarized in tables (the JSON output has every entry).
+MAX_SHOWN = 200
+
+
 def value(v, precision: int = 4, multiline: bool = False) -> str:
-    """A scalar, [a, b] vector or [[..], [..]] matrix; matrices one row per line if multiline."""
+    """A scalar, [a, b] vector or [[..], [..]] matrix; matrices one row per line if multiline.
+    Arrays of more than MAX_SHOWN entries are summarized by shape, range and norm."""
     a = np.asarray(v)
     if a.ndim == 0:
         return num(a, precision)
+    if a.size > MAX_SHOWN:
+        af = a.astype(float)
+        with np.errstate(all="ignore"):
+            norm = float(np.sqrt(np.sum(af * af)))
+        return (f"{'×'.join(map(str, a.shape))} array: min {num(af.min(), precision)}, "
+                f"max {num(af.max(), precision)}, ‖·‖ {num(norm, precision)}")
     if a.ndim == 1:
         return "[" + ", ".join(num(t, precision) for t in a) + "]"
     rows = [value(r, precision) for r in a]

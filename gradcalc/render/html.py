@@ -485,7 +485,8 @@ def _agreement(sol, lang, precision) -> str:
                 other = key.split("~", 1)[-1]
                 mark = '<span class="ok">✓</span>' if pr.get("ok") else '<span class="bad">✗</span>'
                 rows.append([_e(w["method"].get(other, other)), mark,
-                             _num(pr.get("max_rel_error", float("nan")), 3),
+                             _num(pr["max_rel_error"] if pr.get("max_rel_error") is not None
+                                  else float("nan"), 3),   # null: a method gave NaN
                              _e(pr.get("band", "")),
                              _e(f"atol {pr.get('atol')}, rtol {pr.get('rtol')}")])
             heads = [w["pairs"], "", w["max_rel"], w["band"], "tol"]

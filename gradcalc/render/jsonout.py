@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from ..solution import to_json_value
 
@@ -25,5 +26,17 @@ def solution_dict(sol) -> dict:
     return out
 
 
+def _finite(obj):
+    """JSON has no NaN or infinity: a number that is not finite (an undefined derivative,
+    such as ∂(a^b)/∂b for a < 0) is written as null."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False)
+    return json.dumps(_finite(obj), ensure_ascii=False, indent=2, allow_nan=False)
