@@ -498,3 +498,12 @@ def test_answer_key_from_a_graph_already_built():
     wrong = asked(REF)
     wrong["z1"] = [0.7, -0.8]
     assert by_name(submit(wrong, key))["z1"].kind == "partial"
+
+
+def test_feedback_status_in_chinese_keeps_the_names():
+    from gradcalc.render.grade import status_text
+    s = "not answered: y, L; unreadable: h1"
+    assert status_text(s, "en") == s
+    assert status_text(s, "zh") == "未作答：y, L；无法读取：h1"
+    assert status_text("ok", "zh") == "正常"
+    assert status_text("nothing answered", "zh") == "全部未作答"

@@ -263,6 +263,27 @@ def given_text(q, precision: int) -> str:
 
 
 # ---------------------------------------------------------------- feedback/<student>.md
+# The status phrases of grading.Result.status, for Chinese feedback (grades.csv stays English).
+_STATUS_ZH = (("nothing answered", "全部未作答"), ("not answered: ", "未作答："),
+              ("unreadable: ", "无法读取："))
+
+
+def status_text(status: str, lang: str) -> str:
+    """A submission's status in the feedback's language."""
+    if lang != "zh":
+        return status
+    if status == "ok":
+        return "正常"
+    parts = []
+    for part in status.split("; "):
+        for en, zh in _STATUS_ZH:
+            if part.startswith(en):
+                part = zh + part[len(en):]
+                break
+        parts.append(part)
+    return "；".join(parts)
+
+
 def feedback_markdown(r, title: str, lang: str = "en", hide_answers: bool = False,
                       precision: int = 4, display=lambda n: n) -> str:
     """One student's feedback: score, then per question the given answer, the accepted interval
@@ -274,7 +295,7 @@ def feedback_markdown(r, title: str, lang: str = "en", hide_answers: bool = Fals
     lines = [f"# {w['feedback']}: {_md(title)}", "",
              f"- {w['student']}: {who}",
              f"- {w['score']}: **{points(total)} / {points(top)}** ({percent(pct)}%)",
-             f"- {w['status']}: {_md(r.status)}"]
+             f"- {w['status']}: {_md(status_text(r.status, lang))}"]
     if r.ungraded:
         lines.append(f"- {w['ungraded']}: {', '.join(_md(display(n)) for n in r.ungraded)}")
     lines += ["", f"| {w['question']} | {w['points']} | {w['result']} |", "|---|---:|---|"]
