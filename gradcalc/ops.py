@@ -291,13 +291,37 @@ register(Op("affine", 3, _affine_forward, _affine_vjp, _affine_sym, "W·x + b", 
                                 rng.uniform(-1, 1, 2))))
 
 
+# Rows of at most this many classes are reduced column by column: NumPy reduces a row of
+# fewer than 8 numbers with a plain left-to-right loop, so the results are bit-identical, and a
+# loop over 3 columns of a 300-row batch is about twice as fast as reducing 300 short rows.
+_FEW_COLUMNS = 7
+
+
+def _row_max(Y):
+    if Y.ndim == 2 and 1 < Y.shape[1] <= _FEW_COLUMNS:
+        m = Y[:, 0].copy()
+        for j in range(1, Y.shape[1]):
+            np.maximum(m, Y[:, j], out=m)
+        return m[:, None]
+    return Y.max(axis=-1, keepdims=True)
+
+
+def _row_sum(E):
+    if E.ndim == 2 and 1 < E.shape[1] <= _FEW_COLUMNS:
+        s = E[:, 0].copy()
+        for j in range(1, E.shape[1]):
+            s += E[:, j]
+        return s[:, None]
+    return E.sum(axis=-1, keepdims=True)
+
+
 def _softmax(z):
     z = _f(z)
     if z.ndim == 1:     # one vector: the same arithmetic without keepdims (faster)
         e = np.exp(z - z.max())
         return e / e.sum()
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e = np.exp(z - _row_max(z))
+    return e / _row_sum(e)
 
 
 def _softmax_vjp(g, out, z):
@@ -381,8 +405,8 @@ def _ce_forward(y, label):
         return np.asarray(m + np.log(np.exp(y - m).sum()) - y[k])
     Y, n = _rows(y)
     k = _labels(label, n)
-    m = Y.max(axis=1, keepdims=True)
-    logz = (m + np.log(np.exp(Y - m).sum(axis=1, keepdims=True)))[:, 0]
+    m = _row_max(Y)
+    logz = (m + np.log(_row_sum(np.exp(Y - m))))[:, 0]
     return np.asarray(np.sum(logz - Y[np.arange(n), k]) / n)
 
 
