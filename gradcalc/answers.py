@@ -807,15 +807,34 @@ class Roster:
     delimiter: str = ","
 
 
+def decode_roster(raw: bytes) -> str:
+    """A roster as LMS and Excel save it: UTF-16 ("Unicode text"), UTF-8 with or without the
+    BOM, or GB18030 (Excel's "CSV" on Chinese Windows).  ValueError says why it is unreadable."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    if b"\x00" in raw:
+        raise ValueError("the roster is not a text file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        raise ValueError("the roster is not UTF-8 text; save it as 'CSV UTF-8'") from None
+
+
 def parse_roster(raw: bytes, file: str) -> Roster:
     """Read a roster CSV; raises AnswerError (exit 2) when it has no identity column."""
     if len(raw) > 50 * MAX_BYTES:
         raise AnswerError("roster too large", file=file)
     try:
-        text = _text(raw)
-    except AnswerError as exc:
-        raise exc.located(file=file)
-    bom = raw.startswith(b"\xef\xbb\xbf")
+        text = decode_roster(raw)
+    except ValueError as exc:
+        raise AnswerError(str(exc), file=file) from None
+    text = text[1:] if text.startswith("\ufeff") else text
+    # upload.csv gets a BOM when the roster had one (UTF-16 rosters come from Excel too)
+    bom = raw.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"))
     first = text.split("\n", 1)[0]
     delimiter = _sniff_delimiter(first)
     try:

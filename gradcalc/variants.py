@@ -752,18 +752,11 @@ class Roster:
 
 
 def _decode_roster(raw: bytes, file: str) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")          # Excel's "Unicode text"
-    if b"\x00" in raw:
-        raise UsageError("the roster is not a text file", file=file)
+    from .answers import decode_roster     # one rule for every roster gradcalc reads
     try:
-        return raw.decode("utf-8-sig")       # with or without the BOM Excel writes
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("gb18030")         # Excel's default "CSV" on Chinese Windows
-    except UnicodeDecodeError:
-        raise UsageError("the roster is not UTF-8 text; save it as 'CSV UTF-8'", file=file) from None
+        return decode_roster(raw)
+    except ValueError as exc:
+        raise UsageError(str(exc), file=file) from None
 
 
 def read_roster(path, id_column: str | None = None) -> Roster:

@@ -307,3 +307,14 @@ def test_cells_of_plain_numbers(cell, expected):
 def test_cells_the_fast_path_leaves_to_the_full_reader(cell, message):
     with pytest.raises(AnswerError, match=message):
         parse_value(cell)
+
+
+def test_grade_rosters_are_read_like_variant_rosters_utf16_and_gb18030():
+    from gradcalc.answers import parse_roster
+    text = "学号,姓名,班级\n2026001,张三,一班\n2026002,李四,二班\n"
+    for raw in (text.encode("utf-16"), text.encode("gb18030"), b"\xef\xbb\xbf" + text.encode()):
+        r = parse_roster(raw, "roster.csv")
+        assert r.header == ["学号", "姓名", "班级"]
+        assert [row[1] for row in r.rows] == ["张三", "李四"]
+    assert not parse_roster(text.encode("gb18030"), "roster.csv").bom
+    assert parse_roster(text.encode("utf-16"), "roster.csv").bom
