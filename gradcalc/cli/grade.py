@@ -374,11 +374,17 @@ def template(problem, fmt):
     Examples:
       gradcalc template problems/hw1.yaml > answers/s001.yaml
       gradcalc template problems/hw1.yaml --format csv > quiz_header.csv
+      gradcalc template problems/hw1_template.yaml   # a variant template: the same shapes
     """
-    from ..api import load_problem
     from ..grading import AnswerKey
+    from ..variants import VariantMaker, load_template
 
-    prob = load_problem(problem)
+    tmpl = load_template(problem)
+    if tmpl.is_random:     # a variant template: every student's variant has the same shapes
+        prob = VariantMaker(tmpl).make("template").problem
+    else:
+        from ..api import load_problem
+        prob = load_problem(problem)
     key = AnswerKey(prob)
     if fmt == "csv":
         cols = ["student", "name"]

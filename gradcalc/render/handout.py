@@ -395,10 +395,13 @@ def csv_safe(text: str) -> str:
 
 
 def entry_names(name: str, value) -> list[tuple[str, tuple]]:
-    """Per-entry column names, 1-based: dW1[1,2]; a scalar keeps its name."""
+    """Per-entry column names, 1-based: dW1[1,2]; a scalar or a one-entry vector keeps its name
+    (as in `gradcalc template --format csv`)."""
     a = np.asarray(value)
     if a.ndim == 0:
         return [(name, ())]
+    if a.shape == (1,):
+        return [(name, (0,))]
     return [(f"{name}[{','.join(str(i + 1) for i in idx)}]", idx) for idx in np.ndindex(a.shape)]
 
 
