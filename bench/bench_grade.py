@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _baseline import export, with_path   # bench/ is on the path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 PROBLEM = ROOT / "problems" / "hw1.yaml"
 GRADCALC = [sys.executable, "-m", "gradcalc"]
@@ -131,18 +133,6 @@ WRITE_ONLY = ("import os, sys\nd, n = sys.argv[1], int(sys.argv[2])\nos.makedirs
               "    os.replace(t, os.path.join(d, f's{i:05d}.md'))\n")
 
 
-def export(rev: str, into: Path) -> Path:
-    """The package as committed at `rev` (git archive: the working tree is not touched)."""
-    import io
-    import tarfile
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "gradcalc"],
-                          check=True, capture_output=True).stdout
-    into.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(into)
-    return into
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
@@ -161,12 +151,6 @@ def main() -> None:
     try:
         # every gradcalc process runs in the temporary folder with its package first on the
         # path (`python -m` would otherwise find the package in the current folder)
-        def with_path(src: Path) -> dict:
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join([str(src)] + ([env["PYTHONPATH"]]
-                                                               if env.get("PYTHONPATH") else []))
-            return env
-
         envs = {"current": with_path(ROOT)}
         if args.baseline:
             envs = {f"baseline {args.baseline}": with_path(export(args.baseline, tmp / "baseline")),

@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _baseline import export, with_path   # bench/ is on the path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "problems" / "hw1_template.yaml"
@@ -59,24 +60,6 @@ def best(repeat: int, *args: str, code: str = "current") -> float:
     CPU[args[0] + (" --variants" if "--variants" in args else "") + ("" if code == "current"
                                                                      else " " + code)] = cpu
     return wall
-
-
-def export(rev: str, into: Path) -> Path:
-    """The package as committed at `rev` (git archive: the working tree is not touched)."""
-    import tarfile
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "gradcalc"],
-                          check=True, capture_output=True).stdout
-    into.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(into)
-    return into
-
-
-def with_path(src: Path) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(src)] + ([env["PYTHONPATH"]]
-                                                       if env.get("PYTHONPATH") else []))
-    return env
 
 
 def write_roster(path: Path, n: int) -> None:

@@ -131,7 +131,7 @@ def parse_value(value: Any) -> np.ndarray:
     return np.asarray(parse_scalar(value), dtype=float)
 
 
-_NUM = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"          # = _PLAIN
+_NUM = _PLAIN.pattern
 _FLAT = re.compile(rf"\[\s*{_NUM}(?:\s*,\s*{_NUM})*\s*\]")
 _ROWS = re.compile(rf"\[\s*{_FLAT.pattern}(?:\s*,\s*{_FLAT.pattern})*\s*\]")
 _ROW = re.compile(r"\[([^\[\]]*)\]")
@@ -303,9 +303,6 @@ class QuantitySchema:
             self._folded.setdefault(key.casefold(), []).append(key)
         self._cache: dict[str, tuple | None] = {}
 
-    def gradient_name(self, name: str) -> str:
-        return "d" + name
-
     def display(self, key: str) -> str:
         """"dW1" -> "dL/dW1" for feedback; forward names unchanged."""
         if key in self.gradient_of:
@@ -378,12 +375,6 @@ class Submission:
     problems: list[str] = field(default_factory=list)
     unreadable: str | None = None     # the whole file could not be read
     id_missing: bool = False
-
-    @property
-    def status(self) -> str:
-        if self.unreadable:
-            return f"unreadable: {self.unreadable}"
-        return "; ".join(self.problems)
 
 
 def _source_name(path: Path, base: Path | None) -> str:

@@ -37,8 +37,7 @@ def bptt(problem, graph, i: int) -> dict[str, Any]:
                      axis=axis)
     Z = np.asarray(graph.by_name[f"z{i}"].value, dtype=float)
     act = ops.get(layer.activation)
-    deriv = np.asarray(act.vjp(np.ones_like(Z), act.forward(Z, **layer.attrs), Z,
-                               **layer.attrs)[0], dtype=float)
+    deriv = np.asarray(act.vjp(np.ones_like(Z), h, Z, **layer.attrs)[0], dtype=float)  # h = act(Z)
     delta = deriv * total
     from_next = np.zeros_like(total)
     Whh = np.asarray(layer.Whh, dtype=float)

@@ -648,7 +648,11 @@ class AnswerKey:
         # one accepted interval per question, shared by every student's result
         self.intervals = {n: (self.reference[n] - t, self.reference[n] + t)
                           for n, t in self.tolerance.items()}
-        self._plan: list | None = None      # made by the first grade()
+        # per question, what every student is compared with
+        self._plan = [(q, q.name, self.reference[q.name], self.reference[q.name].shape,
+                       self.tolerance[q.name], self.intervals[q.name])
+                      for q in self.rubric.questions]
+        self._graded = frozenset(self.slots)
         self._variant_tols: dict[str, list] = {}
         self._mistake_variants = None if lazy else self._variants()
 
@@ -746,15 +750,8 @@ class AnswerKey:
         result = StudentResult(sub.student, sub.name, sub.source, [], list(sub.problems),
                                sub.unreadable, duplicate=any(p.startswith("duplicate student id")
                                                              for p in sub.problems))
-        if self._plan is None:
-            # per question, what every student is compared with (made on the first student)
-            self._plan = [(q, q.name, self.reference[q.name], self.reference[q.name].shape,
-                           self.tolerance[q.name], self.intervals[q.name])
-                          for q in self.rubric.questions]
-            self._graded = frozenset(self.slots)
         answers = sub.answers
-        graded = self._graded
-        result.ungraded = tuple(sorted(n for n in answers if n not in graded))
+        result.ungraded = tuple(sorted(n for n in answers if n not in self._graded))
         conformed: dict[str, np.ndarray] = {}
         results: dict[str, QuestionResult] = {}
         wrong = []
@@ -873,9 +870,9 @@ class AnswerKey:
 
     def _off_shape(self, q: Question, r: QuestionResult, given: np.ndarray) -> None:
         """A wrong shape scores 0, unless it is a catalogued one (a transposed dW …)."""
-        for key, params, value in self.variants[q.name]:
+        for (key, params, value), tol in zip(self.variants[q.name], self._variant_tolerances(q.name)):
             if value.shape == given.shape and value.shape != self.reference[q.name].shape \
-                    and self._close(q, given, value).all():
+                    and self._close(q, given, value, tol).all():
                 r.mistake = (key, params)
                 r.kind, r.credit = "mistake", q.credit_for(key)
                 return

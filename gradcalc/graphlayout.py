@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 
 from .render import fmt
+from .render.i18n import pick
 
 # Sizes in points (1/72 inch); the renderer draws at exactly these coordinates.
 SIZE_GATE, SIZE_NAME, SIZE_ATTR, SIZE_WIRE, SIZE_LEAF = 13.0, 8.5, 8.0, 9.0, 12.0
@@ -132,7 +133,7 @@ def value_lines(v, precision: int = 4, lang: str = "en") -> list[str]:
     shape = "×".join(str(n) for n in a.shape)
     with np.errstate(over="ignore"):    # a norm above 1e308 is shown as inf
         norm = fmt.num(float(np.linalg.norm(a)), 3)
-    return [WORDS.get(lang, WORDS["en"])["shape"].format(shape=shape, norm=norm)]
+    return [pick(WORDS, lang)["shape"].format(shape=shape, norm=norm)]
 
 
 # ---------------------------------------------------------------- graph from a solution
@@ -453,7 +454,7 @@ def layout(model: GraphModel, measure: Measure | None = None) -> GraphModel:
                 n.y = y
 
     # -- header (title and legend) above the graph
-    words = WORDS.get(lang, WORDS["en"])
+    words = pick(WORDS, lang)
     header = [Label([model.title], SIZE_TITLE, "title", weight="bold"),
               Label([words["value"]], SIZE_LEGEND, "legend_value"),
               Label([words["grad"].format(out=model.output)], SIZE_LEGEND, "legend_grad")]

@@ -5,6 +5,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import ops
 from .problem import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
 
 
@@ -73,15 +74,12 @@ def _network(p: NetworkProblem, be: Backend, values: dict) -> Any:
         formula = f"W{i}·{h_name} + b{i}" if not p.batch else f"{h_name}·W{i}ᵀ + b{i}"
         z = be.apply("affine", [W, h, b], f"z{i}", {}, formula, field + ("W",))
         out_name = f"h{i}" if i < n else "y"
-        label = {"linear": "{0}", "sigmoid": "σ({0})", "softmax": "softmax({0})"}.get(
-            layer.activation, layer.activation + "({0})")
-        h = be.apply(layer.activation, [z], out_name, layer.attrs, label.format(f"z{i}"),
-                     field + ("activation",))
+        h = be.apply(layer.activation, [z], out_name, layer.attrs,
+                     _act_formula(layer.activation, f"z{i}"), field + ("activation",))
         h_name = out_name
     if p.loss is None:
         return h
     loss_name = "L_data" if p.l2 else "L"
-    from . import ops
     formula = ops.fill_attrs(ops.get(p.loss.type).formula.format("y"), p.loss.attrs)
     L = be.apply(p.loss.type, [h], loss_name, p.loss.attrs, formula + (" (mean over the batch)" if p.batch else ""),
                  ("loss",))
@@ -189,7 +187,6 @@ def step_name(p: NetworkProblem, i: int, t: int, T: int) -> str:
 
 
 def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
-    from . import ops
     from .exprparse import Call, Num, Var
 
     env: dict[str, Any] = {}

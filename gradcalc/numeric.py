@@ -190,7 +190,7 @@ def run(problem, h: float | None = None, richardson: bool = False, sample: int |
     with np.errstate(all="ignore"):
         res = _differences(problem, tape, out, f0, kinked, h, richardson, sample, rng)
         if direction:
-            res.direction = _direction(tape, problem, out, h, rng)
+            res.direction = _direction(tape, out, h, rng)
     return res
 
 
@@ -216,17 +216,14 @@ def _differences(problem, tape, out, f0, kinked, h, richardson, sample, rng) -> 
         for k in ks:
             idx = _index(k, theta.shape)
             hk = float(hs[idx])
-            d, info = _central(tape, li, theta, idx, hk, out, keep=bool(my_kinked))
+            d, info = _central(tape, li, theta, idx, hk, out, keep=True)
             if richardson:
                 d2, _ = _central(tape, li, theta, idx, hk / 2, out, keep=False)
                 d = (4.0 * d2 - d) / 3.0
             g[idx] = d
             mask[idx] = True
             if not np.isfinite(d):
-                # θ ± h left the op's domain (sqrt just above 0, log near 0): not a verdict
-                bad.append((name, idx))
-                kinks.append(Kink(name, idx, "", "domain", "θ ± h leaves the domain: the "
-                                  "forward pass is not finite there"))
+                _off_domain(name, idx, kinks, bad)
                 continue
             for rec in my_kinked:
                 why = _kink_reason(tape, rec, info, hk)
@@ -235,6 +232,13 @@ def _differences(problem, tape, out, f0, kinked, h, richardson, sample, rng) -> 
                     break
         grads[name], checked[name], steps[name] = g, mask, hs
     return NumericResult(grads, checked, steps, kinks, f0, h, richardson, nonfinite=bad)
+
+
+def _off_domain(name: str, idx: tuple, kinks: list, bad: list) -> None:
+    """θ ± h left the op's domain (sqrt just above 0, log near 0): reported, not a verdict."""
+    bad.append((name, idx))
+    kinks.append(Kink(name, idx, "", "domain", "θ ± h leaves the domain: the "
+                      "forward pass is not finite there"))
 
 
 def _index(k: int, shape: tuple) -> tuple:
@@ -291,11 +295,7 @@ def _lean(tape: Tape, li: int, out: int, hs: np.ndarray, g: np.ndarray, mask: np
             gf[k] = d
             mf[k] = True
             if not math.isfinite(d):
-                idx = _index(k, theta.shape)
-                # θ ± h left the op's domain (sqrt just above 0, log near 0): not a verdict
-                bad.append((name, idx))
-                kinks.append(Kink(name, idx, "", "domain", "θ ± h leaves the domain: the "
-                                  "forward pass is not finite there"))
+                _off_domain(name, _index(k, theta.shape), kinks, bad)
 
 
 def _same(fs: list, one_by_one, pert: list) -> bool:
@@ -458,7 +458,7 @@ def _moved(xs0, xsp, xsm, shape) -> np.ndarray:
     return np.full(shape, any(bool(np.any(m)) for m in masks))
 
 
-def _direction(tape: Tape, problem, out: int, h: float, rng) -> DirectionCheck | None:
+def _direction(tape: Tape, out: int, h: float, rng) -> DirectionCheck | None:
     """A random unit direction v over all entries; its directional derivative by central
     differences with ε = h · max(1, max |θ|)."""
     names = list(tape.leaf_index)

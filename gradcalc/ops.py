@@ -906,7 +906,7 @@ register(Op("stack_steps", -1, lambda *hs: np.stack([_f(h) for h in hs], axis=-2
                                 rng.uniform(-2, 2, 3))))
 
 
-def _rnn_pre_parts(Wxh, Whh, b, x, h0, hs):
+def _rnn_pre_parts(h0, hs):
     """h_(t−1) for every step: h0, then every state but the last (N×T×H, batch first)."""
     lead = np.broadcast_to(h0, hs.shape[:-2] + (1, hs.shape[-1]))
     return np.concatenate([lead, hs[..., :-1, :]], axis=-2)
@@ -914,13 +914,13 @@ def _rnn_pre_parts(Wxh, Whh, b, x, h0, hs):
 
 def _rnn_pre_forward(Wxh, Whh, b, x, h0, hs):
     Wxh, Whh, b, x, h0, hs = (_f(v) for v in (Wxh, Whh, b, x, h0, hs))
-    return x @ Wxh.T + _rnn_pre_parts(Wxh, Whh, b, x, h0, hs) @ Whh.T + b
+    return x @ Wxh.T + _rnn_pre_parts(h0, hs) @ Whh.T + b
 
 
 def _rnn_pre_vjp(g, out, Wxh, Whh, b, x, h0, hs):
     Wxh, Whh, b, x, h0, hs = (_f(v) for v in (Wxh, Whh, b, x, h0, hs))
     g = _f(g)
-    prev = _rnn_pre_parts(Wxh, Whh, b, x, h0, hs)
+    prev = _rnn_pre_parts(h0, hs)
     H = g.shape[-1]
     flat = g.reshape(-1, H)
     dprev = g @ Whh
@@ -946,8 +946,3 @@ register(Op("rnn_pre", 6, _rnn_pre_forward, _rnn_pre_vjp, _rnn_pre_sym, "Wxh·x_
             sample=lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 3)),
                                 rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (4, 2)),
                                 rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (4, 3)))))
-
-# layer types of problem files (besides dense) -> the op that computes them
-LAYER_OPS = {"conv2d": "conv2d", "conv1d": "conv1d", "maxpool2d": "maxpool2d",
-             "avgpool2d": "avgpool2d", "maxpool1d": "maxpool1d", "avgpool1d": "avgpool1d",
-             "flatten": "flatten", "rnn": "rnn_step"}

@@ -390,7 +390,7 @@ def update_steps(problem, steps: int = 1, first_grads: dict | None = None,
                               "optimizer.lr or set optimizer.clip", file=problem.file,
                               field="optimizer.lr")
         report.steps.append(UpdateStep(k + 1, info, loss, loss_after,
-                                       dict(zip(names, [x.copy() for x in g])),
+                                       dict(zip(names, g)),
                                        {n: values[n].copy() for n in names}))
         loss = loss_after
     return report

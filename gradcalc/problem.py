@@ -49,7 +49,7 @@ class Layer:
     b: np.ndarray | None
     activation: str = "linear"      # an op name from ops.ACTIVATIONS
     alpha: float = 0.01             # leaky_relu slope
-    type: str = "dense"             # dense, or a key of ops.LAYER_OPS (conv2d, maxpool2d, rnn …)
+    type: str = "dense"             # a key of TYPE_KEYS: dense, conv2d, maxpool2d, rnn …
     stride: int = 1                 # conv and pooling (pooling: defaults to size)
     padding: int = 0                # conv: zeros on every side
     flip: bool = False              # conv: flip the kernel (the mathematical convolution)
@@ -357,10 +357,9 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
         if "W" not in raw:
             raise ctx.error(path, "a layer needs a weight matrix 'W' (shape out × in)")
         W = ctx.array(raw["W"], path + ("W",), 2, "W (out × in)")
-        source = "inputs" if i == 0 else f"outputs of layer {i - 1}"
         if W.shape[1] != width:
-            raise ctx.error(path + ("W",), f"expected {width} columns to match {width} {source}, "
-                                           f"got {W.shape[1]}")
+            raise ctx.error(path + ("W",), f"expected {width} columns to match {width} "
+                                           f"{_source(i)}, got {W.shape[1]}")
         if "b" in raw:
             b = ctx.array(raw["b"], path + ("b",), 1, "the bias b")
             if b.shape[0] != W.shape[0]:
@@ -368,16 +367,7 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
                                                f"{W.shape[0]} rows of W, got {b.shape[0]}")
         else:
             b = _freeze(np.zeros(W.shape[0]))
-        act = raw.get("activation", "linear")
-        if not isinstance(act, str) or act not in ops.ACTIVATIONS:
-            raise ctx.error(path + ("activation",), _unknown("activation", act, ops.ACTIVATIONS))
-        act = ops.ACTIVATIONS[act]
-        alpha = 0.01
-        if "alpha" in raw:
-            if act != "leaky_relu":
-                raise ctx.error(path + ("alpha",), "alpha is the slope of leaky_relu; this layer "
-                                                   f"uses {act}")
-            alpha = ctx.number(raw["alpha"], path + ("alpha",))
+        act, alpha = _activation(ctx, raw, path, "linear", "dense")
         layers.append(Layer(W, b, act, alpha, out_shape=(W.shape[0],)))
         width = W.shape[0]
         shape = (width,)
@@ -392,8 +382,8 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
                         + (" or use return: last" if layers[-1].type == "rnn" else ""))
     loss = None
     if "loss" in doc:
-        loss = _loss(ctx, doc["loss"], layers, x, targets, labels, out=width, batch=batch,
-                     last=last)
+        loss = _loss(ctx, doc["loss"], layers, targets, labels, out=width, batch=batch,
+                     wpath=last)
     elif targets is not None or labels is not None:
         raise ctx.error(("data",), "data gives targets or labels but there is no 'loss' section")
     elif width != 1 or batch or len(shape) != 1:
@@ -480,7 +470,7 @@ def _activation(ctx: _Ctx, raw: dict, path, default: str, ltype: str) -> tuple[s
     if not isinstance(act, str) or act not in ops.ACTIVATIONS:
         raise ctx.error(path + ("activation",), _unknown("activation", act, ops.ACTIVATIONS))
     act = ops.ACTIVATIONS[act]
-    if act == "softmax":
+    if act == "softmax" and ltype != "dense":   # softmax only turns dense scores into probabilities
         raise ctx.error(path + ("activation",), f"softmax is for the scores of a dense layer, "
                                                 f"not a {ltype} layer")
     alpha = 0.01
@@ -623,7 +613,9 @@ def _labels(ctx: _Ctx, value, path, n: int) -> np.ndarray:
     return _freeze(arr)
 
 
-def _loss(ctx: _Ctx, raw, layers, x, targets, labels, out=None, batch=None, last=None) -> Loss:
+def _loss(ctx: _Ctx, raw, layers, targets, labels, *, out: int, batch: bool,
+          wpath: tuple) -> Loss:
+    """The loss section; `out` is the output width, set at `wpath` (the last layer)."""
     path = ("loss",)
     if isinstance(raw, str):
         raw = {"type": raw}
@@ -633,12 +625,8 @@ def _loss(ctx: _Ctx, raw, layers, x, targets, labels, out=None, batch=None, last
     if not isinstance(kind, str) or kind not in ops.LOSSES:
         raise ctx.error(path + ("type",), _unknown("loss", kind, ops.LOSSES))
     ctx.keys(raw, path, LOSS_KEYS[kind], f"a {kind} loss")
-    wpath = last or ("layers", len(layers) - 1, "W")      # where the output width is set
-    out = layers[-1].W.shape[0] if out is None else out
-    batch = x.ndim == 2 if batch is None else batch
-    last = ("layers", len(layers) - 1, "activation")
     if kind == "cross_entropy" and layers[-1].activation == "softmax":
-        raise ctx.error(last, "cross_entropy applies softmax to the raw scores itself; use "
+        raise ctx.error(("layers", len(layers) - 1, "activation"), "cross_entropy applies softmax to the raw scores itself; use "
                               "activation: linear on the last layer (softmax twice is wrong)")
     if kind in ("cross_entropy", "hinge") and out < 2:
         raise ctx.error(wpath, f"a {kind} loss needs at least 2 class scores, got {out}")

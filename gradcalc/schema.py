@@ -69,14 +69,11 @@ _TYPED_KEYS = {   # keys of the layer types besides dense (convolution, pooling,
 
 def _layer_schema(dense_props: dict) -> dict:
     """A dense layer (no `type`), or one object schema per layer type the loader knows."""
-    from . import problem
-    type_keys = getattr(problem, "TYPE_KEYS", None)
+    from .problem import TYPE_KEYS as type_keys
     dense_required = [{"required": ["W"]}] + (
         [{"required": ["width"]}] if "width" in dense_props else [])
     dense = {"type": "object", "properties": dict(dense_props), "additionalProperties": False,
              "anyOf": dense_required}
-    if not type_keys:
-        return dense
     dense["properties"]["type"] = {"const": "dense"}
     variants = [dense]
     for name, keys in type_keys.items():

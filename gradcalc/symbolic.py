@@ -193,7 +193,7 @@ class SymBackend:
             return sp.Integer(int(v))
         return sp.Rational(repr(v)) if self.exact else sp.Float(v)
 
-    def _symbols(self, name: str, value, kind: str) -> np.ndarray:
+    def _symbols(self, name: str, value) -> np.ndarray:
         sp = self.sp
         value = np.asarray(value, dtype=float)
         out = np.empty(value.shape, dtype=object)
@@ -219,7 +219,7 @@ class SymBackend:
                 out[idx] = self.number(arr[idx], name)
             self._remember(out, name)
             return out
-        out = self._symbols(name, value, "leaf")
+        out = self._symbols(name, value)
         self.leaves[name] = out
         return out
 
@@ -228,7 +228,7 @@ class SymBackend:
         booleans and text (labels, stride, padding, activation names) stay as they are."""
         if isinstance(value, np.ndarray) and value.dtype.kind == "f":
             name = {"target": "t"}.get(key, key)
-            syms = self._symbols(name, value, "const")
+            syms = self._symbols(name, value)
             self.consts[name] = syms
             self.const_symbols.update(syms.flat)
             return syms
@@ -384,8 +384,7 @@ def run(problem, exact: bool = False) -> SymbolicResult:
         for idx in np.ndindex(h.shape):
             e = h[idx]
             vals[idx] = be.values.get(e, e) if isinstance(e, be.sp.Symbol) else e
-        forward[name] = np.vectorize(be.float_value, otypes=[float])(vals) if vals.size else \
-            np.zeros(vals.shape)
+        forward[name] = _floats(be, vals)
         if exact:
             exact_fwd[name] = vals
     gradients, exact_grads = {}, {}
@@ -394,13 +393,18 @@ def run(problem, exact: bool = False) -> SymbolicResult:
         vals = np.empty(h.shape, dtype=object)
         for idx in np.ndindex(h.shape):
             vals[idx] = adj.get(h[idx], 0)
-        gradients[name] = np.vectorize(be.float_value, otypes=[float])(vals) if vals.size else \
-            np.zeros(vals.shape)
+        gradients[name] = _floats(be, vals)
         if exact:
             exact_grads[name] = vals
     named = set(forward_names(problem)) if isinstance(problem, ExpressionProblem) else set(names)
     return SymbolicResult(forward, gradients, out_name, be, out, named, exact, exact_fwd,
                           exact_grads)
+
+
+def _floats(be: SymBackend, vals: np.ndarray) -> np.ndarray:
+    """An object array of SymPy values as float64."""
+    return np.vectorize(be.float_value, otypes=[float])(vals) if vals.size else \
+        np.zeros(vals.shape)
 
 
 # ---------------------------------------------------------------- formulas for people
@@ -568,6 +572,7 @@ class _Formulas:
         self.pr = _Printer(self.be.network)
         for s, (name, idx) in self.be.info.items():
             self.pr.add(s, name, idx)
+        self.by_key = {key: s for s, key in self.be.info.items()}   # (name, index) -> symbol
         self.definitions: list[FormulaLine] = []
         self.cse_names: dict = {}         # common subexpression -> its name c1, c2 …
         self._outputs: dict = {}          # (form, derivative) over the stand-ins -> output form
@@ -621,7 +626,6 @@ class _Formulas:
             # a batch or a wide layer: the closed forms would be long sums nobody reads
             note = (f"Closed forms left out: the graph has {work} partial derivatives "
                     f"(> {CLOSED_LIMIT}); the local derivatives above give every step.")
-            closed = False
             grads = []
         else:
             grads = self._gradient_lines() if closed else None
@@ -638,7 +642,7 @@ class _Formulas:
         out_shape = node.syms.shape
         src_shape = self.be.by_name[src].shape
         npos = len(out_shape)
-        pat = _generalize([(key, shown) for key, shown, _ in entries], self.be.info)
+        pat = _generalize([(key, shown) for key, shown, _ in entries], self.be.info, self.by_key)
         if pat is not None:
             expr, letters, gen = pat
             lhs_t = f"∂{pretty_name(node.name, letters[:npos], pr.network)}/" \
@@ -649,7 +653,7 @@ class _Formulas:
                 pr.add(g, gname, gidx)
             raw_pat = None
             if any(r != s for _, s, r in entries):
-                rp = _generalize([(key, r) for key, _, r in entries], self.be.info)
+                rp = _generalize([(key, r) for key, _, r in entries], self.be.info, self.by_key)
                 if rp is not None and rp[1] == letters:
                     raw_pat = rp[0]
                     for g, (gname, gidx) in rp[2].items():
@@ -718,7 +722,7 @@ class _Formulas:
         sp, pr = self.sp, self.pr
         out_t = pretty_name(self.res.output, (), pr.network)
         out_l = latex_name(self.res.output, (), pr.network)
-        pat = _generalize(entries, self.be.info) if len(entries) > 1 else None
+        pat = _generalize(entries, self.be.info, self.by_key) if len(entries) > 1 else None
         if pat is not None:
             expr, letters, gen = pat
             for g, (gname, gidx) in gen.items():
@@ -810,7 +814,7 @@ def _too_big(e) -> bool:
 
 
 # ---------------------------------------------------------------- index patterns
-def _generalize(entries: list, info: dict):
+def _generalize(entries: list, info: dict, by_name: dict | None = None):
     """Find one formula with index letters that reproduces every entry.
 
     `entries` are (key, expr) where key is a tuple of 0-based positions (output index followed
@@ -818,7 +822,8 @@ def _generalize(entries: list, info: dict):
     indexed symbol of a reference entry is read as letters or literal indices — chosen by a
     small search so that every entry contains the instantiated symbols, distinct ones staying
     distinct — and the candidate is verified by rebuilding every entry exactly.  Returns
-    (pattern expression, letters per key position, {pattern symbol: (name, letters)}) or None."""
+    (pattern expression, letters per key position, {pattern symbol: (name, letters)}) or None.
+    `by_name` is the inverse of `info`, (name, index) -> symbol (built here when not given)."""
     sp = _sp()
     if not entries:
         return None
@@ -847,9 +852,8 @@ def _generalize(entries: list, info: dict):
         val_letters.setdefault(ref_key[c], []).append(letter[c])
     others = [(dict(zip(classes, [k[c] for c in classes])), set(e.free_symbols) if
                hasattr(e, "free_symbols") else set(), e) for k, e in entries]
-    by_name = {}
-    for s, (name, idx) in info.items():
-        by_name[(name, idx)] = s
+    if by_name is None:
+        by_name = {key: s for s, key in info.items()}
     syms = sorted((s for s in getattr(ref, "free_symbols", ()) if s in info),
                   key=lambda s: s.name)
     choices = []

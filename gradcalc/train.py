@@ -237,26 +237,18 @@ class TrainResult:
     net: Any = field(default=None, repr=False)
 
     def to_json(self) -> dict:
+        """The JSON value (render.jsonout.dumps writes a non-finite number as null)."""
         from .solution import to_json_value
         return {"title": self.problem.title, "label": self.label or None,
                 "epochs": self.epochs, "batch_size": self.batch_size, "seed": self.seed,
                 "stopped": self.stopped, "message": self.message or None,
-                "final": {"loss": _finite_or_none(self.final_loss),
-                          "accuracy": self.final_accuracy},
-                "records": [_json_safe(r.to_json()) for r in self.records],
+                "final": {"loss": self.final_loss, "accuracy": self.final_accuracy},
+                "records": [r.to_json() for r in self.records],
                 "params": to_json_value(self.params)}
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         names = list(self.problem.parameters())
         return self.net.predict([self.params[n] for n in names], x)
-
-
-def _finite_or_none(v):
-    return v if v is not None and math.isfinite(v) else None
-
-
-def _json_safe(d: dict) -> dict:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def task(problem) -> str:
@@ -622,8 +614,5 @@ def write_trained(result: TrainResult, out_path: str | Path) -> None:
         head += f"\n# Stopped early ({result.stopped}): " + result.message.replace("\n", " ")
     text = head + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None,
                                         allow_unicode=True, width=100)
-    try:
-        from .fileio import write_atomic
-        write_atomic(out_path, text)
-    except OSError as e:
-        raise UsageError(f"--out: cannot write {out_path}: {e.strerror or e}") from None
+    from .fileio import write_atomic   # all or nothing; errors are one-line UsageErrors
+    write_atomic(out_path, text)

@@ -343,13 +343,6 @@ def fill(template: Template, drawn: dict) -> dict:
     return {k: _substitute(v, (k,), drawn, template.prefixes) for k, v in doc.items()}
 
 
-def draw_document(template: Template, student: str, draw: int) -> dict:
-    """The concrete document of one draw."""
-    if not template.specs:
-        return fill(template, {})
-    return fill(template, draw_values(template, student, draw))
-
-
 def _nudged(template: Template, drawn: dict, whole: bool) -> dict:
     """The drawn values moved by a hair (relative 1e-7, a fixed pattern): far inside every
     margin, so no branch changes, but any zero that only these numbers made moves off 0.
@@ -549,7 +542,7 @@ def rubric_of(problem):
     """The grading rubric of a concrete problem (gradcalc.grading validates it; its errors point
     at the template's lines). Numbers do not change it, so one per template is enough."""
     from .grading import AnswerKey
-    return AnswerKey(problem).rubric
+    return AnswerKey(problem, lazy=True).rubric     # (no mistake variants needed for it)
 
 
 # ---------------------------------------------------------------- making a variant
@@ -620,11 +613,6 @@ class VariantMaker:
             except GradcalcError:
                 continue
         return None
-
-
-def make_variant(template: Template, student) -> Variant:
-    """The well-posed variant of one student (see VariantMaker for many)."""
-    return VariantMaker(template).make(student)
 
 
 def _unsatisfiable(template, student, rejections, last) -> ProblemError:
@@ -770,9 +758,9 @@ def read_roster(path, id_column: str | None = None) -> Roster:
 
 
 def parse_roster(text: str, file: str = "<roster>", id_column: str | None = None) -> Roster:
+    from .answers import _sniff_delimiter
     text = text[1:] if text.startswith("\ufeff") else text
-    first = text.split("\n", 1)[0]
-    delim = max((",", ";", "\t"), key=first.count)
+    delim = _sniff_delimiter(text.split("\n", 1)[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     try:
         header = next(reader)
@@ -875,9 +863,13 @@ class VariantGrader:
         from .grading import AnswerKey
         self.template = template
         self.maker = VariantMaker(template)
-        self.probe = AnswerKey(self.maker.make(PROBE_ID).problem)
-        self.maker.rubric = self.probe.rubric
+        probe = self.maker.make(PROBE_ID)       # loads and validates the rubric once
+        # without random numbers every student has this problem: the probe is everyone's key
+        self.probe = AnswerKey(probe.problem, self.maker.rubric, lazy=template.is_random,
+                               built=probe._built)
         self._refs: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # id -> (reference, tolerance)
+        # (question, entries) in the rubric's order: the same for every variant
+        self._sizes = [(q.name, self.probe.reference[q.name].size) for q in self.rubric.questions]
         self._last: tuple[str, Any] | None = None
 
     @property
@@ -895,6 +887,8 @@ class VariantGrader:
     def key_for(self, submission):
         """The AnswerKey of the submission's own variant (regenerated from its student id)."""
         from .grading import AnswerKey
+        if not self.template.is_random:
+            return self.probe
         sid = normalize_id(submission.student) or PROBE_ID
         if self._last is not None and self._last[0] == sid:
             return self._last[1]
@@ -912,14 +906,13 @@ class VariantGrader:
     def _answers(self, submission) -> np.ndarray:
         """The submission's answers in the rubric's order, NaN where not answered or unusable."""
         parts = []
-        for q in self.rubric.questions:
-            shape = np.shape(self.probe.reference[q.name])
-            ans = submission.answers.get(q.name)
+        for name, size in self._sizes:
+            ans = submission.answers.get(name)
             v = getattr(ans, "value", None)
-            if v is not None and getattr(ans, "error", None) is None and np.size(v) == int(np.prod(shape)):
+            if v is not None and getattr(ans, "error", None) is None and np.size(v) == size:
                 parts.append(np.asarray(v, dtype=float).ravel())
             else:   # a wrong shape (a transposed dW) says nothing about whose numbers were used
-                parts.append(np.full(int(np.prod(shape)), np.nan))
+                parts.append(np.full(size, np.nan))
         return np.concatenate(parts)
 
     def copy_signals(self, submissions) -> list[CopySignal]:
@@ -970,6 +963,7 @@ class VariantGrader:
 
 
 def copy_signals_csv(signals: list[CopySignal]) -> str:
+    from .render.grade import escape_cell as _csv_cell   # against CSV formula injection
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["student", "source", "matches_variant_of", "matching_own", "matching_other",
@@ -978,7 +972,3 @@ def copy_signals_csv(signals: list[CopySignal]) -> str:
         w.writerow([_csv_cell(s.student), _csv_cell(s.source), _csv_cell(s.other), s.own,
                     s.matched, s.entries])
     return buf.getvalue()
-
-
-def _csv_cell(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

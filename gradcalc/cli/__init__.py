@@ -56,13 +56,18 @@ class _Commands(dict):
             self.loaded = True
             _register()
 
-    def __iter__(self):
-        self.load()
-        return dict.__iter__(self)
+    def _loaded(method):        # the dict method, after every command module is imported
+        def call(self, *args):
+            self.load()
+            return method(self, *args)
+        return call
 
-    def __len__(self):
-        self.load()
-        return dict.__len__(self)
+    __iter__ = _loaded(dict.__iter__)
+    __len__ = _loaded(dict.__len__)
+    keys = _loaded(dict.keys)
+    values = _loaded(dict.values)
+    items = _loaded(dict.items)
+    del _loaded
 
     def __contains__(self, name):
         if not dict.__contains__(self, name):
@@ -76,18 +81,6 @@ class _Commands(dict):
 
     def get(self, name, default=None):
         return self[name] if name in self else default
-
-    def keys(self):
-        self.load()
-        return dict.keys(self)
-
-    def values(self):
-        self.load()
-        return dict.values(self)
-
-    def items(self):
-        self.load()
-        return dict.items(self)
 
 
 class _Group(click.Group):

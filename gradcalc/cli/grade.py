@@ -1,6 +1,7 @@
 """`gradcalc grade` (a class of answer files -> grades, feedback, summary) and `gradcalc template`."""
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -12,51 +13,13 @@ import click
 
 from . import LANG, PRECISION, cli, handle_errors, is_program, program_settings
 from ..errors import UsageError
+from ..fileio import write_atomic
+
+# class outputs: a re-run that changes nothing touches no file
+_write = functools.partial(write_atomic, skip_unchanged=True)
 
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
                      *(f"lpt{i}" for i in range(1, 10))}
-
-
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) \
-    | getattr(os, "O_BINARY", 0)
-
-
-def write_atomic(path: Path | str, data: bytes, exists: bool = True) -> bool:
-    """Write to a temporary file in the same folder, then rename over the target: a reader
-    never sees a half-written file, and an interrupted run leaves the old file intact.
-    A file that already holds exactly these bytes is left alone (a re-run touches nothing);
-    `exists=False` says the caller knows there is no such file yet (no look first).
-    Returns whether the file was written; an error is one line naming the file (exit 2)."""
-    path = os.fspath(path)
-    if exists:
-        try:
-            if os.stat(path).st_size == len(data):
-                with open(path, "rb") as f:
-                    if f.read() == data:
-                        return False
-        except OSError:
-            pass
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    try:
-        # plain os calls: this runs once per student (10,000 feedback files)
-        fd = os.open(tmp, _CREATE, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        return True
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise UsageError(f"cannot write the file: {exc.strerror or exc}", file=path) from None
-        raise
 
 
 def feedback_names(results) -> dict[int, str]:
@@ -320,7 +283,8 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
             result = key_for(sub).grade(sub)
             text = out.feedback_markdown(result, prob.title, lang, hide_answers, precision)
             name = file_of[id(sub)]
-            write_atomic(os.path.join(folder, name), text.encode("utf-8"), name in present)
+            write_atomic(os.path.join(folder, name), text.encode("utf-8"),
+                         skip_unchanged=True, exists=name in present)
             for q in result.questions:
                 q.release()                    # keep only the scores for the summary
             results.append(result)
@@ -329,22 +293,21 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
     del subs
     report = summarize(prob.title, rubric, results)
 
-    write_atomic(out_path / "grades.csv", out.grades_csv(report).encode("utf-8"))
+    _write(out_path / "grades.csv", out.grades_csv(report).encode("utf-8"))
     roster_info = None
     if roster_data is not None:
         name = assignment or Path(problem).stem
         text, roster_info = out.roster_csv(roster_data, report.results, name,
                                            rubric.max_points, roster_key)
-        write_atomic(out_path / "upload.csv", text.encode("utf-8"))
-    write_atomic(out_path / "histogram.png",
-                 histogram.png(report.totals, rubric.max_points, prob.title))
+        _write(out_path / "upload.csv", text.encode("utf-8"))
+    _write(out_path / "histogram.png",
+           histogram.png(report.totals, rubric.max_points, prob.title))
     if grader is not None:
         from ..variants import copy_signals_csv
-        write_atomic(out_path / "copy_signals.csv", copy_signals_csv(signals).encode("utf-8"))
-    write_atomic(out_path / "summary.md",
-                 out.summary_markdown(report, lang, histogram="histogram.png",
-                                      roster_info=roster_info,
-                                      copy_signals=[s.text() for s in signals]).encode("utf-8"))
+        _write(out_path / "copy_signals.csv", copy_signals_csv(signals).encode("utf-8"))
+    _write(out_path / "summary.md",
+           out.summary_markdown(report, lang, histogram="histogram.png", roster_info=roster_info,
+                                copy_signals=[s.text() for s in signals]).encode("utf-8"))
     if show:
         out.print_summary(report, lang)
         click.echo(f"wrote {out_path / 'grades.csv'}, {out_path / 'summary.md'}, "
@@ -387,15 +350,10 @@ def template(problem, fmt):
         prob = load_problem(problem)
     key = AnswerKey(prob)
     if fmt == "csv":
+        from ..render.handout import entry_names   # the answer key's column names too
         cols = ["student", "name"]
         for q in key.rubric.questions:
-            shape = key.reference[q.name].shape
-            if len(shape) == 0 or (len(shape) == 1 and shape[0] == 1):
-                cols.append(q.name)
-            else:
-                import numpy as np
-                for idx in np.ndindex(shape):
-                    cols.append(f"{q.name}[{','.join(str(i + 1) for i in idx)}]")
+            cols += [col for col, _ in entry_names(q.name, key.reference[q.name])]
         import csv
         import io
         buf = io.StringIO()

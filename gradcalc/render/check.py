@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fmt
+from .i18n import pick
 from .tables import Table
 
 WORDS = {
@@ -43,7 +44,7 @@ WORDS = {
 
 
 def words(lang: str) -> dict:
-    return WORDS.get(lang, WORDS["en"])
+    return pick(WORDS, lang)
 
 
 def _sci(x: float) -> str:
@@ -212,14 +213,16 @@ def check_tables(rep, lang: str = "en", precision: int = 6, formulas: bool = Tru
 
 
 def summary_table(reports, lang: str = "en") -> Table:
+    from ..compare import TOLERANCES
     w = words(lang)
+    tol = {k: f"({a:g}, {r:g})".replace("e-0", "e-") for k, (a, r) in TOLERANCES.items()}
     rows = [[r.file, _sci(r.pairs["symbolic"].max_rel) if "symbolic" in r.pairs else w["skipped"],
              _sci(r.pairs["numeric"].max_rel) if "numeric" in r.pairs else w["skipped"],
              str(len(r.kinks)), w["agree"] if r.ok else w["disagree"]] for r in reports]
     bad = sum(not r.ok for r in reports)
     note = (f"{len(reports)} problems: {len(reports) - bad} agree, {bad} disagree. "
-            "Tolerances: |a − b| ≤ atol + rtol·|b| with (atol, rtol) = (1e-8, 1e-6) for "
-            "autograd↔symbolic and (1e-6, 1e-5) for autograd↔numeric.")
+            f"Tolerances: |a − b| ≤ atol + rtol·|b| with (atol, rtol) = {tol['symbolic']} for "
+            f"autograd↔symbolic and {tol['numeric']} for autograd↔numeric.")
     return Table(w["summary"], [w["problem"], w["ag_sym"], w["ag_num"], "kinks", w["verdict"]],
                  rows, note=note, kinds=["text", "num", "num", "num", "text"])
 
@@ -234,7 +237,7 @@ def methods_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
     rows = []
     for name in rep.names:
         rows.append([f"∂{rep.output}/∂{name}"] + [
-            fmt.value(np.where(np.isnan(g[name]), np.nan, g[name]), precision, multiline=True)
+            fmt.value(g[name], precision, multiline=True)
             for g in rep.methods.values()])
     tables = [Table(w["methods"], cols, rows, note=agreement_line(rep, lang),
                     kinds=["text"] + ["num"] * len(rep.methods))]

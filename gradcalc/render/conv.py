@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fmt
+from .i18n import pick
 from .tables import Table
 
 MAX_ROWS = 36      # a table lists at most this many output entries ("for a small example")
@@ -72,7 +73,7 @@ WORDS = {
 
 
 def _w(lang: str) -> dict[str, str]:
-    return WORDS.get(lang, WORDS["en"])
+    return pick(WORDS, lang)
 
 
 def layer_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .i18n import pick
 from . import fmt
 from .tables import Table
 
@@ -92,7 +93,7 @@ WORDS = {
 
 
 def words(lang: str) -> dict:
-    return WORDS.get(lang, WORDS["en"])
+    return pick(WORDS, lang)
 
 
 # ---------------------------------------------------------------- small formatting helpers

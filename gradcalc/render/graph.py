@@ -5,8 +5,9 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
-from ..fileio import write_atomic  # noqa: F401  (also used by render.html)
-from ..graphlayout import LINE, GraphModel, from_solution, value_lines
+from ..fileio import write_atomic
+from ..graphlayout import LINE, WORDS, GraphModel, from_solution, value_lines
+from .i18n import pick
 
 FORMATS = (".svg", ".png", ".pdf", ".dot")
 GREEN, RED = "#1b7a2f", "#c0262d"          # forward value above the wire, gradient below
@@ -206,9 +207,8 @@ def _dot_escape(text: str) -> str:
 
 def dot_source(sol, lang: str = "en", precision: int = 4) -> str:
     """Graphviz source of the same graph (for `dot -Tsvg`), values green above, gradients red."""
-    from ..graphlayout import WORDS
     model = from_solution(sol, lang, precision)
-    words = WORDS.get(lang, WORDS["en"])
+    words = pick(WORDS, lang)
     title = _dot_escape(model.title)
     legend = (f'<font color="{GREEN}">{_dot_escape(words["value"])}</font>  '
               f'<font color="{RED}">{_dot_escape(words["grad"].format(out=model.output))}</font>')

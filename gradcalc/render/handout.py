@@ -7,7 +7,9 @@ import io
 
 import numpy as np
 
+from .i18n import pick
 from . import fmt
+from .grade import escape_cell as csv_safe   # one rule against CSV formula injection
 
 WORDS = {
     "en": {
@@ -54,7 +56,7 @@ WORDS = {
 
 
 def words(lang: str) -> dict:
-    return WORDS.get(lang, WORDS["en"])
+    return pick(WORDS, lang)
 
 
 # ---------------------------------------------------------------- blocks (shared by md and html)
@@ -382,18 +384,6 @@ def key_markdown(variant, questions, refs: dict, output: str, lang: str = "en", 
 
 
 # ---------------------------------------------------------------- CSV
-def csv_safe(text: str) -> str:
-    """Escape a text cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR)."""
-    text = str(text)
-    if text and text[0] in "=+-@\t\r":
-        try:
-            float(text)
-            return text          # a plain number like -0.25 is not a formula
-        except ValueError:
-            return "'" + text
-    return text
-
-
 def entry_names(name: str, value) -> list[tuple[str, tuple]]:
     """Per-entry column names, 1-based: dW1[1,2]; a scalar or a one-entry vector keeps its name
     (as in `gradcalc template --format csv`)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import fmt
-from .i18n import words as table_words
+from .i18n import pick, words as table_words
 
 WORDS = {
     "en": {
@@ -100,7 +100,7 @@ footer { color: var(--muted); font-size: .85rem; margin-top: 2.5rem; }
 
 
 def _w(lang: str) -> dict:
-    return WORDS.get(lang, WORDS["en"])
+    return pick(WORDS, lang)
 
 
 def _e(text) -> str:
@@ -200,7 +200,7 @@ class _TexError(ValueError):
 def latex_mathml(tex: str, display: bool = True) -> str | None:
     r"""The LaTeX subset SymPy prints (\frac, scripts, \left( … \right), cases, \text …) as
     MathML; None when the text uses anything else (the caller then shows the LaTeX source)."""
-    toks = [t for t in _TEX_TOKEN.findall(tex)]
+    toks = _TEX_TOKEN.findall(tex)
     pos = [0]
 
     def peek():
@@ -774,6 +774,7 @@ def solution_html(sol, lang: str = "en", precision: int = 4) -> str:
 
 def write_html(sol, path, lang: str = "en", precision: int = 4) -> None:
     """Build the report first, then write it atomically (nothing half-written on failure)."""
-    from .graph import check_target, write_atomic
+    from ..fileio import write_atomic
+    from .graph import check_target
     check_target(path, (".html", ".htm"))
     write_atomic(path, solution_html(sol, lang, precision))

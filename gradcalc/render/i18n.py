@@ -37,5 +37,10 @@ WORDS = {
 }
 
 
+def pick(table: dict, lang: str) -> dict:
+    """The `lang` entry of a module's {"en": {...}, "zh": {...}} word table (English if absent)."""
+    return table.get(lang, table["en"])
+
+
 def words(lang: str) -> dict[str, str]:
-    return WORDS.get(lang, WORDS["en"])
+    return pick(WORDS, lang)

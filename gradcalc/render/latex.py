@@ -154,6 +154,7 @@ def _escape(text: str) -> str:
 
 
 def _build(sol, precision: int, lang: str = "en") -> _Doc:
+    from .check import words as check_words
     from .i18n import words
     w = words(lang)
     net = _network(sol)
@@ -213,11 +214,11 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
     rep = sol.extras.get("table_check")
     if rep is not None and rep.symbolic is not None:
         F = rep.symbolic.formulas()
-        doc.section("Local derivatives derived by SymPy from each forward form")
+        doc.section(check_words(lang)["local"])
         from ..symbolic import LAYOUT_LATEX
         doc.text(F.layout, LAYOUT_LATEX)
         doc.equations([_align(f.latex) for f in F.local])
-        doc.section("Gradients in closed form (SymPy)")
+        doc.section(check_words(lang)["closed"])
         if F.note:
             doc.text(F.note)
         doc.equations([_align(f.latex) for f in (F.gradients or []) + F.definitions])

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from . import fmt
+from .i18n import pick
 from .tables import Table
 
 WORDS = {
@@ -53,7 +54,7 @@ WORDS = {
 
 
 def _w(lang: str) -> dict:
-    return WORDS.get(lang, WORDS["en"])
+    return pick(WORDS, lang)
 
 
 # ---------------------------------------------------------------- solve: the update step
@@ -228,14 +229,16 @@ def _figure(width: float, height: float):
 
 
 def _save(fig, path) -> None:
-    from ..errors import UsageError
-    from ..fileio import write_atomic
+    from ..fileio import write_atomic   # all or nothing; errors are one-line UsageErrors
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    try:
-        write_atomic(path, buf.getvalue())
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+    write_atomic(path, buf.getvalue())
+
+
+def _log_if_wide(ax, values) -> None:
+    """A log y axis when positive values span more than a factor 20."""
+    if values and min(values) > 0 and max(values) / min(values) > 20:
+        ax.set_yscale("log")
 
 
 def plot_curves(result, path) -> None:
@@ -248,8 +251,7 @@ def plot_curves(result, path) -> None:
     ax = fig.add_subplot(1, n, 1)
     losses = [r.loss for r in recs]
     ax.plot(epochs, losses, color="tab:blue")
-    if losses and min(losses) > 0 and max(losses) / min(losses) > 20:
-        ax.set_yscale("log")
+    _log_if_wide(ax, losses)
     ax.set_xlabel("epoch")
     ax.set_title("loss (mean over the epoch)")
     ax.grid(alpha=0.3)
@@ -261,10 +263,9 @@ def plot_curves(result, path) -> None:
         ax.set_title("accuracy")
         ax.grid(alpha=0.3)
     ax = fig.add_subplot(1, n, n)
-    ax.step(epochs, [r.lr for r in recs], where="post", color="tab:orange")
     lrs = [r.lr for r in recs]
-    if lrs and min(lrs) > 0 and max(lrs) / min(lrs) > 20:
-        ax.set_yscale("log")
+    ax.step(epochs, lrs, where="post", color="tab:orange")
+    _log_if_wide(ax, lrs)
     ax.set_xlabel("epoch")
     ax.set_title("learning rate")
     ax.grid(alpha=0.3)
@@ -338,9 +339,7 @@ def plot_sweep_curves(results, key: str, path) -> None:
     ax = fig.add_subplot(1, 1, 1)
     for r in results:
         ax.plot([x.epoch for x in r.records], [x.loss for x in r.records], label=r.label)
-    losses = [x.loss for r in results for x in r.records]
-    if losses and min(losses) > 0 and max(losses) / min(losses) > 20:
-        ax.set_yscale("log")
+    _log_if_wide(ax, [x.loss for r in results for x in r.records])
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
