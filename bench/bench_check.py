@@ -89,8 +89,8 @@ import sys, time
 import numpy as np
 import sympy
 from gradcalc import ops
-from gradcalc.network import build
-from gradcalc.problem import load_problem
+from gradcalc.graph.network import build
+from gradcalc.problem.load import load_problem
 
 class Expanded:
     # leaves are symbols, every op returns its SymPy form over its inputs: the loss written out
@@ -170,8 +170,8 @@ def _big_net(seed: int = 0):
 
 
 def bench_numeric() -> None:
-    from gradcalc import numeric
-    from gradcalc.problem import Layer, Loss, NetworkProblem
+    from gradcalc.derive import numeric
+    from gradcalc.problem.load import Layer, Loss, NetworkProblem
 
     print("3. numeric check of every entry of a network with about 10,000 parameters")
     x, W1, b1, W2, b2, label = _big_net()

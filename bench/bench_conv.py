@@ -17,8 +17,8 @@ import yaml
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
 
-from gradcalc.autograd import run                    # noqa: E402
-from gradcalc.problem import parse_problem           # noqa: E402
+from gradcalc.derive.autograd import run                    # noqa: E402
+from gradcalc.problem.load import parse_problem           # noqa: E402
 
 
 def timeit(fn, min_time=1.0, max_reps=2000) -> float:

@@ -2,7 +2,7 @@
 
 Prints submissions per second, peak memory (the child's max RSS) and ratios against
 baselines measured in the same run: the bare start-up of `gradcalc --version`, a process
-that only reads the same answer files through gradcalc.yamlio, and a process that only
+that only reads the same answer files through gradcalc.problem.yamlio, and a process that only
 creates as many files atomically in the same folder (the floor the file system sets: on
 ext4 it varies tenfold, e.g. for minutes after many files were deleted nearby).
 With --baseline REV, the package as committed at REV is timed on the same inputs, run by run
@@ -121,7 +121,7 @@ def run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tup
     return elapsed, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
-READ_ONLY = ("import sys, pathlib\nfrom gradcalc.yamlio import load_yaml_file\n"
+READ_ONLY = ("import sys, pathlib\nfrom gradcalc.problem.yamlio import load_yaml_file\n"
              "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.yaml')): load_yaml_file(p)\n")
 
 WRITE_ONLY = ("import os, sys\nd, n = sys.argv[1], int(sys.argv[2])\nos.makedirs(d)\n"
@@ -207,7 +207,7 @@ def main() -> None:
                                                 str(tmp / f"outcsv-{k}"), "--quiet"], env, tmp)
                 row(f"{n}-row CSV", label, n, secs, mb, cpu)
         print("÷ yamlio read: against a process that only parses the same files with "
-              "gradcalc.yamlio (default, pure-Python loader)")
+              "gradcalc.problem.yamlio (default, pure-Python loader)")
         print("target: ≥ 1,000 submissions/s end to end with feedback files; < 300 MB at 10,000")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gradcalc.problem import parse_problem  # noqa: E402
-from gradcalc import train as tr  # noqa: E402
+from gradcalc.problem.load import parse_problem  # noqa: E402
+from gradcalc.train import loop as tr  # noqa: E402
 
 PROBLEM = """title: spiral benchmark
 data: {generate: spiral, n: 100, classes: 3, noise: 0.2, seed: 0}
@@ -51,8 +51,8 @@ def ours(p, epochs):
 
 def graph_path(p, epochs):
     """The same SGD through the recorded autograd graph (the path `solve` uses)."""
-    from gradcalc import autograd
-    from gradcalc.optim import SGD, parse_optimizer
+    from gradcalc.derive import autograd
+    from gradcalc.train.optim import SGD, parse_optimizer
     names = list(p.parameters())
     values = {n: np.array(v) for n, v in p.parameters().items()}
     sgd = SGD(parse_optimizer(p), [values[n] for n in names])

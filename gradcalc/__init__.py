@@ -4,14 +4,14 @@ from __future__ import annotations
 __version__ = "0.1.0"
 __all__ = ["load_problem", "parse_problem", "solve", "check", "grade", "GradcalcError", "ProblemError"]
 
-from .errors import GradcalcError, ProblemError  # noqa: E402  (light: no numpy)
+from gradcalc.errors import GradcalcError, ProblemError  # noqa: E402  (light: no numpy)
 
 
 def __getattr__(name):   # lazy: `import gradcalc` stays cheap
     if name in ("load_problem", "parse_problem", "solve", "check"):
-        from . import api
+        from gradcalc import api
         return getattr(api, name)
     if name == "grade":
-        from .grading import grade_paths
+        from gradcalc.grading.key import grade_paths
         return grade_paths
     raise AttributeError(f"module 'gradcalc' has no attribute {name!r}")

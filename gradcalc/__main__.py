@@ -1,5 +1,5 @@
 """`python -m gradcalc` runs the command-line interface."""
-from .cli import cli
+from gradcalc.cli import cli
 
 if __name__ == "__main__":
     cli(prog_name="gradcalc")

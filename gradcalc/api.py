@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .problem import Problem, load_problem, parse_problem  # noqa: F401  (re-exported)
-from .solution import Solution
+from gradcalc.problem.load import Problem, load_problem, parse_problem  # noqa: F401  (re-exported)
+from gradcalc.solution.model import Solution
 
 
 METHODS = {"autograd": (), "symbolic": ("symbolic",), "numeric": ("numeric",),
@@ -20,8 +20,8 @@ def solve(problem: Problem | str | Path, method: str = "autograd", *,
     differences) and puts "methods", "agreement" and "formulas" into `extras` (gradcalc.compare).
     With an `optimizer:` section, extras["update"] holds the SGD update (`update_steps` full-batch
     steps, default 1; gradcalc.optim)."""
-    from . import autograd
-    from .network import forward_names, leaf_values
+    from gradcalc.derive import autograd
+    from gradcalc.graph.network import forward_names, leaf_values
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
@@ -41,13 +41,13 @@ def solve(problem: Problem | str | Path, method: str = "autograd", *,
     sol = Solution(problem, forward, formulas, gradients, steps, out.name,
                    list(leaf_values(problem)))
     if problem.kind == "network" and any(layer.type != "dense" for layer in problem.layers):
-        from .diagnostics import attach   # conv / pool / rnn: extra tables, rnn diagnostics
+        from gradcalc.solution.diagnostics import attach   # conv / pool / rnn: extra tables, rnn diagnostics
         attach(sol, graph)
     if "optimizer" in (problem.raw or {}):
-        from .optim import attach_update   # the SGD update: one step, or K full-batch steps
+        from gradcalc.train.optim import attach_update   # the SGD update: one step, or K full-batch steps
         attach_update(sol, update_steps)
     if METHODS[method]:
-        from .compare import attach as attach_methods
+        from gradcalc.compare.methods import attach as attach_methods
         attach_methods(sol, METHODS[method], symbolic_limit=symbolic_limit, exact=exact, h=h)
     return sol
 
@@ -55,6 +55,6 @@ def solve(problem: Problem | str | Path, method: str = "autograd", *,
 def check(problem: Problem | str | Path, **options):
     """Autograd against SymPy and central differences -> gradcalc.compare.CheckReport
     (options: symbolic_limit, h, richardson, sample, seed, exact, tolerances)."""
-    from .compare import check_problem
+    from gradcalc.compare.methods import check_problem
     return check_problem(problem if hasattr(problem, "kind") else load_problem(problem),
                          **options)

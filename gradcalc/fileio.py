@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import UsageError
+from gradcalc.errors import UsageError
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) \
     | getattr(os, "O_BINARY", 0)

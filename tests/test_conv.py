@@ -7,10 +7,10 @@ import pytest
 
 from gradcalc import ops
 from gradcalc.api import solve
-from gradcalc.autograd import run
+from gradcalc.derive.autograd import run
 from gradcalc.errors import ProblemError
-from gradcalc.network import forward_names, leaf_values
-from gradcalc.problem import load_problem, parse_problem
+from gradcalc.graph.network import forward_names, leaf_values
+from gradcalc.problem.load import load_problem, parse_problem
 
 PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
 H = 1e-6

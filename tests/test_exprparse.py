@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from gradcalc import exprparse
+from gradcalc.problem import exprparse
 from gradcalc.errors import ExpressionError
-from gradcalc.exprparse import Call, Num, Var, parse_expression, to_text, variables
+from gradcalc.problem.exprparse import Call, Num, Var, parse_expression, to_text, variables
 
 FUNCS = {"exp": 1, "log": 1, "sqrt": 1, "abs": 1, "sin": 1, "cos": 1, "tanh": 1,
          "sigmoid": 1, "relu": 1, "max": 2, "min": 2}

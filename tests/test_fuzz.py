@@ -21,7 +21,7 @@ import yaml
 from click.testing import CliRunner
 
 from gradcalc.cli import cli
-from gradcalc.yamlio import load_yaml_file
+from gradcalc.problem.yamlio import load_yaml_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBLEMS = sorted((ROOT / "problems").glob("*.yaml"))

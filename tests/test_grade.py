@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcalc import grading as grade_mod
-from gradcalc.answers import read_document_bytes
+from gradcalc.grading import key as grade_mod
+from gradcalc.grading.answers import read_document_bytes
 from gradcalc.api import load_problem, parse_problem
 from gradcalc.errors import ProblemError
-from gradcalc.grading import AnswerKey, summarize
+from gradcalc.grading.key import AnswerKey, summarize
 from gradcalc.render.grade import feedback_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -488,7 +488,7 @@ def test_mistake_values_kept_one_by_one():
 
 
 def test_answer_key_from_a_graph_already_built():
-    from gradcalc import autograd
+    from gradcalc.derive import autograd
     graph, out, _ = autograd.run(HW1, record=False)
     key = AnswerKey(HW1, built=(graph, out))
     for name in KEY.reference:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradcalc import graphlayout as gl
+from gradcalc.render import graphlayout as gl
 from gradcalc.api import solve
 from gradcalc.cli import cli
 
@@ -24,7 +24,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def _is_template(path: Path) -> bool:
     """Per-student templates (a `variants:` section) hold distributions, not numbers."""
-    from gradcalc.yamlio import load_yaml_file
+    from gradcalc.problem.yamlio import load_yaml_file
     data = load_yaml_file(path).data
     return isinstance(data, dict) and "variants" in data
 
@@ -313,7 +313,7 @@ def test_failed_drawing_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
 def test_matplotlib_is_imported_only_when_drawing():
     code = ("import sys; from click.testing import CliRunner; from gradcalc.cli import cli; "
             "r = CliRunner().invoke(cli, ['solve', 'problems/hw1.yaml']); assert r.exit_code == 0; "
-            "import gradcalc.graphlayout, gradcalc.render.graph, gradcalc.render.html; "
+            "import gradcalc.render.graphlayout, gradcalc.render.graph, gradcalc.render.html; "
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)

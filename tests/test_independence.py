@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcalc import numeric, ops, symbolic
+from gradcalc.derive import numeric, symbolic
+from gradcalc import ops
 from gradcalc.api import load_problem
 
 HW1 = Path(__file__).resolve().parent.parent / "problems" / "hw1.yaml"
@@ -59,6 +60,6 @@ def test_numeric_never_calls_a_backward_rule(no_backward_rules):
 
 
 def test_the_fixture_really_forbids_backward_rules(no_backward_rules):
-    from gradcalc import autograd
+    from gradcalc.derive import autograd
     with pytest.raises(AssertionError, match="backward rule"):
         autograd.run(load_problem(HW1))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from gradcalc import ops
-from gradcalc.autograd import Graph
-from gradcalc.problem import parse_problem
+from gradcalc.derive.autograd import Graph
+from gradcalc.problem.load import parse_problem
 
 OP_NAMES = sorted(ops.REGISTRY)
 SEEDS = (0, 1, 2)

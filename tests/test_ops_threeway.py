@@ -7,7 +7,7 @@ import pytest
 import sympy
 
 from gradcalc import ops
-from gradcalc.numeric import gradient_of
+from gradcalc.derive.numeric import gradient_of
 
 OP_NAMES = sorted(ops.REGISTRY)
 SEEDS = (0, 1)

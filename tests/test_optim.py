@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from gradcalc.api import solve
 from gradcalc.cli import cli
 from gradcalc.errors import ProblemError
-from gradcalc.optim import SGD, Optimizer, StepSchedule, global_norm, parse_optimizer
-from gradcalc.problem import load_problem, parse_problem
+from gradcalc.train.optim import SGD, Optimizer, StepSchedule, global_norm, parse_optimizer
+from gradcalc.problem.load import load_problem, parse_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEMS = ROOT / "problems"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcalc.compare import check_problem
+from gradcalc.compare.methods import check_problem
 from gradcalc.render import console
 from gradcalc.render.check import check_tables, summary_table
 from gradcalc.render.plain import render

@@ -8,11 +8,11 @@ import pytest
 
 from gradcalc import ops
 from gradcalc.api import solve
-from gradcalc.autograd import run
-from gradcalc.diagnostics import verdict
+from gradcalc.derive.autograd import run
+from gradcalc.solution.diagnostics import verdict
 from gradcalc.errors import ProblemError
-from gradcalc.network import forward_names, leaf_values
-from gradcalc.problem import load_problem, parse_problem
+from gradcalc.graph.network import forward_names, leaf_values
+from gradcalc.problem.load import load_problem, parse_problem
 
 PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
 H = 1e-6

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from gradcalc import ops
-from gradcalc.schema import problem_schema
-from gradcalc.yamlio import load_yaml_file, load_yaml_text
+from gradcalc.problem.schema import problem_schema
+from gradcalc.problem.yamlio import load_yaml_file, load_yaml_text
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -129,7 +129,7 @@ def test_schema_command_prints_it():
 
 
 def test_schema_accepts_training_data_extensions(validator):
-    pytest.importorskip("gradcalc.datasets")
+    pytest.importorskip("gradcalc.problem.datasets")
     doc = load_yaml_text("data: {generate: spiral, n: 50, classes: 3, seed: 0}\n"
                          "layers:\n  - {width: 20, activation: relu, init: he}\n"
                          "  - {width: 3, init: {type: xavier, seed: 1}}\n"

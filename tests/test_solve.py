@@ -8,7 +8,7 @@ import pytest
 
 import gradcalc
 from gradcalc.api import solve
-from gradcalc.problem import parse_problem
+from gradcalc.problem.load import parse_problem
 from gradcalc.render.jsonout import dumps
 from gradcalc.render.tables import backward_table
 
@@ -342,8 +342,8 @@ SHIPPED = sorted(p for p in PROBLEMS.glob("*.yaml") if not p.stem.endswith("_tem
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_every_shipped_problem_solves_and_matches_central_differences(path):
-    from gradcalc.autograd import run
-    from gradcalc.network import leaf_values
+    from gradcalc.derive.autograd import run
+    from gradcalc.graph.network import leaf_values
 
     from gradcalc import ops
 

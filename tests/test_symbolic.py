@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import sympy
 
-from gradcalc import ops, symbolic
-from gradcalc.compare import check_problem
-from gradcalc.problem import load_problem, parse_problem
+from gradcalc import ops
+from gradcalc.derive import symbolic
+from gradcalc.compare.methods import check_problem
+from gradcalc.problem.load import load_problem, parse_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 HW1 = ROOT / "problems" / "hw1.yaml"

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradcalc import autograd
+from gradcalc.derive import autograd
 from gradcalc.api import solve
 from gradcalc.cli import cli
 from gradcalc.errors import ProblemError, UsageError
-from gradcalc.problem import load_problem, parse_problem
-from gradcalc.train import (FastNet, GraphNet, fast_gradients, parse_key, parse_sweep, train,
-                            variant)
+from gradcalc.problem.load import load_problem, parse_problem
+from gradcalc.train.loop import (FastNet, GraphNet, fast_gradients, parse_key, parse_sweep, train,
+                                 variant)
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEMS = ROOT / "problems"
@@ -80,7 +80,7 @@ def test_fast_path_gradients_equal_autograd_bit_for_bit(name):
 def test_fast_path_into_sgd_buffers_equals_autograd_bit_for_bit(name):
     # as `train` calls it: parameters are views of SGD's flat buffer and the gradients are
     # written into the views of its flat gradient buffer
-    from gradcalc.optim import SGD, Optimizer
+    from gradcalc.train.optim import SGD, Optimizer
     p = parse_problem(GRAD_CASES[name], "case.yaml")
     names = list(p.parameters())
     sgd = SGD(Optimizer(lr=0.1), [np.array(v, dtype=float) for v in p.parameters().values()],
@@ -97,7 +97,7 @@ def test_fast_path_into_sgd_buffers_equals_autograd_bit_for_bit(name):
 def test_graph_fallback_trains_identically_to_fast_path():
     p = parse_problem(spiral_text(width=8), "s.yaml")
     fast = train(p, epochs=5, batch_size=64, seed=1, interrupt=False)
-    import gradcalc.train as tr
+    import gradcalc.train.loop as tr
     orig = tr.make_net
     tr.make_net = GraphNet
     try:

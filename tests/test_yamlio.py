@@ -5,7 +5,7 @@ import time
 import pytest
 
 from gradcalc.errors import ProblemError
-from gradcalc.yamlio import field_name, load_yaml_file, load_yaml_text
+from gradcalc.problem.yamlio import field_name, load_yaml_file, load_yaml_text
 
 DOC = """\
 # a network

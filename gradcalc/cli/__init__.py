@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from ..errors import GradcalcError
+from gradcalc.errors import GradcalcError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 

@@ -5,8 +5,8 @@ import sys
 
 import click
 
-from . import (EXIT_MISMATCH, EXIT_OK, LANG, PRECISION, cli, handle_errors, is_program,
-               program_settings, without_cyclic_gc)
+from gradcalc.cli import (EXIT_MISMATCH, EXIT_OK, LANG, PRECISION, cli, handle_errors, is_program,
+                          program_settings, without_cyclic_gc)
 
 
 @cli.command()
@@ -62,7 +62,7 @@ def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formul
       gradcalc check --layer examples/layers.py:Affine --shape 4x3
       gradcalc check --layer examples/layers.py:AffineWrong --shape 4x3
     """
-    from ..errors import UsageError
+    from gradcalc.errors import UsageError
 
     if h is not None and not h > 0:
         raise UsageError("--h must be positive")
@@ -85,7 +85,7 @@ def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formul
 
 def _check_problems(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formulas,
                     lang, precision) -> bool:
-    from ..compare import check_problem
+    from gradcalc.compare.methods import check_problem
 
     problems, skipped = _load(paths)
     # compute everything first: a bad file stops the run before anything is printed
@@ -94,12 +94,12 @@ def _check_problems(paths, fmt, symbolic_limit, h, richardson, sample, seed, exa
     for note in skipped:
         click.echo(f"gradcalc: {note}", err=True)
     if fmt == "json":
-        from ..render.check import check_json
-        from ..render.jsonout import dumps
+        from gradcalc.render.check import check_json
+        from gradcalc.render.jsonout import dumps
         click.echo(dumps(check_json(reports)))
     else:
-        from ..render.check import check_tables, summary_table
-        from ..render.console import print_tables
+        from gradcalc.render.check import check_tables, summary_table
+        from gradcalc.render.console import print_tables
         for rep in reports:
             print_tables(check_tables(rep, lang, max(precision, 6), formulas))
         if len(reports) > 1:
@@ -111,10 +111,10 @@ def _load(paths):
     """Problems from files and folders; in folders, variant templates are skipped."""
     from pathlib import Path
 
-    from ..compare import collect_paths
-    from ..errors import GradcalcError, UsageError
-    from ..problem import problem_from_located
-    from ..yamlio import load_yaml_file
+    from gradcalc.compare.methods import collect_paths
+    from gradcalc.errors import GradcalcError, UsageError
+    from gradcalc.problem.load import problem_from_located
+    from gradcalc.problem.yamlio import load_yaml_file
 
     problems, skipped = [], []
     folders = {Path(p).resolve() for p in paths if Path(p).is_dir()}
@@ -160,7 +160,7 @@ def _may_be_template(data) -> bool:
 
 def _is_template(loc) -> bool:
     try:
-        from ..variants import template_from_located
+        from gradcalc.variants.core import template_from_located
     except ImportError:
         return False
     try:
@@ -170,16 +170,16 @@ def _is_template(loc) -> bool:
 
 
 def _check_layer(spec, shapes, seed, h, fmt, precision):
-    from ..layercheck import check_layer, parse_shapes
+    from gradcalc.compare.layer import check_layer, parse_shapes
 
     x_shape, params = parse_shapes(shapes)
     rep = check_layer(spec, x_shape, params, seed=seed, h=h)
     if fmt == "json":
-        from ..render.jsonout import dumps     # writes non-finite errors (inf) as null
+        from gradcalc.render.jsonout import dumps     # writes non-finite errors (inf) as null
         click.echo(dumps(rep.to_json()))
     else:
-        from ..render.check import layer_tables
-        from ..render.console import print_tables
+        from gradcalc.render.check import layer_tables
+        from gradcalc.render.console import print_tables
         print_tables(layer_tables(rep, max(precision, 6)), title=rep.title)
     sys.exit(EXIT_OK if rep.ok else EXIT_MISMATCH)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from . import LANG, PRECISION, cli, handle_errors, is_program, program_settings
-from ..errors import UsageError
-from ..fileio import write_atomic
+from gradcalc.cli import LANG, PRECISION, cli, handle_errors, is_program, program_settings
+from gradcalc.errors import UsageError
+from gradcalc.fileio import write_atomic
 
 # class outputs: a re-run that changes nothing touches no file
 _write = functools.partial(write_atomic, skip_unchanged=True)
@@ -25,7 +25,7 @@ _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 1
 def feedback_names(results) -> dict[int, str]:
     """A safe, unique file name per result (student ids may hold any character; two copies of
     one id, or ids differing only in case, get -2, -3 …). Deterministic: sorted order."""
-    from ..grading import sort_key
+    from gradcalc.grading.key import sort_key
     names: dict[int, str] = {}
     taken: set[str] = set()
     for r in sorted(results, key=sort_key):
@@ -78,7 +78,7 @@ class _Histogram:
             try:
                 os.close(req_w)
                 os.close(res_r)
-                from ..render.grade import histogram_png
+                from gradcalc.render.grade import histogram_png
                 histogram_png([0.0], 1.0, "")           # matplotlib imported and warmed up
                 totals, top, title = json.loads(_read_all(req_r))
                 _write_all(res_w, histogram_png(totals, top, title))
@@ -107,7 +107,7 @@ class _Histogram:
             self.close()
             if ok and data:
                 return data
-        from ..render.grade import histogram_png
+        from gradcalc.render.grade import histogram_png
         return histogram_png(totals, top, title)
 
     def close(self) -> None:
@@ -212,13 +212,13 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
     """
     if is_program():
         program_settings()      # before NumPy is imported (its thread count)
-    from ..answers import iter_answer_files, parse_roster
-    from ..api import load_problem
-    from ..grading import AnswerKey
+    from gradcalc.grading.answers import iter_answer_files, parse_roster
+    from gradcalc.api import load_problem
+    from gradcalc.grading.key import AnswerKey
 
     grader = None
     if variants:   # per-student numbers (the variants issue): one answer key per variant
-        from ..variants import VariantGrader, load_template
+        from gradcalc.variants.core import VariantGrader, load_template
         grader = VariantGrader(load_template(problem))
         prob, schema, rubric = grader.problem, grader.schema, grader.rubric
 
@@ -256,9 +256,9 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
 def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path, roster,
                  roster_data, roster_key, assignment, hide_answers, lang, precision, quiet,
                  histogram) -> None:
-    from ..answers import flag_duplicates, read_file
-    from ..grading import summarize
-    from ..render import grade as out
+    from gradcalc.grading.answers import flag_duplicates, read_file
+    from gradcalc.grading.key import summarize
+    from gradcalc.render import grade as out
 
     show = not quiet
     subs = []
@@ -303,7 +303,7 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
     _write(out_path / "histogram.png",
            histogram.png(report.totals, rubric.max_points, prob.title))
     if grader is not None:
-        from ..variants import copy_signals_csv
+        from gradcalc.variants.core import copy_signals_csv
         _write(out_path / "copy_signals.csv", copy_signals_csv(signals).encode("utf-8"))
     _write(out_path / "summary.md",
            out.summary_markdown(report, lang, histogram="histogram.png", roster_info=roster_info,
@@ -339,18 +339,18 @@ def template(problem, fmt):
       gradcalc template problems/hw1.yaml --format csv > quiz_header.csv
       gradcalc template problems/hw1_template.yaml   # a variant template: the same shapes
     """
-    from ..grading import AnswerKey
-    from ..variants import VariantMaker, load_template
+    from gradcalc.grading.key import AnswerKey
+    from gradcalc.variants.core import VariantMaker, load_template
 
     tmpl = load_template(problem)
     if tmpl.is_random:     # a variant template: every student's variant has the same shapes
         prob = VariantMaker(tmpl).make("template").problem
     else:
-        from ..api import load_problem
+        from gradcalc.api import load_problem
         prob = load_problem(problem)
     key = AnswerKey(prob)
     if fmt == "csv":
-        from ..render.handout import entry_names   # the answer key's column names too
+        from gradcalc.render.handout import entry_names   # the answer key's column names too
         cols = ["student", "name"]
         for q in key.rubric.questions:
             cols += [col for col, _ in entry_names(q.name, key.reference[q.name])]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from . import LANG, PRECISION, cli, handle_errors
+from gradcalc.cli import LANG, PRECISION, cli, handle_errors
 
 
 @cli.command()
@@ -26,8 +26,8 @@ def graph(problem, out, lang, precision):
       gradcalc graph problems/hw1.yaml -o hw1.png --lang zh
       gradcalc graph problems/hw1.yaml -o hw1.dot && dot -Tpdf hw1.dot -o hw1.pdf
     """
-    from ..api import load_problem, solve as solve_problem
-    from ..render.graph import check_target, write_graph
+    from gradcalc.api import load_problem, solve as solve_problem
+    from gradcalc.render.graph import check_target, write_graph
 
     check_target(out)                 # a wrong name fails before any work
     sol = solve_problem(load_problem(problem))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from . import cli, handle_errors
+from gradcalc.cli import cli, handle_errors
 
 
 @cli.command()
@@ -17,5 +17,5 @@ def schema():
     """
     import json
 
-    from ..schema import problem_schema
+    from gradcalc.problem.schema import problem_schema
     click.echo(json.dumps(problem_schema(), indent=2, ensure_ascii=False))

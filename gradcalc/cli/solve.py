@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from . import LANG, PRECISION, cli, handle_errors, is_program, program_settings, without_cyclic_gc
+from gradcalc.cli import (LANG, PRECISION, cli, handle_errors, is_program, program_settings,
+                          without_cyclic_gc)
 
 
 @cli.command()
@@ -46,15 +47,15 @@ def solve(problem, fmt, method, exact, symbolic_limit, h, lang, precision, html_
     """
     if is_program():
         program_settings()      # before NumPy is imported (its thread count)
-    from ..api import load_problem, solve as solve_problem
-    from ..errors import UsageError
+    from gradcalc.api import load_problem, solve as solve_problem
+    from gradcalc.errors import UsageError
 
     if h is not None and not h > 0:
         raise UsageError("--h must be positive")
     if exact and method not in ("symbolic", "all"):
         raise UsageError("--exact needs the symbolic method (--method symbolic or all)")
     if html_path:
-        from ..render.graph import check_target
+        from gradcalc.render.graph import check_target
         check_target(html_path, (".html", ".htm"))   # a wrong name fails before any work
     prob = load_problem(problem)
     if steps and "optimizer" not in (prob.raw or {}):
@@ -64,23 +65,23 @@ def solve(problem, fmt, method, exact, symbolic_limit, h, lang, precision, html_
         sol = solve_problem(prob, method, symbolic_limit=symbolic_limit, exact=exact, h=h,
                             update_steps=steps)
     if "table_check" in sol.extras:      # the three methods side by side, SymPy's formulas
-        from ..render.check import methods_tables
+        from gradcalc.render.check import methods_tables
         sol.extras.setdefault("table_builders", []).append(methods_tables)
     if html_path:
-        from ..render.html import write_html
+        from gradcalc.render.html import write_html
         write_html(sol, html_path, lang, precision)
     if fmt == "json":
-        from ..render.jsonout import dumps
+        from gradcalc.render.jsonout import dumps
         click.echo(dumps(sol.to_dict()))
     elif fmt == "markdown":
-        from ..render.latex import derivation_markdown
-        from ..render.markdown import solution_markdown
+        from gradcalc.render.latex import derivation_markdown
+        from gradcalc.render.markdown import solution_markdown
         click.echo(solution_markdown(sol, lang, precision), nl=False)
         click.echo("\n" + derivation_markdown(sol, precision, lang), nl=False)
     elif fmt == "latex":
-        from ..render.latex import latex_document
+        from gradcalc.render.latex import latex_document
         click.echo(latex_document(sol, precision), nl=False)
     else:
-        from ..render.console import print_tables
-        from ..render.tables import solve_tables
+        from gradcalc.render.console import print_tables
+        from gradcalc.render.tables import solve_tables
         print_tables(solve_tables(sol, lang, precision), title=sol.title)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import LANG, PRECISION, cli, handle_errors
+from gradcalc.cli import LANG, PRECISION, cli, handle_errors
 
 EXIT_DIVERGED = 1
 EXIT_INTERRUPTED = 130
@@ -14,7 +14,7 @@ EXIT_INTERRUPTED = 130
 
 def _check_target(path: str | None, option: str, suffixes: tuple[str, ...]) -> None:
     """Fail before training when an output name or its directory is wrong."""
-    from ..errors import UsageError
+    from gradcalc.errors import UsageError
     if path is None:
         return
     p = Path(path)
@@ -26,8 +26,8 @@ def _check_target(path: str | None, option: str, suffixes: tuple[str, ...]) -> N
 
 
 def _check_boundary(problem) -> None:
-    from ..errors import UsageError
-    from ..train import task
+    from gradcalc.errors import UsageError
+    from gradcalc.train.loop import task
     x = problem.x
     features = x.shape[-1] if x.ndim >= 1 else 1
     if x.ndim != 2 or features != 2:
@@ -76,9 +76,9 @@ def train(problem, epochs, batch_size, seed, out, plot, boundary, sweep, quiet, 
       gradcalc train problems/hw1_sgd.yaml --epochs 20 --batch-size all --out trained.yaml
       gradcalc train problems/spiral.yaml --sweep 'layers[0].width=3,6,20' --boundary widths.png
     """
-    from ..api import load_problem
-    from ..errors import UsageError
-    from .. import train as tr
+    from gradcalc.api import load_problem
+    from gradcalc.errors import UsageError
+    from gradcalc.train import loop as tr
 
     batch = tr.parse_batch_size(batch_size)
     _check_target(out, "--out", (".yaml", ".yml"))
@@ -98,19 +98,19 @@ def train(problem, epochs, batch_size, seed, out, plot, boundary, sweep, quiet, 
                    precision)
         return
 
-    from ..render.train import TrainProgress
+    from gradcalc.render.train import TrainProgress
     with TrainProgress(epochs, prob.title, enabled=not quiet and fmt == "text") as bar:
         result = tr.train(prob, epochs=epochs, batch_size=batch, seed=seed, on_epoch=bar.update)
     written = _write_outputs(result, out, plot, boundary)
     if fmt == "json":
-        from ..render.jsonout import dumps
+        from gradcalc.render.jsonout import dumps
         data = result.to_json()
         data["written"] = written
         click.echo(dumps(data))
     else:
         if not quiet:
-            from ..render.console import print_tables
-            from ..render.train import epoch_table
+            from gradcalc.render.console import print_tables
+            from gradcalc.render.train import epoch_table
             print_tables([epoch_table(result, lang, precision)])
         click.echo(_summary(result))
         for path in written:
@@ -119,24 +119,24 @@ def train(problem, epochs, batch_size, seed, out, plot, boundary, sweep, quiet, 
 
 
 def _write_outputs(result, out, plot, boundary) -> list[str]:
-    from .. import train as tr
+    from gradcalc.train import loop as tr
     written = []
     if out:
         tr.write_trained(result, out)
         written.append(out)
     if plot and result.records:
-        from ..render.train import plot_curves
+        from gradcalc.render.train import plot_curves
         plot_curves(result, plot)
         written.append(plot)
     if boundary:
-        from ..render.train import plot_boundary
+        from gradcalc.render.train import plot_boundary
         plot_boundary(result, boundary)
         written.append(boundary)
     return written
 
 
 def _summary(result) -> str:
-    from ..render import fmt
+    from gradcalc.render import fmt
     parts = [f"{len(result.records)} epoch{'s' if len(result.records) != 1 else ''}"]
     if result.final_loss is not None:
         parts.append(f"final loss {fmt.num(result.final_loss, 6)}")
@@ -155,8 +155,8 @@ def _finish(result) -> None:
 
 
 def _run_sweep(prob, spec, epochs, batch, seed, plot, boundary, quiet, fmt, lang, precision):
-    from .. import train as tr
-    from ..render.train import TrainProgress, plot_sweep, plot_sweep_curves, sweep_table
+    from gradcalc.train import loop as tr
+    from gradcalc.render.train import TrainProgress, plot_sweep, plot_sweep_curves, sweep_table
     key, path, values = spec
     variants = [(f"{key}={v}", tr.variant(prob, path, v, key)) for v in values]  # validate all first
     if boundary:
@@ -178,11 +178,11 @@ def _run_sweep(prob, spec, epochs, batch, seed, plot, boundary, quiet, fmt, lang
         plot_sweep(results, key, boundary)
         written.append(boundary)
     if fmt == "json":
-        from ..render.jsonout import dumps
+        from gradcalc.render.jsonout import dumps
         click.echo(dumps({"sweep": {"key": key, "runs": [r.to_json() for r in results]},
                           "written": written}))
     else:
-        from ..render.console import print_tables
+        from gradcalc.render.console import print_tables
         if not quiet:
             print_tables([sweep_table(results, key, lang, precision)])
         else:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from ..fileio import write_atomic
-from . import LANG, PRECISION, cli, handle_errors
+from gradcalc.fileio import write_atomic
+from gradcalc.cli import LANG, PRECISION, cli, handle_errors
 
 
 @cli.command()
@@ -27,7 +27,7 @@ def variant(template, student):
       gradcalc variant problems/hw1_template.yaml --student 2026001
       gradcalc variant problems/hw1_template.yaml --student 2026001 > p.yaml && gradcalc solve p.yaml
     """
-    from ..variants import VariantMaker, load_template, variant_yaml
+    from gradcalc.variants.core import VariantMaker, load_template, variant_yaml
 
     tmpl = load_template(template)
     v = VariantMaker(tmpl).make(student)
@@ -67,9 +67,9 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
       gradcalc variants problems/hw1_template.yaml --roster roster.csv -o hw1
       gradcalc variants problems/hw1_template.yaml --roster canvas.csv --lang zh -o hw1
     """
-    from ..render import handout as H
-    from ..variants import (VariantMaker, load_template, read_roster, reference_answers,
-                            safe_filename, variant_yaml)
+    from gradcalc.render import handout as H
+    from gradcalc.variants.core import (VariantMaker, load_template, read_roster,
+                                        reference_answers, safe_filename, variant_yaml)
 
     tmpl = load_template(template)
     ros = read_roster(roster, id_column)
@@ -106,7 +106,7 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
         try:
             (out / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            from ..errors import UsageError
+            from gradcalc.errors import UsageError
             raise UsageError(f"cannot create folder {out / sub}: {exc.strerror or exc}") from None
     for path, text in files.items():
         write_atomic(path, text)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fmt
-from .i18n import pick
-from .tables import Table
+from gradcalc.render import fmt
+from gradcalc.render.i18n import pick
+from gradcalc.render.tables import Table
 
 WORDS = {
     "en": {
@@ -59,7 +59,7 @@ def _net(rep) -> bool:
 
 def entry_name(param: str, index, network: bool = True) -> str:
     """W1, (0, 1) -> W⁽¹⁾₁₂ (the lecture's 1-based names)."""
-    from ..symbolic import pretty_name
+    from gradcalc.derive.symbolic import pretty_name
     return pretty_name(param, tuple(index), network)
 
 
@@ -143,7 +143,7 @@ def forward_failure_table(rep, lang: str = "en", precision: int = 6) -> Table | 
 
 
 def kink_table(rep, lang: str = "en", precision: int = 6, limit: int = 20) -> Table | None:
-    from ..ops import KINK_CONVENTION
+    from gradcalc.ops import KINK_CONVENTION
     w = words(lang)
     if not rep.kinks:
         return None
@@ -185,7 +185,7 @@ def _clip(text: str, limit: int = 400) -> str:
 
 
 def exact_table(rep, lang: str = "en", precision: int = 10) -> Table | None:
-    from ..symbolic import exact_text
+    from gradcalc.derive.symbolic import exact_text
     w = words(lang)
     if rep.symbolic is None or not rep.symbolic.exact:
         return None
@@ -213,7 +213,7 @@ def check_tables(rep, lang: str = "en", precision: int = 6, formulas: bool = Tru
 
 
 def summary_table(reports, lang: str = "en") -> Table:
-    from ..compare import TOLERANCES
+    from gradcalc.compare.methods import TOLERANCES
     w = words(lang)
     tol = {k: f"({a:g}, {r:g})".replace("e-0", "e-") for k, (a, r) in TOLERANCES.items()}
     rows = [[r.file, _sci(r.pairs["symbolic"].max_rel) if "symbolic" in r.pairs else w["skipped"],
@@ -253,7 +253,7 @@ def methods_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
 
 def report_json(rep) -> dict:
     """One problem of `gradcalc check --format json`."""
-    from ..compare import _json_grads
+    from gradcalc.compare.methods import _json_grads
     out = {"file": rep.file, "title": rep.title, "output": rep.output, "ok": rep.ok,
            "entries": rep.size,
            "methods": {m: _json_grads(g) for m, g in rep.methods.items()},
@@ -274,7 +274,7 @@ def report_json(rep) -> dict:
 
 
 def check_json(reports) -> dict:
-    from ..compare import clean_json
+    from gradcalc.compare.methods import clean_json
     return clean_json({"ok": all(r.ok for r in reports),
             "problems": [report_json(r) for r in reports],
             "summary": {"problems": len(reports), "agree": sum(r.ok for r in reports),
@@ -284,7 +284,7 @@ def check_json(reports) -> dict:
 def layer_tables(rep, precision: int = 6) -> list[Table]:
     """`gradcalc check --layer`: the max relative error per input and parameter, then the worst
     entries with the analytic and numeric values side by side."""
-    from ..compare import band
+    from gradcalc.compare.methods import band
     rows = []
     for r in rep.results:
         rows.append([r.name, "×".join(map(str, r.shape)), _sci(r.max_rel), band(r.max_rel),

@@ -19,7 +19,7 @@ def print_tables(tables, title: str | None = None, file=None, width: int | None 
     if _plain_output(out):
         # not a terminal: rich would print plain characters; render/plain.py prints the same
         # ones without importing rich's console (most of the start-up time of a short command)
-        from .plain import render
+        from gradcalc.render.plain import render
         text = render(tables, title, _plain_width(width))
         if text is not None:
             out.write(text)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fmt
-from .i18n import pick
-from .tables import Table
+from gradcalc.render import fmt
+from gradcalc.render.i18n import pick
+from gradcalc.render.tables import Table
 
 MAX_ROWS = 36      # a table lists at most this many output entries ("for a small example")
 
@@ -110,8 +110,8 @@ def _limit(n_rows: int, w: dict, batch: bool) -> tuple[int, str]:
 
 # ---------------------------------------------------------------- convolution
 def conv_tables(sol, i: int, lang: str, precision: int) -> list[Table]:
-    from .. import ops
-    from ..network import layer_output_name
+    from gradcalc import ops
+    from gradcalc.graph.network import layer_output_name
     w = _w(lang)
     p = sol.problem
     layer = p.layers[i - 1]
@@ -189,7 +189,7 @@ def _conv_rules(x: str, z: str, W: str, b: str, nd: int, layer) -> list[tuple[st
 
 # ---------------------------------------------------------------- pooling
 def pool_table(sol, i: int, lang: str, precision: int) -> Table:
-    from ..network import layer_output_name
+    from gradcalc.graph.network import layer_output_name
     w = _w(lang)
     p = sol.problem
     layer = p.layers[i - 1]

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .i18n import pick
-from . import fmt
-from .tables import Table
+from gradcalc.render.i18n import pick
+from gradcalc.render import fmt
+from gradcalc.render.tables import Table
 
 WORDS = {
     "en": {
@@ -220,7 +220,7 @@ def _entry_labels(name: str, shape: tuple) -> tuple:
 # ---------------------------------------------------------------- per question "why"
 def why(q, lang: str, display=lambda n: n) -> str:
     """The reason for a question's credit, in words."""
-    from ..grading import mistake_text   # (a cached import: a dict look-up after the first)
+    from gradcalc.grading.key import mistake_text   # (a cached import: a dict look-up after the first)
     w = words(lang)
     pct = points(100 * q.credit)
     if q.kind == "correct":
@@ -341,7 +341,7 @@ def match_roster(roster, results, key_column: str | None = None) -> tuple[int, d
     if key_column is not None:
         cols = [i for i, h in enumerate(roster.header) if h.strip() == key_column.strip()]
         if not cols:
-            from ..errors import UsageError
+            from gradcalc.errors import UsageError
             raise UsageError(f"no column '{key_column}' in the roster", file=roster.file, line=1)
         best = cols[0]
     else:
@@ -383,7 +383,7 @@ def roster_csv(roster, results, assignment: str, max_points: float,
 
 # ---------------------------------------------------------------- summary
 def _mistake_label(key: str, lang: str) -> str:
-    from ..grading import MISTAKES
+    from gradcalc.grading.key import MISTAKES
     text = MISTAKES[key][1 if lang == "zh" else 0]
     # the generic form of a catalogue entry, without the place names
     return re.sub(r"\{(\w+)\}", lambda m: {"act": "σ", "n": "N"}.get(m.group(1), m.group(1)), text)
@@ -537,7 +537,7 @@ def histogram_png(totals: list[float], max_points: float, title: str, lang: str 
 
 # ---------------------------------------------------------------- terminal
 def print_summary(report, lang: str = "en", display=lambda n: n, file=None) -> None:
-    from .console import print_tables
+    from gradcalc.render.console import print_tables
     print_tables([question_table(report, lang, display)], file=file)
 
 
@@ -549,7 +549,7 @@ def progress(total: int, label: str, enabled: bool = True):
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .console import make_console
+    from gradcalc.render.console import make_console
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=make_console(file=sys.stderr),
                   transient=True) as bar:

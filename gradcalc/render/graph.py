@@ -4,10 +4,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import UsageError
-from ..fileio import write_atomic
-from ..graphlayout import LINE, WORDS, GraphModel, from_solution, value_lines
-from .i18n import pick
+from gradcalc.errors import UsageError
+from gradcalc.fileio import write_atomic
+from gradcalc.render.graphlayout import LINE, WORDS, GraphModel, from_solution, value_lines
+from gradcalc.render.i18n import pick
 
 FORMATS = (".svg", ".png", ".pdf", ".dot")
 GREEN, RED = "#1b7a2f", "#c0262d"          # forward value above the wire, gradient below
@@ -95,7 +95,7 @@ def figure(model: GraphModel):
         w, _, _ = renderer.get_text_width_height_descent(text, prop(size, weight), ismath=False)
         return w
 
-    from ..graphlayout import layout
+    from gradcalc.render.graphlayout import layout
     # bold node texts are measured bold: measure with the widest of both weights
     layout(model, lambda t, s: max(measure(t, s), measure(t, s, "bold")))
 

@@ -7,9 +7,9 @@ import io
 
 import numpy as np
 
-from .i18n import pick
-from . import fmt
-from .grade import escape_cell as csv_safe   # one rule against CSV formula injection
+from gradcalc.render.i18n import pick
+from gradcalc.render import fmt
+from gradcalc.render.grade import escape_cell as csv_safe   # one rule against CSV formula injection
 
 WORDS = {
     "en": {
@@ -112,11 +112,11 @@ def given_blocks(problem, lang: str, solution=None) -> list:
 
     The computation lines are the graph's own formulas (solution.formulas), so every layer
     type the network module knows is described without a case here."""
-    from ..network import leaf_values
+    from gradcalc.graph.network import leaf_values
     w = words(lang)
     blocks: list = []
     if problem.kind == "expression":
-        from ..exprparse import to_text
+        from gradcalc.problem.exprparse import to_text
         blocks.append(("h2", w["steps"]))
         blocks.append(("code", "\n".join(f"{name} = {to_text(node)}" for name, node in problem.steps), ""))
         blocks.append(("h2", w["values"]))
@@ -377,8 +377,8 @@ def key_markdown(variant, questions, refs: dict, output: str, lang: str = "en", 
                    ["num", "text", "num", "num", "num"]))
     text = blocks_markdown(blocks)
     if solution is not None:
-        from .markdown import tables_markdown
-        from .tables import solve_tables
+        from gradcalc.render.markdown import tables_markdown
+        from gradcalc.render.tables import solve_tables
         text += "\n" + tables_markdown(solve_tables(solution, lang, precision), w["solution"])
     return text
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fmt
-from .i18n import pick, words as table_words
+from gradcalc.render import fmt
+from gradcalc.render.i18n import pick, words as table_words
 
 WORDS = {
     "en": {
@@ -421,7 +421,7 @@ def _gradients(sol, lang, precision) -> str:
 
 def _extra_tables(sol, lang, precision) -> str:
     """The tables other parts of gradcalc add to `solve` (update step, conv, rnn …), as text."""
-    from .tables import solve_tables
+    from gradcalc.render.tables import solve_tables
     parts = []
     for t in solve_tables(sol, lang, precision)[3:]:
         kinds = t.kinds or ["text"] * len(t.columns)
@@ -717,7 +717,7 @@ def _source_text(problem) -> str:
 
 
 def _graph_figure(sol, lang, precision) -> str:
-    from .graph import graph_svg
+    from gradcalc.render.graph import graph_svg
     svg = graph_svg(sol, lang, precision)
     # 1 pt of the picture drawn as at most 1 px, shrunk to the page down to 0.7 px;
     # a wider graph scrolls inside its frame
@@ -735,7 +735,7 @@ def _graph_figure(sol, lang, precision) -> str:
 
 def solution_html(sol, lang: str = "en", precision: int = 4) -> str:
     """One self-contained HTML page (no scripts, no external files or fonts) for `sol`."""
-    from .. import __version__
+    from gradcalc import __version__
     w = _w(lang)
     problem = sol.problem
     raw = getattr(problem, "raw", {}) or {}
@@ -774,7 +774,7 @@ def solution_html(sol, lang: str = "en", precision: int = 4) -> str:
 
 def write_html(sol, path, lang: str = "en", precision: int = 4) -> None:
     """Build the report first, then write it atomically (nothing half-written on failure)."""
-    from ..fileio import write_atomic
-    from .graph import check_target
+    from gradcalc.fileio import write_atomic
+    from gradcalc.render.graph import check_target
     check_target(path, (".html", ".htm"))
     write_atomic(path, solution_html(sol, lang, precision))

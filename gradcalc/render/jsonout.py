@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 
-from ..solution import to_json_value
+from gradcalc.solution.model import to_json_value
 
 
 def solution_dict(sol) -> dict:

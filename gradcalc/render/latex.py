@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from . import fmt
+from gradcalc.render import fmt
 
 MAX_SHOWN = 8           # larger arrays are shown by their shape only
 
@@ -33,7 +33,7 @@ def _network(sol) -> bool:
 
 
 def name_latex(name: str, network: bool = True) -> str:
-    from ..symbolic import latex_name
+    from gradcalc.derive.symbolic import latex_name
     return latex_name(name, (), network)
 
 
@@ -154,8 +154,8 @@ def _escape(text: str) -> str:
 
 
 def _build(sol, precision: int, lang: str = "en") -> _Doc:
-    from .check import words as check_words
-    from .i18n import words
+    from gradcalc.render.check import words as check_words
+    from gradcalc.render.i18n import words
     w = words(lang)
     net = _network(sol)
     doc = _Doc()
@@ -215,7 +215,7 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
     if rep is not None and rep.symbolic is not None:
         F = rep.symbolic.formulas()
         doc.section(check_words(lang)["local"])
-        from ..symbolic import LAYOUT_LATEX
+        from gradcalc.derive.symbolic import LAYOUT_LATEX
         doc.text(F.layout, LAYOUT_LATEX)
         doc.equations([_align(f.latex) for f in F.local])
         doc.section(check_words(lang)["closed"])
@@ -236,7 +236,7 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
         lines.append(line)
     doc.equations(lines)
     if rep is not None:
-        from .check import agreement_line
+        from gradcalc.render.check import agreement_line
         doc.text(agreement_line(rep, "en"))
     return doc
 
@@ -255,7 +255,7 @@ def _align(latex: str) -> str:
 
 
 def _exact_array(vals, network: bool) -> str:
-    from ..symbolic import exact_text
+    from gradcalc.derive.symbolic import exact_text
     a = np.asarray(vals, dtype=object)
     if a.ndim == 0:
         return exact_text(a[()], network)[1]

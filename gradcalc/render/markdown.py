@@ -25,5 +25,5 @@ def tables_markdown(tables, title: str | None = None) -> str:
 
 
 def solution_markdown(sol, lang: str = "en", precision: int = 4) -> str:
-    from .tables import solve_tables
+    from gradcalc.render.tables import solve_tables
     return tables_markdown(solve_tables(sol, lang, precision), sol.title)

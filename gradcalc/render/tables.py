@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import fmt
-from .i18n import words
+from gradcalc.render import fmt
+from gradcalc.render.i18n import words
 
 
 @dataclass

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
-from . import fmt
-from .i18n import pick
-from .tables import Table
+from gradcalc.render import fmt
+from gradcalc.render.i18n import pick
+from gradcalc.render.tables import Table
 
 WORDS = {
     "en": {
@@ -190,7 +190,7 @@ class TrainProgress:
         if self.enabled:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeRemainingColumn)
-            from .console import make_console
+            from gradcalc.render.console import make_console
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
                                       TimeRemainingColumn(), console=make_console(file=sys.stderr),
@@ -229,7 +229,7 @@ def _figure(width: float, height: float):
 
 
 def _save(fig, path) -> None:
-    from ..fileio import write_atomic   # all or nothing; errors are one-line UsageErrors
+    from gradcalc.fileio import write_atomic   # all or nothing; errors are one-line UsageErrors
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     write_atomic(path, buf.getvalue())
@@ -275,7 +275,7 @@ def plot_curves(result, path) -> None:
 
 
 def _boundary(ax, result, grid: int = 200) -> None:
-    from ..train import predicted_class, true_class
+    from gradcalc.train.loop import predicted_class, true_class
     X = np.asarray(result.problem.x, dtype=float)
     y = true_class(result.problem)
     lo, hi = X.min(axis=0), X.max(axis=0)

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import ops
+from gradcalc import ops
 
 DEFAULT_H = 1e-6
 
@@ -176,7 +176,7 @@ def run(problem, h: float | None = None, richardson: bool = False, sample: int |
         seed: int = 0, direction: bool = True, values: dict | None = None) -> NumericResult:
     """Central differences of the problem's output with respect to every differentiated entry
     (or `sample` random entries per parameter, chosen with `seed`)."""
-    from .network import build
+    from gradcalc.graph.network import build
 
     h = DEFAULT_H if h is None else float(h)
     if not h > 0:
@@ -195,7 +195,7 @@ def run(problem, h: float | None = None, richardson: bool = False, sample: int |
 
 
 def _differences(problem, tape, out, f0, kinked, h, richardson, sample, rng) -> NumericResult:
-    from .network import leaf_values
+    from gradcalc.graph.network import leaf_values
     grads, checked, steps, kinks, bad = {}, {}, {}, [], []
     for name in leaf_values(problem):
         li = tape.leaf_index[name]

@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import ops
-from .errors import ProblemError, UsageError
-from .optim import SGD, Optimizer, parse_optimizer, trained_names
+from gradcalc import ops
+from gradcalc.errors import ProblemError, UsageError
+from gradcalc.train.optim import SGD, Optimizer, parse_optimizer, trained_names
 
 
 # ---------------------------------------------------------------- the fast path
@@ -139,8 +139,8 @@ class GraphNet:
 
     def loss_and_grads(self, params, x, loss_attrs, want_grads: bool = True, out=None):
         # `out` is accepted for FastNet's signature; SGD copies the gradients itself
-        from .autograd import Graph
-        from .network import build
+        from gradcalc.derive.autograd import Graph
+        from gradcalc.graph.network import build
         graph = Graph(self.problem.file, check_domain=False)
         out = build(self._variant(x, loss_attrs), graph, dict(zip(self.names, params)))
         y = graph.by_name["y"].value
@@ -152,8 +152,8 @@ class GraphNet:
         return out.value, L_data, y, [grads[n] for n in self.names]
 
     def predict(self, params, x):
-        from .autograd import Graph
-        from .network import build
+        from gradcalc.derive.autograd import Graph
+        from gradcalc.graph.network import build
         graph = Graph(self.problem.file, check_domain=False)
         return build(self._variant(x, {}, with_loss=False), graph,
                      dict(zip(self.names, params))).value
@@ -238,7 +238,7 @@ class TrainResult:
 
     def to_json(self) -> dict:
         """The JSON value (render.jsonout.dumps writes a non-finite number as null)."""
-        from .solution import to_json_value
+        from gradcalc.solution.model import to_json_value
         return {"title": self.problem.title, "label": self.label or None,
                 "epochs": self.epochs, "batch_size": self.batch_size, "seed": self.seed,
                 "stopped": self.stopped, "message": self.message or None,
@@ -320,7 +320,7 @@ def parse_batch_size(value) -> int | str:
 
 
 def _check_trainable(problem) -> None:
-    from .problem import NetworkProblem
+    from gradcalc.problem.load import NetworkProblem
     if not isinstance(problem, NetworkProblem):
         raise ProblemError("gradcalc train needs a network problem (layers + data); for gradient "
                            "descent on an expression use: gradcalc solve PROBLEM --steps K",
@@ -503,7 +503,7 @@ def parse_key(key: str) -> tuple:
 
 def parse_sweep(text: str) -> tuple[str, tuple, list]:
     """'layers[0].width=3,6,20' -> (key text, path, [3, 6, 20]); values are read as YAML scalars."""
-    from .yamlio import load_yaml_text
+    from gradcalc.problem.yamlio import load_yaml_text
     if "=" not in text:
         raise UsageError(f"--sweep: expected KEY=V1,V2,… (e.g. layers[0].width=3,6,20), got '{text}'")
     key, _, vals = text.partition("=")
@@ -557,8 +557,8 @@ def set_path(doc: dict, path: tuple, value, key_text: str) -> None:
 
 def variant(problem, path: tuple, value, key_text: str):
     """The problem re-read from its source document with one key set to `value`."""
-    from .problem import problem_from_located
-    from .yamlio import Located
+    from gradcalc.problem.load import problem_from_located
+    from gradcalc.problem.yamlio import Located
     src = problem.source
     doc = copy.deepcopy(src.data)
     set_path(doc, path, value, key_text)
@@ -614,5 +614,5 @@ def write_trained(result: TrainResult, out_path: str | Path) -> None:
         head += f"\n# Stopped early ({result.stopped}): " + result.message.replace("\n", " ")
     text = head + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None,
                                         allow_unicode=True, width=100)
-    from .fileio import write_atomic   # all or nothing; errors are one-line UsageErrors
+    from gradcalc.fileio import write_atomic   # all or nothing; errors are one-line UsageErrors
     write_atomic(out_path, text)

@@ -46,11 +46,11 @@ class Solution:
 
     def to_dict(self) -> dict:
         """The JSON contract of `gradcalc solve --format json`."""
-        from .render.jsonout import solution_dict
+        from gradcalc.render.jsonout import solution_dict
         return solution_dict(self)
 
     def _repr_markdown_(self) -> str:   # Jupyter
-        from .render.markdown import solution_markdown
+        from gradcalc.render.markdown import solution_markdown
         return solution_markdown(self)
 
     def __repr__(self) -> str:

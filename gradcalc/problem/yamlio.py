@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from .errors import ProblemError
+from gradcalc.errors import ProblemError
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_VALUES = 200_000

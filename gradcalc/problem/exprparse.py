@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple, Union
 
-from .errors import ExpressionError
+from gradcalc.errors import ExpressionError
 
 MAX_LENGTH = 10_000   # characters of expression text
 MAX_DEPTH = 200       # nesting of parentheses/unary signs/powers, and depth of the resulting tree

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
-from .errors import ExpressionError, ProblemError
+from gradcalc import ops
+from gradcalc.errors import ExpressionError, ProblemError
 
 TOP_KEYS_NETWORK = ("title", "description", "input", "data", "layers", "loss", "regularization")
 TOP_KEYS_EXPRESSION = ("title", "description", "expression", "values")
@@ -162,7 +162,7 @@ class _Ctx:
         self.loc = located
 
     def error(self, path: tuple, message: str) -> ProblemError:
-        from .yamlio import field_name
+        from gradcalc.problem.yamlio import field_name
         return ProblemError(message, file=self.loc.file, field=field_name(path) or None,
                             line=self.loc.line(path))
 
@@ -263,13 +263,13 @@ def _describe(a: np.ndarray) -> str:
 
 def load_problem(path: str | Path) -> Problem:
     """Read and validate a problem file."""
-    from .yamlio import load_yaml_file
+    from gradcalc.problem.yamlio import load_yaml_file
     return problem_from_located(load_yaml_file(path))
 
 
 def parse_problem(text: str | bytes, file: str = "<string>") -> Problem:
     """Validate a problem given as YAML text."""
-    from .yamlio import load_yaml_text
+    from gradcalc.problem.yamlio import load_yaml_text
     return problem_from_located(load_yaml_text(text, file))
 
 
@@ -295,7 +295,7 @@ def problem_from_located(loc) -> Problem:
 def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
     if _needs_materialize(doc):
         # data files, generated data sets and `width`/`init` layers become explicit arrays first
-        from .datasets import materialize
+        from gradcalc.problem.datasets import materialize
         doc = materialize(ctx, doc)
     has_input, has_data = "input" in doc, "data" in doc
     if has_input == has_data:
@@ -685,7 +685,7 @@ def _unknown(what: str, name: Any, known) -> str:
 
 # ---------------------------------------------------------------- expression problems
 def _expression_problem(ctx: _Ctx, doc: dict, title: str) -> ExpressionProblem:
-    from .exprparse import parse_expression, variables
+    from gradcalc.problem.exprparse import parse_expression, variables
     raw_steps = doc["expression"]
     if isinstance(raw_steps, str):
         items = [("f", raw_steps, ("expression",))]

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DomainError, ProblemError
-from .problem import _kind
+from gradcalc.errors import DomainError, ProblemError
+from gradcalc.problem.load import _kind
 
 OPTIMIZER_KEYS = ("type", "lr", "momentum", "clip", "schedule", "params")
 SCHEDULE_KEYS = ("type", "milestones", "gamma")
@@ -52,7 +52,7 @@ class Optimizer:
 
 
 def _error(problem, path: tuple, message: str) -> ProblemError:
-    from .yamlio import field_name
+    from gradcalc.problem.yamlio import field_name
     src = getattr(problem, "source", None)
     line = src.line(path) if src is not None else None
     return ProblemError(message, file=getattr(problem, "file", None),
@@ -350,7 +350,7 @@ class UpdateReport:
 
 
 def _loss_value(problem, values) -> tuple[float, dict]:
-    from . import autograd
+    from gradcalc.derive import autograd
     graph, out, _ = autograd.run(problem, values=values, record=False)
     return float(np.sum(out.value)), graph.gradients()
 
@@ -407,5 +407,5 @@ def attach_update(sol, steps: int | None = None) -> None:
     report = update_steps(problem, steps or 1, first_grads=grads, first_loss=loss)
     sol.extras["update"] = report.to_json()
     sol.extras["table_update"] = report   # for the table builder ("table_" keys stay out of JSON)
-    from .render.train import update_tables
+    from gradcalc.render.train import update_tables
     sol.extras.setdefault("table_builders", []).append(update_tables)

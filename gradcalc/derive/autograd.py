@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import ops
-from .errors import DomainError
+from gradcalc import ops
+from gradcalc.errors import DomainError
 
 
 class Node:
@@ -77,7 +77,7 @@ class Graph:
         return node
 
     def _domain(self, name, field, message):
-        from .yamlio import field_name
+        from gradcalc.problem.yamlio import field_name
         line = self.source.line(field) if self.source is not None and field else None
         return DomainError(f"step {name}: {message}", file=self.file,
                            field=field_name(field) or None, line=line)
@@ -152,7 +152,7 @@ def _short(xs) -> str:
 
 def run(problem, values: dict | None = None, record: bool = True) -> tuple[Graph, Node, list[Step]]:
     """Build the graph of `problem`, run backward; returns (graph, output node, steps)."""
-    from .network import build
+    from gradcalc.graph.network import build
     graph = Graph(problem.file, source=getattr(problem, "source", None))
     out = build(problem, graph, values)
     steps = graph.backward(out, record=record)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GradcalcError, ProblemError, UsageError
+from gradcalc.errors import GradcalcError, ProblemError, UsageError
 
 # A mapping is a random spec when it holds exactly one of these keys ...
 SPEC_KINDS = ("uniform", "integers", "choice")
@@ -103,25 +103,25 @@ class Variant:
     def solution(self):
         """The autograd solution of this variant (computed once)."""
         if self._solution is None:
-            from .api import solve
+            from gradcalc.api import solve
             self._solution = solve(self.problem)
         return self._solution
 
 
 def _error(tmpl_or_loc, path: tuple, message: str, cls=ProblemError) -> GradcalcError:
-    from .yamlio import field_name
+    from gradcalc.problem.yamlio import field_name
     loc = getattr(tmpl_or_loc, "located", tmpl_or_loc)
     return cls(message, file=loc.file, field=field_name(path) or None, line=loc.line(path))
 
 
 def load_template(path) -> Template:
     """Read a template (or a plain problem) file."""
-    from .yamlio import load_yaml_file
+    from gradcalc.problem.yamlio import load_yaml_file
     return template_from_located(load_yaml_file(path))
 
 
 def parse_template(text: str | bytes, file: str = "<string>") -> Template:
-    from .yamlio import load_yaml_text
+    from gradcalc.problem.yamlio import load_yaml_text
     return template_from_located(load_yaml_text(text, file))
 
 
@@ -129,7 +129,7 @@ def template_from_located(loc) -> Template:
     """Find and validate the random specs and the `variants` options of a document."""
     doc = loc.data
     if not isinstance(doc, dict):
-        from .problem import problem_from_located
+        from gradcalc.problem.load import problem_from_located
         problem_from_located(loc)        # raises the problem module's own message
     specs: list[Spec] = []
     for key, value in doc.items():
@@ -388,8 +388,9 @@ def check_well_posed(problem, options: Options, questions=(), graph=None,
     answer that is exactly 0 there too is a structural zero (a relu that is off, the smaller
     input of a max) and allowed; one that moves off 0 is 0 only because of these numbers.
     Without `nudged`, exact zeros are allowed."""
-    from . import autograd, ops
-    from .errors import DomainError
+    from gradcalc.derive import autograd
+    from gradcalc import ops
+    from gradcalc.errors import DomainError
 
     if graph is None:
         try:
@@ -541,7 +542,7 @@ def reference_answers(variant: Variant, questions) -> dict:
 def rubric_of(problem):
     """The grading rubric of a concrete problem (gradcalc.grading validates it; its errors point
     at the template's lines). Numbers do not change it, so one per template is enough."""
-    from .grading import AnswerKey
+    from gradcalc.grading.key import AnswerKey
     return AnswerKey(problem, lazy=True).rubric     # (no mistake variants needed for it)
 
 
@@ -559,10 +560,10 @@ class VariantMaker:
 
     def make(self, student) -> Variant:
         """Redraw until every constraint holds; draws are numbered 1, 2, …"""
-        from . import autograd
-        from .errors import DomainError
-        from .problem import problem_from_located
-        from .yamlio import Located
+        from gradcalc.derive import autograd
+        from gradcalc.errors import DomainError
+        from gradcalc.problem.load import problem_from_located
+        from gradcalc.problem.yamlio import Located
 
         tmpl = self.template
         student = normalize_id(student)
@@ -601,9 +602,9 @@ class VariantMaker:
 
     def _nudged_graph(self, drawn: dict):
         """The graph of this draw with its drawn numbers moved by a hair, or None."""
-        from . import autograd
-        from .problem import problem_from_located
-        from .yamlio import Located
+        from gradcalc.derive import autograd
+        from gradcalc.problem.load import problem_from_located
+        from gradcalc.problem.yamlio import Located
         tmpl = self.template
         for whole in (True, False):      # whole-number draws may be labels: then keep them
             loc = Located(data=fill(tmpl, _nudged(tmpl, drawn, whole)), file=tmpl.file,
@@ -740,7 +741,7 @@ class Roster:
 
 
 def _decode_roster(raw: bytes, file: str) -> str:
-    from .answers import decode_roster     # one rule for every roster gradcalc reads
+    from gradcalc.grading.answers import decode_roster     # one rule for every roster gradcalc reads
     try:
         return decode_roster(raw)
     except ValueError as exc:
@@ -758,7 +759,7 @@ def read_roster(path, id_column: str | None = None) -> Roster:
 
 
 def parse_roster(text: str, file: str = "<roster>", id_column: str | None = None) -> Roster:
-    from .answers import _sniff_delimiter
+    from gradcalc.grading.answers import _sniff_delimiter
     text = text[1:] if text.startswith("\ufeff") else text
     delim = _sniff_delimiter(text.split("\n", 1)[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
@@ -860,7 +861,7 @@ class VariantGrader:
     mistake variants built once per variant), and the copying signal."""
 
     def __init__(self, template: Template):
-        from .grading import AnswerKey
+        from gradcalc.grading.key import AnswerKey
         self.template = template
         self.maker = VariantMaker(template)
         probe = self.maker.make(PROBE_ID)       # loads and validates the rubric once
@@ -886,7 +887,7 @@ class VariantGrader:
 
     def key_for(self, submission):
         """The AnswerKey of the submission's own variant (regenerated from its student id)."""
-        from .grading import AnswerKey
+        from gradcalc.grading.key import AnswerKey
         if not self.template.is_random:
             return self.probe
         sid = normalize_id(submission.student) or PROBE_ID
@@ -963,7 +964,7 @@ class VariantGrader:
 
 
 def copy_signals_csv(signals: list[CopySignal]) -> str:
-    from .render.grade import escape_cell as _csv_cell   # against CSV formula injection
+    from gradcalc.render.grade import escape_cell as _csv_cell   # against CSV formula injection
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["student", "source", "matches_variant_of", "matching_own", "matching_other",

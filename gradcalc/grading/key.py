@@ -9,9 +9,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from . import ops
-from .answers import QuantitySchema, Submission
-from .errors import ProblemError
+from gradcalc import ops
+from gradcalc.grading.answers import QuantitySchema, Submission
+from gradcalc.errors import ProblemError
 
 DEFAULT_RTOL = 0.01
 DEFAULT_ATOL = 1e-6
@@ -144,7 +144,7 @@ class _RubricCtx:
         self.loc = getattr(problem, "source", None)
 
     def error(self, path: tuple, message: str) -> ProblemError:
-        from .yamlio import field_name
+        from gradcalc.problem.yamlio import field_name
         line = self.loc.line(("grading",) + path) if self.loc is not None else None
         return ProblemError(message, file=self.problem.file,
                             field=field_name(("grading",) + path), line=line)
@@ -176,7 +176,7 @@ class _RubricCtx:
 def default_questions(problem, schema: QuantitySchema) -> list[str]:
     """Every computed forward quantity and every parameter gradient (for expressions: the steps
     and the gradients of the values)."""
-    from .network import forward_names, leaf_values
+    from gradcalc.graph.network import forward_names, leaf_values
     leaves = set(leaf_values(problem))
     skip = set(leaves)
     if problem.kind == "network" and problem.layers[-1].activation == "linear":
@@ -297,8 +297,8 @@ class Tape:
         # built: (graph, output node) of this problem already made by network.build (the
         # variant maker has one for every student); the tape only reads it
         if built is None:
-            from . import autograd
-            from .network import build
+            from gradcalc.derive import autograd
+            from gradcalc.graph.network import build
             graph = autograd.Graph(problem.file)
             out = build(problem, graph)
         else:
@@ -979,8 +979,8 @@ def grade_submissions(key: AnswerKey | Callable[[Submission], AnswerKey],
 
 def grade_paths(problem, paths, rubric: Rubric | None = None) -> ClassReport:
     """The Python API: grade every answer file under `paths` against `problem`."""
-    from .answers import read_submissions
-    from .api import load_problem
+    from gradcalc.grading.answers import read_submissions
+    from gradcalc.api import load_problem
     if not hasattr(problem, "kind"):
         problem = load_problem(problem)
     key = AnswerKey(problem, rubric)

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
+from gradcalc import ops
 
 # ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ below VANISHING or above EXPLODING gives that verdict; between them the
 # gradient reaching the first step is within a factor of 100 of the last one ("stable")
@@ -27,7 +27,7 @@ def bptt(problem, graph, i: int) -> dict[str, Any]:
     from step t+1).  Returns arrays with rows in time order (batch: examples first): h, total,
     from_next (= Whhᵀ δ_(t+1)), direct (what the layers above send; direct + from_next = total),
     deriv (act′(z_t)) and delta (δ_t = ∂L/∂z_t = act′(z_t) ⊙ ∂L/∂h_t)."""
-    from .network import _steps, rnn_state_name, step_name
+    from gradcalc.graph.network import _steps, rnn_state_name, step_name
     layer = problem.layers[i - 1]
     T = _steps(problem, i)
     nodes = [graph.by_name[step_name(problem, i, t, T)] for t in range(1, T + 1)]
@@ -122,7 +122,7 @@ def attach(sol, graph) -> None:
     if getattr(problem, "kind", "") != "network" or \
             all(layer.type == "dense" for layer in problem.layers):
         return
-    from .network import rnn_state_name
+    from gradcalc.graph.network import rnn_state_name
     summaries, details = diagnose(problem, graph)
     for i, d in details.items():
         sol.gradients[f"z{i}"] = d["delta"]
@@ -132,7 +132,7 @@ def attach(sol, graph) -> None:
         sol.extras["table_bptt"] = details          # "table_" keys stay out of the JSON
 
     def tables(sol, lang="en", precision=4):
-        from .render.conv import layer_tables       # plain table data; no rich
+        from gradcalc.render.conv import layer_tables       # plain table data; no rich
         return layer_tables(sol, lang, precision)
 
     sol.extras.setdefault("table_builders", []).append(tables)

@@ -204,8 +204,8 @@ def check_problem(problem, methods=("symbolic", "numeric"), *, symbolic_limit: i
                   seed: int = 0, exact: bool = False, tolerances: dict | None = None,
                   solution=None) -> CheckReport:
     """Run autograd and the chosen independent methods on `problem` and compare them."""
-    from . import api
-    from .network import leaf_values
+    from gradcalc import api
+    from gradcalc.graph.network import leaf_values
 
     if not hasattr(problem, "kind"):
         problem = api.load_problem(problem)
@@ -219,7 +219,7 @@ def check_problem(problem, methods=("symbolic", "numeric"), *, symbolic_limit: i
     notices: list[str] = []
     fwd = None
     sym_res = num_res = direction = None
-    from .symbolic import DEFAULT_LIMIT, size as problem_size
+    from gradcalc.derive.symbolic import DEFAULT_LIMIT, size as problem_size
     n = problem_size(problem)
     limit = DEFAULT_LIMIT if symbolic_limit is None else symbolic_limit
 
@@ -228,7 +228,7 @@ def check_problem(problem, methods=("symbolic", "numeric"), *, symbolic_limit: i
             notices.append(f"symbolic method skipped: {n} differentiated entries > the limit "
                            f"{limit} (raise it with --symbolic-limit)")
         else:
-            from . import symbolic
+            from gradcalc.derive import symbolic
             try:
                 sym_res = symbolic.run(problem, exact=exact)
             except symbolic.TooLarge as exc:
@@ -239,7 +239,7 @@ def check_problem(problem, methods=("symbolic", "numeric"), *, symbolic_limit: i
                                             b_name="symbolic")
                 fwd = _compare_forward(sol.forward, sym_res.forward, *tol["symbolic"])
     if "numeric" in methods:
-        from . import numeric
+        from gradcalc.derive import numeric
         num_res = numeric.run(problem, h=h, richardson=richardson, sample=sample, seed=seed)
         found["numeric"] = num_res.gradients
         kmask = {nm: num_res.kink_mask(nm) for nm in names}
@@ -286,7 +286,7 @@ def attach(sol, methods=("symbolic", "numeric"), **kw) -> CheckReport:
     if rep.symbolic is not None:
         sol.extras["formulas"] = rep.symbolic.formulas().to_json()
         if rep.symbolic.exact:
-            from .symbolic import exact_text
+            from gradcalc.derive.symbolic import exact_text
             net = rep.symbolic.backend.network
             sol.extras["exact"] = {
                 name: _nested(vals, lambda e: exact_text(e, net)[1])
@@ -310,7 +310,7 @@ def _nested(a: np.ndarray, f):
 
 def collect_paths(paths) -> list[Path]:
     """Problem files from files and folders (folders: *.yaml / *.yml, recursively, sorted)."""
-    from .errors import UsageError
+    from gradcalc.errors import UsageError
     out: list[Path] = []
     for p in paths:
         path = Path(p)

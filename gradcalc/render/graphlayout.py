@@ -6,8 +6,8 @@ from typing import Callable
 
 import numpy as np
 
-from .render import fmt
-from .render.i18n import pick
+from gradcalc.render import fmt
+from gradcalc.render.i18n import pick
 
 # Sizes in points (1/72 inch); the renderer draws at exactly these coordinates.
 SIZE_GATE, SIZE_NAME, SIZE_ATTR, SIZE_WIRE, SIZE_LEAF = 13.0, 8.5, 8.0, 9.0, 12.0
@@ -142,7 +142,7 @@ _COMMUTATIVE_SYMBOL = {"add": "+", "mul": "×"}
 
 def gate_label(op_name: str, inputs: list) -> str:
     """The text of a gate, with constant inputs folded in as the lecture draws them (+1, ×2, 1/•)."""
-    from . import ops
+    from gradcalc import ops
     op = ops.get(op_name)
     consts = [n for n in inputs if n.role == "const"]
     if op_name == "neg":
@@ -177,7 +177,7 @@ def from_solution(sol, lang: str = "en", precision: int = 4) -> GraphModel:
     The structure is that of the autograd graph (rebuilt from the problem, which is cheap);
     a wire's gradient is the consumer's downstream gradient for it — upstream × local —
     so wires leaving a value used twice each show their own share and the shares add up."""
-    from . import autograd
+    from gradcalc.derive import autograd
     graph, out, steps = autograd.run(sol.problem)
     order = [n for n in reversed(graph.nodes) if n.op is not None and n.grad is not None]
     step_of = {id(n): s for n, s in zip(order, steps)}

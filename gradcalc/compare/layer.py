@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
-from .errors import UsageError
+from gradcalc.errors import UsageError
 
 DEFAULT_SHAPE = (4, 3)
 
@@ -226,8 +226,8 @@ def _functions(f, b, param_shapes, rng, spec):
 def check_layer(spec: str, x_shape: tuple | None = None, param_shapes: dict | None = None, *,
                 seed: int = 0, h: float | None = None, tolerances: tuple | None = None,
                 worst: int = 3) -> LayerReport:
-    from .compare import TOLERANCES, relative_error
-    from .numeric import DEFAULT_H, gradient_of
+    from gradcalc.compare.methods import TOLERANCES, relative_error
+    from gradcalc.derive.numeric import DEFAULT_H, gradient_of
 
     atol, rtol = tolerances or TOLERANCES["numeric"]
     rng = np.random.default_rng(seed)

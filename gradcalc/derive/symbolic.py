@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
-from .errors import DomainError
-from .problem import ExpressionProblem, NetworkProblem
+from gradcalc import ops
+from gradcalc.errors import DomainError
+from gradcalc.problem.load import ExpressionProblem, NetworkProblem
 
 DEFAULT_LIMIT = 500          # differentiated entries; beyond this `solve`/`check` skip SymPy
 FORM_LIMIT = 20000           # tree size of one entry's forward form (a deep recurrence, say)
@@ -63,7 +63,7 @@ def _tree_size(e, memo: dict, limit: int) -> int:
 
 def size(problem) -> int:
     """The number of differentiated entries (x, W, b … or the expression's variables)."""
-    from .network import leaf_values
+    from gradcalc.graph.network import leaf_values
     return int(sum(np.asarray(v).size for v in leaf_values(problem).values()))
 
 
@@ -276,7 +276,7 @@ class SymBackend:
             f = complex(v)
             v = sp.Float(f.real) if f.imag == 0 else v
         if f.imag != 0 or not math.isfinite(f.real):
-            from .yamlio import field_name
+            from gradcalc.problem.yamlio import field_name
             raise DomainError(f"step {name}: the SymPy form has no finite real value here",
                               file=self.file, field=field_name(field) or None)
         return v
@@ -368,7 +368,7 @@ class SymbolicResult:
 
 def run(problem, exact: bool = False) -> SymbolicResult:
     """Build `problem` over SymPy symbols, evaluate it, differentiate the output."""
-    from .network import build, forward_names, leaf_values
+    from gradcalc.graph.network import build, forward_names, leaf_values
 
     network = isinstance(problem, NetworkProblem)
     be = SymBackend(exact=exact, network=network, file=problem.file)

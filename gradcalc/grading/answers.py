@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .errors import AnswerError, GradcalcError
+from gradcalc.errors import AnswerError, GradcalcError
 
 MAX_BYTES = 5 * 1024 * 1024          # the same cap as problem files
 MAX_TEXT = 10_000                    # characters of one answer value
@@ -57,9 +57,9 @@ def _short(text: str, n: int = 40) -> str:
 
 def _evaluate(node, text: str) -> float:
     """Evaluate a Num/Var/Call tree with the registry's NumPy forwards (never eval)."""
-    from . import ops
-    from .exprparse import Call, Num, Var
-    from .problem import CONSTANTS
+    from gradcalc import ops
+    from gradcalc.problem.exprparse import Call, Num, Var
+    from gradcalc.problem.load import CONSTANTS
 
     if isinstance(node, Num):
         return node.value
@@ -104,9 +104,9 @@ def parse_scalar(value: Any) -> float:
         return _finite(float(text), text)
     if _DECIMAL_COMMA.fullmatch(text):
         return _finite(float(text.replace(",", ".")), text)
-    from . import ops
-    from .errors import ExpressionError
-    from .exprparse import parse_expression
+    from gradcalc import ops
+    from gradcalc.errors import ExpressionError
+    from gradcalc.problem.exprparse import parse_expression
     try:
         tree = parse_expression(text, ops.expression_functions())
     except ExpressionError as exc:
@@ -486,7 +486,7 @@ def read_document_bytes(raw: bytes, schema: QuantitySchema, source: str,
         else:
             data = None
         if data is None:
-            from .yamlio import load_yaml_text
+            from gradcalc.problem.yamlio import load_yaml_text
             located = load_yaml_text(text, file=source, fast=True)   # libyaml when installed
             data = located.data
     except GradcalcError as exc:

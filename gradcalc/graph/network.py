@@ -5,8 +5,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import ops
-from .problem import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
+from gradcalc import ops
+from gradcalc.problem.load import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
 
 
 class Backend(Protocol):
@@ -187,7 +187,7 @@ def step_name(p: NetworkProblem, i: int, t: int, T: int) -> str:
 
 
 def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
-    from .exprparse import Call, Num, Var
+    from gradcalc.problem.exprparse import Call, Num, Var
 
     env: dict[str, Any] = {}
     for name, v in p.values.items():

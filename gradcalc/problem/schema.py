@@ -46,7 +46,7 @@ def _open_object(key: str) -> dict:
 def _datasets():
     """The training-data extension (data files, generators, width/init layers), if installed."""
     try:
-        from . import datasets
+        from gradcalc.problem import datasets
     except ImportError:
         return None
     return datasets
@@ -69,7 +69,7 @@ _TYPED_KEYS = {   # keys of the layer types besides dense (convolution, pooling,
 
 def _layer_schema(dense_props: dict) -> dict:
     """A dense layer (no `type`), or one object schema per layer type the loader knows."""
-    from .problem import TYPE_KEYS as type_keys
+    from gradcalc.problem.load import TYPE_KEYS as type_keys
     dense_required = [{"required": ["W"]}] + (
         [{"required": ["width"]}] if "width" in dense_props else [])
     dense = {"type": "object", "properties": dict(dense_props), "additionalProperties": False,
@@ -89,8 +89,9 @@ def _layer_schema(dense_props: dict) -> dict:
 
 def problem_schema() -> dict[str, Any]:
     """The schema `gradcalc schema` prints: network problems and expression problems."""
-    from . import ops
-    from .problem import LAYER_KEYS, LOSS_KEYS, TOP_KEYS_EXPRESSION, TOP_KEYS_NETWORK, TOP_KEYS_OTHER
+    from gradcalc import ops
+    from gradcalc.problem.load import (LAYER_KEYS, LOSS_KEYS, TOP_KEYS_EXPRESSION,
+                                       TOP_KEYS_NETWORK, TOP_KEYS_OTHER)
 
     activations = sorted(ops.ACTIVATIONS)
     losses = sorted(ops.LOSSES)

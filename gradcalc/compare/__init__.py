@@ -1,0 +1,1 @@
+"""Comparing the three derivations, and checking a student's own layer code."""

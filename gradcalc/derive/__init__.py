@@ -1,0 +1,1 @@
+"""The three derivations (autograd, symbolic, numeric); they never import one another."""

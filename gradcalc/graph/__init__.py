@@ -1,0 +1,1 @@
+"""The computation of a problem, written once against a leaf/apply backend."""

@@ -1,0 +1,1 @@
+"""Problem files: safe YAML, the expression parser, validation, the JSON Schema, data sets."""

@@ -1,0 +1,1 @@
+"""What solving a problem gives: the Solution, its parts, and the autograd solve."""

@@ -1,0 +1,1 @@
+"""Gradient descent: the optimizer section, SGD update steps and the training loop."""

@@ -1,0 +1,1 @@
+"""Randomized per-student problems: templates, stable draws, well-posedness, rosters."""
