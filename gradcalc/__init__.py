@@ -1,7 +1,7 @@
 """gradcalc: backpropagation homework solver and gradient checker (the Python API)."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from gradcalc.version import __version__  # noqa: E402,F401
 __all__ = ["load_problem", "parse_problem", "solve", "check", "grade", "GradcalcError", "ProblemError"]
 
 from gradcalc.errors import GradcalcError, ProblemError  # noqa: E402  (light: no numpy)

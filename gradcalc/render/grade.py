@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from gradcalc.csvsafe import escape_cell
 from gradcalc.render.i18n import pick
 from gradcalc.render import fmt
 from gradcalc.render.tables import Table
@@ -115,16 +116,6 @@ def percent(x: float) -> str:
     return f"{x:.1f}"
 
 
-_NUMERIC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-def escape_cell(text) -> str:
-    """Against CSV formula injection: a cell starting with = + - @ (or tab, CR) gets a leading
-    apostrophe, unless it is a plain number such as -0.5."""
-    text = "" if text is None else str(text)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMERIC.fullmatch(text):
-        return "'" + text
-    return text
 
 
 def _csv(rows: list[list[str]], delimiter: str = ",") -> str:

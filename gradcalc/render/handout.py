@@ -9,7 +9,7 @@ import numpy as np
 
 from gradcalc.render.i18n import pick
 from gradcalc.render import fmt
-from gradcalc.render.grade import escape_cell as csv_safe   # one rule against CSV formula injection
+from gradcalc.csvsafe import escape_cell as csv_safe   # one rule against CSV formula injection
 
 WORDS = {
     "en": {

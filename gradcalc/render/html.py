@@ -735,7 +735,7 @@ def _graph_figure(sol, lang, precision) -> str:
 
 def solution_html(sol, lang: str = "en", precision: int = 4) -> str:
     """One self-contained HTML page (no scripts, no external files or fonts) for `sol`."""
-    from gradcalc import __version__
+    from gradcalc.version import __version__
     w = _w(lang)
     problem = sol.problem
     raw = getattr(problem, "raw", {}) or {}

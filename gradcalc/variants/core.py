@@ -964,7 +964,7 @@ class VariantGrader:
 
 
 def copy_signals_csv(signals: list[CopySignal]) -> str:
-    from gradcalc.render.grade import escape_cell as _csv_cell   # against CSV formula injection
+    from gradcalc.csvsafe import escape_cell as _csv_cell   # against CSV formula injection
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["student", "source", "matches_variant_of", "matching_own", "matching_other",

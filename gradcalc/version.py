@@ -1,0 +1,2 @@
+"""The version of gradcalc (one place; the package and the HTML report read it)."""
+__version__ = "0.1.0"
