@@ -171,7 +171,7 @@ def _big_net(seed: int = 0):
 
 def bench_numeric() -> None:
     from gradcalc.derive import numeric
-    from gradcalc.problem.load import Layer, Loss, NetworkProblem
+    from gradcalc.problem.model import Layer, Loss, NetworkProblem
 
     print("3. numeric check of every entry of a network with about 10,000 parameters")
     x, W1, b1, W2, b2, label = _big_net()

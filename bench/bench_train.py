@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gradcalc.problem.load import parse_problem  # noqa: E402
 from gradcalc.train import loop as tr  # noqa: E402
+from gradcalc.train.fastnet import tune_allocator  # noqa: E402
 
 PROBLEM = """title: spiral benchmark
 data: {generate: spiral, n: 100, classes: 3, noise: 0.2, seed: 0}
@@ -184,7 +185,7 @@ def main() -> None:
     ap.add_argument("--no-tune", action="store_true", help="keep glibc's malloc defaults")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     args = ap.parse_args()
-    tuned = False if args.no_tune else tr.tune_allocator()
+    tuned = False if args.no_tune else tune_allocator()
     p = parse_problem(PROBLEM, "spiral-bench.yaml")
     E = args.epochs
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

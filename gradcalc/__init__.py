@@ -12,6 +12,6 @@ def __getattr__(name):   # lazy: `import gradcalc` stays cheap
         from gradcalc import api
         return getattr(api, name)
     if name == "grade":
-        from gradcalc.grading.key import grade_paths
+        from gradcalc.grading.report import grade_paths
         return grade_paths
     raise AttributeError(f"module 'gradcalc' has no attribute {name!r}")

@@ -5,9 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from gradcalc.grading.answers import (QuantitySchema, flag_duplicates, iter_answer_files,
-                                      parse_roster, parse_scalar, parse_value, read_csv_bytes,
-                                      read_document_bytes, read_file, read_submissions)
+from gradcalc.grading.answerfiles import iter_answer_files, read_file, read_submissions
+from gradcalc.grading.csvanswers import read_csv_bytes
+from gradcalc.grading.documents import read_document_bytes
+from gradcalc.grading.quantities import QuantitySchema
+from gradcalc.grading.roster import parse_roster
+from gradcalc.grading.submissions import flag_duplicates
+from gradcalc.grading.values import parse_scalar, parse_value
 from gradcalc.errors import AnswerError
 
 # The hw1 quantities with their shapes, written out by hand (W is out × in).
@@ -310,7 +314,7 @@ def test_cells_the_fast_path_leaves_to_the_full_reader(cell, message):
 
 
 def test_grade_rosters_are_read_like_variant_rosters_utf16_and_gb18030():
-    from gradcalc.grading.answers import parse_roster
+    from gradcalc.grading.roster import parse_roster
     text = "学号,姓名,班级\n2026001,张三,一班\n2026002,李四,二班\n"
     for raw in (text.encode("utf-16"), text.encode("gb18030"), b"\xef\xbb\xbf" + text.encode()):
         r = parse_roster(raw, "roster.csv")

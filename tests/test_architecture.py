@@ -191,9 +191,8 @@ def test_imports_flow_one_way():
 
 def test_no_import_circles():
     edges = graph()
-    # a package's __init__ importing its own modules is not a circle of concerns
-    for name in list(edges):
-        edges[name] = [(d, line) for d, line in edges[name] if not name == "gradcalc"]
+    for name in list(edges):     # the listed exception is a hook, not a dependency
+        edges[name] = [(d, line) for d, line in edges[name] if (name, d) not in ALLOWED_UPWARD]
     assert cycles(edges) == []
 
 

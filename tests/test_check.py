@@ -329,6 +329,6 @@ def test_the_program_sets_one_blas_thread_and_skips_the_final_collection():
 
 def test_the_template_keys_copied_for_start_up_time_match_the_variants_module():
     # cli/check.py keeps its own copy so that checking a folder does not import variants
-    from gradcalc.variants import core as variants
+    from gradcalc.variants import template as variants
     from gradcalc.cli import check as check_cmd
     assert check_cmd._SPEC_KEYS == variants.SPEC_KINDS

@@ -458,7 +458,7 @@ def test_batch_of_plain_images_gets_a_channel_axis_only_inside_the_op():
 
 # ---------------------------------------------------------------- reports
 def test_tables_show_patches_and_routing():
-    from gradcalc.render.tables import solve_tables
+    from gradcalc.render.solvetables import solve_tables
     sol = solve(load_problem(PROBLEMS / "cnn_tiny.yaml"))
     tables = {t.title: t for t in solve_tables(sol)}
     conv = tables["Convolution z1: the input patch and kernel each output entry used"]

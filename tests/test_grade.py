@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from gradcalc.grading import key as grade_mod
-from gradcalc.grading.answers import read_document_bytes
+from gradcalc.grading import tape as tape_mod
+from gradcalc.grading.documents import read_document_bytes
 from gradcalc.api import load_problem, parse_problem
 from gradcalc.errors import ProblemError
-from gradcalc.grading.key import AnswerKey, summarize
-from gradcalc.render.grade import feedback_markdown
+from gradcalc.grading.key import AnswerKey
+from gradcalc.grading.report import summarize
+from gradcalc.render.feedback import feedback_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 HW1 = load_problem(ROOT / "problems" / "hw1.yaml")
@@ -437,7 +439,7 @@ def test_rubric_points_sigfigs_and_names():
 # ---------------------------------------------------------------- the class
 def test_variants_are_computed_once_per_problem(monkeypatch):
     calls = {"catalogue": 0, "variant_runs": 0}
-    real_catalogue, real_run = grade_mod._catalogue, grade_mod.Tape.run
+    real_catalogue, real_run = grade_mod._catalogue, tape_mod.Tape.run
 
     def counting_catalogue(*a):
         calls["catalogue"] += 1
@@ -449,7 +451,7 @@ def test_variants_are_computed_once_per_problem(monkeypatch):
         return real_run(self, fsub, gsub, variant)
 
     monkeypatch.setattr(grade_mod, "_catalogue", counting_catalogue)
-    monkeypatch.setattr(grade_mod.Tape, "run", counting_run)
+    monkeypatch.setattr(tape_mod.Tape, "run", counting_run)
     key = AnswerKey(HW1)
     built = dict(calls)
     for i in range(30):
@@ -501,7 +503,7 @@ def test_answer_key_from_a_graph_already_built():
 
 
 def test_feedback_status_in_chinese_keeps_the_names():
-    from gradcalc.render.grade import status_text
+    from gradcalc.render.feedback import status_text
     s = "not answered: y, L; unreadable: h1"
     assert status_text(s, "en") == s
     assert status_text(s, "zh") == "未作答：y, L；无法读取：h1"

@@ -252,7 +252,7 @@ def test_a_failing_histogram_helper_is_replaced(klass, tmp_path, monkeypatch):
     import os
 
     from gradcalc.cli import grade as grade_cli
-    from gradcalc.render import grade as render
+    from gradcalc.render import histogram as render
     answers, _ = klass
     assert run("grade", HW1, answers, "-o", tmp_path / "ref", "-q").exit_code == 0
     parent, real = os.getpid(), render.histogram_png

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from gradcalc.render import graphlayout as gl
+from gradcalc.render import graphmodel as gm
 from gradcalc.api import solve
 from gradcalc.cli import cli
 
@@ -48,7 +49,7 @@ def _wire(model, src_name, dst_name):
 def test_lecture_scalar_wires_match_the_lecture():
     # f = (x + y)·z at x = -2, y = 5, z = -4: q = 3, f = -12; df/dq = z = -4, df/dz = q = 3,
     # df/dx = df/dy = df/dq · 1 = -4 (the lecture's first example)
-    m = gl.from_solution(solve(ROOT / "problems/lecture_scalar.yaml"))
+    m = gm.from_solution(solve(ROOT / "problems/lecture_scalar.yaml"))
     expect = {("x", "q"): (-2, -4), ("y", "q"): (5, -4), ("z", "f"): (-4, 3), ("q", "f"): (3, -4)}
     for (a, b), (value, grad) in expect.items():
         e = _wire(m, a, b)
@@ -60,7 +61,7 @@ def test_lecture_scalar_wires_match_the_lecture():
 def test_lecture_sigmoid_gates_and_gradients():
     # 1/(1+exp(-(w0 x0 + w1 x1 + w2))) with w0=2, x0=-1, w1=-3, x1=-2, w2=-3: the sum is 1,
     # f = σ(1), and d f/d sum = σ(1)(1 − σ(1)); each weight's gradient is its partner × that.
-    m = gl.from_solution(solve(ROOT / "problems/lecture_sigmoid.yaml"))
+    m = gm.from_solution(solve(ROOT / "problems/lecture_sigmoid.yaml"))
     labels = sorted(n.label for n in m.nodes if n.kind == "op")
     assert labels == sorted(["×", "×", "+", "+", "×(−1)", "exp", "+1", "1 / •"])
     ds = _sigmoid(1.0) * (1 - _sigmoid(1.0))
@@ -77,7 +78,7 @@ def test_fan_out_wires_carry_their_own_shares(tmp_path):
     # and the two shares add up to df/dx = y + 1 = 3
     p = tmp_path / "fan.yaml"
     p.write_text("title: fan-out\nexpression: 'x*y + x'\nvalues: {x: 3, y: 2}\n")
-    m = gl.from_solution(solve(p))
+    m = gm.from_solution(solve(p))
     xs = [e for e in m.edges if e.name == "x"]
     shares = sorted(float(e.grad) for e in xs)
     assert shares == [1.0, 2.0]
@@ -88,13 +89,13 @@ def test_a_value_used_twice_by_one_gate_is_one_wire(tmp_path):
     # f = x·x at x = 3: one wire, gradient 2x = 6
     p = tmp_path / "sq.yaml"
     p.write_text("title: square\nexpression: 'x*x'\nvalues: {x: 3}\n")
-    m = gl.from_solution(solve(p))
+    m = gm.from_solution(solve(p))
     [e] = [e for e in m.edges if e.name == "x"]
     assert e.count == 2 and float(e.grad) == 6.0
 
 
 def test_hw1_network_nodes_are_the_named_quantities():
-    m = gl.from_solution(solve(ROOT / "problems/hw1.yaml"))
+    m = gm.from_solution(solve(ROOT / "problems/hw1.yaml"))
     names = [n.name for n in m.nodes if n.kind in ("input", "op")]
     assert names == ["x", "W1", "b1", "z1", "h1", "W2", "b2", "z2", "y", "L"]
     # z1 = W1 x + b1 = [0.4·0.5 + 0.2·1.5 + 0.1, −0.1·0.5 − 0.3·1.5 − 0.3] = [0.6, −0.8]
@@ -103,13 +104,13 @@ def test_hw1_network_nodes_are_the_named_quantities():
 
 # ---------------------------------------------------------------- value text
 def test_small_values_in_full_large_by_shape():
-    assert _numbers(gl.value_lines(np.array(2.5))[0]) == [2.5]
-    lines = gl.value_lines(np.array([[0.4, -0.2], [-0.1, 0.3]]))     # one row per line
+    assert _numbers(gm.value_lines(np.array(2.5))[0]) == [2.5]
+    lines = gm.value_lines(np.array([[0.4, -0.2], [-0.1, 0.3]]))     # one row per line
     assert [_numbers(t) for t in lines] == [[0.4, -0.2], [-0.1, 0.3]]
     assert lines[0].startswith("[[") and lines[1].endswith("]]")
     # ‖ones(3, 4)‖ = √12 = 3.464…
-    assert gl.value_lines(np.ones((3, 4))) == ["3×4, ‖·‖ = 3.46"]
-    assert gl.value_lines(np.ones((3, 4)), lang="zh") == ["3×4，‖·‖ = 3.46"]
+    assert gm.value_lines(np.ones((3, 4))) == ["3×4, ‖·‖ = 3.46"]
+    assert gm.value_lines(np.ones((3, 4)), lang="zh") == ["3×4，‖·‖ = 3.46"]
 
 
 # ---------------------------------------------------------------- layout pieces
@@ -160,7 +161,7 @@ def test_no_label_overlaps_in_the_drawn_picture(path, lang):
     other than their own, and all of them lie inside the figure."""
     import matplotlib
     from gradcalc.render import graph as rg
-    model = gl.from_solution(solve(path), lang)
+    model = gm.from_solution(solve(path), lang)
     with matplotlib.rc_context(rg._rc()):
         fig, texts = rg.figure(model)
         renderer = fig.canvas.get_renderer()

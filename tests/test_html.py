@@ -14,7 +14,10 @@ from click.testing import CliRunner
 
 from gradcalc.api import solve
 from gradcalc.cli import cli
-from gradcalc.render.html import latex_mathml, line_chart_svg, mathml, solution_html
+from gradcalc.render.charts import line_chart_svg
+from gradcalc.render.html import solution_html
+from gradcalc.render.mathml import latex_mathml, mathml
+from gradcalc.solution.model import Comparison, RnnDiagnostics
 
 ROOT = Path(__file__).resolve().parent.parent
 HW1 = ROOT / "problems/hw1.yaml"
@@ -135,10 +138,10 @@ def test_latex_subset_from_sympy():
 # ---------------------------------------------------------------- three-way agreement
 def _fake_agreement(ok: bool):
     sol = solve(ROOT / "problems/lecture_scalar.yaml")
-    sol.extras["methods"] = {"autograd": {"x": -4.0, "y": -4.0, "z": 3.0},
+    methods = {"autograd": {"x": -4.0, "y": -4.0, "z": 3.0},
                              "symbolic": {"x": -4.0, "y": -4.0, "z": 3.0},
                              "numeric": {"x": -4.0000000001, "y": -4.0, "z": 3.0 if ok else 2.5}}
-    sol.extras["agreement"] = {
+    agreement = {
         "ok": ok, "max_rel_error": 2.5e-11 if ok else 0.1667,
         "pairs": {"autograd~symbolic": {"ok": True, "max_rel_error": 0.0, "atol": 1e-8,
                                         "rtol": 1e-6, "band": "good"},
@@ -148,6 +151,7 @@ def _fake_agreement(ok: bool):
         "kinks": [{"parameter": "z", "index": [], "node": "f", "op": "relu",
                    "reason": "input within h of 0"}],
         "notices": []}
+    sol.comparison = Comparison(None, methods, agreement)
     return sol
 
 
@@ -195,11 +199,11 @@ def test_line_chart_svg_draws_every_point():
 def test_plots_from_extras_and_found_histories():
     sol = solve(ROOT / "problems/lecture_scalar.yaml")
     png = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
-    sol.extras["plots"] = [{"title": "curve", "series": {"a": [1, 2, 3]}},
+    sol.plots = [{"title": "curve", "series": {"a": [1, 2, 3]}},
                            {"title": "image", "png": png},
                            {"title": "svg", "svg": '<svg xmlns="http://www.w3.org/2000/svg">'
                                                   '<script>alert(1)</script><circle r="2"/></svg>'}]
-    sol.extras["diagnostics"] = {"rnn": [{"states": "h1", "grad_norms": [1.0, 0.1, 0.001]}]}
+    sol.diagnostics = RnnDiagnostics([{"states": "h1", "grad_norms": [1.0, 0.1, 0.001]}], {})
     page = solution_html(sol)
     _parse(page)
     plots = page[page.index('<section id="plots"'):]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gradcalc.derive import numeric
+from gradcalc.derive.numeric import chain
 from gradcalc import ops
 from gradcalc.problem.load import load_problem, parse_problem
 
@@ -71,7 +72,9 @@ def test_numeric_uses_forward_evaluations_only(monkeypatch):
 
 def test_the_three_methods_never_import_one_another():
     src = ROOT / "gradcalc" / "derive"
-    banned = {"numeric.py": {"autograd", "symbolic"}, "symbolic.py": {"autograd", "numeric"}}
+    banned = {file: names for pkg, names in {"numeric": {"autograd", "symbolic"},
+                                              "symbolic": {"autograd", "numeric"}}.items()
+              for file in sorted((src / pkg).rglob("*.py"))}
     for file, names in banned.items():
         tree = ast.parse((src / file).read_text())
         for node in ast.walk(tree):
@@ -208,15 +211,15 @@ def _softmax_net_by_hand():
 def test_stacked_perturbations_give_the_same_differences(monkeypatch):
     p = parse_problem(SOFTMAX_NET)
     calls = []
-    real = numeric._Chain.values
-    monkeypatch.setattr(numeric._Chain, "values",
+    real = chain._Chain.values
+    monkeypatch.setattr(chain._Chain, "values",
                         lambda self, pert: calls.append(len(pert)) or real(self, pert))
     stacked = numeric.run(p, direction=False)
     assert calls                                  # the stacked forward was used
     dW2, db2 = _softmax_net_by_hand()
     np.testing.assert_allclose(stacked.gradients["W2"], dW2, rtol=1e-8)
     np.testing.assert_allclose(stacked.gradients["b2"], db2, rtol=1e-8)
-    monkeypatch.setattr(numeric._Chain, "make", classmethod(lambda cls, *a: None))
+    monkeypatch.setattr(chain._Chain, "make", classmethod(lambda cls, *a: None))
     single = numeric.run(p, direction=False)      # one forward evaluation per perturbation
     for name, g in single.gradients.items():
         # the quotients differ at most by the rounding of a matrix product taken as a block
@@ -231,10 +234,10 @@ def test_stacked_perturbations_give_the_same_differences(monkeypatch):
 def test_a_stacked_forward_that_disagrees_is_not_used(monkeypatch):
     p = parse_problem(SOFTMAX_NET)
     want = numeric.run(p, direction=False).gradients
-    real = numeric._Chain.values
+    real = chain._Chain.values
     # a stacking mistake (here: the r-th value off by r·1e-6) is found on the first
     # perturbations, and every entry is then evaluated one by one
-    monkeypatch.setattr(numeric._Chain, "values",
+    monkeypatch.setattr(chain._Chain, "values",
                         lambda self, pert: [v + r * 1e-6 for r, v in enumerate(real(self, pert))])
     got = numeric.run(p, direction=False).gradients
     for name in want:
@@ -244,21 +247,21 @@ def test_a_stacked_forward_that_disagrees_is_not_used(monkeypatch):
 def test_rowwise_operations_only():
     # a loss averages over a batch: never stacked; affine only with its input x stacked
     shapes = [(3,), (2, 3), (2,), (2,)]
-    assert numeric._rowwise(ops.get("tanh"), [0], 0, shapes)
-    assert numeric._rowwise(ops.get("affine"), [1, 0, 2], 1, shapes)
-    assert not numeric._rowwise(ops.get("affine"), [1, 0, 2], 0, shapes)
-    assert not numeric._rowwise(ops.get("cross_entropy"), [2], 0, shapes)
-    assert not numeric._rowwise(ops.get("mse"), [2], 0, shapes)
-    assert numeric._rowwise(ops.get("softmax"), [0], 0, shapes)
-    assert not numeric._rowwise(ops.get("softmax"), [1], 0, shapes)     # rows of a batch
-    assert numeric._rowwise(ops.get("mul"), [0, 2], 0, [(3,), (), (3,)])
-    assert not numeric._rowwise(ops.get("mul"), [0, 1], 0, [(), (3,)])  # would broadcast wrongly
+    assert chain._rowwise(ops.get("tanh"), [0], 0, shapes)
+    assert chain._rowwise(ops.get("affine"), [1, 0, 2], 1, shapes)
+    assert not chain._rowwise(ops.get("affine"), [1, 0, 2], 0, shapes)
+    assert not chain._rowwise(ops.get("cross_entropy"), [2], 0, shapes)
+    assert not chain._rowwise(ops.get("mse"), [2], 0, shapes)
+    assert chain._rowwise(ops.get("softmax"), [0], 0, shapes)
+    assert not chain._rowwise(ops.get("softmax"), [1], 0, shapes)     # rows of a batch
+    assert chain._rowwise(ops.get("mul"), [0, 2], 0, [(3,), (), (3,)])
+    assert not chain._rowwise(ops.get("mul"), [0, 1], 0, [(), (3,)])  # would broadcast wrongly
 
 
 def test_big_network_every_entry_against_autograd():
     # 40 inputs, 30 tanh units, 5 classes: ≈ 1,400 entries through the stacked forward
     from gradcalc.api import solve
-    from gradcalc.problem.load import Layer, Loss, NetworkProblem
+    from gradcalc.problem.model import Layer, Loss, NetworkProblem
     rng = np.random.default_rng(7)
     p = NetworkProblem("big", rng.standard_normal(40),
                        (Layer(rng.standard_normal((30, 40)) / 6, rng.standard_normal(30) / 6,

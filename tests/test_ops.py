@@ -314,7 +314,7 @@ def test_deep_chain_has_no_recursion_limit():
 
 def test_column_by_column_row_reductions_are_bit_identical_to_numpy():
     """ops reduces short rows column by column for speed; it must give NumPy's exact bits."""
-    from gradcalc.ops import _row_max, _row_sum
+    from gradcalc.ops.linear import _row_max, _row_sum
     rng = np.random.default_rng(7)
     for k in range(2, 10):
         for scale in (1e-3, 1.0, 50.0):

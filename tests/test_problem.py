@@ -8,7 +8,8 @@ import pytest
 
 from gradcalc.api import solve
 from gradcalc.errors import DomainError, ExpressionError, ProblemError
-from gradcalc.problem.load import ExpressionProblem, NetworkProblem, load_problem, parse_problem
+from gradcalc.problem.load import load_problem, parse_problem
+from gradcalc.problem.model import ExpressionProblem, NetworkProblem
 
 NET = """\
 input: [0.5, -1.5]

@@ -114,7 +114,7 @@ def test_bptt_matches_the_unrolled_hand_derivation_for_T_2():
     np.testing.assert_allclose(sol.gradients["h1"], np.stack([dh1, dh2]), rtol=1e-12)
     np.testing.assert_allclose(sol.gradients["z1"], np.stack([dz1, dz2]), rtol=1e-12)
     # the BPTT table's rows run backward in time: t = 2 first
-    table = [t for t in __import__("gradcalc.render.tables", fromlist=["x"]).solve_tables(sol)
+    table = [t for t in __import__("gradcalc.render.solvetables", fromlist=["x"]).solve_tables(sol)
              if t.title.startswith("Backpropagation through time")][0]
     assert [row[0] for row in table.rows] == ["2", "1"]
 

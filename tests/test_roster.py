@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from gradcalc.cli import cli
 from gradcalc.errors import GradcalcError
-from gradcalc.variants.core import parse_roster, read_roster, safe_filename
+from gradcalc.variants.roster import parse_roster, read_roster, safe_filename
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "problems" / "hw1_template.yaml"

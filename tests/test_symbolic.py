@@ -9,6 +9,7 @@ import sympy
 
 from gradcalc import ops
 from gradcalc.derive import symbolic
+from gradcalc.derive.symbolic import backend, names, patterns
 from gradcalc.compare.methods import check_problem
 from gradcalc.problem.load import load_problem, parse_problem
 
@@ -89,12 +90,12 @@ def test_exact_mode_on_hw1_against_hand_derived_exact_values():
 
 
 def test_exact_reads_decimals_as_fractions():
-    be = symbolic.SymBackend(exact=True)
+    be = backend.SymBackend(exact=True)
     assert be.number(0.4) == sympy.Rational(2, 5)
     assert be.number(0.1) == sympy.Rational(1, 10)
     assert be.number(-3.0) == sympy.Integer(-3)
     assert be.number(math.pi, "pi") is sympy.pi
-    assert symbolic.SymBackend(exact=False).number(0.4) == sympy.Float(0.4)
+    assert backend.SymBackend(exact=False).number(0.4) == sympy.Float(0.4)
 
 
 def test_symbolic_never_uses_the_hand_written_backward_rules(monkeypatch):
@@ -111,12 +112,12 @@ def test_symbols_are_named_like_the_lecture():
     res = symbolic.run(load_problem(HW1))
     W1 = res.backend.leaves["W1"]
     assert W1[0, 1].name == "W1_1_2" and W1[0, 1].is_real
-    assert symbolic.pretty_name("W1", (0, 1)) == "W⁽¹⁾₁₂"
-    assert symbolic.latex_name("W1", (0, 1)) == "W^{(1)}_{12}"
-    assert symbolic.pretty_name("W1", ("i", "j")) == "W⁽¹⁾ᵢⱼ"
-    assert symbolic.latex_name("W12", (9, 2)) == "W^{(12)}_{10,3}"
-    assert symbolic.latex_name("w0", (), network=False) == "w_{0}"
-    assert symbolic.pretty_name("x", (1,)) == "x₂"
+    assert names.pretty_name("W1", (0, 1)) == "W⁽¹⁾₁₂"
+    assert names.latex_name("W1", (0, 1)) == "W^{(1)}_{12}"
+    assert names.pretty_name("W1", ("i", "j")) == "W⁽¹⁾ᵢⱼ"
+    assert names.latex_name("W12", (9, 2)) == "W^{(12)}_{10,3}"
+    assert names.latex_name("w0", (), network=False) == "w_{0}"
+    assert names.pretty_name("x", (1,)) == "x₂"
 
 
 def test_local_derivative_formulas_come_from_the_forward_forms():
@@ -181,8 +182,8 @@ def test_generalize_refuses_a_pattern_that_does_not_rebuild_every_entry():
     a, b, c = sympy.symbols("a_1 a_2 c", real=True)
     info = {a: ("a", (0,)), b: ("a", (1,))}
     # entry 0 is a₁, entry 1 is a₂ + c: no single formula in i
-    assert symbolic._generalize([((0,), a), ((1,), b + c)], info) is None
-    pat = symbolic._generalize([((0,), 2 * a), ((1,), 2 * b)], info)
+    assert patterns._generalize([((0,), a), ((1,), b + c)], info) is None
+    pat = patterns._generalize([((0,), 2 * a), ((1,), 2 * b)], info)
     assert pat is not None and pat[1] == ("i",)
 
 
@@ -194,7 +195,7 @@ def test_symbolic_limit_skips_with_a_notice():
 
 
 def test_too_large_forms_are_skipped_not_hung(monkeypatch):
-    monkeypatch.setattr(symbolic, "FORM_LIMIT", 5)
+    monkeypatch.setattr(backend, "FORM_LIMIT", 5)
     rep = check_problem(load_problem(HW1))
     assert "symbolic" not in rep.pairs
     assert any("more than 5 terms" in n for n in rep.notices)

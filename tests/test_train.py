@@ -15,8 +15,9 @@ from gradcalc.api import solve
 from gradcalc.cli import cli
 from gradcalc.errors import ProblemError, UsageError
 from gradcalc.problem.load import load_problem, parse_problem
-from gradcalc.train.loop import (FastNet, GraphNet, fast_gradients, parse_key, parse_sweep, train,
-                                 variant)
+from gradcalc.train.fastnet import FastNet, GraphNet, fast_gradients
+from gradcalc.train.loop import train
+from gradcalc.train.sweep import parse_key, parse_sweep, variant
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEMS = ROOT / "problems"

@@ -14,8 +14,10 @@ from click.testing import CliRunner
 from gradcalc.cli import cli
 from gradcalc.errors import ProblemError
 from gradcalc.problem.load import parse_problem
-from gradcalc.variants.core import (VariantMaker, check_well_posed, load_template, parse_template,
-                                    variant_yaml)
+from gradcalc.variants.maker import VariantMaker
+from gradcalc.variants.template import load_template, parse_template
+from gradcalc.variants.wellposed import check_well_posed
+from gradcalc.variants.yamlout import variant_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "problems" / "hw1_template.yaml"
@@ -362,7 +364,7 @@ variants: {seed: count}
 
 
 def test_check_well_posed_accepts_the_lecture_problem():
-    from gradcalc.variants.core import Options
+    from gradcalc.variants.template import Options
     p = parse_problem((ROOT / "problems" / "hw1.yaml").read_bytes())
     assert check_well_posed(p, Options()) is None
 

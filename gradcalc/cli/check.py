@@ -85,7 +85,7 @@ def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formul
 
 def _check_problems(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formulas,
                     lang, precision) -> bool:
-    from gradcalc.compare.methods import check_problem
+    from gradcalc.api import check as check_problem
 
     problems, skipped = _load(paths)
     # compute everything first: a bad file stops the run before anything is printed
@@ -160,7 +160,7 @@ def _may_be_template(data) -> bool:
 
 def _is_template(loc) -> bool:
     try:
-        from gradcalc.variants.core import template_from_located
+        from gradcalc.variants.template import template_from_located
     except ImportError:
         return False
     try:

@@ -25,7 +25,7 @@ _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 1
 def feedback_names(results) -> dict[int, str]:
     """A safe, unique file name per result (student ids may hold any character; two copies of
     one id, or ids differing only in case, get -2, -3 …). Deterministic: sorted order."""
-    from gradcalc.grading.key import sort_key
+    from gradcalc.grading.report import sort_key
     names: dict[int, str] = {}
     taken: set[str] = set()
     for r in sorted(results, key=sort_key):
@@ -78,7 +78,7 @@ class _Histogram:
             try:
                 os.close(req_w)
                 os.close(res_r)
-                from gradcalc.render.grade import histogram_png
+                from gradcalc.render.histogram import histogram_png
                 histogram_png([0.0], 1.0, "")           # matplotlib imported and warmed up
                 totals, top, title = json.loads(_read_all(req_r))
                 _write_all(res_w, histogram_png(totals, top, title))
@@ -107,7 +107,7 @@ class _Histogram:
             self.close()
             if ok and data:
                 return data
-        from gradcalc.render.grade import histogram_png
+        from gradcalc.render.histogram import histogram_png
         return histogram_png(totals, top, title)
 
     def close(self) -> None:
@@ -212,13 +212,15 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
     """
     if is_program():
         program_settings()      # before NumPy is imported (its thread count)
-    from gradcalc.grading.answers import iter_answer_files, parse_roster
+    from gradcalc.grading.answerfiles import iter_answer_files
+    from gradcalc.grading.roster import parse_roster
     from gradcalc.api import load_problem
     from gradcalc.grading.key import AnswerKey
 
     grader = None
     if variants:   # per-student numbers (the variants issue): one answer key per variant
-        from gradcalc.variants.core import VariantGrader, load_template
+        from gradcalc.variants.grader import VariantGrader
+        from gradcalc.variants.template import load_template
         grader = VariantGrader(load_template(problem))
         prob, schema, rubric = grader.problem, grader.schema, grader.rubric
 
@@ -256,9 +258,12 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
 def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path, roster,
                  roster_data, roster_key, assignment, hide_answers, lang, precision, quiet,
                  histogram) -> None:
-    from gradcalc.grading.answers import flag_duplicates, read_file
-    from gradcalc.grading.key import summarize
+    from gradcalc.grading.answerfiles import read_file
+    from gradcalc.grading.submissions import flag_duplicates
+    from gradcalc.grading.report import summarize
     from gradcalc.render import grade as out
+    from gradcalc.render.exports import grades_csv, roster_csv
+    from gradcalc.render.feedback import feedback_markdown
 
     show = not quiet
     subs = []
@@ -281,7 +286,7 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
             out.progress(len(subs), "grading", show and len(subs) >= 200) as advance:
         for sub in subs:
             result = key_for(sub).grade(sub)
-            text = out.feedback_markdown(result, prob.title, lang, hide_answers, precision)
+            text = feedback_markdown(result, prob.title, lang, hide_answers, precision)
             name = file_of[id(sub)]
             write_atomic(os.path.join(folder, name), text.encode("utf-8"),
                          skip_unchanged=True, exists=name in present)
@@ -293,17 +298,17 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
     del subs
     report = summarize(prob.title, rubric, results)
 
-    _write(out_path / "grades.csv", out.grades_csv(report).encode("utf-8"))
+    _write(out_path / "grades.csv", grades_csv(report).encode("utf-8"))
     roster_info = None
     if roster_data is not None:
         name = assignment or Path(problem).stem
-        text, roster_info = out.roster_csv(roster_data, report.results, name,
-                                           rubric.max_points, roster_key)
+        text, roster_info = roster_csv(roster_data, report.results, name,
+                                       rubric.max_points, roster_key)
         _write(out_path / "upload.csv", text.encode("utf-8"))
     _write(out_path / "histogram.png",
            histogram.png(report.totals, rubric.max_points, prob.title))
     if grader is not None:
-        from gradcalc.variants.core import copy_signals_csv
+        from gradcalc.variants.grader import copy_signals_csv
         _write(out_path / "copy_signals.csv", copy_signals_csv(signals).encode("utf-8"))
     _write(out_path / "summary.md",
            out.summary_markdown(report, lang, histogram="histogram.png", roster_info=roster_info,
@@ -340,7 +345,8 @@ def template(problem, fmt):
       gradcalc template problems/hw1_template.yaml   # a variant template: the same shapes
     """
     from gradcalc.grading.key import AnswerKey
-    from gradcalc.variants.core import VariantMaker, load_template
+    from gradcalc.variants.maker import VariantMaker
+    from gradcalc.variants.template import load_template
 
     tmpl = load_template(problem)
     if tmpl.is_random:     # a variant template: every student's variant has the same shapes
@@ -350,7 +356,7 @@ def template(problem, fmt):
         prob = load_problem(problem)
     key = AnswerKey(prob)
     if fmt == "csv":
-        from gradcalc.render.handout import entry_names   # the answer key's column names too
+        from gradcalc.render.answerkey import entry_names   # the answer key's column names too
         cols = ["student", "name"]
         for q in key.rubric.questions:
             cols += [col for col, _ in entry_names(q.name, key.reference[q.name])]

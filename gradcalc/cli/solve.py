@@ -64,24 +64,22 @@ def solve(problem, fmt, method, exact, symbolic_limit, h, lang, precision, html_
     with without_cyclic_gc():
         sol = solve_problem(prob, method, symbolic_limit=symbolic_limit, exact=exact, h=h,
                             update_steps=steps)
-    if "table_check" in sol.extras:      # the three methods side by side, SymPy's formulas
-        from gradcalc.render.check import methods_tables
-        sol.extras.setdefault("table_builders", []).append(methods_tables)
+    methods = sol.comparison is not None   # the three methods side by side, SymPy's formulas
     if html_path:
         from gradcalc.render.html import write_html
-        write_html(sol, html_path, lang, precision)
+        write_html(sol, html_path, lang, precision, methods)
     if fmt == "json":
         from gradcalc.render.jsonout import dumps
         click.echo(dumps(sol.to_dict()))
     elif fmt == "markdown":
         from gradcalc.render.latex import derivation_markdown
         from gradcalc.render.markdown import solution_markdown
-        click.echo(solution_markdown(sol, lang, precision), nl=False)
+        click.echo(solution_markdown(sol, lang, precision, methods), nl=False)
         click.echo("\n" + derivation_markdown(sol, precision, lang), nl=False)
     elif fmt == "latex":
         from gradcalc.render.latex import latex_document
         click.echo(latex_document(sol, precision), nl=False)
     else:
         from gradcalc.render.console import print_tables
-        from gradcalc.render.tables import solve_tables
-        print_tables(solve_tables(sol, lang, precision), title=sol.title)
+        from gradcalc.render.solvetables import solve_tables
+        print_tables(solve_tables(sol, lang, precision, methods), title=sol.title)

@@ -79,19 +79,21 @@ def train(problem, epochs, batch_size, seed, out, plot, boundary, sweep, quiet, 
     from gradcalc.api import load_problem
     from gradcalc.errors import UsageError
     from gradcalc.train import loop as tr
+    from gradcalc.train.fastnet import tune_allocator
+    from gradcalc.train.sweep import parse_sweep
 
     batch = tr.parse_batch_size(batch_size)
     _check_target(out, "--out", (".yaml", ".yml"))
     _check_target(plot, "--plot", (".png",))
     _check_target(boundary, "--boundary", (".png",))
-    sweep_spec = tr.parse_sweep(sweep) if sweep else None
+    sweep_spec = parse_sweep(sweep) if sweep else None
     if sweep_spec and out:
         raise UsageError("--out writes one trained problem; it cannot be combined with --sweep")
     prob = load_problem(problem)
     tr._check_trainable(prob)
     if boundary:
         _check_boundary(prob)
-    tr.tune_allocator()
+    tune_allocator()
 
     if sweep_spec:
         _run_sweep(prob, sweep_spec, epochs, batch, seed, plot, boundary, quiet, fmt, lang,
@@ -119,10 +121,10 @@ def train(problem, epochs, batch_size, seed, out, plot, boundary, sweep, quiet, 
 
 
 def _write_outputs(result, out, plot, boundary) -> list[str]:
-    from gradcalc.train import loop as tr
+    from gradcalc.train.trained import write_trained
     written = []
     if out:
-        tr.write_trained(result, out)
+        write_trained(result, out)
         written.append(out)
     if plot and result.records:
         from gradcalc.render.train import plot_curves
@@ -156,9 +158,10 @@ def _finish(result) -> None:
 
 def _run_sweep(prob, spec, epochs, batch, seed, plot, boundary, quiet, fmt, lang, precision):
     from gradcalc.train import loop as tr
+    from gradcalc.train.sweep import variant
     from gradcalc.render.train import TrainProgress, plot_sweep, plot_sweep_curves, sweep_table
     key, path, values = spec
-    variants = [(f"{key}={v}", tr.variant(prob, path, v, key)) for v in values]  # validate all first
+    variants = [(f"{key}={v}", variant(prob, path, v, key)) for v in values]  # validate all first
     if boundary:
         for _, p in variants:
             _check_boundary(p)

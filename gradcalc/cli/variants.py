@@ -27,7 +27,9 @@ def variant(template, student):
       gradcalc variant problems/hw1_template.yaml --student 2026001
       gradcalc variant problems/hw1_template.yaml --student 2026001 > p.yaml && gradcalc solve p.yaml
     """
-    from gradcalc.variants.core import VariantMaker, load_template, variant_yaml
+    from gradcalc.variants.maker import VariantMaker
+    from gradcalc.variants.template import load_template
+    from gradcalc.variants.yamlout import variant_yaml
 
     tmpl = load_template(template)
     v = VariantMaker(tmpl).make(student)
@@ -67,9 +69,12 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
       gradcalc variants problems/hw1_template.yaml --roster roster.csv -o hw1
       gradcalc variants problems/hw1_template.yaml --roster canvas.csv --lang zh -o hw1
     """
+    from gradcalc.render import answerkey as K
     from gradcalc.render import handout as H
-    from gradcalc.variants.core import (VariantMaker, load_template, read_roster,
-                                        reference_answers, safe_filename, variant_yaml)
+    from gradcalc.variants.maker import VariantMaker, reference_answers
+    from gradcalc.variants.roster import read_roster, safe_filename
+    from gradcalc.variants.template import load_template
+    from gradcalc.variants.yamlout import variant_yaml
 
     tmpl = load_template(template)
     ros = read_roster(roster, id_column)
@@ -96,11 +101,11 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
                                   personal=tmpl.is_random)
         files[out / "handouts" / f"{stem}.md"] = H.blocks_markdown(blocks)
         files[out / "handouts" / f"{stem}.html"] = H.blocks_html(blocks, lang, f"{v.problem.title} · {sid}")
-        files[out / "keys" / f"{stem}.md"] = H.key_markdown(v, questions, refs, sol.output, lang, name,
+        files[out / "keys" / f"{stem}.md"] = K.key_markdown(v, questions, refs, sol.output, lang, name,
                                                            precision, sol)
         records.append((sid, name, [(q.name, refs[q.name]) for q in questions if q.name in refs]))
-    files[out / "answer_key.csv"] = H.answer_key_csv(records)
-    files[out / "variants.csv"] = H.manifest_csv(
+    files[out / "answer_key.csv"] = K.answer_key_csv(records)
+    files[out / "variants.csv"] = K.manifest_csv(
         ros.columns, ros.rows, [("variant_file", [f"problems/{st}.yaml" for st in stems]), ("draws", [str(d) for d in draws])])
     for sub in ("problems", "handouts", "keys"):
         try:

@@ -204,14 +204,15 @@ def check_problem(problem, methods=("symbolic", "numeric"), *, symbolic_limit: i
                   seed: int = 0, exact: bool = False, tolerances: dict | None = None,
                   solution=None) -> CheckReport:
     """Run autograd and the chosen independent methods on `problem` and compare them."""
-    from gradcalc import api
     from gradcalc.graph.network import leaf_values
+    from gradcalc.solution.solve import solve_autograd
 
     if not hasattr(problem, "kind"):
-        problem = api.load_problem(problem)
+        from gradcalc.problem.load import load_problem
+        problem = load_problem(problem)
     tol = dict(TOLERANCES)
     tol.update(tolerances or {})
-    sol = solution if solution is not None else api.solve(problem)
+    sol = solution if solution is not None else solve_autograd(problem)
     names = list(leaf_values(problem))
     auto = {n: np.asarray(sol.gradients[n], dtype=float) for n in names}
     found: dict[str, dict] = {"autograd": auto}
@@ -278,20 +279,21 @@ def _compare_forward(auto: dict, sym: dict, atol: float, rtol: float) -> Forward
 
 
 def attach(sol, methods=("symbolic", "numeric"), **kw) -> CheckReport:
-    """Run the comparison for a solved problem and put methods, agreement and formulas (LaTeX)
-    into `sol.extras` (the JSON contract of `gradcalc solve`)."""
+    """Run the comparison for a solved problem into `sol.comparison`: methods, agreement and
+    SymPy's formulas (LaTeX) of the JSON contract of `gradcalc solve`, and the report."""
+    from gradcalc.solution.model import Comparison
+
     rep = check_problem(sol.problem, methods, solution=sol, **kw)
-    sol.extras["methods"] = {m: _json_grads(g) for m, g in rep.methods.items()}
-    sol.extras["agreement"] = rep.agreement()
+    comp = Comparison(rep, {m: _json_grads(g) for m, g in rep.methods.items()}, rep.agreement())
     if rep.symbolic is not None:
-        sol.extras["formulas"] = rep.symbolic.formulas().to_json()
+        comp.formulas = rep.symbolic.formulas().to_json()
         if rep.symbolic.exact:
-            from gradcalc.derive.symbolic import exact_text
+            from gradcalc.derive.symbolic.printing import exact_text
             net = rep.symbolic.backend.network
-            sol.extras["exact"] = {
+            comp.exact = {
                 name: _nested(vals, lambda e: exact_text(e, net)[1])
                 for name, vals in rep.symbolic.exact_gradients.items()}
-    sol.extras["table_check"] = rep      # "table_" keys stay out of the JSON
+    sol.comparison = comp
     return rep
 
 

@@ -6,7 +6,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gradcalc import ops
-from gradcalc.problem.load import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
+from gradcalc.problem.model import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
 
 
 class Backend(Protocol):

@@ -1,4 +1,4 @@
-"""JSON Schema (draft 2020-12) of the problem format, built from the registry and problem.py."""
+"""JSON Schema (draft 2020-12) of the problem format, built from the registry and problem.model."""
 from __future__ import annotations
 
 from typing import Any
@@ -69,7 +69,7 @@ _TYPED_KEYS = {   # keys of the layer types besides dense (convolution, pooling,
 
 def _layer_schema(dense_props: dict) -> dict:
     """A dense layer (no `type`), or one object schema per layer type the loader knows."""
-    from gradcalc.problem.load import TYPE_KEYS as type_keys
+    from gradcalc.problem.model import TYPE_KEYS as type_keys
     dense_required = [{"required": ["W"]}] + (
         [{"required": ["width"]}] if "width" in dense_props else [])
     dense = {"type": "object", "properties": dict(dense_props), "additionalProperties": False,
@@ -90,8 +90,8 @@ def _layer_schema(dense_props: dict) -> dict:
 def problem_schema() -> dict[str, Any]:
     """The schema `gradcalc schema` prints: network problems and expression problems."""
     from gradcalc import ops
-    from gradcalc.problem.load import (LAYER_KEYS, LOSS_KEYS, TOP_KEYS_EXPRESSION,
-                                       TOP_KEYS_NETWORK, TOP_KEYS_OTHER)
+    from gradcalc.problem.model import (LAYER_KEYS, LOSS_KEYS, TOP_KEYS_EXPRESSION,
+                                        TOP_KEYS_NETWORK, TOP_KEYS_OTHER)
 
     activations = sorted(ops.ACTIVATIONS)
     losses = sorted(ops.LOSSES)
@@ -118,6 +118,7 @@ def problem_schema() -> dict[str, Any]:
     data_required = [{"required": ["X"]}]
     datasets = _datasets()
     if datasets is not None:             # training data from files/generators, width/init layers
+        from gradcalc.problem.datafiles import DATA_FILE_KEYS
         names = {"type": ["string", "array"], "items": {"type": "string"}}
         data_props["labels"] = {"anyOf": [data_props["labels"], names]}
         data_props["targets"] = {"anyOf": [data_props["targets"], names]}
@@ -132,7 +133,7 @@ def problem_schema() -> dict[str, Any]:
             "noise": {"$ref": "#/$defs/number"},
             "seed": {"type": "integer", "minimum": 0},
         }.items():
-            if key in datasets.DATA_FILE_KEYS or key in datasets.GENERATE_KEYS:
+            if key in DATA_FILE_KEYS or key in datasets.GENERATE_KEYS:
                 data_props[key] = spec
         data_required += [{"required": ["file"]}, {"required": ["generate"]}]
         layer_props["width"] = {"type": "integer", "minimum": 1,

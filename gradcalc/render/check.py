@@ -59,7 +59,7 @@ def _net(rep) -> bool:
 
 def entry_name(param: str, index, network: bool = True) -> str:
     """W1, (0, 1) -> W⁽¹⁾₁₂ (the lecture's 1-based names)."""
-    from gradcalc.derive.symbolic import pretty_name
+    from gradcalc.derive.symbolic.names import pretty_name
     return pretty_name(param, tuple(index), network)
 
 
@@ -185,7 +185,7 @@ def _clip(text: str, limit: int = 400) -> str:
 
 
 def exact_table(rep, lang: str = "en", precision: int = 10) -> Table | None:
-    from gradcalc.derive.symbolic import exact_text
+    from gradcalc.derive.symbolic.printing import exact_text
     w = words(lang)
     if rep.symbolic is None or not rep.symbolic.exact:
         return None
@@ -229,7 +229,7 @@ def summary_table(reports, lang: str = "en") -> Table:
 
 def methods_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
     """For `gradcalc solve`: the gradients of the methods side by side, then the formulas."""
-    rep = sol.extras.get("table_check")
+    rep = sol.comparison.report if sol.comparison is not None else None
     if rep is None:
         return []
     w = words(lang)

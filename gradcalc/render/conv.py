@@ -79,15 +79,16 @@ def _w(lang: str) -> dict[str, str]:
 def layer_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
     """The extra tables of a network with conv, pooling or rnn layers, layer by layer."""
     p = sol.problem
+    diag = sol.diagnostics
     tables: list[Table] = []
     for i, layer in enumerate(p.layers, 1):
         if layer.type in ("conv2d", "conv1d"):
             tables += conv_tables(sol, i, lang, precision)
         elif layer.type in ("maxpool2d", "maxpool1d", "avgpool2d", "avgpool1d"):
             tables.append(pool_table(sol, i, lang, precision))
-        elif layer.type == "rnn" and i in sol.extras.get("table_bptt", {}):
+        elif layer.type == "rnn" and diag is not None and i in diag.bptt:
             tables.append(bptt_table(sol, i, lang, precision))
-    for summary in sol.extras.get("diagnostics", {}).get("rnn", []):
+    for summary in diag.summaries if diag is not None else []:
         tables.append(diagnostics_table(summary, lang, precision))
     return tables
 
@@ -110,7 +111,7 @@ def _limit(n_rows: int, w: dict, batch: bool) -> tuple[int, str]:
 
 # ---------------------------------------------------------------- convolution
 def conv_tables(sol, i: int, lang: str, precision: int) -> list[Table]:
-    from gradcalc import ops
+    from gradcalc.ops.conv import _conv_canon
     from gradcalc.graph.network import layer_output_name
     w = _w(lang)
     p = sol.problem
@@ -119,7 +120,7 @@ def conv_tables(sol, i: int, lang: str, precision: int) -> list[Table]:
     xname, zname = layer_output_name(p, i - 1), f"z{i}"
     x = np.asarray(sol.forward[xname], dtype=float)
     W, b = np.asarray(layer.W, dtype=float), np.asarray(layer.b, dtype=float)
-    Wc, xc, bc, plain = ops._conv_canon(W, x, b, nd, p.batch)
+    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, p.batch)
     has_channels = xc.ndim == x.ndim + (0 if p.batch else 1)   # x was written with channels
     out_channels = (not plain) or has_channels
     K, S, s, pad = Wc.shape[2:], xc.shape[2:], layer.stride, layer.padding
@@ -232,17 +233,17 @@ def pool_table(sol, i: int, lang: str, precision: int) -> Table:
 # ---------------------------------------------------------------- recurrence
 def bptt_table(sol, i: int, lang: str, precision: int) -> Table:
     w = _w(lang)
-    d = sol.extras["table_bptt"][i]
+    d = sol.diagnostics.bptt[i]
     batch = sol.problem.batch
-    T = d["total"].shape[1 if batch else 0]
+    T = d.total.shape[1 if batch else 0]
 
     def at(key, t):
-        v = d[key][:, t] if batch else d[key][t]
-        return fmt.value(v, precision)
+        a = getattr(d, key)
+        return fmt.value(a[:, t] if batch else a[t], precision)
 
     rows = []
     for t in range(T - 1, -1, -1):
-        total = d["total"][:, t] if batch else d["total"][t]
+        total = d.total[:, t] if batch else d.total[t]
         with np.errstate(over="ignore"):    # a norm above 1e308 is shown as inf
             norm = np.linalg.norm(total)
         rows.append([str(t + 1), at("h", t), at("direct", t), at("from_next", t), at("total", t),

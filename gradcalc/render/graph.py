@@ -6,7 +6,7 @@ from pathlib import Path
 
 from gradcalc.errors import UsageError
 from gradcalc.fileio import write_atomic
-from gradcalc.render.graphlayout import LINE, WORDS, GraphModel, from_solution, value_lines
+from gradcalc.render.graphmodel import LINE, WORDS, GraphModel, from_solution, value_lines
 from gradcalc.render.i18n import pick
 
 FORMATS = (".svg", ".png", ".pdf", ".dot")

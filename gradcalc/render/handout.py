@@ -1,15 +1,12 @@
-"""Per-student handouts (markdown, self-contained HTML), answer keys and the answer-key CSV."""
+"""Per-student handouts: the given numbers, the questions and a blank answer file, in markdown and HTML."""
 from __future__ import annotations
 
-import csv
 import html
-import io
 
 import numpy as np
 
 from gradcalc.render.i18n import pick
 from gradcalc.render import fmt
-from gradcalc.csvsafe import escape_cell as csv_safe   # one rule against CSV formula injection
 
 WORDS = {
     "en": {
@@ -349,88 +346,3 @@ def blocks_html(blocks, lang: str = "en", title: str = "") -> str:
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             + "\n".join(parts) + "\n</body>\n</html>\n")
-
-
-# ---------------------------------------------------------------- keys
-def key_markdown(variant, questions, refs: dict, output: str, lang: str = "en", name: str = "",
-                 precision: int = 4, solution=None) -> str:
-    """A teaching assistant's key: the asked answers with the accepted intervals, then the
-    worked solution tables."""
-    w = words(lang)
-    p = variant.problem
-    who = f"{w['student']}: {variant.student}" + (f"  ·  {w['name']}: {name}" if name else "")
-    blocks: list = [("h1", f"{w['key']}: {p.title}"),
-                    ("p", who + f"  ·  {w['draws']}: {variant.draws}")]
-    blocks += given_blocks(p, lang, solution)
-    rows = []
-    for i, q in enumerate(questions, 1):
-        v = refs.get(q.name)
-        if v is None:
-            continue
-        a = np.asarray(v, dtype=float)
-        tol = q.tolerance(a)
-        lo, hi = a - tol, a + tol
-        rows.append([str(i), question_label(q.name, output), fmt.value(a, 6),
-                     f"{fmt.value(lo, 6)} … {fmt.value(hi, 6)}", fmt.num(q.points, 6)])
-    blocks.append(("h2", w["questions"]))
-    blocks.append(("table", ["#", w["answer"], w["value"], w["interval"], w["points"]], rows,
-                   ["num", "text", "num", "num", "num"]))
-    text = blocks_markdown(blocks)
-    if solution is not None:
-        from gradcalc.render.markdown import tables_markdown
-        from gradcalc.render.tables import solve_tables
-        text += "\n" + tables_markdown(solve_tables(solution, lang, precision), w["solution"])
-    return text
-
-
-# ---------------------------------------------------------------- CSV
-def entry_names(name: str, value) -> list[tuple[str, tuple]]:
-    """Per-entry column names, 1-based: dW1[1,2]; a scalar or a one-entry vector keeps its name
-    (as in `gradcalc template --format csv`)."""
-    a = np.asarray(value)
-    if a.ndim == 0:
-        return [(name, ())]
-    if a.shape == (1,):
-        return [(name, (0,))]
-    return [(f"{name}[{','.join(str(i + 1) for i in idx)}]", idx) for idx in np.ndindex(a.shape)]
-
-
-def number_text(x: float) -> str:
-    """15 significant digits: float noise such as 1.6600000000000001 is dropped, and the text is
-    within 1e-15 (relative) of the float, far inside any grading tolerance."""
-    x = float(x)
-    return "0" if x == 0 else f"{x:.15g}"
-
-
-def answer_key_csv(records) -> str:
-    """records: (student, name, [(question, value)]) -> CSV with a row per student and a
-    column per question entry."""
-    columns: list[str] = []
-    seen = set()
-    rows = []
-    for student, name, answers in records:
-        row = {}
-        for q, v in answers:
-            a = np.asarray(v, dtype=float)
-            for col, idx in entry_names(q, a):
-                if col not in seen:
-                    seen.add(col)
-                    columns.append(col)
-                row[col] = number_text(a[idx] if idx else a)
-        rows.append([csv_safe(student), csv_safe(name)] + [row.get(c, "") for c in columns])
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["student", "name"] + columns)
-    for r in rows:
-        writer.writerow(r + [""] * (2 + len(columns) - len(r)))
-    return buf.getvalue()
-
-
-def manifest_csv(columns: list[str], rows: list[dict], extra: list[tuple[str, list[str]]]) -> str:
-    """The roster's columns verbatim (formula-escaped), then generated columns."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([csv_safe(c) for c in columns] + [name for name, _ in extra])
-    for i, row in enumerate(rows):
-        writer.writerow([csv_safe(row.get(c, "")) for c in columns] + [vals[i] for _, vals in extra])
-    return buf.getvalue()

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import base64
-import html
 import re
 from pathlib import Path
 
 import numpy as np
 
 from gradcalc.render import fmt
+from gradcalc.render.charts import _plot_specs, line_chart_svg
 from gradcalc.render.i18n import pick, words as table_words
+from gradcalc.render.mathml import _e, _math, _mi, _mrow, _partial, latex_mathml, mathml
 
 WORDS = {
     "en": {
@@ -103,256 +104,6 @@ def _w(lang: str) -> dict:
     return pick(WORDS, lang)
 
 
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
-# ---------------------------------------------------------------- MathML from formula text
-_TOKEN = re.compile(r"""
-    (?P<words>[A-Za-z]{2,}(?:[ ][A-Za-z]{2,})+)
-  | (?P<sp>\s+)
-  | (?P<sub>_\{[^}]*\}|_\([^)]*\))
-  | (?P<id>[A-Za-z]+[0-9]*(?:_[A-Za-z0-9]+)?)
-  | (?P<num>[0-9]+(?:\.[0-9]+)?)
-  | (?P<sup>[²³ᵀ])
-  | (?P<greek>[α-ωΑ-Ω])
-  | (?P<op>[-+−·×÷/()\[\]{},=<>≤≥≠‖|∂∑Σ;:!•])
-  | (?P<other>.)
-""", re.X)
-_FUNCTION_NAMES = {"exp", "log", "sqrt", "sin", "cos", "tanh", "relu", "softmax", "max", "min",
-                   "abs", "sign", "onehot"}
-_SUP = {"²": "<mn>2</mn>", "³": "<mn>3</mn>", "ᵀ": '<mi mathvariant="normal">T</mi>'}
-_FENCES = set("()[]{}‖|")
-
-
-def _mi(name: str) -> str:
-    """x -> <mi>x</mi>; W1 -> W with subscript 1; L_data -> L with subscript data."""
-    m = re.fullmatch(r"([A-Za-z]+)([0-9]*)(?:_([A-Za-z0-9]+))?", name)
-    if not m:
-        return f"<mi>{_e(name)}</mi>"
-    base, digits, under = m.groups()
-    if under:                 # h0_1 -> (h0) sub 1, L_data -> L sub data
-        tag = "mn" if under.isdigit() else "mi"
-        return f"<msub>{_mi(base + digits)}<{tag}>{_e(under)}</{tag}></msub>"
-    if digits and base not in _FUNCTION_NAMES:
-        return f"<msub><mi>{_e(base)}</mi><mn>{_e(digits)}</mn></msub>"
-    return f"<mi>{_e(name)}</mi>"
-
-
-def _mrow(text: str) -> str:
-    """The MathML content (no <math>) of one line of plain formula text."""
-    items: list[str] = []
-    for m in _TOKEN.finditer(text):
-        kind, tok = m.lastgroup, m.group()
-        if kind == "sp":
-            continue
-        if kind == "words":          # plain English inside a formula: "(mean over the batch)"
-            items.append(f"<mtext>{_e(tok)}</mtext>")
-            continue
-        if kind == "sub" and items:
-            items[-1] = f"<msub>{items[-1]}<mrow>{_mrow(tok[2:-1])}</mrow></msub>"
-        elif kind == "sup" and items:
-            items[-1] = f"<msup>{items[-1]}{_SUP[tok]}</msup>"
-        elif kind == "id":
-            items.append(_mi(tok))
-        elif kind == "num":
-            items.append(f"<mn>{tok}</mn>")
-        elif kind == "greek":
-            items.append(f"<mi>{_e(tok)}</mi>")
-        elif kind == "op":
-            tok = "−" if tok == "-" else tok
-            if tok in _FENCES:
-                items.append(f'<mo stretchy="false">{_e(tok)}</mo>')
-            else:
-                items.append(f"<mo>{_e(tok)}</mo>")
-        else:
-            items.append(f"<mtext>{_e(tok)}</mtext>")
-    return "".join(items)
-
-
-def mathml(text: str, display: bool = False) -> str:
-    """Plain formula text (as in the tables: W1·x + b1, σ(z1), xᵀ …) as inline MathML."""
-    disp = ' display="block"' if display else ""
-    return (f'<math{disp} xmlns="http://www.w3.org/1998/Math/MathML"><mrow>{_mrow(text)}</mrow>'
-            "</math>")
-
-
-# ---------------------------------------------------------------- MathML from SymPy's LaTeX
-_TEX_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[A-Za-z]|[0-9]+(?:\.[0-9]+)?|\s+|.", re.S)
-_TEX_IDENT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε",
-              "eta": "η", "theta": "θ", "lambda": "λ", "mu": "μ", "pi": "π", "rho": "ρ",
-              "sigma": "σ", "tau": "τ", "phi": "φ", "omega": "ω", "Delta": "Δ", "Sigma": "Σ",
-              "infty": "∞", "ell": "ℓ"}
-_TEX_FUNC = {"log", "ln", "exp", "sin", "cos", "tan", "tanh", "sinh", "cosh", "max", "min",
-             "sign", "relu"}
-_TEX_OP = {"partial": "∂", "cdot": "·", "times": "×", "sum": "∑", "prod": "∏", "neq": "≠",
-           "ne": "≠", "leq": "≤", "le": "≤", "geq": "≥", "ge": "≥", "pm": "±", "dots": "…",
-           "ldots": "…", "cdots": "⋯", "vee": "∨", "wedge": "∧", "to": "→", "in": "∈",
-           "lbrace": "{", "rbrace": "}", "|": "‖", "{": "{", "}": "}", "mid": "|"}
-_TEX_SPACE = {"quad": "1em", "qquad": "2em", ",": "0.17em", ":": "0.22em", ";": "0.28em",
-              " ": "0.25em"}
-
-
-class _TexError(ValueError):
-    pass
-
-
-def latex_mathml(tex: str, display: bool = True) -> str | None:
-    r"""The LaTeX subset SymPy prints (\frac, scripts, \left( … \right), cases, \text …) as
-    MathML; None when the text uses anything else (the caller then shows the LaTeX source)."""
-    toks = _TEX_TOKEN.findall(tex)
-    pos = [0]
-
-    def peek():
-        while pos[0] < len(toks) and toks[pos[0]].isspace():
-            pos[0] += 1
-        return toks[pos[0]] if pos[0] < len(toks) else None
-
-    def take():
-        t = peek()
-        if t is None:
-            raise _TexError("unexpected end")
-        pos[0] += 1
-        return t
-
-    def raw_group() -> str:
-        if take() != "{":
-            raise _TexError("expected {")
-        depth, out = 1, []
-        while True:
-            if pos[0] >= len(toks):
-                raise _TexError("unclosed {")
-            t = toks[pos[0]]
-            pos[0] += 1
-            if t == "{":
-                depth += 1
-            elif t == "}":
-                depth -= 1
-                if depth == 0:
-                    return "".join(out)
-            out.append(t[1:] if t in ("\\_", "\\{", "\\}", "\\ ", "\\%") else t)
-
-    def seq(stops=("}",)) -> str:
-        items = []
-        while True:
-            t = peek()
-            if t is None or t in stops:
-                return "".join(items)
-            items.append(scripted())
-
-    def scripted() -> str:
-        base = atom()
-        sub = sup = None
-        while peek() in ("_", "^"):
-            which = take()
-            arg = atom()
-            if which == "_":
-                sub = arg
-            else:
-                sup = arg
-        if sub and sup:
-            return f"<msubsup>{base}{sub}{sup}</msubsup>"
-        if sub:
-            return f"<msub>{base}{sub}</msub>"
-        if sup:
-            return f"<msup>{base}{sup}</msup>"
-        return base
-
-    def delim(t) -> str:
-        t = {"\\{": "{", "\\}": "}", "\\|": "‖", "\\lbrace": "{", "\\rbrace": "}"}.get(t, t)
-        return "" if t == "." else f"<mo>{_e(t)}</mo>"
-
-    def atom() -> str:
-        t = take()
-        if t == "{":
-            inner = seq()
-            take()
-            return f"<mrow>{inner}</mrow>"
-        if t.startswith("\\"):
-            name = t[1:]
-            if name == "frac":
-                return f"<mfrac>{atom()}{atom()}</mfrac>"
-            if name == "sqrt":
-                return f"<msqrt>{atom()}</msqrt>"
-            if name in ("left", "right"):
-                return delim(take())
-            if name in ("text", "mathrm", "operatorname", "textrm"):
-                text = raw_group()
-                tag = "mtext" if name in ("text", "textrm") else "mi"
-                attr = ' mathvariant="normal"' if tag == "mi" and len(text) == 1 else ""
-                return f"<{tag}{attr}>{_e(text)}</{tag}>"
-            if name == "begin":
-                env = raw_group()
-                if env not in ("cases", "matrix", "pmatrix", "bmatrix"):
-                    raise _TexError(env)
-                rows, cells, cell = [], [], []
-                while True:
-                    nt = peek()
-                    if nt is None:
-                        raise _TexError("unclosed environment")
-                    if nt == "\\end":
-                        take()
-                        raw_group()
-                        break
-                    if nt == "&":
-                        take()
-                        cells.append("".join(cell))
-                        cell = []
-                    elif nt == "\\\\":
-                        take()
-                        cells.append("".join(cell))
-                        rows.append(cells)
-                        cells, cell = [], []
-                    else:
-                        cell.append(scripted())
-                if cell or cells:
-                    cells.append("".join(cell))
-                    rows.append(cells)
-                table = "<mtable>" + "".join(
-                    "<mtr>" + "".join(f'<mtd columnalign="left"><mrow>{c}</mrow></mtd>'
-                                      for c in r) + "</mtr>" for r in rows) + "</mtable>"
-                left, right = {"cases": ("{", ""), "pmatrix": ("(", ")"),
-                               "bmatrix": ("[", "]")}.get(env, ("", ""))
-                return (f"<mrow>{'<mo>' + left + '</mo>' if left else ''}{table}"
-                        f"{'<mo>' + right + '</mo>' if right else ''}</mrow>")
-            if name in _TEX_IDENT:
-                return f"<mi>{_TEX_IDENT[name]}</mi>"
-            if name in _TEX_FUNC:
-                return f"<mi>{name}</mi>"
-            if name in _TEX_OP:
-                return f"<mo>{_e(_TEX_OP[name])}</mo>"
-            if name in _TEX_SPACE:
-                return f'<mspace width="{_TEX_SPACE[name]}"/>'
-            if name == "_":
-                return "<mi>_</mi>"
-            raise _TexError(t)
-        if t.isalpha():
-            return f"<mi>{t}</mi>"
-        if t[0].isdigit():
-            return f"<mn>{t}</mn>"
-        if t in "}&^_":
-            raise _TexError(t)
-        return f"<mo>{_e('−' if t == '-' else t)}</mo>"
-
-    try:
-        body = seq(stops=())
-    except (_TexError, IndexError):
-        return None
-    disp = ' display="block"' if display else ""
-    return (f'<math{disp} xmlns="http://www.w3.org/1998/Math/MathML"><mrow>{body}</mrow>'
-            "</math>")
-
-
-def _partial(top: str, bottom: str) -> str:
-    """∂top/∂bottom as a MathML fraction (no <math>)."""
-    return (f"<mfrac><mrow><mo>∂</mo>{_mi(top)}</mrow>"
-            f"<mrow><mo>∂</mo>{_mi(bottom)}</mrow></mfrac>")
-
-
-def _math(content: str) -> str:
-    return f'<math xmlns="http://www.w3.org/1998/Math/MathML"><mrow>{content}</mrow></math>'
-
-
 def _num(v, precision: int) -> str:
     return f'<span class="num">{_e(fmt.value(v, precision, multiline=True))}</span>'
 
@@ -419,11 +170,11 @@ def _gradients(sol, lang, precision) -> str:
     return _table(w["gradients"], [w["name"], w["gradient"]], rows, {1}, note=w["layout"])
 
 
-def _extra_tables(sol, lang, precision) -> str:
-    """The tables other parts of gradcalc add to `solve` (update step, conv, rnn …), as text."""
-    from gradcalc.render.tables import solve_tables
+def _extra_tables(sol, lang, precision, methods: bool) -> str:
+    """The tables beyond the first three (update step, conv, rnn, methods …), as text."""
+    from gradcalc.render.solvetables import solve_tables
     parts = []
-    for t in solve_tables(sol, lang, precision)[3:]:
+    for t in solve_tables(sol, lang, precision, methods)[3:]:
         kinds = t.kinds or ["text"] * len(t.columns)
         rows = [[(f'<span class="num">{_e(c)}</span>' if k == "num" else
                   _e(c).replace("\n", "<br>")) for c, k in zip(row, kinds)] for row in t.rows]
@@ -433,8 +184,8 @@ def _extra_tables(sol, lang, precision) -> str:
 
 
 def _formulas(sol, lang) -> str:
-    """SymPy's formulas (extras['formulas'], LaTeX) as MathML: local derivatives, closed forms."""
-    f = sol.extras.get("formulas")
+    """SymPy's formulas (LaTeX, when SymPy ran) as MathML: local derivatives, closed forms."""
+    f = sol.comparison.formulas if sol.comparison is not None else None
     if not isinstance(f, dict):
         return ""
     w = _w(lang)
@@ -462,9 +213,10 @@ def _formulas(sol, lang) -> str:
 
 
 def _agreement(sol, lang, precision) -> str:
-    """The three-way comparison when the solution carries it (extras 'methods', 'agreement')."""
-    methods = sol.extras.get("methods")
-    agreement = sol.extras.get("agreement")
+    """The three-way comparison when the solution carries it (methods, agreement)."""
+    comp = sol.comparison
+    methods = comp.methods if comp is not None else None
+    agreement = comp.agreement if comp is not None else None
     if not methods and not agreement:
         return ""
     w = _w(lang)
@@ -528,157 +280,8 @@ def _kink_text(k) -> str:
     return str(k)
 
 
-# ---------------------------------------------------------------- plots
-_PALETTE = ("#3763a6", "#c0262d", "#1b7a2f", "#b07d00", "#6f42c1", "#0f7c8a")
-
-
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    if hi <= lo:
-        hi = lo + 1.0
-    raw = (hi - lo) / n
-    mag = 10 ** np.floor(np.log10(raw))
-    step = min((s * mag for s in (1, 2, 2.5, 5, 10) if s * mag >= raw), default=10 * mag)
-    start = np.ceil(lo / step) * step
-    return [float(t) for t in np.arange(start, hi + step * 1e-9, step)]
-
-
-def line_chart_svg(title: str, series: dict, x=None, xlabel: str = "", ylabel: str = "",
-                   log: bool = False) -> str:
-    """A small line chart as inline SVG (text stays text); `series` maps names to y lists."""
-    W, H, L, R, T, B = 560, 300, 64, 16, 34, 46
-    data = {k: np.asarray(v, dtype=float).ravel() for k, v in series.items() if len(v)}
-    n = max((len(v) for v in data.values()), default=0)
-    xs = np.asarray(x if x is not None else np.arange(n), dtype=float)
-    ys = np.concatenate(list(data.values())) if data else np.zeros(1)
-    finite = ys[np.isfinite(ys)]
-    if log:
-        finite = finite[finite > 0]
-    if finite.size == 0:
-        finite = np.array([0.0, 1.0])
-    f = (lambda v: np.log10(v)) if log else (lambda v: v)
-    lo, hi = float(f(finite.min())), float(f(finite.max()))
-    if hi - lo < 1e-12:
-        lo, hi = lo - 1, hi + 1
-    x0, x1 = float(xs.min()) if xs.size else 0.0, float(xs.max()) if xs.size else 1.0
-    if x1 - x0 < 1e-12:
-        x1 = x0 + 1
-
-    def px(v):
-        return L + (v - x0) / (x1 - x0) * (W - L - R)
-
-    def py(v):
-        return T + (1 - (v - lo) / (hi - lo)) * (H - T - B)
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" '
-           f'height="{H}" role="img" aria-label="{_e(title)}" '
-           'font-family="DejaVu Sans, sans-serif" font-size="11">',
-           f'<text x="{L}" y="20" font-size="13" font-weight="bold">{_e(title)}</text>',
-           f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" '
-           'stroke="#9aa1a9"/>']
-    for t in _ticks(lo, hi):
-        y = py(t)
-        label = fmt.num(10 ** t, 3) if log else fmt.num(t, 3)
-        out.append(f'<line x1="{L}" x2="{W - R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6ea"/>'
-                   f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">{_e(label)}</text>')
-    for t in _ticks(x0, x1):
-        xx = px(t)
-        out.append(f'<text x="{xx:.1f}" y="{H - B + 16}" text-anchor="middle">'
-                   f'{_e(fmt.num(t, 4))}</text>')
-    if xlabel:
-        out.append(f'<text x="{(L + W - R) / 2}" y="{H - 8}" text-anchor="middle">'
-                   f'{_e(xlabel)}</text>')
-    if ylabel:
-        out.append(f'<text transform="translate(14 {(T + H - B) / 2}) rotate(-90)" '
-                   f'text-anchor="middle">{_e(ylabel)}</text>')
-    for i, (name, v) in enumerate(data.items()):
-        colour = _PALETTE[i % len(_PALETTE)]
-        pts = [(px(xs[j]), py(f(v[j]))) for j in range(min(len(v), len(xs)))
-               if np.isfinite(v[j]) and (v[j] > 0 or not log)]
-        if pts:
-            path = " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)
-            out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" '
-                       'stroke-width="1.8"/>')
-            if len(pts) <= 40:
-                out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.4" fill="{colour}"/>'
-                        for a, b in pts]
-        if len(data) > 1:
-            ly = T + 14 + 15 * i
-            out.append(f'<line x1="{W - R - 120}" x2="{W - R - 104}" y1="{ly - 4}" y2="{ly - 4}" '
-                       f'stroke="{colour}" stroke-width="2"/>'
-                       f'<text x="{W - R - 100}" y="{ly}">{_e(name)}</text>')
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _numeric_list(v) -> bool:
-    try:
-        a = np.asarray(v, dtype=float)
-    except (TypeError, ValueError):
-        return False
-    return a.ndim == 1 and a.size >= 2
-
-
-_PLOT_WORDS = ("loss", "norm", "lr", "accuracy")
-
-
-def _plottable(key) -> bool:
-    return isinstance(key, str) and any(word in key.lower() for word in _PLOT_WORDS)
-
-
-def _plot_specs(extras: dict) -> list[dict]:
-    """Plots a solution asks for (extras['plots']), then histories found in its JSON extras.
-
-    A plot is {"title", "series": {name: [y…]}, "x"?, "xlabel"?, "ylabel"?, "log"?}, or
-    {"title", "svg": "<svg…>"} or {"title", "png": base64 text}.  Found automatically: a list
-    of numbers under a key naming a loss, norm, lr or accuracy (e.g. the rnn diagnostics'
-    grad_norms), and such scalars across a list of records (e.g. the SGD steps' loss_after)."""
-    specs = [p for p in extras.get("plots", []) or [] if isinstance(p, dict)]
-
-    def add(title, key, ys, xs=None):
-        a = np.asarray(ys, dtype=float)
-        if not np.all(np.isfinite(a)) or np.ptp(a) == 0:     # a constant says nothing drawn
-            return
-        log = bool(np.all(a > 0)) and a.max() / a.min() > 100
-        for spec in specs:          # loss_before and loss_after share one chart
-            if spec.get("group") == (title.rsplit(" · ", 1)[0], "loss" in key.lower()) and \
-                    "loss" in key.lower():
-                spec["series"][key] = a
-                spec["log"] = spec["log"] and log
-                spec["title"] = title.rsplit(" · ", 1)[0] + " · loss"
-                return
-        specs.append({"title": title, "series": {key: a}, "x": xs, "log": log,
-                      "xlabel": "t" if key == "grad_norms" else "step",
-                      "group": (title.rsplit(" · ", 1)[0], "loss" in key.lower())})
-
-    def walk(value, path, depth):
-        if depth > 4:
-            return
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if _plottable(k) and _numeric_list(v):
-                    add(" · ".join(path + [str(k)]), k, v)
-                elif isinstance(v, (dict, list)):
-                    label = str(value.get("states", k)) if isinstance(v, list) else str(k)
-                    walk(v, path + [label] if isinstance(v, dict) else path + [str(k)], depth + 1)
-        elif isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
-            if len(value) >= 2:
-                keys = [k for k in value[0] if _plottable(k) and all(
-                    isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)
-                    for r in value)]
-                xs = [r.get("step", r.get("epoch", i)) for i, r in enumerate(value)]
-                for k in keys:
-                    add(" · ".join(path + [str(k)]), k, [r[k] for r in value], xs)
-            for i, r in enumerate(value):
-                walk(r, path + [str(r.get("states", i + 1))] if len(value) > 1 else path, depth + 1)
-
-    for key, value in extras.items():
-        if key != "plots" and not str(key).startswith("table_"):
-            walk(value, [str(key)], 0)
-    return specs
-
-
 def _plots(sol, lang) -> str:
-    specs = _plot_specs(sol.extras)
+    specs = _plot_specs(sol.json_extras())
     if not specs:
         return ""
     figs = []
@@ -733,8 +336,9 @@ def _graph_figure(sol, lang, precision) -> str:
             "</section>")
 
 
-def solution_html(sol, lang: str = "en", precision: int = 4) -> str:
-    """One self-contained HTML page (no scripts, no external files or fonts) for `sol`."""
+def solution_html(sol, lang: str = "en", precision: int = 4, methods: bool = False) -> str:
+    """One self-contained HTML page (no scripts, no external files or fonts) for `sol`;
+    `methods` adds the three methods' tables (as `gradcalc solve` does)."""
     from gradcalc.version import __version__
     w = _w(lang)
     problem = sol.problem
@@ -760,7 +364,7 @@ def solution_html(sol, lang: str = "en", precision: int = 4) -> str:
             f"{_gradients(sol, lang, precision)}</section>",
             _agreement(sol, lang, precision),
             _formulas(sol, lang)]
-    extra = _extra_tables(sol, lang, precision)
+    extra = _extra_tables(sol, lang, precision, methods)
     if extra:
         body.append(f'<section id="more"><h2>{_e(w["extra"])}</h2>{extra}</section>')
     body += [_plots(sol, lang),
@@ -772,9 +376,9 @@ def solution_html(sol, lang: str = "en", precision: int = 4) -> str:
     return head + "".join(body)
 
 
-def write_html(sol, path, lang: str = "en", precision: int = 4) -> None:
+def write_html(sol, path, lang: str = "en", precision: int = 4, methods: bool = False) -> None:
     """Build the report first, then write it atomically (nothing half-written on failure)."""
     from gradcalc.fileio import write_atomic
     from gradcalc.render.graph import check_target
     check_target(path, (".html", ".htm"))
-    write_atomic(path, solution_html(sol, lang, precision))
+    write_atomic(path, solution_html(sol, lang, precision, methods))

@@ -1,29 +1,8 @@
-"""The JSON contract of `gradcalc solve --format json`."""
+"""JSON text for machines: non-finite numbers as null, UTF-8 kept (the dicts come from to_dict/to_json)."""
 from __future__ import annotations
 
 import json
 import math
-
-from gradcalc.solution.model import to_json_value
-
-
-def solution_dict(sol) -> dict:
-    out = {
-        "title": sol.title,
-        "output": sol.output,
-        "forward": to_json_value(sol.forward),
-        "gradients": to_json_value(sol.gradients),
-        "steps": [
-            {"node": s.node, "op": s.op, "value": to_json_value(s.value),
-             "upstream": to_json_value(s.upstream), "local": to_json_value(s.local),
-             "downstream": to_json_value(s.downstream)}
-            for s in sol.steps
-        ],
-    }
-    for key, value in sol.extras.items():
-        if not key.startswith("table_"):
-            out[key] = to_json_value(value)
-    return out
 
 
 def _finite(obj):

@@ -33,7 +33,7 @@ def _network(sol) -> bool:
 
 
 def name_latex(name: str, network: bool = True) -> str:
-    from gradcalc.derive.symbolic import latex_name
+    from gradcalc.derive.symbolic.names import latex_name
     return latex_name(name, (), network)
 
 
@@ -211,11 +211,11 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
                 f"{array(down, precision)}")
     doc.equations(lines)
 
-    rep = sol.extras.get("table_check")
+    rep = sol.comparison.report if sol.comparison is not None else None
     if rep is not None and rep.symbolic is not None:
         F = rep.symbolic.formulas()
         doc.section(check_words(lang)["local"])
-        from gradcalc.derive.symbolic import LAYOUT_LATEX
+        from gradcalc.derive.symbolic.formulas import LAYOUT_LATEX
         doc.text(F.layout, LAYOUT_LATEX)
         doc.equations([_align(f.latex) for f in F.local])
         doc.section(check_words(lang)["closed"])
@@ -255,7 +255,7 @@ def _align(latex: str) -> str:
 
 
 def _exact_array(vals, network: bool) -> str:
-    from gradcalc.derive.symbolic import exact_text
+    from gradcalc.derive.symbolic.printing import exact_text
     a = np.asarray(vals, dtype=object)
     if a.ndim == 0:
         return exact_text(a[()], network)[1]

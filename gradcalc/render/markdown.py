@@ -24,6 +24,6 @@ def tables_markdown(tables, title: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def solution_markdown(sol, lang: str = "en", precision: int = 4) -> str:
-    from gradcalc.render.tables import solve_tables
-    return tables_markdown(solve_tables(sol, lang, precision), sol.title)
+def solution_markdown(sol, lang: str = "en", precision: int = 4, methods: bool = False) -> str:
+    from gradcalc.render.solvetables import solve_tables
+    return tables_markdown(solve_tables(sol, lang, precision, methods), sol.title)

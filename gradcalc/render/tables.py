@@ -58,11 +58,3 @@ def gradient_table(sol, lang="en", precision=4) -> Table:
             for name in sol.leaves]
     return Table(w["gradients"], [w["name"], w["gradient"]], rows, note=w["layout"],
                  kinds=["text", "num"])
-
-
-def solve_tables(sol, lang="en", precision=4) -> list[Table]:
-    tables = [forward_table(sol, lang, precision), backward_table(sol, lang, precision),
-              gradient_table(sol, lang, precision)]
-    for builder in sol.extras.get("table_builders", []):
-        tables.extend(builder(sol, lang, precision))
-    return tables

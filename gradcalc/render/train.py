@@ -59,8 +59,8 @@ def _w(lang: str) -> dict:
 
 # ---------------------------------------------------------------- solve: the update step
 def update_tables(sol, lang="en", precision=4) -> list[Table]:
-    """Tables for Solution.extras["table_builders"]: the first step in detail, then K steps."""
-    report = sol.extras.get("table_update")
+    """The SGD update of a solution (`sol.update`): the first step in detail, then K steps."""
+    report = sol.update
     if report is None:
         return []
     w = _w(lang)

@@ -1,11 +1,12 @@
 """Vanishing and exploding gradients of recurrent layers: ‖∂L/∂h_t‖ per time step and a verdict."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from gradcalc import ops
+from gradcalc.solution.model import RnnDiagnostics
 
 # ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ below VANISHING or above EXPLODING gives that verdict; between them the
 # gradient reaching the first step is within a factor of 100 of the last one ("stable")
@@ -20,7 +21,19 @@ def rnn_layers(problem) -> list[int]:
     return [i for i, layer in enumerate(problem.layers, 1) if layer.type == "rnn"]
 
 
-def bptt(problem, graph, i: int) -> dict[str, Any]:
+@dataclass
+class Bptt:
+    """Backpropagation through time of one rnn layer: arrays with rows in time order."""
+
+    h: np.ndarray            # the states h_t
+    total: np.ndarray        # ∂L/∂h_t, all paths
+    from_next: np.ndarray    # Whhᵀ δ_(t+1), through the next step
+    direct: np.ndarray       # what the layers above send (direct + from_next = total)
+    deriv: np.ndarray        # act′(z_t)
+    delta: np.ndarray        # δ_t = ∂L/∂z_t = act′(z_t) ⊙ ∂L/∂h_t
+
+
+def bptt(problem, graph, i: int) -> Bptt:
     """Backpropagation through time of rnn layer i, read from the autograd graph.
 
     Each h_t is its own node, so its gradient is the total ∂L/∂h_t (from the layers above and
@@ -50,8 +63,7 @@ def bptt(problem, graph, i: int) -> dict[str, Any]:
     direct = np.zeros_like(total) if stack.grad is None else np.array(stack.grad, dtype=float)
     if layer.return_ == "last":
         direct[..., -1, :] += total[..., -1, :]
-    return {"h": h, "total": total, "from_next": from_next, "direct": direct,
-            "deriv": deriv, "delta": delta}
+    return Bptt(h, total, from_next, direct, deriv, delta)
 
 
 def verdict(norms: list[float]) -> tuple[str, float | None, float | None]:
@@ -92,13 +104,13 @@ def _explain(kind: str, ratio: float, factor: float, T: int, sigma: float, act: 
     return f"∂L/∂h_1 and ∂L/∂h_{T} are both zero, so there is no ratio."
 
 
-def diagnose(problem, graph) -> tuple[list[dict], dict[int, dict]]:
+def diagnose(problem, graph) -> tuple[list[dict], dict[int, Bptt]]:
     """Per rnn layer: the JSON-ready summary, and the BPTT arrays for the tables."""
     summaries, details = [], {}
     for i in rnn_layers(problem):
         layer = problem.layers[i - 1]
         d = bptt(problem, graph, i)
-        total = d["total"] if problem.batch else d["total"][None]
+        total = d.total if problem.batch else d.total[None]
         with np.errstate(over="ignore"):    # a norm above 1e308 is inf (the verdict copes)
             norms = [float(np.linalg.norm(total[:, t])) for t in range(total.shape[1])]
             kind, ratio, factor = verdict(norms)
@@ -113,26 +125,17 @@ def diagnose(problem, graph) -> tuple[list[dict], dict[int, dict]]:
 
 
 def attach(sol, graph) -> None:
-    """Add the rnn diagnostics and the conv/pool/rnn tables to a Solution (no-op otherwise).
+    """Add the rnn diagnostics to a Solution of a network with rnn layers (no-op otherwise).
 
     For rnn layers the reported gradients of z{i} and h{i} (T×H) are ∂L/∂z_t and ∂L/∂h_t of
     every step, as backpropagation through time defines them (the T×H arrays themselves are
     read-outs of the steps, so the graph gives them no gradient of their own)."""
     problem = sol.problem
-    if getattr(problem, "kind", "") != "network" or \
-            all(layer.type == "dense" for layer in problem.layers):
+    if not rnn_layers(problem):
         return
     from gradcalc.graph.network import rnn_state_name
     summaries, details = diagnose(problem, graph)
     for i, d in details.items():
-        sol.gradients[f"z{i}"] = d["delta"]
-        sol.gradients[rnn_state_name(problem, i)] = d["total"]
-    if summaries:
-        sol.extras["diagnostics"] = {"rnn": summaries}
-        sol.extras["table_bptt"] = details          # "table_" keys stay out of the JSON
-
-    def tables(sol, lang="en", precision=4):
-        from gradcalc.render.conv import layer_tables       # plain table data; no rich
-        return layer_tables(sol, lang, precision)
-
-    sol.extras.setdefault("table_builders", []).append(tables)
+        sol.gradients[f"z{i}"] = d.delta
+        sol.gradients[rnn_state_name(problem, i)] = d.total
+    sol.diagnostics = RnnDiagnostics(summaries, details)

@@ -1,8 +1,9 @@
-"""The result of solving a problem: forward values, gradients, backward steps, and extras."""
+"""The result of solving a problem: forward values, gradients, backward steps and the optional parts."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -24,9 +25,29 @@ def to_json_value(value: Any) -> Any:
 
 
 @dataclass
+class RnnDiagnostics:
+    """Vanishing/exploding gradients of the rnn layers (gradcalc.solution.diagnostics)."""
+
+    summaries: list[dict]          # per rnn layer, JSON-ready: norms per step, ratio, verdict
+    bptt: dict[int, Any]           # layer index -> diagnostics.Bptt (the arrays of its table)
+
+
+@dataclass
+class Comparison:
+    """The independent derivations beside autograd, as `solve --method …` carries them."""
+
+    report: Any                    # gradcalc.compare.methods.CheckReport (tables, LaTeX)
+    methods: dict                  # JSON: method -> parameter -> gradient (null: not computed)
+    agreement: dict                # JSON: CheckReport.agreement()
+    formulas: dict | None = None   # JSON: SymPy's formulas (LaTeX), when SymPy ran
+    exact: dict | None = None      # JSON: exact gradients as text (--exact)
+
+
+@dataclass
 class Solution:
     """What `gradcalc.solve` returns.  `forward` and `gradients` map names to float64 arrays;
-    `steps` are the autograd backward steps in reverse topological order."""
+    `steps` are the autograd backward steps in reverse topological order.  The optional parts
+    are filled by the stages of `gradcalc.solve` that apply to the problem."""
 
     problem: Any
     forward: dict[str, np.ndarray]
@@ -35,7 +56,10 @@ class Solution:
     steps: list
     output: str                      # "L", "y" or the last expression step
     leaves: list[str]                # differentiated inputs: x, W1, b1, … or the variables
-    extras: dict[str, Any] = field(default_factory=dict)   # methods, agreement, update, …
+    diagnostics: RnnDiagnostics | None = None      # networks with rnn layers
+    update: Any = None               # gradcalc.train.optim.UpdateReport (optimizer section)
+    comparison: Comparison | None = None            # method "symbolic", "numeric" or "all"
+    plots: list[dict] = field(default_factory=list)  # extra charts for the HTML report
 
     @property
     def title(self) -> str:
@@ -44,10 +68,47 @@ class Solution:
     def gradient(self, name: str) -> np.ndarray:
         return self.gradients[name]
 
+    def json_extras(self) -> dict[str, Any]:
+        """The optional parts as the JSON contract names them, in the order they are made."""
+        out: dict[str, Any] = {}
+        if self.diagnostics is not None:
+            out["diagnostics"] = {"rnn": self.diagnostics.summaries}
+        if self.update is not None:
+            out["update"] = self.update.to_json()
+        c = self.comparison
+        if c is not None:
+            out["methods"] = c.methods
+            out["agreement"] = c.agreement
+            if c.formulas is not None:
+                out["formulas"] = c.formulas
+            if c.exact is not None:
+                out["exact"] = c.exact
+        if self.plots:
+            out["plots"] = self.plots
+        return out
+
+    @property
+    def extras(self) -> Mapping[str, Any]:
+        """Read-only view of `json_extras()` (the name of session 1's API; set the fields)."""
+        return MappingProxyType(self.json_extras())
+
     def to_dict(self) -> dict:
         """The JSON contract of `gradcalc solve --format json`."""
-        from gradcalc.render.jsonout import solution_dict
-        return solution_dict(self)
+        out = {
+            "title": self.title,
+            "output": self.output,
+            "forward": to_json_value(self.forward),
+            "gradients": to_json_value(self.gradients),
+            "steps": [
+                {"node": s.node, "op": s.op, "value": to_json_value(s.value),
+                 "upstream": to_json_value(s.upstream), "local": to_json_value(s.local),
+                 "downstream": to_json_value(s.downstream)}
+                for s in self.steps
+            ],
+        }
+        for key, value in self.json_extras().items():
+            out[key] = to_json_value(value)
+        return out
 
     def _repr_markdown_(self) -> str:   # Jupyter
         from gradcalc.render.markdown import solution_markdown

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.errors import DomainError, ProblemError
-from gradcalc.problem.load import _kind
+from gradcalc.problem.context import _kind
 
 OPTIMIZER_KEYS = ("type", "lr", "momentum", "clip", "schedule", "params")
 SCHEDULE_KEYS = ("type", "milestones", "gamma")
@@ -397,7 +397,7 @@ def update_steps(problem, steps: int = 1, first_grads: dict | None = None,
 
 
 def attach_update(sol, steps: int | None = None) -> None:
-    """Add the SGD update of a problem with an optimizer to a Solution (table + JSON "update")."""
+    """Add the SGD update of a problem with an optimizer to a Solution (`sol.update`)."""
     problem = sol.problem
     if not has_optimizer(problem):
         return
@@ -405,7 +405,4 @@ def attach_update(sol, steps: int | None = None) -> None:
     grads = dict(sol.gradients)
     loss = float(np.sum(sol.forward[out]))
     report = update_steps(problem, steps or 1, first_grads=grads, first_loss=loss)
-    sol.extras["update"] = report.to_json()
-    sol.extras["table_update"] = report   # for the table builder ("table_" keys stay out of JSON)
-    from gradcalc.render.train import update_tables
-    sol.extras.setdefault("table_builders", []).append(update_tables)
+    sol.update = report

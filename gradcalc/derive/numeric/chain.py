@@ -1,0 +1,106 @@
+"""Many perturbations of one leaf through one stacked forward of the row-wise operations.
+
+Evaluation (forward only): the problem is recorded once on a tape; a perturbed entry re-runs
+only the operations downstream of its leaf.  When those form a chain, many perturbations share
+one call of each row-wise operation (elementwise functions, softmax, W·x + b with x stacked):
+the first operation runs once per perturbation, the stacked rows go through the row-wise ones
+together, and the rest (a loss, which averages a batch) runs once per row again.  The stacked
+values of the first perturbations are compared with one evaluation each; if they differ by more
+than rounding, that leaf is evaluated one perturbation at a time.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from gradcalc.derive.numeric.tape import Tape, _scalar
+
+# Operations whose forward, given a stack of values of one input (a new leading axis, one row
+# per perturbation), returns the stack of what it returns for each row alone: elementwise
+# functions, softmax of a vector (its batch form normalizes each row), and affine W·x + b with
+# x stacked (its batch form x·Wᵀ + b is W·x + b row by row).
+_ROWWISE = frozenset({"linear", "neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid"})
+_ELEMENTWISE2 = frozenset({"add", "sub", "mul", "div", "pow"})
+
+
+def _rowwise(op, inputs: list, pos: int, shapes: list) -> bool:
+    d = shapes[inputs[pos]]
+    if op.name in _ROWWISE:
+        return True
+    if op.name == "softmax":
+        return len(d) == 1
+    if op.name == "affine":
+        return pos == 1 and len(d) == 1
+    if op.name in _ELEMENTWISE2 and len(inputs) == 2:
+        # the other input must broadcast against each row (not against the stack's axis)
+        return len(shapes[inputs[1 - pos]]) <= len(d)
+    return False
+
+
+class _Chain:
+    """Forward values for many perturbations of one leaf when its downstream operations form
+    a chain (each takes the previous one's output as its only changed input): the first
+    operation runs once per perturbation (the leaf perturbed in place), the following
+    row-wise operations once for a stack of all of them, and the rest (a loss, which averages
+    over a batch) once per perturbation again.  Every call is a registry forward."""
+
+    @classmethod
+    def make(cls, tape: Tape, li: int, out: int) -> "_Chain | None":
+        plan = tape.downstream(li)
+        if not plan or plan[-1][0] != out or any(li in rec[2] for rec in plan[1:]):
+            return None
+        changed = {rec[0] for rec in plan}
+        for prev, rec in zip(plan, plan[1:]):
+            if [j for j in rec[2] if j in changed] != [prev[0]]:
+                return None
+        shapes = [np.shape(v) for v in tape.values]
+        m = 1         # plan[1:m] run on the stack
+        while m < len(plan) and _rowwise(plan[m][1], plan[m][2],
+                                         plan[m][2].index(plan[m - 1][0]), shapes):
+            m += 1
+        return cls(tape, li, plan, m, shapes)
+
+    def __init__(self, tape: Tape, li: int, plan: list, m: int, shapes: list):
+        def call(rec, pos=None):
+            i, op, inputs, attrs = rec
+            fwd = op.forward if not attrs else functools.partial(op.forward, **attrs)
+            args = [tape.values[j] for j in inputs]
+            if pos is None:
+                return fwd, args
+            if len(inputs) == 1:
+                return fwd
+            return lambda v: fwd(*args[:pos], v, *args[pos + 1:])
+
+        self.theta = tape.values[li]
+        self.tf = self.theta.reshape(-1)
+        self.head, self.head_args = call(plan[0])
+        self.stacked = [call(rec, rec[2].index(prev[0]))
+                        for prev, rec in zip(plan[:m - 1], plan[1:m])]
+        self.tail = [call(rec, rec[2].index(prev[0]))
+                     for prev, rec in zip(plan[m - 1:], plan[m:])]
+        # entries per stack: about 256 kB for the largest stacked value (4 rows per entry
+        # with Richardson, 2 without)
+        width = max([int(np.prod(shapes[rec[0]])) for rec in plan[:m]] or [1])
+        self.chunk = max(1, min(128, (1 << 14) // max(1, width)))
+
+    def values(self, pert: list) -> list:
+        tf, head, args = self.tf, self.head, self.head_args
+        rows = []
+        for k, v, old in pert:
+            tf[k] = v
+            try:
+                rows.append(head(*args))
+            finally:
+                tf[k] = old
+        if self.stacked:
+            stack = np.stack([np.asarray(r, dtype=float) for r in rows])
+            for fwd in self.stacked:
+                stack = fwd(stack)
+            rows = stack
+        out = []
+        for v in rows:
+            for fwd in self.tail:
+                v = fwd(v)
+            out.append(_scalar(v))
+        return out

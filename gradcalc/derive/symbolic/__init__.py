@@ -1,0 +1,17 @@
+"""The symbolic derivation: SymPy forward forms, derivatives by sympy.diff, formulas for people.
+
+The package's face is the entry point `run` (and `size`, `DEFAULT_LIMIT`, `TooLarge`, which
+decide whether to call it); SymPy itself is imported only when something is computed.
+
+    backend      the SymPy backend for network.build: symbols, forward forms, partial derivatives
+    engine       run, SymbolicResult, size and the default size limit
+    names        names shown like the lecture (pretty_name, latex_name)
+    printing     unicode and LaTeX printing of expressions, exact_text
+    output_form  derivatives in terms of the step's output (σ′ = o(1 − o))
+    patterns     one formula with index letters for many entries (_generalize)
+    formulas     Formulas: local derivatives and closed forms per parameter
+"""
+from gradcalc.derive.symbolic.backend import TooLarge
+from gradcalc.derive.symbolic.engine import DEFAULT_LIMIT, SymbolicResult, run, size
+
+__all__ = ["DEFAULT_LIMIT", "SymbolicResult", "TooLarge", "run", "size"]

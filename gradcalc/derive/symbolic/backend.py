@@ -1,0 +1,289 @@
+"""The SymPy backend: forward forms from the registry over symbols, derivatives by sympy.diff.
+
+Independent of the hand-written backward rules: every parameter entry is one real SymPy symbol
+(W1_1_2, shown W⁽¹⁾₁₂ as in the lecture, 1-based), every entry of every intermediate quantity is one
+symbol too (z1_1, h1_2 …) whose *forward form* comes from the op's `sym` (never its `vjp`/`local`).
+The derivative of the output with respect to every entry is assembled by the chain rule over the
+partial derivatives `sympy.diff(form, symbol)` of those forms:
+
+    ∂L/∂u = Σ_s ∂L/∂s · ∂form_s/∂u        (s runs over the entries whose form contains u)
+
+which equals `sympy.diff` of the fully expanded output but costs time linear in the size of the
+graph instead of (size × number of parameters) — see bench/bench_check.py for the measurement.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradcalc import ops
+from gradcalc.errors import DomainError
+
+FORM_LIMIT = 20000           # tree size of one entry's forward form (a deep recurrence, say)
+
+
+def _sp():
+    import sympy
+    return sympy
+
+
+class TooLarge(Exception):
+    """The SymPy forms would be too large to differentiate in reasonable time."""
+
+
+def _tree_size(e, memo: dict, limit: int) -> int:
+    """The size of `e` written out as a tree (shared subexpressions counted every time),
+    computed over the DAG; stops counting past `limit`."""
+    stack = [(e, False)]
+    while stack:
+        node, done = stack.pop()
+        if node in memo:
+            continue
+        if done or not node.args:
+            memo[node] = min(limit + 1, 1 + sum(memo[a] for a in node.args))
+            continue
+        stack.append((node, True))
+        stack.extend((a, False) for a in node.args if a not in memo)
+    return memo[e]
+
+
+def _partials_of(form, order: dict, skip=frozenset()) -> list:
+    """[(u, ∂form/∂u)] for every symbol u of `form` (in `order`) but those in `skip`, by SymPy;
+    for a sum only the terms containing u are differentiated (the others give 0)."""
+    sp = _sp()
+    terms: dict = {}
+    for term in (form.args if form.is_Add else (form,)):
+        for u in term.free_symbols:
+            if u not in skip:
+                terms.setdefault(u, []).append(term)
+    return [(u, sp.Add(*[_diff(t, u) for t in terms[u]]))
+            for u in sorted(terms, key=order.__getitem__)]
+
+
+class _StandIn:
+    """Real symbols standing for the one input (u) and the output (o) of an elementwise form,
+    made on first use (SymPy is imported lazily); no problem name contains "@"."""
+
+    def __getattr__(self, name):
+        sp = _sp()
+        self.u, self.o = sp.Symbol("@u", real=True), sp.Symbol("@o", real=True)
+        return getattr(self, name)
+
+
+_STAND = _StandIn()
+
+
+def _diff(term, u):
+    """∂term/∂u by SymPy.  `sympy.diff` dispatches to the expression's own `_eval_derivative`
+    (the product, chain and quotient rules of SymPy); calling it directly skips the wrapper's
+    bookkeeping and is about ten times faster.  Anything it cannot do goes to `sympy.diff`."""
+    sp = _sp()
+    try:
+        d = term._eval_derivative(u)
+    except Exception:   # not every object implements it the same way: use the public API
+        d = None
+    if d is None or d.has(sp.Derivative):
+        d = sp.diff(term, u)
+    return d
+
+
+@dataclass
+class _Node:
+    name: str
+    op: str
+    inputs: list                    # handles (object arrays)
+    attrs: dict
+    syms: np.ndarray                # one symbol per output entry
+    forms: np.ndarray               # forward form of each entry (over the input symbols)
+    partials: list = field(default_factory=list)   # per flat entry: [(u, ∂form/∂u)]
+
+
+class SymBackend:
+    """A backend for network.build whose values are object arrays of SymPy symbols."""
+
+    def __init__(self, exact: bool = False, network: bool = True, file: str | None = None):
+        self.sp = _sp()
+        self.exact = exact
+        self.network = network
+        self.file = file
+        self.nodes: list[_Node] = []
+        self.values: dict = {}        # symbol -> its value (sympy number / exact expression)
+        self.info: dict = {}          # symbol -> (node name, index)
+        self.order: dict = {}         # symbol -> creation rank (deterministic sums)
+        self.leaves: dict[str, np.ndarray] = {}   # differentiated leaves: name -> symbols
+        self.consts: dict[str, np.ndarray] = {}   # targets: name -> symbols (not differentiated)
+        self.by_name: dict[str, np.ndarray] = {}
+        self.name_of: dict[int, str] = {}
+        self._unary: dict = {}        # elementwise form over the stand-in -> its derivative
+        self.const_symbols: set = set()   # the symbols of self.consts
+
+    # numbers of the problem: floats, or exact rationals (0.4 -> 2/5) in --exact mode
+    def number(self, v, name: str | None = None):
+        sp = self.sp
+        v = float(v)
+        if self.exact and name in ("pi", "e") and v == {"pi": math.pi, "e": math.e}[name]:
+            return sp.pi if name == "pi" else sp.E
+        if v.is_integer() and abs(v) < 2 ** 53:
+            return sp.Integer(int(v))
+        return sp.Rational(repr(v)) if self.exact else sp.Float(v)
+
+    def _symbols(self, name: str, value) -> np.ndarray:
+        sp = self.sp
+        value = np.asarray(value, dtype=float)
+        out = np.empty(value.shape, dtype=object)
+        for idx in np.ndindex(value.shape):
+            text = name + "".join(f"_{i + 1}" for i in idx)
+            s = sp.Symbol(text, real=True)
+            out[idx] = s
+            self.values[s] = self.number(value[idx])
+            self.info[s] = (name, idx)
+            self.order[s] = len(self.order)
+        self._remember(out, name)
+        return out
+
+    def _remember(self, handle, name):
+        self.by_name.setdefault(name, handle)
+        self.name_of[id(handle)] = name
+
+    def leaf(self, name, value, role):
+        if role == "const":
+            arr = np.asarray(value, dtype=float)
+            out = np.empty(arr.shape, dtype=object)
+            for idx in np.ndindex(arr.shape):
+                out[idx] = self.number(arr[idx], name)
+            self._remember(out, name)
+            return out
+        out = self._symbols(name, value)
+        self.leaves[name] = out
+        return out
+
+    def _attr(self, key, value):
+        """Float arrays (targets) become named symbols t₁ …; floats become numbers.  Integers,
+        booleans and text (labels, stride, padding, activation names) stay as they are."""
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            name = {"target": "t"}.get(key, key)
+            syms = self._symbols(name, value)
+            self.consts[name] = syms
+            self.const_symbols.update(syms.flat)
+            return syms
+        if isinstance(value, (float, np.floating)):
+            return self.number(value)
+        return value
+
+    def apply(self, op_name, inputs, name, attrs, formula, field):
+        sp = self.sp
+        op = ops.get(op_name)
+        sattrs = {k: self._attr(k, v) for k, v in attrs.items()}
+        forms = np.asarray(op.sym(*inputs, **sattrs), dtype=object)
+        syms = np.empty(forms.shape, dtype=object)
+        memo: dict = {}
+        for idx in np.ndindex(forms.shape):
+            form = forms[idx]
+            if not isinstance(form, sp.Basic):   # a plain number (never text)
+                if not isinstance(form, (int, float, np.number)):
+                    raise TypeError(f"the SymPy form of {op_name} gave {type(form).__name__}")
+                form = self.number(form)
+            if _tree_size(form, memo, FORM_LIMIT) > FORM_LIMIT:
+                raise TooLarge(f"the SymPy form of {name} has more than {FORM_LIMIT} terms "
+                               f"written out ({op_name} nests its inputs)")
+            forms[idx] = form
+            text = name + "".join(f"_{i + 1}" for i in idx)
+            s = sp.Symbol(text, real=True)
+            syms[idx] = s
+            self.info[s] = (name, idx)
+            self.order[s] = len(self.order)
+            self.values[s] = self._evaluate(form, name, field)
+        node = _Node(name, op_name, list(inputs), attrs, syms, forms)
+        self.nodes.append(node)
+        self._remember(syms, name)
+        return syms
+
+    def _evaluate(self, form, name, field):
+        """The value of a forward form at the values of its symbols (independent forward)."""
+        sp = self.sp
+        v = form.xreplace(self.values)
+        if self.exact:
+            f = complex(v.evalf(30))
+        else:
+            if not v.is_Number:
+                v = v.evalf()
+            f = complex(v)
+            v = sp.Float(f.real) if f.imag == 0 else v
+        if f.imag != 0 or not math.isfinite(f.real):
+            from gradcalc.problem.yamlio import field_name
+            raise DomainError(f"step {name}: the SymPy form has no finite real value here",
+                              file=self.file, field=field_name(field) or None)
+        return v
+
+    # ------------------------------------------------------------ derivatives
+    def partials(self, node: _Node, k: int) -> list:
+        """[(u, ∂form_k/∂u)] for every symbol u of the entry's forward form, by sympy.diff.
+
+        For a sum only the terms containing u are differentiated (the others give 0)."""
+        if not node.partials:
+            node.partials = [None] * node.forms.size
+        if node.partials[k] is None:
+            form = node.forms.flat[k]
+            free = form.free_symbols
+            u = next(iter(free)) if len(free) == 1 else None
+            U = _STAND.u
+            if u is not None and u in self.const_symbols:
+                node.partials[k] = []
+            elif u is not None and u.assumptions0 == U.assumptions0:
+                # an elementwise form (σ(z₁), tanh(z₂) …, the same for every entry up to the
+                # name of its symbol): SymPy differentiates it once, written over a stand-in
+                # symbol, and the derivative is renamed for each entry
+                key = form.xreplace({u: U})
+                d = self._unary.get(key)
+                if d is None:
+                    d = self._unary[key] = _partials_of(key, {U: 0})[0][1]
+                node.partials[k] = [(u, d.xreplace({U: u}))]
+            else:
+                # targets (t₁ …) are not differentiated: nothing depends on ∂/∂t
+                node.partials[k] = _partials_of(form, self.order, self.const_symbols)
+        return node.partials[k]
+
+    def gradients(self, output: np.ndarray) -> dict:
+        """d output / d symbol for every symbol reached: numbers (floats, or exact in --exact)."""
+        adj: dict = {s: (self.sp.Integer(1) if self.exact else 1.0) for s in output.flat}
+        for node in reversed(self.nodes):
+            for k, s in enumerate(node.syms.flat):
+                a = adj.get(s)
+                if a is None or a == 0:
+                    continue
+                for u, d in self.partials(node, k):
+                    dv = self._value(d)
+                    adj[u] = adj[u] + a * dv if u in adj else a * dv
+        return adj
+
+    def _value(self, expr):
+        v = expr.xreplace(self.values)
+        if self.exact:
+            return v
+        if not v.is_Number:
+            v = v.evalf()
+        return _real(v)
+
+    def float_value(self, v) -> float:
+        return _real(v.evalf(30)) if self.exact and hasattr(v, "evalf") else _real(v)
+
+
+def _real(v) -> float:
+    """float(v); nan for a value that is not real (a^b·log a with a < 0: ∂/∂b is undefined
+    in the reals), as autograd reports it."""
+    try:
+        return float(v)
+    except TypeError:
+        return math.nan
+
+
+def _basic(e):
+    """A SymPy object for a value that is one already or a plain number (never text)."""
+    sp = _sp()
+    if isinstance(e, sp.Basic):
+        return e
+    if isinstance(e, (int, np.integer)):
+        return sp.Integer(int(e))
+    return sp.Float(float(e))

@@ -1,0 +1,86 @@
+"""Run the symbolic derivation of a problem: SymbolicResult, its size and the size limit."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gradcalc.derive.symbolic.backend import SymBackend
+from gradcalc.problem.model import ExpressionProblem, NetworkProblem
+
+if TYPE_CHECKING:
+    from gradcalc.derive.symbolic.formulas import Formulas
+
+DEFAULT_LIMIT = 500          # differentiated entries; beyond this `solve`/`check` skip SymPy
+
+
+def size(problem) -> int:
+    """The number of differentiated entries (x, W, b … or the expression's variables)."""
+    from gradcalc.graph.network import leaf_values
+    return int(sum(np.asarray(v).size for v in leaf_values(problem).values()))
+
+
+@dataclass
+class SymbolicResult:
+    """Forward values and gradients from SymPy (float64 arrays), exact forms in --exact mode."""
+
+    forward: dict[str, np.ndarray]
+    gradients: dict[str, np.ndarray]
+    output: str
+    backend: SymBackend
+    out_handle: Any
+    named: set
+    exact: bool = False
+    exact_forward: dict[str, np.ndarray] = field(default_factory=dict)
+    exact_gradients: dict[str, np.ndarray] = field(default_factory=dict)
+    _formulas: Any = None
+
+    def formulas(self, closed: bool = True) -> "Formulas":
+        """Local derivatives per backward step and (with `closed`) closed forms per parameter;
+        cached."""
+        from gradcalc.derive.symbolic.formulas import _Formulas
+        if self._formulas is None or (closed and self._formulas.gradients is None):
+            self._formulas = _Formulas(self).build(closed)
+        return self._formulas
+
+
+def run(problem, exact: bool = False) -> SymbolicResult:
+    """Build `problem` over SymPy symbols, evaluate it, differentiate the output."""
+    from gradcalc.graph.network import build, forward_names, leaf_values
+
+    network = isinstance(problem, NetworkProblem)
+    be = SymBackend(exact=exact, network=network, file=problem.file)
+    out = build(problem, be)
+    adj = be.gradients(out)
+    out_name = be.name_of[id(out)]
+    names = forward_names(problem)
+    names += [n.name for n in be.nodes if n.name not in names]
+    forward, exact_fwd = {}, {}
+    for name in names:
+        h = be.by_name[name]
+        vals = np.empty(h.shape, dtype=object)
+        for idx in np.ndindex(h.shape):
+            e = h[idx]
+            vals[idx] = be.values.get(e, e) if isinstance(e, be.sp.Symbol) else e
+        forward[name] = _floats(be, vals)
+        if exact:
+            exact_fwd[name] = vals
+    gradients, exact_grads = {}, {}
+    for name in leaf_values(problem):
+        h = be.leaves[name]
+        vals = np.empty(h.shape, dtype=object)
+        for idx in np.ndindex(h.shape):
+            vals[idx] = adj.get(h[idx], 0)
+        gradients[name] = _floats(be, vals)
+        if exact:
+            exact_grads[name] = vals
+    named = set(forward_names(problem)) if isinstance(problem, ExpressionProblem) else set(names)
+    return SymbolicResult(forward, gradients, out_name, be, out, named, exact, exact_fwd,
+                          exact_grads)
+
+
+def _floats(be: SymBackend, vals: np.ndarray) -> np.ndarray:
+    """An object array of SymPy values as float64."""
+    return np.vectorize(be.float_value, otypes=[float])(vals) if vals.size else \
+        np.zeros(vals.shape)

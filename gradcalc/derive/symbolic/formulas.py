@@ -1,0 +1,263 @@
+"""Formulas for people: the local derivative of each backward step, closed forms per parameter."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gradcalc.derive.symbolic.backend import _STAND, _sp
+from gradcalc.derive.symbolic.names import latex_name, pretty_name
+from gradcalc.derive.symbolic.output_form import _output_form, _transcendental
+from gradcalc.derive.symbolic.patterns import _generalize
+from gradcalc.derive.symbolic.printing import _count, _Printer
+
+if TYPE_CHECKING:
+    from gradcalc.derive.symbolic.backend import _Node
+    from gradcalc.derive.symbolic.engine import SymbolicResult
+
+CLOSED_LIMIT = 3000          # partial derivatives in the graph; above it no closed forms
+LAYOUT = ("Layout: every gradient has the shape of its parameter (∂L/∂W is out × in, like W); "
+          "entry (i, j) of ∂L/∂W is ∂L/∂Wᵢⱼ. Indices are 1-based as in the lecture.")
+LAYOUT_LATEX = (r"Layout: every gradient has the shape of its parameter "
+                r"($\partial L/\partial W$ is out $\times$ in, like $W$); indices are 1-based.")
+_BIG = 60                    # a closed form larger than this (tree nodes) gets a δ name
+_SHOW = 4                    # entries listed when no index pattern is found
+
+
+@dataclass
+class FormulaLine:
+    """One formula, as text (unicode) and LaTeX; `node`/`wrt` say what it differentiates."""
+
+    node: str
+    wrt: str
+    text: str
+    latex: str
+
+
+@dataclass
+class Formulas:
+    layout: str
+    local: list[FormulaLine]        # one per (backward step, input): SymPy's local derivative
+    gradients: list[FormulaLine] | None   # per parameter: closed form (None: not computed)
+    definitions: list[FormulaLine]  # δ names and common subexpressions used above
+    note: str = ""                  # why closed forms were left out, if they were
+
+    def to_json(self) -> dict:
+        return {"layout": self.layout,
+                "local": [{"node": f.node, "wrt": f.wrt, "latex": f.latex} for f in self.local],
+                "gradients": {f.wrt: f.latex for f in self.gradients or []},
+                "definitions": [{"name": f.wrt, "latex": f.latex} for f in self.definitions],
+                "note": self.note}
+
+
+class _Formulas:
+    def __init__(self, res: SymbolicResult):
+        self.res = res
+        self.be = res.backend
+        self.sp = _sp()
+        self.pr = _Printer(self.be.network)
+        for s, (name, idx) in self.be.info.items():
+            self.pr.add(s, name, idx)
+        self.by_key = {key: s for s, key in self.be.info.items()}   # (name, index) -> symbol
+        self.definitions: list[FormulaLine] = []
+        self.cse_names: dict = {}         # common subexpression -> its name c1, c2 …
+        self._outputs: dict = {}          # (form, derivative) over the stand-ins -> output form
+
+    # -- local derivatives, in the output's terms when SymPy finds such a form
+    def _local(self, node: _Node, k: int) -> list:
+        out = []
+        form = node.forms.flat[k]
+        s = node.syms.flat[k]
+        for u, d in self.be.partials(node, k):
+            shown = d
+            if len(form.free_symbols) == 1 and _transcendental(d):
+                o = self._output_form(d, u, form, s)
+                if o is not None:
+                    shown = o
+            out.append((u, shown, d))
+        return out
+
+    def _output_form(self, d, u, form, o):
+        """_output_form, found once per elementwise form: the derivative is written over the
+        stand-in symbols (u, o) and the result renamed for each entry."""
+        U, O = _STAND.u, _STAND.o
+        if u.assumptions0 != U.assumptions0 or o.assumptions0 != O.assumptions0:
+            return _output_form(d, u, form, o)
+        key = (form.xreplace({u: U}), d.xreplace({u: U}))
+        if key not in self._outputs:
+            self._outputs[key] = _output_form(key[1], U, key[0], O)
+        found = self._outputs[key]
+        return None if found is None else found.xreplace({U: u, O: o})
+
+    def build(self, closed: bool = True) -> Formulas:
+        be = self.be
+        local_lines = []
+        cache: dict = {}
+        for node in reversed(self.be.nodes):
+            per_input: dict[str, list] = {}
+            for k in range(node.syms.size):
+                for u, shown, raw in self._local_cached(node, k, cache):
+                    src = be.info[u][0]
+                    out_idx = np.unravel_index(k, node.syms.shape) if node.syms.shape else ()
+                    per_input.setdefault(src, []).append((tuple(out_idx) + tuple(be.info[u][1]),
+                                                          shown, raw))
+            for src, entries in per_input.items():
+                if src in be.consts:    # targets are not differentiated
+                    continue
+                local_lines.append(self._local_line(node, src, entries))
+        note = ""
+        work = sum(len(n.partials[k]) for n in be.nodes for k in range(n.syms.size)
+                   if n.partials and n.partials[k] is not None)
+        if closed and work > CLOSED_LIMIT:
+            # a batch or a wide layer: the closed forms would be long sums nobody reads
+            note = (f"Closed forms left out: the graph has {work} partial derivatives "
+                    f"(> {CLOSED_LIMIT}); the local derivatives above give every step.")
+            grads = []
+        else:
+            grads = self._gradient_lines() if closed else None
+        return Formulas(LAYOUT, local_lines, grads, self.definitions, note)
+
+    def _local_cached(self, node, k, cache):
+        key = (id(node), k)
+        if key not in cache:
+            cache[key] = self._local(node, k)
+        return cache[key]
+
+    def _local_line(self, node, src, entries) -> FormulaLine:
+        pr = self.pr
+        out_shape = node.syms.shape
+        src_shape = self.be.by_name[src].shape
+        npos = len(out_shape)
+        pat = _generalize([(key, shown) for key, shown, _ in entries], self.be.info, self.by_key)
+        if pat is not None:
+            expr, letters, gen = pat
+            lhs_t = f"∂{pretty_name(node.name, letters[:npos], pr.network)}/" \
+                    f"∂{pretty_name(src, letters[npos:], pr.network)}"
+            lhs_l = (r"\frac{\partial " + latex_name(node.name, letters[:npos], pr.network) +
+                     r"}{\partial " + latex_name(src, letters[npos:], pr.network) + "}")
+            for g, (gname, gidx) in gen.items():
+                pr.add(g, gname, gidx)
+            raw_pat = None
+            if any(r != s for _, s, r in entries):
+                rp = _generalize([(key, r) for key, _, r in entries], self.be.info, self.by_key)
+                if rp is not None and rp[1] == letters:
+                    raw_pat = rp[0]
+                    for g, (gname, gidx) in rp[2].items():
+                        pr.add(g, gname, gidx)
+            text = f"{lhs_t} = " + (f"{pr.text(raw_pat)} = " if raw_pat is not None else "") + \
+                pr.text(expr)
+            latex = f"{lhs_l} = " + (f"{pr.latex(raw_pat)} = " if raw_pat is not None else "") + \
+                pr.latex(expr)
+            full = int(np.prod(out_shape)) * int(np.prod(src_shape))
+            if letters[:npos] == letters[npos:] and len(out_shape) == len(src_shape) and full > 1:
+                text += " (elementwise)"
+                latex += r"\quad\text{(elementwise)}"
+            elif len(entries) < full:
+                text += " (other entries 0)"
+                latex += r"\quad\text{(other entries 0)}"
+            return FormulaLine(node.name, src, text, latex)
+        texts, latexes = [], []
+        for key, shown, _ in entries[:_SHOW]:
+            lhs_t = f"∂{pretty_name(node.name, key[:npos], pr.network)}/" \
+                    f"∂{pretty_name(src, key[npos:], pr.network)}"
+            lhs_l = (r"\frac{\partial " + latex_name(node.name, key[:npos], pr.network) +
+                     r"}{\partial " + latex_name(src, key[npos:], pr.network) + "}")
+            texts.append(f"{lhs_t} = {pr.text(shown)}")
+            latexes.append(f"{lhs_l} = {pr.latex(shown)}")
+        more = len(entries) - _SHOW
+        if more > 0:
+            texts.append(f"… ({more} more)")
+            latexes.append(rf"\dots\ \text{{({more} more)}}")
+        return FormulaLine(node.name, src, "; ".join(texts), r",\quad ".join(latexes))
+
+    # -- closed forms per parameter, in the named quantities (unnamed gates are inlined)
+    def _gradient_lines(self) -> list[FormulaLine]:
+        sp, be, pr, res = self.sp, self.be, self.pr, self.res
+        inline: dict = {}
+        for node in be.nodes:
+            if node.name not in res.named:
+                for k, s in enumerate(node.syms.flat):
+                    inline[s] = node.forms.flat[k].xreplace(inline)
+        adj: dict = {s: sp.Integer(1) for s in res.out_handle.flat}
+        cache: dict = {}
+        for node in reversed(be.nodes):
+            for k, s in enumerate(node.syms.flat):
+                a = adj.get(s)
+                if a is None or a == 0:
+                    continue
+                if node.name in res.named and _too_big(a):
+                    d = sp.Symbol("δ" + s.name, real=True)
+                    pr.text_names[d] = "δ" + pr.text_names[s]
+                    pr.latex_names[d] = r"\delta " + pr.latex_names[s]
+                    name = f"∂{pretty_name(res.output, (), pr.network)}/∂{pr.text_names[s]}"
+                    self.definitions.append(FormulaLine(node.name, pr.text_names[d],
+                                                        f"{pr.text_names[d]} = {name} = "
+                                                        f"{pr.text(a)}",
+                                                        f"{pr.latex_names[d]} = {pr.latex(a)}"))
+                    a = d
+                for u, shown, _ in self._local_cached(node, k, cache):
+                    term = a * shown.xreplace(inline) if inline else a * shown
+                    adj[u] = adj[u] + term if u in adj else term
+        lines = []
+        for name, h in be.leaves.items():
+            entries = [(idx, adj.get(h[idx], sp.Integer(0))) for idx in np.ndindex(h.shape)]
+            lines.append(self._gradient_line(name, h, entries))
+        return lines
+
+    def _gradient_line(self, name, h, entries) -> FormulaLine:
+        sp, pr = self.sp, self.pr
+        out_t = pretty_name(self.res.output, (), pr.network)
+        out_l = latex_name(self.res.output, (), pr.network)
+        pat = _generalize(entries, self.be.info, self.by_key) if len(entries) > 1 else None
+        if pat is not None:
+            expr, letters, gen = pat
+            for g, (gname, gidx) in gen.items():
+                pr.add(g, gname, gidx)
+            return FormulaLine(self.res.output, name,
+                               f"∂{out_t}/∂{pretty_name(name, letters, pr.network)} = "
+                               f"{pr.text(expr)}",
+                               rf"\frac{{\partial {out_l}}}{{\partial "
+                               rf"{latex_name(name, letters, pr.network)}}} = {pr.latex(expr)}")
+        exprs = [e for _, e in entries]
+        shown = entries[:_SHOW]
+        if len(entries) > 1:
+            try:   # local names c1, c2 … that cse picks; renamed to shared names below
+                subs, reduced = sp.cse(exprs[:_SHOW], symbols=(
+                    sp.Dummy(f"c{i}") for i in itertools.count(1)))
+            except Exception:   # cse is a convenience only
+                subs, reduced = [], exprs[:_SHOW]
+            if subs and sum(_count(e) for e in reduced) + sum(_count(e) for _, e in subs) < \
+                    sum(_count(e) for e in exprs[:_SHOW]):
+                rename = {}
+                for c, e in subs:
+                    e = e.xreplace(rename)
+                    if e not in self.cse_names:      # one name per subexpression, problem-wide
+                        k = len(self.cse_names) + 1
+                        sym = sp.Symbol(f"c{k}", real=True)
+                        self.cse_names[e] = sym
+                        pr.text_names[sym] = sym.name
+                        pr.latex_names[sym] = "c_{" + str(k) + "}"
+                        self.definitions.append(FormulaLine(name, sym.name,
+                                                            f"{sym.name} = {pr.text(e)}",
+                                                            f"c_{{{k}}} = {pr.latex(e)}"))
+                    rename[c] = self.cse_names[e]
+                shown = list(zip([i for i, _ in entries[:_SHOW]],
+                                 [r.xreplace(rename) for r in reduced]))
+        texts = [f"∂{out_t}/∂{pretty_name(name, idx, pr.network)} = {pr.text(e)}"
+                 for idx, e in shown]
+        latexes = [rf"\frac{{\partial {out_l}}}{{\partial {latex_name(name, idx, pr.network)}}}"
+                   rf" = {pr.latex(e)}" for idx, e in shown]
+        if len(entries) > _SHOW:
+            texts.append(f"… ({len(entries) - _SHOW} more)")
+            latexes.append(rf"\dots\ \text{{({len(entries) - _SHOW} more)}}")
+        return FormulaLine(self.res.output, name, "; ".join(texts), r",\quad ".join(latexes))
+
+
+def _too_big(e) -> bool:
+    from sympy import preorder_traversal
+    for n, _ in enumerate(preorder_traversal(e)):
+        if n > _BIG:
+            return True
+    return False

@@ -1,0 +1,111 @@
+"""Index patterns: one formula with index letters (∂zᵢ/∂Wᵢⱼ = xⱼ) that rebuilds every entry."""
+from __future__ import annotations
+
+import itertools
+
+from gradcalc.derive.symbolic.backend import _basic, _sp
+
+_LETTERS = "ijklmnpqrs"
+
+
+def _generalize(entries: list, info: dict, by_name: dict | None = None):
+    """Find one formula with index letters that reproduces every entry.
+
+    `entries` are (key, expr) where key is a tuple of 0-based positions (output index followed
+    by input index).  Positions that are equal in every entry share a letter (∂zᵢ/∂Wᵢⱼ).  Each
+    indexed symbol of a reference entry is read as letters or literal indices — chosen by a
+    small search so that every entry contains the instantiated symbols, distinct ones staying
+    distinct — and the candidate is verified by rebuilding every entry exactly.  Returns
+    (pattern expression, letters per key position, {pattern symbol: (name, letters)}) or None.
+    `by_name` is the inverse of `info`, (name, index) -> symbol (built here when not given)."""
+    sp = _sp()
+    if not entries:
+        return None
+    nkey = len(entries[0][0])
+    if any(len(k) != nkey for k, _ in entries):
+        return None
+    # tie classes of key positions
+    cls = list(range(nkey))
+    for p in range(nkey):
+        for q in range(p):
+            if cls[q] == q and all(k[p] == k[q] for k, _ in entries):
+                cls[p] = q
+                break
+    classes = sorted(set(cls))
+    if len(classes) > len(_LETTERS):
+        return None
+    letter = {c: _LETTERS[i] for i, c in enumerate(classes)}
+    key_letters = tuple(letter[cls[p]] for p in range(nkey))
+    # reference entry: distinct class values, largest indices first (fewest collisions)
+    refs = [(k, e) for k, e in entries if len({k[c] for c in classes}) == len(classes)]
+    if not refs:
+        return None
+    ref_key, ref = max(refs, key=lambda ke: sorted((ke[0][c] for c in classes), reverse=True))
+    val_letters: dict = {}
+    for c in classes:
+        val_letters.setdefault(ref_key[c], []).append(letter[c])
+    others = [(dict(zip(classes, [k[c] for c in classes])), set(e.free_symbols) if
+               hasattr(e, "free_symbols") else set(), e) for k, e in entries]
+    if by_name is None:
+        by_name = {key: s for s, key in info.items()}
+    syms = sorted((s for s in getattr(ref, "free_symbols", ()) if s in info),
+                  key=lambda s: s.name)
+    choices = []
+    for s in syms:
+        name, idx = info[s]
+        comp = [val_letters.get(i, []) + [i] for i in idx]
+        choices.append(list(itertools.product(*comp)) if comp else [()])
+    letter_cls = {letter[c]: c for c in classes}
+
+    def inst(name, pattern, vals):
+        return by_name.get((name, tuple(vals[letter_cls[p]] if isinstance(p, str) else p
+                                        for p in pattern)))
+
+    chosen: list = [None] * len(syms)
+    budget = [4000]
+
+    def search(n):
+        if n == len(syms):
+            return True
+        name = info[syms[n]][0]
+        for pattern in choices[n]:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return False
+            ok = True
+            for vals, free, _ in others:
+                t = inst(name, pattern, vals)
+                if t is None or t not in free:
+                    ok = False
+                    break
+                for m in range(n):   # distinct pattern symbols stay distinct
+                    if inst(info[syms[m]][0], chosen[m], vals) is t:
+                        ok = False
+                        break
+                if not ok:
+                    break
+            if ok:
+                chosen[n] = pattern
+                if search(n + 1):
+                    return True
+        return False
+
+    if not search(0):
+        return None
+    gen: dict = {}
+    to_pattern = {}
+    for s, pattern in zip(syms, chosen):
+        name = info[s][0]
+        if any(isinstance(p, str) for p in pattern):
+            g = sp.Symbol(name + "_" + "_".join(str(p) for p in pattern) + "_pattern", real=True)
+            gen[g] = (name, pattern)
+            to_pattern[s] = g
+    expr = ref.xreplace(to_pattern) if to_pattern else ref
+    # verify: rebuilding every entry from the pattern must give that entry exactly
+    for vals, _, e in others:
+        back = {g: inst(name, pattern, vals) for g, (name, pattern) in gen.items()}
+        if any(v is None for v in back.values()):
+            return None
+        if _basic(expr).xreplace(back) != e:
+            return None
+    return expr, key_letters, gen

@@ -1,0 +1,95 @@
+"""Expressions printed for people: text and LaTeX with the lecture's names; exact values."""
+from __future__ import annotations
+
+from gradcalc.derive.symbolic.backend import _basic, _sp
+from gradcalc.derive.symbolic.names import latex_name, pretty_name
+
+
+def _positive_first(terms):
+    """y − t rather than −t + y: terms without a minus sign first (a stable reordering)."""
+    return sorted(terms, key=lambda t: t.could_extract_minus_sign())
+
+
+class _Printer:
+    """Unicode and LaTeX printing with the lecture's names for our symbols."""
+
+    def __init__(self, network: bool):
+        from sympy.printing.latex import LatexPrinter
+        from sympy.printing.str import StrPrinter
+        self.network = network
+        self.text_names: dict = {}
+        self.latex_names: dict = {}
+        names = self.text_names
+
+        class L(LatexPrinter):
+            def _as_ordered_terms(self, expr, order=None):
+                return _positive_first(super()._as_ordered_terms(expr, order))
+
+        self._latex = L({"symbol_names": self.latex_names, "mul_symbol": None,
+                         "full_prec": False})
+
+        class P(StrPrinter):
+            def _as_ordered_terms(self, expr, order=None):
+                return _positive_first(super()._as_ordered_terms(expr, order))
+
+            def _print_Symbol(self, s):
+                return names.get(s, s.name)
+
+            def _print_Piecewise(self, e):
+                pieces = [(self._print(v), c) for v, c in e.args]
+                last_true = bool(pieces[-1][1] == True)  # noqa: E712  (SymPy's true)
+                if len(pieces) == 2 and last_true and pieces[1][0] == "0":
+                    return (f"1[{self._print(pieces[0][1])}]" if pieces[0][0] == "1"
+                            else f"({pieces[0][0]} if {self._print(pieces[0][1])} else 0)")
+                parts = [f"{v} if {self._print(c)}" for v, c in pieces[:-1]]
+                return "(" + " else ".join(parts) + f" else {pieces[-1][0]})"
+
+        self._str = P({"full_prec": False})
+
+    def add(self, sym, name, idx):
+        self.text_names[sym] = pretty_name(name, idx, self.network)
+        self.latex_names[sym] = latex_name(name, idx, self.network)
+
+    def text(self, e) -> str:
+        s = self._str.doprint(_tidy(e))
+        return s.replace("**", "^").replace("*", "·").replace(" - ", " − ").replace("-", "−")
+
+    def latex(self, e) -> str:
+        return self._latex.doprint(_tidy(e))
+
+
+def _tidy(e):
+    """Integer-valued floats (1.0 from 2 · 0.5) print as integers."""
+    sp = _sp()
+    if not isinstance(e, sp.Basic):
+        return e
+    rep = {f: sp.Integer(int(f)) for f in e.atoms(sp.Float) if float(f).is_integer()}
+    return e.xreplace(rep) if rep else e
+
+
+def exact_text(e, network: bool = True) -> tuple[str, str]:
+    """An exact value as (text, LaTeX), lightly simplified."""
+    pr = _Printer(network)
+    e = _simplest(_basic(e))
+    return pr.text(e), pr.latex(e)
+
+
+def _simplest(e):
+    """A cheap tidy-up of an exact value: together/cancel when that makes it shorter."""
+    sp = _sp()
+    if e.is_Rational or _count(e) > 400:
+        return e
+    best = e
+    for f in (sp.together, sp.cancel):
+        try:
+            c = f(e)
+        except Exception:   # a tidy-up only
+            continue
+        if _count(c) < _count(best):
+            best = c
+    return best
+
+
+def _count(e) -> int:
+    from sympy import preorder_traversal
+    return sum(1 for _ in preorder_traversal(e)) if hasattr(e, "args") else 1

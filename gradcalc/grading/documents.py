@@ -1,0 +1,85 @@
+"""YAML and JSON answer files: {student: ID, name: …, answers: {quantity: value}} -> a Submission."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gradcalc.errors import GradcalcError
+from gradcalc.grading.quantities import QuantitySchema
+from gradcalc.grading.submissions import (Submission, _add, _broken, _set_entry, _text,
+                                          _unknown_text)
+from gradcalc.grading.values import _kind, _short
+
+ID_KEYS = ("student", "id", "student_id")
+NAME_KEYS = ("name",)
+
+
+def read_document_bytes(raw: bytes, schema: QuantitySchema, source: str,
+                        stem: str = "") -> Submission:
+    """A YAML or JSON answer file: {student: ID, name: …, answers: {quantity: value}}."""
+    stem = stem or Path(source).stem
+    try:
+        text = _text(raw)
+        located = None
+        if text.lstrip()[:1] == "{":
+            try:
+                data = json.loads(text)
+            except (ValueError, RecursionError):
+                data = None       # not JSON after all: YAML flow mappings look alike
+        else:
+            data = None
+        if data is None:
+            from gradcalc.problem.yamlio import load_yaml_text
+            located = load_yaml_text(text, file=source, fast=True)   # libyaml when installed
+            data = located.data
+    except GradcalcError as exc:
+        why = exc.message + (f" (line {exc.line})" if exc.line else "")
+        return _broken(None, source, why, stem)
+    return _from_mapping(data, schema, source, stem, located)
+
+
+def _from_mapping(data: Any, schema: QuantitySchema, source: str, stem: str,
+                  located=None) -> Submission:
+    if not isinstance(data, dict):
+        return _broken(None, source, f"expected a mapping with 'student' and 'answers', got "
+                                     f"{_kind(data)}", stem)
+    sub = Submission(student="", name="", source=source)
+    student = next((data[k] for k in ID_KEYS if k in data), None)
+    if isinstance(student, (int, str)) and not isinstance(student, bool) and str(student).strip():
+        sub.student = str(student).strip()
+    else:
+        sub.student = stem
+        sub.id_missing = True
+        sub.problems.append(f"missing student id (used the file name '{stem}')")
+    name = next((data[k] for k in NAME_KEYS if k in data), "")
+    sub.name = str(name).strip() if isinstance(name, (str, int, float)) and name is not None else ""
+    if "answers" in data:
+        answers, prefix = data["answers"], ("answers",)
+        extra = [k for k in data if k not in ID_KEYS + NAME_KEYS + ("answers",)]
+        if extra:
+            sub.problems.append("ignored key" + ("s" if len(extra) > 1 else "") + " "
+                                + ", ".join(f"'{_short(k, 20)}'" for k in extra[:5]))
+        if answers is None:
+            answers = {}
+        if not isinstance(answers, dict):
+            sub.problems.append(f"'answers' should be a mapping of quantity: value, got {_kind(answers)}")
+            answers = {}
+    else:   # a flat file: every other top-level key is a quantity
+        answers = {k: v for k, v in data.items() if k not in ID_KEYS + NAME_KEYS}
+        prefix = ()
+    unknown = []
+    for key, value in answers.items():
+        line = located.line(prefix + (key,)) if located is not None else None
+        resolved = schema.resolve(key)
+        if resolved is None:
+            unknown.append(str(key))
+            continue
+        qname, index = resolved
+        if index is not None:
+            _set_entry(sub, schema, qname, index, str(key), value, line)
+        else:
+            _add(sub, qname, str(key), value, line)
+    if unknown:
+        sub.problems.append(_unknown_text(unknown))
+    return sub

@@ -1,0 +1,103 @@
+"""A graded class: per-question statistics, identical wrong answers, and grading many submissions."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from gradcalc.grading.key import AnswerKey, StudentResult
+from gradcalc.grading.rubric import Rubric
+from gradcalc.grading.submissions import Submission
+
+
+@dataclass
+class QuestionStats:
+    name: str
+    points: float
+    n: int = 0
+    total: float = 0.0
+    counts: Counter = field(default_factory=Counter)     # kind -> students
+    mistakes: Counter = field(default_factory=Counter)   # mistake key -> students
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else 0.0
+
+    def share(self, kind: str) -> float:
+        return 100.0 * self.counts[kind] / self.n if self.n else 0.0
+
+
+@dataclass
+class ClassReport:
+    """The graded class, sorted by student id: what the outputs are rendered from."""
+
+    title: str
+    rubric: Rubric
+    results: list[StudentResult]
+    stats: list[QuestionStats]
+    clusters: list[tuple[str, list[str]]]      # (question=value, students) of identical wrong answers
+    pairs: list[tuple[str, str, int]]          # students sharing several identical wrong answers
+
+    @property
+    def totals(self) -> list[float]:
+        return [r.total for r in self.results]
+
+
+def sort_key(r: StudentResult):
+    return (r.student.casefold(), r.student, r.source)
+
+
+def summarize(title: str, rubric: Rubric, results: list[StudentResult]) -> ClassReport:
+    results = sorted(results, key=sort_key)
+    stats = [QuestionStats(q.name, q.points) for q in rubric.questions]
+    by_cluster: dict[str, list[str]] = {}
+    for r in results:
+        for st, qr in zip(stats, r.questions):
+            st.n += 1
+            st.total += qr.score
+            st.counts[qr.kind] += 1
+            if qr.mistake:
+                st.mistakes[qr.mistake[0]] += 1
+            if qr.cluster:
+                by_cluster.setdefault(qr.cluster, [])
+                if r.student not in by_cluster[qr.cluster]:
+                    by_cluster[qr.cluster].append(r.student)
+    order = {q.name: i for i, q in enumerate(rubric.questions)}
+    clusters = [(k, v) for k, v in by_cluster.items() if len(v) >= 2]
+    clusters.sort(key=lambda kv: (-len(kv[1]), order.get(kv[0].split("=", 1)[0], 0), kv[0]))
+    shared: Counter = Counter()
+    for _, members in clusters:
+        if len(members) > 50:
+            continue   # a very common wrong answer says nothing about pairs
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                shared[tuple(sorted((a, b)))] += 1
+    pairs = sorted(((a, b, k) for (a, b), k in shared.items() if k >= 2),
+                   key=lambda t: (-t[2], t[0], t[1]))
+    return ClassReport(title, rubric, results, stats, clusters, pairs)
+
+
+def grade_submissions(key: AnswerKey | Callable[[Submission], AnswerKey],
+                      submissions: Iterable[Submission],
+                      on_result: Callable[[StudentResult], Any] | None = None) -> list[StudentResult]:
+    """Grade each submission; `key` may map a submission to its own answer key (per-student
+    variants). `on_result` sees every result first (to write feedback, advance a progress bar)."""
+    out = []
+    for sub in submissions:
+        k = key(sub) if callable(key) and not isinstance(key, AnswerKey) else key
+        r = k.grade(sub)
+        if on_result is not None:
+            on_result(r)
+        out.append(r)
+    return out
+
+
+def grade_paths(problem, paths, rubric: Rubric | None = None) -> ClassReport:
+    """The Python API: grade every answer file under `paths` against `problem`."""
+    from gradcalc.grading.answerfiles import read_submissions
+    from gradcalc.api import load_problem
+    if not hasattr(problem, "kind"):
+        problem = load_problem(problem)
+    key = AnswerKey(problem, rubric)
+    subs = read_submissions(paths, key.schema)
+    return summarize(problem.title, key.rubric, grade_submissions(key, subs))

@@ -1,0 +1,147 @@
+"""Convolution ops (conv1d, conv2d): im2col forward, correlation/col2im VJP, the SymPy definition."""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided as _as_strided
+
+from gradcalc.ops.arrays import _f
+from gradcalc.ops.registry import Op, register
+
+# Shapes.  A conv kernel W is (out_channels, in_channels, *k), or a plain k-vector (1-D) /
+# kh×kw matrix (2-D) for one channel in and out.  An input x is (C, *S), or plain (*S) for one
+# channel, with a leading batch axis when the attr batch=True.  The output keeps the caller's
+# layout: (O, *So), or plain (*So) for a plain kernel on a plain input.  Everything is
+# vectorized with sliding windows (an im2col view); the only Python loops run over the kernel
+# offsets, never over pixels.
+
+
+def _conv_canon(W, x, b, nd: int, batch: bool):
+    """(W, x, b) -> W (O, C, *k), x (N, C, *S), b (O,) and whether the kernel was plain.
+
+    Pure reshapes, so it serves float and SymPy object arrays alike."""
+    plain = W.ndim == nd
+    Wc = W.reshape((1, 1) + W.shape) if plain else W
+    xc = x if batch else x[None]
+    if xc.ndim == nd + 1:                  # no channel axis: one channel
+        xc = xc[:, None]
+    return Wc, xc, b.reshape(-1), plain
+
+
+def _conv_uncanon(out, x_ndim: int, nd: int, batch: bool, plain: bool):
+    """(N, O, *So) -> the caller's layout (drop the axes the caller did not write)."""
+    if plain and x_ndim - int(batch) == nd:
+        out = out[:, 0]
+    return out if batch else out[0]
+
+
+def _flip(W, nd):
+    return W[(Ellipsis,) + (slice(None, None, -1),) * nd]
+
+
+def _conv_windows(xc, K, stride, padding, nd):
+    """Every input patch: (N, C, *So, *k), a strided view of the zero-padded input (no copy)."""
+    if padding:
+        xc = np.pad(xc, [(0, 0), (0, 0)] + [(padding, padding)] * nd)
+    xc = np.ascontiguousarray(xc)
+    st = xc.strides
+    So = tuple((s - k) // stride + 1 for s, k in zip(xc.shape[2:], K))
+    win = _as_strided(xc, xc.shape[:2] + So + tuple(K),
+                      st[:2] + tuple(s * stride for s in st[2:]) + st[2:], writeable=False)
+    return win, xc.shape
+
+
+def _im2col(win, nd):
+    """(N, C, *So, *k) -> the im2col matrix (N·P, C·k…): one row per output position."""
+    N, C, So, K = win.shape[0], win.shape[1], win.shape[2:2 + nd], win.shape[2 + nd:]
+    order = (0,) + tuple(range(2, 2 + nd)) + (1,) + tuple(range(2 + nd, 2 + 2 * nd))
+    return win.transpose(order).reshape(N * int(np.prod(So)), C * int(np.prod(K)))
+
+
+def _conv_forward(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
+    W, x, b = _f(W), _f(x), _f(b)
+    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, batch)
+    Wk = _flip(Wc, nd) if flip else Wc     # flip: the mathematical convolution
+    win, _ = _conv_windows(xc, Wk.shape[2:], stride, padding, nd)
+    # out[n, o, p] = Σ_c Σ_k W[o, c, k] · x[n, c, p·stride + k]: one matrix product (im2col)
+    out = _im2col(win, nd) @ Wk.reshape(Wk.shape[0], -1).T + bc          # (N·P, O)
+    out = np.moveaxis(out.reshape(win.shape[:1] + win.shape[2:2 + nd] + (-1,)), -1, 1)
+    return _conv_uncanon(out, x.ndim, nd, batch, plain)
+
+
+def _conv_vjp(g, out, W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
+    W, x, b = _f(W), _f(x), _f(b)
+    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, batch)
+    Wk = _flip(Wc, nd) if flip else Wc
+    K = Wk.shape[2:]
+    win, padded = _conv_windows(xc, K, stride, padding, nd)
+    N, C, O, So = xc.shape[0], xc.shape[1], Wk.shape[0], win.shape[2:2 + nd]
+    # the upstream gradient as an (N·P, O) matrix, rows in the order of the im2col rows
+    Gm = np.moveaxis(_f(g).reshape((N, O) + So), 1, -1).reshape(-1, O)
+    # ∂L/∂W: the correlation of the input with the upstream gradient
+    dWk = (Gm.T @ _im2col(win, nd)).reshape(Wk.shape)
+    dW = _flip(dWk, nd) if flip else dWk
+    db = Gm.sum(axis=0)
+    # ∂L/∂x: every output scatters upstream × kernel back onto its patch (col2im); for stride 1
+    # this is the full convolution of the upstream gradient with the flipped kernel
+    cols = (Gm @ Wk.reshape(O, -1)).reshape((N,) + So + (C,) + K)
+    cols = cols.transpose(tuple(range(2 + nd, 2 + 2 * nd)) + (0, 1 + nd) + tuple(range(1, 1 + nd)))
+    dxp = np.zeros(padded)                                             # cols: (*k, N, C, *So)
+    for off in np.ndindex(*K):
+        where = (slice(None), slice(None)) + tuple(
+            slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(off, So))
+        dxp[where] += cols[off]
+    dx = dxp[(slice(None), slice(None)) + tuple(slice(padding, padding + s) for s in xc.shape[2:])]
+    return (dW.reshape(W.shape), dx.reshape(x.shape), db.reshape(b.shape))
+
+
+def _conv_local(out, W, x, b, **attrs):
+    # as for W·x + b: each output entry uses its input patch (∂z/∂W) and the kernel (∂z/∂x)
+    return _f(x), _f(W), np.ones_like(_f(b))
+
+
+def _conv_sym(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
+    """The definition, index by index: z[n,o,p] = b[o] + Σ_c Σ_k W[o,c,k] x[n,c,p·s+k−padding]."""
+    W, x, b = (np.asarray(v, dtype=object) for v in (W, x, b))
+    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, batch)
+    N, C, S = xc.shape[0], xc.shape[1], xc.shape[2:]
+    O, K = Wc.shape[0], Wc.shape[2:]
+    So = tuple((s + 2 * padding - k) // stride + 1 for s, k in zip(S, K))
+    out = np.empty((N, O) + So, dtype=object)
+    for n, o in np.ndindex(N, O):
+        for p in np.ndindex(*So):
+            total = bc[o]
+            for c in range(C):
+                for k in np.ndindex(*K):
+                    src = tuple(pi * stride + ki - padding for pi, ki in zip(p, k))
+                    if all(0 <= si < s for si, s in zip(src, S)):     # outside: zero padding
+                        wk = tuple(kk - 1 - ki for kk, ki in zip(K, k)) if flip else k
+                        total = total + Wc[(o, c) + wk] * xc[(n, c) + src]
+            out[(n, o) + p] = total
+    return _conv_uncanon(out, x.ndim, nd, batch, plain)
+
+
+def _conv_op(name, nd, sample, attrs_sample):
+    def forward(W, x, b, **a):
+        return _conv_forward(W, x, b, nd=nd, **a)
+
+    def vjp(g, out, W, x, b, **a):
+        return _conv_vjp(g, out, W, x, b, nd=nd, **a)
+
+    def sym(W, x, b, **a):
+        return _conv_sym(W, x, b, nd=nd, **a)
+
+    return register(Op(name, 3, forward, vjp, sym, f"W ⋆ x + b ({name})", "{0} ⋆ {1} + {2}",
+                       ("the input patch of each output: ∂L/∂W = {1} ⋆ upstream (correlation)",
+                        "{0}: ∂L/∂x = upstream ∗ rot180({0}) (full convolution)",
+                        "1: ∂L/∂b = Σ upstream"),
+                       local=_conv_local, sample=sample, attrs_sample=attrs_sample))
+
+
+_conv_op("conv2d", 2,
+         lambda rng: (rng.uniform(-1, 1, (2, 2, 2, 2)), rng.uniform(-1, 1, (2, 4, 4)),
+                      rng.uniform(-1, 1, 2)),
+         {"stride": 2, "padding": 1, "flip": True, "batch": False})
+_conv_op("conv1d", 1,
+         lambda rng: (rng.uniform(-1, 1, (2, 2, 3)), rng.uniform(-1, 1, (2, 6)),
+                      rng.uniform(-1, 1, 2)),
+         {"stride": 2, "padding": 1, "flip": True, "batch": False})

@@ -1,0 +1,158 @@
+"""Loss ops (mean over a batch): MSE, softmax cross entropy, multiclass hinge, binary cross entropy."""
+from __future__ import annotations
+
+import numpy as np
+
+from gradcalc.ops.arrays import _f, _kink_side, _sp
+from gradcalc.ops.linear import _row_max, _row_sum, _softmax
+from gradcalc.ops.registry import LOSSES, Op, register
+
+
+def _rows(y):
+    y = _f(y)
+    return (y[None, :], 1) if y.ndim == 1 else (y, y.shape[0])
+
+
+def _mse_forward(y, target, scale=0.5):
+    y = _f(y)
+    if y.ndim == 1:     # one example: the same arithmetic without the batch axis (faster)
+        t = target if np.shape(target) == y.shape else np.reshape(target, y.shape)
+        return np.asarray(scale * ((y - t) ** 2).sum())      # / n with n = 1: exact
+    Y, n = _rows(y)
+    return np.asarray(scale * np.sum((Y - np.reshape(target, Y.shape)) ** 2) / n)
+
+
+def _mse_vjp(g, out, y, target, scale=0.5):
+    y = _f(y)
+    n = 1 if y.ndim == 1 else y.shape[0]
+    return (g * 2.0 * scale * (y - np.reshape(target, y.shape)) / n,)
+
+
+def _mse_sym(y, target, scale=0.5):
+    y = np.asarray(y, dtype=object)
+    n = 1 if y.ndim == 1 else y.shape[0]
+    t = np.reshape(np.asarray(target, dtype=object), y.shape)
+    return np.asarray(scale * sum(((y - t) ** 2).ravel()) / n, dtype=object)
+
+
+def _labels(label, n):
+    return np.reshape(np.asarray(label, dtype=int), (n,))
+
+
+def _ce_forward(y, label):
+    y = _f(y)
+    if y.ndim == 1:     # one example: the same arithmetic without the batch axis (faster)
+        k = np.asarray(label, dtype=int).reshape(1)[0]
+        m = y.max()
+        return np.asarray(m + np.log(np.exp(y - m).sum()) - y[k])
+    Y, n = _rows(y)
+    k = _labels(label, n)
+    m = _row_max(Y)
+    logz = (m + np.log(_row_sum(np.exp(Y - m))))[:, 0]
+    return np.asarray(np.sum(logz - Y[np.arange(n), k]) / n)
+
+
+def _ce_vjp(g, out, y, label):
+    y = _f(y)
+    Y, n = _rows(y)
+    p = _softmax(Y)
+    p[np.arange(n), _labels(label, n)] -= 1.0
+    return (g * p.reshape(y.shape) / n,)
+
+
+def _ce_sym(y, label):
+    sp = _sp()
+    Y = np.asarray(y, dtype=object)
+    Y = Y[None, :] if Y.ndim == 1 else Y
+    n = Y.shape[0]
+    k = _labels(label, n)
+    total = sum(sp.log(sum(sp.exp(v) for v in Y[i])) - Y[i, k[i]] for i in range(n))
+    return np.asarray(total / n, dtype=object)
+
+
+def _hinge_margins(y, label, margin):
+    Y, n = _rows(y)
+    k = _labels(label, n)
+    M = Y - Y[np.arange(n), k][:, None] + margin
+    M[np.arange(n), k] = -np.inf   # the true class is not a term
+    return M, k, n
+
+
+def _hinge_forward(y, label, margin=1.0):
+    M, _, n = _hinge_margins(y, label, margin)
+    return np.asarray(np.sum(np.maximum(M, 0.0)) / n)
+
+
+def _hinge_vjp(g, out, y, label, margin=1.0):
+    M, k, n = _hinge_margins(y, label, margin)
+    active = (M > 0).astype(float)          # a term at margin exactly 0 contributes 0
+    active[np.arange(n), k] = -active.sum(axis=1)
+    return (g * active.reshape(np.shape(y)) / n,)
+
+
+def _hinge_sym(y, label, margin=1.0):
+    sp = _sp()
+    Y = np.asarray(y, dtype=object)
+    Y = Y[None, :] if Y.ndim == 1 else Y
+    n = Y.shape[0]
+    k = _labels(label, n)
+    terms = []
+    for i in range(n):
+        for j in range(Y.shape[1]):
+            if j != k[i]:
+                m = Y[i, j] - Y[i, k[i]] + margin
+                terms.append(sp.Piecewise((m, m > 0), (0, True)))
+    return np.asarray(sum(terms) / n, dtype=object)
+
+
+def _hinge_branch(y, label, margin=1.0, tol=0.0):
+    M, k, n = _hinge_margins(y, label, margin)
+    M[np.arange(n), k] = -1.0    # never a kink
+    return _kink_side(M, 0.0, tol)
+
+
+def _bce_check(y, target=None):   # called with the inputs only (the target is an attr)
+    y = _f(y)
+    return None if np.all((y > 0) & (y < 1)) else "bce needs outputs strictly between 0 and 1"
+
+
+def _bce_forward(y, target):
+    Y, n = _rows(y)
+    T = np.reshape(target, Y.shape)
+    return np.asarray(-np.sum(T * np.log(Y) + (1 - T) * np.log(1 - Y)) / n)
+
+
+def _bce_vjp(g, out, y, target):
+    y = _f(y)
+    n = 1 if y.ndim == 1 else y.shape[0]
+    t = np.reshape(target, y.shape)
+    return (g * (y - t) / (y * (1 - y)) / n,)
+
+
+def _bce_sym(y, target):
+    sp = _sp()
+    y = np.asarray(y, dtype=object)
+    n = 1 if y.ndim == 1 else y.shape[0]
+    t = np.reshape(np.asarray(target, dtype=object), y.shape)
+    return np.asarray(-sum(ti * sp.log(yi) + (1 - ti) * sp.log(1 - yi)
+                           for yi, ti in zip(y.ravel(), t.ravel())) / n, dtype=object)
+
+
+def _loss(name, ptype, forward, vjp, sym, label, formula, local_text, attrs_sample, *,
+          check=None, branch=None, low=-2.0, high=2.0):
+    register(Op(name, 1, forward, vjp, sym, label, formula, local_text, check=check,
+                branch=branch, sample=lambda rng: (rng.uniform(low, high, 4),),
+                attrs_sample=attrs_sample))
+    LOSSES[ptype] = name
+
+
+_loss("mse", "mse", _mse_forward, _mse_vjp, _mse_sym, "MSE", "scale·Σ({0} − t)²",
+      ("2·scale·({0} − t)",), {"target": np.array([0.3, -0.2, 0.5, 0.1]), "scale": 0.5})
+_loss("cross_entropy", "cross_entropy", _ce_forward, _ce_vjp, _ce_sym, "softmax CE",
+      "−log softmax({0})[label]", ("softmax({0}) − onehot(label)",), {"label": 2})
+_loss("hinge", "hinge", _hinge_forward, _hinge_vjp, _hinge_sym, "hinge (SVM)",
+      "Σ_{{j≠label}} max(0, {0}_j − {0}_label + margin)",
+      ("1[margin_j > 0]; −count at label",), {"label": 1, "margin": 1.0}, branch=_hinge_branch)
+_loss("bce", "bce", _bce_forward, _bce_vjp, _bce_sym, "BCE", "−Σ[t log {0} + (1 − t) log(1 − {0})]",
+      ("({0} − t)/({0}(1 − {0}))",), {"target": np.array([1.0, 0.0, 1.0, 0.0])}, check=_bce_check,
+      low=0.05, high=0.95)

@@ -1,0 +1,160 @@
+"""Pooling ops (max and average, 1-D and 2-D) and flatten, the reshape from feature maps to a vector."""
+from __future__ import annotations
+
+import numpy as np
+
+from gradcalc.ops.arrays import _f, _sp
+from gradcalc.ops.registry import Op, register
+
+
+# pooling: windows of `size` (per axis) every `stride` (default: size) over the last nd axes,
+# whatever comes before them (channels, a batch).
+# Each window offset (row-major) is one strided view of x: the loops run over the size**nd
+# offsets of a window, never over the windows themselves.
+def _pool_offsets(shape, nd, size, stride) -> list:
+    """For every window offset, the index of the entries at that offset of every window."""
+    s = stride or size
+    So = tuple((n - size) // s + 1 for n in shape[len(shape) - nd:])
+    return [(Ellipsis,) + tuple(slice(o, o + s * (n - 1) + 1, s) for o, n in zip(off, So))
+            for off in np.ndindex(*(size,) * nd)]
+
+
+def _first_argmax(x, where):
+    """The max of every window and the offset of its first maximum (row-major: the tie rule)."""
+    best = x[where[0]].copy()
+    arg = np.zeros(best.shape, dtype=int)
+    for j, w in enumerate(where[1:], 1):
+        v = x[w]
+        better = v > best                     # strict: a tie keeps the earlier maximum
+        best = np.where(better, v, best)
+        arg[better] = j
+    return best, arg
+
+
+def _maxpool_forward(x, *, nd, size=2, stride=None):
+    x = _f(x)
+    where = _pool_offsets(x.shape, nd, size, stride)
+    out = x[where[0]].copy()
+    for w in where[1:]:
+        np.maximum(out, x[w], out=out)
+    return out
+
+
+def _maxpool_vjp(g, out, x, *, nd, size=2, stride=None):
+    x, g = _f(x), _f(g)
+    where = _pool_offsets(x.shape, nd, size, stride)
+    _, arg = _first_argmax(x, where)
+    dx = np.zeros(x.shape)
+    for j, w in enumerate(where):             # += : overlapping windows may share a winner
+        dx[w] += np.where(arg == j, g, 0.0)
+    return (dx,)
+
+
+def _maxpool_branch(x, tol=0.0, *, nd, size=2, stride=None):
+    """Per input entry: +1 wins a window outright, −1 loses, 0 is tied (within tol) for a max."""
+    x = _f(x)
+    where = _pool_offsets(x.shape, nd, size, stride)
+    top, arg = _first_argmax(x, where)
+    second = np.full(top.shape, -np.inf)
+    for j, w in enumerate(where):
+        second = np.maximum(second, np.where(arg == j, -np.inf, x[w]))
+    tied = (top - second) <= tol
+    kink, wins = np.zeros(x.shape, dtype=bool), np.zeros(x.shape, dtype=bool)
+    for j, w in enumerate(where):
+        kink[w] |= tied & (x[w] >= top - tol)
+        wins[w] |= arg == j
+    return np.where(kink, 0, np.where(wins, 1, -1)).astype(int)
+
+
+def _avgpool_forward(x, *, nd, size=2, stride=None):
+    x = _f(x)
+    where = _pool_offsets(x.shape, nd, size, stride)
+    out = x[where[0]].copy()
+    for w in where[1:]:
+        out += x[w]
+    return out / len(where)
+
+
+def _avgpool_vjp(g, out, x, *, nd, size=2, stride=None):
+    x = _f(x)
+    where = _pool_offsets(x.shape, nd, size, stride)
+    share = _f(g) / len(where)
+    dx = np.zeros(x.shape)
+    for w in where:
+        dx[w] += share
+    return (dx,)
+
+
+def _first_max_sym(vals):
+    """max of the values as a Piecewise whose pieces pick the *first* maximum (the tie rule)."""
+    sp = _sp()
+    if len(vals) == 1:
+        return vals[0]
+    pieces = []
+    for j, v in enumerate(vals[:-1]):
+        conds = [v > u for u in vals[:j]] + [v >= u for u in vals[j + 1:]]
+        pieces.append((v, sp.And(*conds)))
+    pieces.append((vals[-1], True))
+    return sp.Piecewise(*pieces)
+
+
+def _pool_sym(x, *, nd, size, stride, reduce):
+    """Index by index: out[…, p] = reduce(x[…, p·stride + k] for k in the window)."""
+    x = np.asarray(x, dtype=object)
+    s = stride or size
+    lead, S = x.shape[:x.ndim - nd], x.shape[x.ndim - nd:]
+    So = tuple((n - size) // s + 1 for n in S)
+    out = np.empty(lead + So, dtype=object)
+    for li in np.ndindex(*lead):
+        for p in np.ndindex(*So):
+            vals = [x[li + tuple(pi * s + ki for pi, ki in zip(p, k))]
+                    for k in np.ndindex(*(size,) * nd)]
+            out[li + p] = reduce(vals)
+    return out
+
+
+def _pool_op(name, nd, kind, sample, attrs_sample):
+    if kind == "max":
+        fwd, vjp, reduce = _maxpool_forward, _maxpool_vjp, _first_max_sym
+        text = ("1 at the first maximum of each window, 0 elsewhere (the gradient is routed there)",)
+        label, formula = f"max pool ({name})", "max over each window of {0}"
+    else:
+        fwd, vjp = _avgpool_forward, _avgpool_vjp
+        text = (f"1/size{'²' if nd == 2 else ''} for every entry of its window",)
+        label, formula = f"average pool ({name})", "mean over each window of {0}"
+
+        def reduce(vals):
+            return sum(vals[1:], vals[0]) / len(vals)
+
+    def branch(x, tol=0.0, **a):
+        return _maxpool_branch(x, tol, nd=nd, **a)
+
+    return register(Op(name, 1, lambda x, **a: fwd(x, nd=nd, **a),
+                       lambda g, out, x, **a: vjp(g, out, x, nd=nd, **a),
+                       lambda x, size=2, stride=None: _pool_sym(x, nd=nd, size=size, stride=stride,
+                                                                reduce=reduce),
+                       label, formula, text, branch=branch if kind == "max" else None,
+                       sample=sample, attrs_sample=attrs_sample))
+
+
+_pool_op("maxpool2d", 2, "max", lambda rng: (rng.uniform(-2, 2, (2, 4, 4)),),
+         {"size": 2, "stride": 1})
+_pool_op("avgpool2d", 2, "avg", lambda rng: (rng.uniform(-2, 2, (2, 4, 4)),),
+         {"size": 2, "stride": 2})
+_pool_op("maxpool1d", 1, "max", lambda rng: (rng.uniform(-2, 2, (2, 7)),),
+         {"size": 3, "stride": 2})
+_pool_op("avgpool1d", 1, "avg", lambda rng: (rng.uniform(-2, 2, (2, 6)),),
+         {"size": 2, "stride": 1})
+
+
+def _flatten_shape(shape, batch):
+    return (shape[0], -1) if batch else (-1,)
+
+
+register(Op("flatten", 1,
+            lambda x, batch=False: _f(x).reshape(_flatten_shape(np.shape(x), batch)),
+            lambda g, out, x, batch=False: (_f(g).reshape(np.shape(x)),),
+            lambda x, batch=False: np.asarray(x, dtype=object).reshape(
+                _flatten_shape(np.shape(x), batch)),
+            "flatten", "flatten({0})", ("1 (a reshape: each gradient goes back to its entry)",),
+            sample=lambda rng: (rng.uniform(-2, 2, (2, 3, 2)),), attrs_sample={"batch": False}))

@@ -1,0 +1,143 @@
+"""Recurrent ops: one vanilla RNN time step, stacking the steps' states, all pre-activations at once."""
+from __future__ import annotations
+
+import numpy as np
+
+from gradcalc.ops.arrays import _f, unbroadcast
+from gradcalc.ops.registry import REGISTRY, Op, register
+
+
+# vanilla recurrent layer, one op per time step:  h_t = act(z_t),  z_t = Wxh x_t + Whh h_(t−1) + b
+# (x_t is row t of the T×D input x, h_0 = h0).  Each step is its own graph node, so
+# backpropagation through time is ordinary backprop over the unrolled graph: the backward table
+# has one row per time step, the gradients reaching h_t from step t+1 and from the layers above
+# add up, and SymPy sees one small form per step (no T-fold nested expression).
+def _rnn_act(activation, alpha):
+    return REGISTRY[activation], ({"alpha": alpha} if activation == "leaky_relu" else {})
+
+
+def _rnn_x(x, t, batch):
+    return x[:, t] if batch else x[t]
+
+
+def _rnn_z(Wxh, Whh, b, x, h, t, batch):
+    # row form: works for one example (vectors) and for a batch (rows are examples)
+    return _rnn_x(x, t, batch) @ Wxh.T + h @ Whh.T + b
+
+
+def _rnn_step_forward(Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
+    act, a = _rnn_act(activation, alpha)
+    return act.forward(_rnn_z(_f(Wxh), _f(Whh), _f(b), _f(x), _f(h), step - 1, batch), **a)
+
+
+def _rnn_step_vjp(g, out, Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
+    Wxh, Whh, b, x, h = _f(Wxh), _f(Whh), _f(b), _f(x), _f(h)
+    act, a = _rnn_act(activation, alpha)
+    t = step - 1                                        # step is 1-based
+    z = _rnn_z(Wxh, Whh, b, x, h, t, batch)
+    dz = _f(act.vjp(_f(g), _f(out), z, **a)[0])        # δ_t = act′(z_t) ⊙ ∂L/∂h_t
+    xt = _rnn_x(x, t, batch)
+    hb = np.broadcast_to(h, dz.shape)                   # h0 is shared by a batch
+    if dz.ndim == 1:
+        dWxh, dWhh = np.outer(dz, xt), np.outer(dz, hb)  # δ_t x_tᵀ, δ_t h_(t−1)ᵀ
+    else:
+        dWxh, dWhh = dz.T @ xt, dz.T @ hb
+    dx = np.zeros(x.shape)
+    dx[(slice(None), t) if batch else t] = dz @ Wxh     # only x_t feeds this step
+    return (dWxh, dWhh, unbroadcast(dz, b.shape), dx, unbroadcast(dz @ Whh, h.shape))
+
+
+def _rnn_step_local(out, Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
+    # ∂h_t/∂Wxh_ij = act′(z_i) x_j, ∂h_t/∂Whh_ij = act′(z_i) h_(t−1),j,
+    # ∂h_t/∂b = act′(z_t),
+    # ∂h_t/∂x_t = diag(act′(z_t)) Wxh, ∂h_t/∂h_(t−1) = diag(act′(z_t)) Whh
+    Wxh, Whh, b, x, h = _f(Wxh), _f(Whh), _f(b), _f(x), _f(h)
+    act, a = _rnn_act(activation, alpha)
+    t = step - 1                                        # step is 1-based
+    z = _rnn_z(Wxh, Whh, b, x, h, t, batch)
+    d = _f(act.vjp(np.ones_like(z), _f(out), z, **a)[0])
+    col = d[..., :, None]
+    return (col * _rnn_x(x, t, batch)[..., None, :],
+            col * np.broadcast_to(h, d.shape)[..., None, :], d, col * Wxh, col * Whh)
+
+
+def _rnn_step_branch(Wxh, Whh, b, x, h, tol=0.0, *, step, activation="tanh", alpha=0.01,
+                     batch=False):
+    """Kink side of every entry of z_t (relu, leaky_relu); +1 everywhere for smooth ones."""
+    z = _rnn_z(_f(Wxh), _f(Whh), _f(b), _f(x), _f(h), step - 1, batch)
+    act = REGISTRY[activation]
+    return act.branch(z, tol=tol) if act.branch is not None else np.ones(z.shape, dtype=int)
+
+
+def _rnn_step_sym(Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
+    act, a = _rnn_act(activation, alpha)
+    Wxh, Whh, b, x, h = (np.asarray(v, dtype=object) for v in (Wxh, Whh, b, x, h))
+    xt = x[:, step - 1] if batch else x[step - 1]
+    z = xt.dot(Wxh.T) + h.dot(Whh.T) + b
+    return np.asarray(act.sym(z, **a), dtype=object)
+
+
+register(Op("rnn_step", 5, _rnn_step_forward, _rnn_step_vjp, _rnn_step_sym, "RNN step",
+            "act({0}·{3}_t + {1}·{4} + {2})",
+            ("act′(z_t)·x_tᵀ", "act′(z_t)·h_(t−1)ᵀ", "act′(z_t)",
+             "diag(act′(z_t))·{0} (row t only)", "diag(act′(z_t))·{1}"),
+            local=_rnn_step_local, branch=_rnn_step_branch,
+            sample=lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 3)),
+                                rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (4, 2)),
+                                rng.uniform(-1, 1, 3)),
+            attrs_sample={"step": 3, "activation": "tanh", "batch": False}))
+
+
+def _stack_vjp(g, out, *hs):
+    g = _f(g)
+    return tuple(g[..., k, :] for k in range(len(hs)))
+
+
+# every h_t (or z_t) as one T×H array, rows in time order (batch: N×T×H)
+register(Op("stack_steps", -1, lambda *hs: np.stack([_f(h) for h in hs], axis=-2), _stack_vjp,
+            lambda *hs: np.stack([np.asarray(h, dtype=object) for h in hs], axis=-2),
+            "stack", "[{0}; …]", ("1 for its own row",),
+            sample=lambda rng: (rng.uniform(-2, 2, 3), rng.uniform(-2, 2, 3),
+                                rng.uniform(-2, 2, 3))))
+
+
+def _rnn_pre_parts(h0, hs):
+    """h_(t−1) for every step: h0, then every state but the last (N×T×H, batch first)."""
+    lead = np.broadcast_to(h0, hs.shape[:-2] + (1, hs.shape[-1]))
+    return np.concatenate([lead, hs[..., :-1, :]], axis=-2)
+
+
+def _rnn_pre_forward(Wxh, Whh, b, x, h0, hs):
+    Wxh, Whh, b, x, h0, hs = (_f(v) for v in (Wxh, Whh, b, x, h0, hs))
+    return x @ Wxh.T + _rnn_pre_parts(h0, hs) @ Whh.T + b
+
+
+def _rnn_pre_vjp(g, out, Wxh, Whh, b, x, h0, hs):
+    Wxh, Whh, b, x, h0, hs = (_f(v) for v in (Wxh, Whh, b, x, h0, hs))
+    g = _f(g)
+    prev = _rnn_pre_parts(h0, hs)
+    H = g.shape[-1]
+    flat = g.reshape(-1, H)
+    dprev = g @ Whh
+    dhs = np.zeros(hs.shape)
+    dhs[..., :-1, :] = dprev[..., 1:, :]
+    return (flat.T @ x.reshape(-1, x.shape[-1]), flat.T @ prev.reshape(-1, H),
+            unbroadcast(flat, b.shape), g @ Wxh, unbroadcast(dprev[..., 0, :], h0.shape), dhs)
+
+
+def _rnn_pre_sym(Wxh, Whh, b, x, h0, hs):
+    Wxh, Whh, b, x, h0, hs = (np.asarray(v, dtype=object) for v in (Wxh, Whh, b, x, h0, hs))
+    lead = np.empty(hs.shape[:-2] + (1, hs.shape[-1]), dtype=object)
+    lead[...] = h0
+    prev = np.concatenate([lead, hs[..., :-1, :]], axis=-2)
+    return x.dot(Wxh.T) + prev.dot(Whh.T) + b
+
+
+# every pre-activation z_t = Wxh x_t + Whh h_(t−1) + b at once, from the states (for the z{i}
+# table entry: it reads the steps' results, the steps themselves carry the gradient)
+register(Op("rnn_pre", 6, _rnn_pre_forward, _rnn_pre_vjp, _rnn_pre_sym, "Wxh·x_t + Whh·h_(t−1) + b",
+            "{0}·{3}_t + {1}·h_(t−1) + {2}",
+            ("x_tᵀ", "h_(t−1)ᵀ", "1", "{0}", "{1} (first step)", "{1} (next step)"),
+            sample=lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 3)),
+                                rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (4, 2)),
+                                rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (4, 3)))))

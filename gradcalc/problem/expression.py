@@ -1,0 +1,58 @@
+"""Expression problems: named steps parsed into expression trees, every variable defined before use."""
+from __future__ import annotations
+
+import difflib
+
+from gradcalc import ops
+from gradcalc.errors import ExpressionError
+from gradcalc.problem.context import _Ctx, _kind
+from gradcalc.problem.model import CONSTANTS, ExpressionProblem
+
+
+def _expression_problem(ctx: _Ctx, doc: dict, title: str) -> ExpressionProblem:
+    from gradcalc.problem.exprparse import parse_expression, variables
+    raw_steps = doc["expression"]
+    if isinstance(raw_steps, str):
+        items = [("f", raw_steps, ("expression",))]
+    elif isinstance(raw_steps, dict) and raw_steps:
+        items = [(k, v, ("expression", k)) for k, v in raw_steps.items()]
+    else:
+        raise ctx.error(("expression",), "expected an expression text or a mapping of named steps")
+
+    values_raw = doc.get("values", {})
+    if not isinstance(values_raw, dict):
+        raise ctx.error(("values",), f"expected a mapping (values), got {_kind(values_raw)}")
+    values: dict[str, float] = {}
+    for name, v in values_raw.items():
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
+            raise ctx.error(("values", name), f"'{name}' is not a valid variable name")
+        values[name] = ctx.number(v, ("values", name))
+
+    functions = ops.expression_functions()
+    steps = []
+    defined = set(values)
+    for name, text, path in items:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
+            raise ctx.error(path, f"'{name}' is not a valid step name")
+        if name in values:
+            raise ctx.error(path, f"'{name}' is both a step and a value")
+        if name in functions:
+            raise ctx.error(path, f"'{name}' is a function name; choose another step name")
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            text = repr(text)
+        if not isinstance(text, str):
+            raise ctx.error(path, f"expected an expression text, got {_kind(text)}")
+        try:
+            node = parse_expression(text, functions)
+        except ExpressionError as exc:
+            raise ctx.error(path, exc.message) from None
+        for var in variables(node):
+            if var not in defined and var not in CONSTANTS:
+                later = [n for n, _, _ in items if n == var]
+                why = "is used before its step is defined" if later else "is not defined"
+                hint = difflib.get_close_matches(var, sorted(defined), n=1)
+                tip = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise ctx.error(path, f"variable '{var}' {why}; give it under 'values'{tip}")
+        steps.append((name, node))
+        defined.add(name)
+    return ExpressionProblem(title, tuple(steps), values, ctx.loc.file, doc, ctx.loc)

@@ -1,0 +1,136 @@
+"""The validated problem objects (layers, loss, network and expression problems) and the key tables."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+TOP_KEYS_NETWORK = ("title", "description", "input", "data", "layers", "loss", "regularization")
+TOP_KEYS_EXPRESSION = ("title", "description", "expression", "values")
+# sections owned by other modules (grading rubric, optimizer, variants); validated there
+TOP_KEYS_OTHER = ("grading", "optimizer", "variants")
+LAYER_KEYS = ("W", "b", "activation", "alpha", "name")
+LOSS_KEYS = {"mse": ("type", "target", "scale"), "cross_entropy": ("type", "label"),
+             "hinge": ("type", "label", "margin"), "bce": ("type", "target")}
+CONSTANTS = {"pi": math.pi, "e": math.e}
+# keys of the layer types besides dense (`type:` on a layer); see problem.layers
+_CONV_KEYS = ("type", "W", "b", "stride", "padding", "flip", "activation", "alpha", "name")
+_POOL_KEYS = ("type", "size", "stride", "name")
+TYPE_KEYS = {"dense": LAYER_KEYS + ("type",), "conv2d": _CONV_KEYS, "conv1d": _CONV_KEYS,
+             "maxpool2d": _POOL_KEYS, "avgpool2d": _POOL_KEYS, "maxpool1d": _POOL_KEYS,
+             "avgpool1d": _POOL_KEYS, "flatten": ("type", "name"),
+             "rnn": ("type", "Wxh", "Whh", "b", "h0", "activation", "alpha", "return", "name")}
+
+
+@dataclass(frozen=True)
+class Layer:
+    W: np.ndarray | None             # None for pooling, flatten and rnn layers
+    b: np.ndarray | None
+    activation: str = "linear"      # an op name from ops.ACTIVATIONS
+    alpha: float = 0.01             # leaky_relu slope
+    type: str = "dense"             # a key of TYPE_KEYS: dense, conv2d, maxpool2d, rnn …
+    stride: int = 1                 # conv and pooling (pooling: defaults to size)
+    padding: int = 0                # conv: zeros on every side
+    flip: bool = False              # conv: flip the kernel (the mathematical convolution)
+    size: int = 2                   # pooling window
+    return_: str = "last"           # rnn: "last" (h_T) or "all" (every h_t, T×H)
+    Wxh: np.ndarray | None = None   # rnn: input weights (H × D)
+    Whh: np.ndarray | None = None   # rnn: recurrent weights (H × H)
+    h0: np.ndarray | None = None    # rnn: initial state (H); None means zeros (not a parameter)
+    out_shape: tuple = ()           # shape of one example's output (no batch axis)
+
+    @property
+    def attrs(self) -> dict:
+        return {"alpha": self.alpha} if self.activation == "leaky_relu" else {}
+
+    def op_attrs(self, batch: bool) -> dict:
+        """Attributes of the layer's own op (conv, pooling, flatten, rnn)."""
+        t = self.type
+        if t in ("conv2d", "conv1d"):
+            return {"stride": self.stride, "padding": self.padding, "flip": self.flip,
+                    "batch": batch}
+        if t == "flatten":
+            return {"batch": batch}
+        if t == "rnn":
+            return {"activation": self.activation, "batch": batch, **self.attrs}
+        if t != "dense":
+            return {"size": self.size, "stride": self.stride}
+        return {}
+
+
+@dataclass(frozen=True)
+class Loss:
+    type: str                       # an op name from ops.LOSSES
+    target: np.ndarray | None = None
+    label: np.ndarray | None = None  # int class indices (0-based)
+    scale: float = 0.5
+    margin: float = 1.0
+
+    @property
+    def attrs(self) -> dict:
+        if self.type == "mse":
+            return {"target": self.target, "scale": self.scale}
+        if self.type == "bce":
+            return {"target": self.target}
+        if self.type == "hinge":
+            return {"label": self.label, "margin": self.margin}
+        return {"label": self.label}
+
+
+@dataclass(frozen=True)
+class NetworkProblem:
+    title: str
+    x: np.ndarray                   # one example (1-D) or a batch (rows are examples)
+    layers: tuple[Layer, ...]
+    loss: Loss | None
+    l2: float = 0.0
+    file: str = "<string>"
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    source: Any = field(default=None, repr=False, compare=False)   # yamlio.Located
+    batched: bool | None = None     # set when the layers are typed (x.ndim alone cannot tell)
+
+    kind = "network"
+
+    @property
+    def batch(self) -> bool:
+        return self.batched if self.batched is not None else self.x.ndim == 2
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        out = {}
+        for i, layer in enumerate(self.layers, 1):
+            if layer.type == "rnn":
+                out[f"Wxh{i}"] = layer.Wxh
+                out[f"Whh{i}"] = layer.Whh
+                out[f"b{i}"] = layer.b
+                if layer.h0 is not None:
+                    out[f"h0_{i}"] = layer.h0
+                continue
+            if layer.W is None:        # pooling and flatten have no parameters
+                continue
+            out[f"W{i}"] = layer.W
+            out[f"b{i}"] = layer.b
+        return out
+
+
+@dataclass(frozen=True)
+class ExpressionProblem:
+    title: str
+    steps: tuple[tuple[str, Any], ...]   # (name, exprparse node); the last is the output
+    values: dict[str, float]
+    file: str = "<string>"
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    source: Any = field(default=None, repr=False, compare=False)
+
+    kind = "expression"
+
+    @property
+    def output(self) -> str:
+        return self.steps[-1][0]
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v, dtype=float) for k, v in self.values.items()}
+
+
+Problem = NetworkProblem | ExpressionProblem

@@ -1,0 +1,80 @@
+"""The grading CSV exports: grades.csv and the roster-shaped LMS upload."""
+from __future__ import annotations
+
+import csv
+import io
+
+from gradcalc.csvsafe import escape_cell
+from gradcalc.render.gradetext import percent, points
+
+
+def _csv(rows: list[list[str]], delimiter: str = ",") -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
+    for row in rows:
+        w.writerow([escape_cell(c) for c in row])
+    return buf.getvalue()
+
+
+def grades_csv(report, display=lambda n: n) -> str:
+    """student, name, one column per question, total, max, percent, status; the first row
+    after the header ("(points)") gives each question's points."""
+    names = [q.name for q in report.rubric.questions]
+    rows = [["student", "name"] + [display(n) for n in names] + ["total", "max", "percent", "status"],
+            ["(points)", ""] + [points(q.points) for q in report.rubric.questions]
+            + [points(report.rubric.max_points), points(report.rubric.max_points), "100.0", ""]]
+    for r in report.results:
+        total, top = r.total, r.max_points
+        pct = 100.0 * total / top if top else 0.0      # = r.percent, without summing again
+        rows.append([r.student, r.name] + [points(q.score) for q in r.questions]
+                    + [points(total), points(top), percent(pct), r.status])
+    return _csv(rows)
+
+
+def match_roster(roster, results, key_column: str | None = None) -> tuple[int, dict]:
+    """Pick the roster column whose values match the most student ids (or `key_column`);
+    returns (column index, student id -> result)."""
+    by_id: dict[str, list] = {}
+    for r in results:
+        by_id.setdefault(r.student.strip().casefold(), []).append(r)
+    if key_column is not None:
+        cols = [i for i, h in enumerate(roster.header) if h.strip() == key_column.strip()]
+        if not cols:
+            from gradcalc.errors import UsageError
+            raise UsageError(f"no column '{key_column}' in the roster", file=roster.file, line=1)
+        best = cols[0]
+    else:
+        def hits(i):
+            return sum(1 for row in roster.rows if row[i].strip().casefold() in by_id)
+        best = max(roster.identity, key=lambda i: (hits(i), -roster.identity.index(i)))
+    return best, by_id
+
+
+def roster_csv(roster, results, assignment: str, max_points: float,
+               key_column: str | None = None) -> tuple[str, dict]:
+    """The roster's identity columns verbatim (apart from formula escaping) plus the assignment
+    column. A student id submitted twice is left blank for a person to decide.
+    Returns (CSV text, {"not_on_roster": [...], "unmatched": [...], "key": column name})."""
+    col, by_id = match_roster(roster, results, key_column)
+    out = [[roster.header[i] for i in roster.identity] + [assignment]]
+    matched = set()
+    unmatched = []
+    for row in roster.rows:
+        ident = [row[i] for i in roster.identity]
+        first = row[0].strip() if row else ""
+        key = row[col].strip().casefold()
+        if first == "Points Possible":
+            out.append(ident + [points(max_points)])
+            continue
+        group = by_id.get(key) if key else None
+        if not group:
+            out.append(ident + [""])
+            if key:
+                unmatched.append(row[col].strip())
+            continue
+        matched.add(key)
+        out.append(ident + ([points(group[0].total)] if len(group) == 1 else [""]))
+    extra = sorted({r.student for r in results if r.student.strip().casefold() not in matched})
+    text = _csv(out, roster.delimiter)
+    return ("\ufeff" + text if roster.bom else text), {
+        "not_on_roster": extra, "unmatched": unmatched, "key": roster.header[col]}

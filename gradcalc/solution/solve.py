@@ -1,0 +1,29 @@
+"""The autograd solve: forward values, backward steps and gradients of a problem as a Solution."""
+from __future__ import annotations
+
+from gradcalc.derive import autograd
+from gradcalc.graph.network import forward_names, leaf_values
+from gradcalc.solution.model import Solution
+
+
+def solve_autograd(problem) -> Solution:
+    """Forward pass and reverse-mode autograd of a loaded problem, with the rnn diagnostics of
+    networks with rnn layers (the independent derivations and the SGD update are added by
+    gradcalc.api.solve)."""
+    graph, out, steps = autograd.run(problem)
+    # network problems: the named quantities; expressions: values, then every gate (named
+    # steps and unnamed t1, t2 …) in creation order, which reads top-down like the lecture
+    names = forward_names(problem)
+    if problem.kind == "expression":
+        names = list(problem.values) + [n.name for n in graph.nodes if n.role == "op"]
+        names = list(dict.fromkeys(names))
+    forward = {n: graph.by_name[n].value for n in names}
+    formulas = {n: graph.by_name[n].formula for n in names}
+    grads = graph.gradients()
+    gradients = {n: grads[n] for n in names}
+    sol = Solution(problem, forward, formulas, gradients, steps, out.name,
+                   list(leaf_values(problem)))
+    if problem.kind == "network" and any(layer.type == "rnn" for layer in problem.layers):
+        from gradcalc.solution.diagnostics import attach   # BPTT gradients, vanishing/exploding
+        attach(sol, graph)
+    return sol
