@@ -12,7 +12,7 @@ from gradcalc.render.check import check_tables, summary_table
 from gradcalc.render.plain import render
 from gradcalc.render.tables import Table
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # ASCII with runs of spaces, the symbols of our tables, wide (CJK) characters, newlines
 ALPHABET = (list("abcdefghij xyz   0123456789.-e") + list("∂↔≈✓✗−·⁽⁾¹²ᵢⱼ₁₂σ×…—")

@@ -15,7 +15,7 @@ from gradcalc.errors import ProblemError
 from gradcalc.train.optim import SGD, Optimizer, StepSchedule, global_norm, parse_optimizer
 from gradcalc.problem.load import load_problem, parse_problem
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROBLEMS = ROOT / "problems"
 
 

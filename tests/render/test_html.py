@@ -19,7 +19,7 @@ from gradcalc.render.html import solution_html
 from gradcalc.render.mathml import latex_mathml, mathml
 from gradcalc.solution.model import Comparison, RnnDiagnostics
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HW1 = ROOT / "problems/hw1.yaml"
 MML = "{http://www.w3.org/1998/Math/MathML}"
 VOID = {"meta", "br", "img", "hr", "input", "link", "col", "area", "base", "wbr", "source"}

@@ -14,7 +14,7 @@ from gradcalc.errors import ProblemError
 from gradcalc.graph.network import forward_names, leaf_values
 from gradcalc.problem.load import load_problem, parse_problem
 
-PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
+PROBLEMS = Path(__file__).resolve().parents[2] / "problems"
 H = 1e-6
 
 

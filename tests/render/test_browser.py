@@ -1,7 +1,7 @@
 """The HTML report in a real browser: headless Chromium driven over its DevTools pipe (stdlib only).
 
 Skipped only when no Chromium is installed (Debian: `apt-get install -y chromium`).
-`python tests/test_browser.py docs/report_hw1.png` regenerates the README's screenshot."""
+`python tests/render/test_browser.py docs/report_hw1.png` regenerates the README's screenshot."""
 from __future__ import annotations
 
 import base64
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium",
                              shutil.which("chromium-browser")) if p and os.path.exists(p)), None)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

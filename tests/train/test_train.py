@@ -19,7 +19,7 @@ from gradcalc.train.fastnet import FastNet, GraphNet, fast_gradients
 from gradcalc.train.loop import train
 from gradcalc.train.sweep import parse_key, parse_sweep, variant
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROBLEMS = ROOT / "problems"
 
 

@@ -18,7 +18,7 @@ from gradcalc.grading.key import AnswerKey
 from gradcalc.grading.report import summarize
 from gradcalc.render.feedback import feedback_markdown
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HW1 = load_problem(ROOT / "problems" / "hw1.yaml")
 
 X = np.array([0.5, -1.5])

@@ -13,7 +13,7 @@ from gradcalc.derive import numeric, symbolic
 from gradcalc import ops
 from gradcalc.api import load_problem
 
-HW1 = Path(__file__).resolve().parent.parent / "problems" / "hw1.yaml"
+HW1 = Path(__file__).resolve().parents[2] / "problems" / "hw1.yaml"
 
 
 def _hand_hw1():

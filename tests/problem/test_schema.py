@@ -11,7 +11,7 @@ from gradcalc.problem.yamlio import load_yaml_file, load_yaml_text
 
 jsonschema = pytest.importorskip("jsonschema")
 
-PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
+PROBLEMS = Path(__file__).resolve().parents[2] / "problems"
 # problems/*_template.yaml are per-student variant templates (random number specs), not problems
 SHIPPED = sorted(p for p in PROBLEMS.glob("*.yaml") if not p.stem.endswith("_template"))
 

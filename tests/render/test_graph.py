@@ -18,7 +18,7 @@ from gradcalc.render import graphmodel as gm
 from gradcalc.api import solve
 from gradcalc.cli import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROBLEMS = sorted((ROOT / "problems").glob("*.yaml"))
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -9,7 +9,7 @@ import pytest
 from gradcalc.api import solve
 from gradcalc.render.latex import array, derivation_markdown, formula, latex_document, number
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROBLEMS = ROOT / "problems"
 
 

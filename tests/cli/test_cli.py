@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import gradcalc
 from gradcalc.cli import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROBLEMS = ROOT / "problems"
 HW1 = str(PROBLEMS / "hw1.yaml")
 SIGMOID = str(PROBLEMS / "lecture_sigmoid.yaml")

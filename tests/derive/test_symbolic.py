@@ -13,7 +13,7 @@ from gradcalc.derive.symbolic import backend, names, patterns
 from gradcalc.compare.methods import check_problem
 from gradcalc.problem.load import load_problem, parse_problem
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HW1 = ROOT / "problems" / "hw1.yaml"
 
 

@@ -10,7 +10,7 @@ from gradcalc.cli import cli
 from gradcalc.errors import GradcalcError
 from gradcalc.variants.roster import parse_roster, read_roster, safe_filename
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "problems" / "hw1_template.yaml"
 
 # A Canvas gradebook export as Excel saves it ("CSV UTF-8": a BOM, CRLF line ends): "Student" is

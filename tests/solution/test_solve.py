@@ -12,7 +12,7 @@ from gradcalc.problem.load import parse_problem
 from gradcalc.render.jsonout import dumps
 from gradcalc.render.tables import backward_table
 
-PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
+PROBLEMS = Path(__file__).resolve().parents[2] / "problems"
 TOL = dict(rtol=0, atol=1e-9)
 
 

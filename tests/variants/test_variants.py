@@ -19,7 +19,7 @@ from gradcalc.variants.template import load_template, parse_template
 from gradcalc.variants.wellposed import check_well_posed
 from gradcalc.variants.yamlout import variant_yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "problems" / "hw1_template.yaml"
 
 

@@ -12,7 +12,7 @@ from gradcalc.derive.numeric import chain
 from gradcalc import ops
 from gradcalc.problem.load import load_problem, parse_problem
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HW1 = ROOT / "problems" / "hw1.yaml"
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from gradcalc.cli import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HW1 = ROOT / "problems" / "hw1.yaml"
 RUBRIC = ROOT / "problems" / "hw1_rubric.yaml"
 
@@ -300,7 +300,7 @@ def test_a_file_that_cannot_be_written_is_one_line_and_exit_2(klass, tmp_path, m
 def test_template_of_a_variant_template_lists_the_same_questions_and_shapes():
     from click.testing import CliRunner
     from gradcalc.cli import cli
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     r = CliRunner().invoke(cli, ["template", str(root / "problems" / "hw1_template.yaml")])
     assert r.exit_code == 0, r.output
     # hw1's shapes: z1 and h1 have 2 entries, dW1 is 2×2, dW2 is 1×2 (2 points in its rubric)

@@ -17,7 +17,7 @@ from gradcalc.compare.methods import band, check_problem, compare, relative_erro
 from gradcalc.cli import cli
 from gradcalc.problem.load import load_problem
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HW1 = str(ROOT / "problems" / "hw1.yaml")
 SCALAR = str(ROOT / "problems" / "lecture_scalar.yaml")
 LAYERS = str(ROOT / "examples" / "layers.py")
