@@ -1,10 +1,10 @@
 """gradcalc: backpropagation homework solver and gradient checker (the Python API)."""
 from __future__ import annotations
 
-from gradcalc.version import __version__  # noqa: E402,F401
-__all__ = ["load_problem", "parse_problem", "solve", "check", "grade", "GradcalcError", "ProblemError"]
+from gradcalc.errors import GradcalcError, ProblemError  # light: no numpy
+from gradcalc.version import __version__  # noqa: F401
 
-from gradcalc.errors import GradcalcError, ProblemError  # noqa: E402  (light: no numpy)
+__all__ = ["load_problem", "parse_problem", "solve", "check", "grade", "GradcalcError", "ProblemError"]
 
 
 def __getattr__(name):   # lazy: `import gradcalc` stays cheap

@@ -140,7 +140,7 @@ def _load(paths):
     return problems, skipped
 
 
-# the keys of a random spec in a template (gradcalc.variants.SPEC_KINDS)
+# the keys of a random spec in a template (gradcalc.variants.template.SPEC_KINDS)
 _SPEC_KEYS = ("uniform", "integers", "choice")
 
 

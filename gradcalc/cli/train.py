@@ -90,7 +90,7 @@ def train(problem, epochs, batch_size, seed, out, plot, boundary, sweep, quiet, 
     if sweep_spec and out:
         raise UsageError("--out writes one trained problem; it cannot be combined with --sweep")
     prob = load_problem(problem)
-    tr._check_trainable(prob)
+    tr.check_trainable(prob)
     if boundary:
         _check_boundary(prob)
     tune_allocator()

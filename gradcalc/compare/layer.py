@@ -16,7 +16,7 @@ Two styles are accepted (NAME in FILE.py:NAME):
 The check: x and the function-style parameters are standard normal (seeded), the upstream gradient
 dout is a standard normal array of the output's shape (random, so that no mistake can hide behind
 a uniform gradient), and every entry of the backward result is compared with the central
-difference of Σ forward(x)·dout (numeric.gradient_of: the step policy of numeric.py).
+difference of Σ forward(x)·dout (numeric.gradient_of: the step policy of derive/numeric/policy.py).
 """
 from __future__ import annotations
 

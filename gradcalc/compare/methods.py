@@ -17,8 +17,9 @@ METHODS = ("autograd", "symbolic", "numeric")
 
 # (atol, rtol).  autograd ↔ symbolic: two exact derivations that differ only by float64
 # rounding.  autograd ↔ numeric: central differences with h = 1e-6 carry ~1e-10 of rounding and
-# truncation error for |f| ≈ 1 (see numeric.py), so atol 1e-6 and rtol 1e-5 leave two orders of
-# margin while a wrong rule (an O(1) relative error) or a coarse h (h = 0.1: ~1e-3) still fails.
+# truncation error for |f| ≈ 1 (see derive/numeric/policy.py), so atol 1e-6 and rtol 1e-5 leave
+# two orders of margin while a wrong rule (an O(1) relative error) or a coarse h (h = 0.1: ~1e-3)
+# still fails.
 TOLERANCES = {"symbolic": (1e-8, 1e-6), "numeric": (1e-6, 1e-5)}
 BANDS = ((1e-7, "good"), (1e-4, "ok at kinks"), (1e-2, "suspicious"), (np.inf, "wrong"))
 
@@ -284,7 +285,7 @@ def attach(sol, methods=("symbolic", "numeric"), **kw) -> CheckReport:
     from gradcalc.solution.model import Comparison
 
     rep = check_problem(sol.problem, methods, solution=sol, **kw)
-    comp = Comparison(rep, {m: _json_grads(g) for m, g in rep.methods.items()}, rep.agreement())
+    comp = Comparison(rep, {m: json_grads(g) for m, g in rep.methods.items()}, rep.agreement())
     if rep.symbolic is not None:
         comp.formulas = rep.symbolic.formulas().to_json()
         if rep.symbolic.exact:
@@ -297,7 +298,7 @@ def attach(sol, methods=("symbolic", "numeric"), **kw) -> CheckReport:
     return rep
 
 
-def _json_grads(grads: dict) -> dict:
+def json_grads(grads: dict) -> dict:
     """Gradients as nested lists; entries not computed (sampling) become null."""
     return {k: _nested(np.asarray(v, dtype=float), lambda x: None if np.isnan(x) else float(x))
             for k, v in grads.items()}

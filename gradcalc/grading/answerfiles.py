@@ -9,7 +9,7 @@ from gradcalc.errors import GradcalcError
 from gradcalc.grading.csvanswers import read_csv_bytes
 from gradcalc.grading.documents import read_document_bytes
 from gradcalc.grading.quantities import QuantitySchema
-from gradcalc.grading.submissions import MAX_BYTES, Submission, _broken, flag_duplicates
+from gradcalc.grading.submissions import MAX_BYTES, Submission, broken_submission, flag_duplicates
 
 ANSWER_SUFFIXES = (".yaml", ".yml", ".json", ".csv", ".tsv")
 
@@ -84,9 +84,9 @@ def read_file(path: str | Path, schema: QuantitySchema, base: Path | None = None
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
     except OSError as exc:
-        return [_broken(path, source, f"cannot read the file ({exc.strerror or exc})")]
+        return [broken_submission(path, source, f"cannot read the file ({exc.strerror or exc})")]
     if len(raw) > MAX_BYTES:
-        return [_broken(path, source, "file too large (over 5 MB)")]
+        return [broken_submission(path, source, "file too large (over 5 MB)")]
     if path.suffix.lower() in (".csv", ".tsv"):
         return read_csv_bytes(raw, schema, source, stem=path.stem)
     return [read_document_bytes(raw, schema, source, stem=path.stem)]

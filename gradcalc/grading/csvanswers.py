@@ -11,9 +11,9 @@ import numpy as np
 
 from gradcalc.errors import AnswerError
 from gradcalc.grading.quantities import QuantitySchema
-from gradcalc.grading.submissions import (Submission, _add, _broken, _set_entry, _text,
-                                          _unknown_text)
-from gradcalc.grading.values import _short
+from gradcalc.grading.submissions import (Submission, add_answer, broken_submission, decode_text,
+                                          set_entry, unknown_quantities_text)
+from gradcalc.grading.values import shorten
 
 # CSV headers that hold the student id / name (compared case- and space-insensitively)
 CSV_ID_HEADERS = ("student", "id", "studentid", "student_id", "sisuserid", "username", "login",
@@ -21,12 +21,12 @@ CSV_ID_HEADERS = ("student", "id", "studentid", "student_id", "sisuserid", "user
 CSV_NAME_HEADERS = ("name", "studentname", "fullname", "姓名")
 
 
-def _sniff_delimiter(header: str) -> str:
+def sniff_delimiter(header: str) -> str:
     counts = {d: header.count(d) for d in (",", ";", "\t")}
     return max(counts, key=lambda d: (counts[d], d == ","))
 
 
-def _header_key(h: str) -> str:
+def header_key(h: str) -> str:
     return re.sub(r"[\s_\-]", "", unicodedata.normalize("NFKC", h)).casefold()
 
 
@@ -35,20 +35,20 @@ def read_csv_bytes(raw: bytes, schema: QuantitySchema, source: str, stem: str = 
     quantity (a whole vector in one cell) or per entry (`dW1[1,2]`, 1-based)."""
     stem = stem or Path(source).stem
     try:
-        text = _text(raw)
+        text = decode_text(raw)
     except AnswerError as exc:
-        return [_broken(None, source, exc.message, stem)]
+        return [broken_submission(None, source, exc.message, stem)]
     first = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(first))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(first))
     try:
         rows = list(reader)
     except csv.Error as exc:
-        return [_broken(None, source, f"CSV error: {exc}", stem)]
+        return [broken_submission(None, source, f"CSV error: {exc}", stem)]
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
-        return [_broken(None, source, "the file is empty", stem)]
+        return [broken_submission(None, source, "the file is empty", stem)]
     header = [h.strip() for h in rows[0]]
-    keys = [_header_key(h) for h in header]
+    keys = [header_key(h) for h in header]
     id_col = next((keys.index(k) for k in CSV_ID_HEADERS if k in keys), None)
     name_col = next((keys.index(k) for k in CSV_NAME_HEADERS if k in keys), None)
     columns: list[tuple[int, str, tuple | None, str]] = []
@@ -70,10 +70,10 @@ def read_csv_bytes(raw: bytes, schema: QuantitySchema, source: str, stem: str = 
     if id_col is None:
         file_notes.append("no 'student' column")
     if unknown:
-        file_notes.append(_unknown_text(unknown).replace("quantit", "column quantit", 1))
+        file_notes.append(unknown_quantities_text(unknown).replace("quantit", "column quantit", 1))
     if repeated:
         file_notes.append("repeated column" + ("s " if len(repeated) > 1 else " ")
-                          + ", ".join(f"'{_short(r, 20)}'" for r in repeated[:5]) + " ignored")
+                          + ", ".join(f"'{shorten(r, 20)}'" for r in repeated[:5]) + " ignored")
     out = []
     for rownum, row in enumerate(rows[1:], 2):
         where = f"{source}:{rownum}"
@@ -92,14 +92,14 @@ def read_csv_bytes(raw: bytes, schema: QuantitySchema, source: str, stem: str = 
         for i, qname, index, written in columns:
             cell = row[i] if i < len(row) else ""
             if index is None:
-                _add(sub, qname, written, cell, rownum)
+                add_answer(sub, qname, written, cell, rownum)
             else:
-                _set_entry(sub, schema, qname, index, written, cell, rownum)
+                set_entry(sub, schema, qname, index, written, cell, rownum)
         for qname in list(sub.answers):   # entry columns all left blank
             ans = sub.answers[qname]
             if ans.value is not None and np.all(np.isnan(ans.value)):
                 del sub.answers[qname]
         out.append(sub)
     if not out:
-        return [_broken(None, source, "the CSV has a header but no rows", stem)]
+        return [broken_submission(None, source, "the CSV has a header but no rows", stem)]
     return out

@@ -7,9 +7,9 @@ from typing import Any
 
 from gradcalc.errors import GradcalcError
 from gradcalc.grading.quantities import QuantitySchema
-from gradcalc.grading.submissions import (Submission, _add, _broken, _set_entry, _text,
-                                          _unknown_text)
-from gradcalc.grading.values import _kind, _short
+from gradcalc.grading.submissions import (Submission, add_answer, broken_submission, decode_text,
+                                          set_entry, unknown_quantities_text)
+from gradcalc.grading.values import answer_kind, shorten
 
 ID_KEYS = ("student", "id", "student_id")
 NAME_KEYS = ("name",)
@@ -20,7 +20,7 @@ def read_document_bytes(raw: bytes, schema: QuantitySchema, source: str,
     """A YAML or JSON answer file: {student: ID, name: …, answers: {quantity: value}}."""
     stem = stem or Path(source).stem
     try:
-        text = _text(raw)
+        text = decode_text(raw)
         located = None
         if text.lstrip()[:1] == "{":
             try:
@@ -35,15 +35,15 @@ def read_document_bytes(raw: bytes, schema: QuantitySchema, source: str,
             data = located.data
     except GradcalcError as exc:
         why = exc.message + (f" (line {exc.line})" if exc.line else "")
-        return _broken(None, source, why, stem)
+        return broken_submission(None, source, why, stem)
     return _from_mapping(data, schema, source, stem, located)
 
 
 def _from_mapping(data: Any, schema: QuantitySchema, source: str, stem: str,
                   located=None) -> Submission:
     if not isinstance(data, dict):
-        return _broken(None, source, f"expected a mapping with 'student' and 'answers', got "
-                                     f"{_kind(data)}", stem)
+        return broken_submission(None, source, f"expected a mapping with 'student' and 'answers', got "
+                                               f"{answer_kind(data)}", stem)
     sub = Submission(student="", name="", source=source)
     student = next((data[k] for k in ID_KEYS if k in data), None)
     if isinstance(student, (int, str)) and not isinstance(student, bool) and str(student).strip():
@@ -59,11 +59,12 @@ def _from_mapping(data: Any, schema: QuantitySchema, source: str, stem: str,
         extra = [k for k in data if k not in ID_KEYS + NAME_KEYS + ("answers",)]
         if extra:
             sub.problems.append("ignored key" + ("s" if len(extra) > 1 else "") + " "
-                                + ", ".join(f"'{_short(k, 20)}'" for k in extra[:5]))
+                                + ", ".join(f"'{shorten(k, 20)}'" for k in extra[:5]))
         if answers is None:
             answers = {}
         if not isinstance(answers, dict):
-            sub.problems.append(f"'answers' should be a mapping of quantity: value, got {_kind(answers)}")
+            sub.problems.append(f"'answers' should be a mapping of quantity: value, got "
+                                f"{answer_kind(answers)}")
             answers = {}
     else:   # a flat file: every other top-level key is a quantity
         answers = {k: v for k, v in data.items() if k not in ID_KEYS + NAME_KEYS}
@@ -77,9 +78,9 @@ def _from_mapping(data: Any, schema: QuantitySchema, source: str, stem: str,
             continue
         qname, index = resolved
         if index is not None:
-            _set_entry(sub, schema, qname, index, str(key), value, line)
+            set_entry(sub, schema, qname, index, str(key), value, line)
         else:
-            _add(sub, qname, str(key), value, line)
+            add_answer(sub, qname, str(key), value, line)
     if unknown:
-        sub.problems.append(_unknown_text(unknown))
+        sub.problems.append(unknown_quantities_text(unknown))
     return sub

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradcalc.grading.mistakes import _catalogue
+from gradcalc.grading.mistakes import catalogue
 from gradcalc.grading.quantities import QuantitySchema
 from gradcalc.grading.rubric import Question, Rubric, load_rubric
 from gradcalc.grading.submissions import Submission
@@ -173,7 +173,7 @@ class AnswerKey:
         """Per question: (mistake key, params, value) for every variant that changes it."""
         t = self.tape
         candidates: dict[str, list] = {name: [] for name in self.slots}
-        for variant in _catalogue(t, self.problem):
+        for variant in catalogue(t, self.problem):
             try:
                 vals, grads = t.run({}, {}, variant)
             except (ValueError, TypeError, IndexError, FloatingPointError):

@@ -87,7 +87,7 @@ def mistake_text(key: str, params: dict, lang: str = "en") -> str:
 
 # ---------------------------------------------------------------- mistake variants
 @dataclass
-class _Variant:
+class MistakeVariant:
     key: str
     params: dict
     fwd: dict = field(default_factory=dict)   # node index -> fn(xs, vals) -> value
@@ -98,9 +98,9 @@ def _activation_ops() -> set:
     return {v for v in ops.ACTIVATIONS.values() if v != "linear"}
 
 
-def _catalogue(tape: Tape, problem) -> list[_Variant]:
+def catalogue(tape: Tape, problem) -> list[MistakeVariant]:
     """Every catalogued mistake that applies to this graph, as a variant of the derivation."""
-    out: list[_Variant] = []
+    out: list[MistakeVariant] = []
     names = tape.names
     acts = _activation_ops()
     batch = getattr(problem, "batch", False)
@@ -114,34 +114,34 @@ def _catalogue(tape: Tape, problem) -> list[_Variant]:
             vjp = op.vjp
             fwd = op.forward
             out += [
-                _Variant("no_activation_derivative", p, vjp={i: lambda g, o, xs, v: (g,)}),
-                _Variant("activation_for_derivative", p, vjp={i: lambda g, o, xs, v: (g * o,)}),
-                _Variant("derivative_at_output", p, vjp={
+                MistakeVariant("no_activation_derivative", p, vjp={i: lambda g, o, xs, v: (g,)}),
+                MistakeVariant("activation_for_derivative", p, vjp={i: lambda g, o, xs, v: (g * o,)}),
+                MistakeVariant("derivative_at_output", p, vjp={
                     i: lambda g, o, xs, v, f=fwd, d=vjp, a=attrs: d(g, f(o, **a), o, **a)}),
-                _Variant("derivative_of_preactivation", p, vjp={
+                MistakeVariant("derivative_of_preactivation", p, vjp={
                     i: lambda g, o, xs, v, d=vjp, a=attrs: d(g, xs[0], xs[0], **a)}),
-                _Variant("no_chain_rule", p, vjp={
+                MistakeVariant("no_chain_rule", p, vjp={
                     i: lambda g, o, xs, v, d=vjp, a=attrs: d(np.ones_like(g), o, *xs, **a)}),
                 # a student who skips σ in the forward pass treats it as the identity backwards too
-                _Variant("no_activation_forward", p, fwd={i: lambda xs, v: np.array(xs[0], dtype=float)},
-                         vjp={i: lambda g, o, xs, v: (g,)}),
+                MistakeVariant("no_activation_forward", p, fwd={i: lambda xs, v: np.array(xs[0], dtype=float)},
+                               vjp={i: lambda g, o, xs, v: (g,)}),
             ]
         elif op.name == "affine":
             iW, ix, ib = ins
             W = tape.ref_values[iW]
             p = {"W": names[iW], "x": names[ix], "b": names[ib], "z": names[i]}
             # (ops are bound as default arguments: a closure would see the loop's last op)
-            out.append(_Variant("no_bias_forward", p, fwd={
+            out.append(MistakeVariant("no_bias_forward", p, fwd={
                 i: lambda xs, v, f=op.forward: f(xs[0], xs[1], np.zeros_like(xs[2]))}))
             if W.ndim == 2 and W.shape[0] == W.shape[1]:
-                out.append(_Variant("transposed_W_forward", p, fwd={
+                out.append(MistakeVariant("transposed_W_forward", p, fwd={
                     i: lambda xs, v, f=op.forward: f(np.transpose(xs[0]), xs[1], xs[2])}))
                 if tape.ops[ix] is not None:   # dx of an input that is not a leaf
                     def dx_plain(g, o, xs, v, f=op.vjp):
                         dW, dx, db = f(g, o, *xs)
                         dx = (xs[0] @ g) if np.ndim(g) == 1 else g @ np.transpose(xs[0])
                         return dW, dx, db
-                    out.append(_Variant("dx_not_transposed", p, vjp={i: dx_plain}))
+                    out.append(MistakeVariant("dx_not_transposed", p, vjp={i: dx_plain}))
             prod = tape.ops[ix]
             if prod is not None and prod.name in acts:
                 izprev = tape.inputs[ix][0]
@@ -151,17 +151,17 @@ def _catalogue(tape: Tape, problem) -> list[_Variant]:
                     dW = f(g, o, xs[0], v[iz], xs[2])[0]
                     _, dx, db = f(g, o, *xs)
                     return dW, dx, db
-                out.append(_Variant("preactivation_in_dW", q, vjp={i: pre_dW}))
+                out.append(MistakeVariant("preactivation_in_dW", q, vjp={i: pre_dW}))
         elif op.name in ops.LOSSES.values():
             y = tape.ref_values[ins[0]]
             p = {"y": names[ins[0]]}
             if op.name == "mse":
                 if attrs.get("scale") == 0.5:
-                    out.append(_Variant("mse_no_half", p,
-                                        fwd={i: lambda xs, v, f=op.forward, a=attrs: 2.0 * f(*xs, **a)},
-                                        vjp={i: lambda g, o, xs, v, f=op.vjp, a=attrs:
-                                             tuple(2.0 * t for t in f(g, o, *xs, **a))}))
-                out.append(_Variant("mse_no_two", p, vjp={
+                    out.append(MistakeVariant("mse_no_half", p,
+                                              fwd={i: lambda xs, v, f=op.forward, a=attrs: 2.0 * f(*xs, **a)},
+                                              vjp={i: lambda g, o, xs, v, f=op.vjp, a=attrs:
+                                                   tuple(2.0 * t for t in f(g, o, *xs, **a))}))
+                out.append(MistakeVariant("mse_no_two", p, vjp={
                     i: lambda g, o, xs, v, f=op.vjp, a=attrs: tuple(0.5 * t for t in f(g, o, *xs, **a))}))
             if op.name == "cross_entropy":
                 def no_onehot(g, o, xs, v):
@@ -169,7 +169,7 @@ def _catalogue(tape: Tape, problem) -> list[_Variant]:
                     n = 1 if Y.ndim == 1 else Y.shape[0]
                     e = np.exp(Y - Y.max(axis=-1, keepdims=True))
                     return (g * e / e.sum(axis=-1, keepdims=True) / n,)
-                out.append(_Variant("softmax_no_onehot", p, vjp={i: no_onehot}))
+                out.append(MistakeVariant("softmax_no_onehot", p, vjp={i: no_onehot}))
             if op.name == "hinge":
                 def no_count(g, o, xs, v, a=attrs):
                     Y = np.asarray(xs[0], dtype=float)
@@ -180,16 +180,16 @@ def _catalogue(tape: Tape, problem) -> list[_Variant]:
                     act = (M > 0).astype(float)
                     act[np.arange(n), k] = 0.0
                     return (g * act.reshape(Y.shape) / n,)
-                out.append(_Variant("hinge_no_count", p, vjp={i: no_count}))
+                out.append(MistakeVariant("hinge_no_count", p, vjp={i: no_count}))
             if batch and y.ndim == 2 and y.shape[0] > 1:
                 n = y.shape[0]
-                out.append(_Variant("no_batch_mean", dict(p, n=n),
-                                    fwd={i: lambda xs, v, f=op.forward, a=attrs, n=n: n * f(*xs, **a)},
-                                    vjp={i: lambda g, o, xs, v, f=op.vjp, a=attrs, n=n:
-                                         tuple(n * t for t in f(g, o, *xs, **a))}))
+                out.append(MistakeVariant("no_batch_mean", dict(p, n=n),
+                                          fwd={i: lambda xs, v, f=op.forward, a=attrs, n=n: n * f(*xs, **a)},
+                                          vjp={i: lambda g, o, xs, v, f=op.vjp, a=attrs, n=n:
+                                               tuple(n * t for t in f(g, o, *xs, **a))}))
         elif op.name == "l2":
-            out.append(_Variant("l2_lambda", {}, vjp={
+            out.append(MistakeVariant("l2_lambda", {}, vjp={
                 i: lambda g, o, xs, v, f=op.vjp, a=attrs: tuple(0.5 * t for t in f(g, o, *xs, **a))}))
-            out.append(_Variant("l2_missing", {}, vjp={
+            out.append(MistakeVariant("l2_missing", {}, vjp={
                 i: lambda g, o, xs, v: tuple(np.zeros_like(x) for x in xs)}))
     return out

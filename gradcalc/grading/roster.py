@@ -6,7 +6,7 @@ import io
 from dataclasses import dataclass
 
 from gradcalc.errors import AnswerError
-from gradcalc.grading.csvanswers import _header_key, _sniff_delimiter
+from gradcalc.grading.csvanswers import header_key, sniff_delimiter
 from gradcalc.grading.submissions import MAX_BYTES
 
 # Identity columns copied verbatim into the upload file (Canvas, Moodle, Blackboard, generic).
@@ -56,7 +56,7 @@ def parse_roster(raw: bytes, file: str) -> Roster:
     # upload.csv gets a BOM when the roster had one (UTF-16 rosters come from Excel too)
     bom = raw.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"))
     first = text.split("\n", 1)[0]
-    delimiter = _sniff_delimiter(first)
+    delimiter = sniff_delimiter(first)
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
@@ -65,8 +65,8 @@ def parse_roster(raw: bytes, file: str) -> Roster:
     if not rows:
         raise AnswerError("the roster is empty", file=file)
     header = rows[0]
-    wanted = {_header_key(h) for h in ROSTER_IDENTITY}
-    identity = [i for i, h in enumerate(header) if _header_key(h) in wanted]
+    wanted = {header_key(h) for h in ROSTER_IDENTITY}
+    identity = [i for i, h in enumerate(header) if header_key(h) in wanted]
     if not identity:
         raise AnswerError("no identity column in the roster header (expected some of: "
                           + ", ".join(ROSTER_IDENTITY[:6]) + " …)", file=file, line=1)

@@ -9,7 +9,7 @@ import numpy as np
 
 from gradcalc.errors import AnswerError
 from gradcalc.grading.quantities import QuantitySchema
-from gradcalc.grading.values import MAX_TEXT, _PLAIN, _short, parse_scalar, parse_value
+from gradcalc.grading.values import MAX_TEXT, PLAIN_NUMBER, parse_scalar, parse_value, shorten
 
 MAX_BYTES = 5 * 1024 * 1024          # the same cap as problem files
 
@@ -39,12 +39,12 @@ class Submission:
     id_missing: bool = False
 
 
-def _broken(path: Path | None, source: str, why: str, stem: str | None = None) -> Submission:
+def broken_submission(path: Path | None, source: str, why: str, stem: str | None = None) -> Submission:
     stem = stem if stem is not None else (path.stem if path is not None else source)
     return Submission(student=stem, name="", source=source, unreadable=why, id_missing=True)
 
 
-def _text(raw: bytes) -> str:
+def decode_text(raw: bytes) -> str:
     if not raw.strip():
         raise AnswerError("the file is empty")
     if b"\x00" in raw:
@@ -55,13 +55,13 @@ def _text(raw: bytes) -> str:
         raise AnswerError("not a text file (binary or not UTF-8)") from None
 
 
-def _unknown_text(unknown: list[str]) -> str:
-    shown = ", ".join(f"'{_short(u, 20)}'" for u in unknown[:5])
+def unknown_quantities_text(unknown: list[str]) -> str:
+    shown = ", ".join(f"'{shorten(u, 20)}'" for u in unknown[:5])
     more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
     return f"unknown quantit{'ies' if len(unknown) > 1 else 'y'} {shown}{more} ignored"
 
 
-def _add(sub: Submission, qname: str, written: str, value: Any, line: int | None) -> None:
+def add_answer(sub: Submission, qname: str, written: str, value: Any, line: int | None) -> None:
     if qname in sub.answers:
         sub.problems.append(f"{written}: given twice (kept the first)")
         return
@@ -75,13 +75,13 @@ def _add(sub: Submission, qname: str, written: str, value: Any, line: int | None
         return
     try:
         ans.value = parse_value(value)
-        if isinstance(value, str) and not _PLAIN.fullmatch(value.strip()):
-            ans.text = _short(value.strip(), 80)
+        if isinstance(value, str) and not PLAIN_NUMBER.fullmatch(value.strip()):
+            ans.text = shorten(value.strip(), 80)
         elif isinstance(value, list) and _has_text(value):
-            ans.text = _short(_list_text(value), 80)
+            ans.text = shorten(_list_text(value), 80)
     except AnswerError as exc:
         ans.error = exc.message
-        ans.text = _short(value, 80) if isinstance(value, str) else ""
+        ans.text = shorten(value, 80) if isinstance(value, str) else ""
     if ans.value is not None and np.all(np.isnan(ans.value)):
         return   # every entry blank (a template left as is)
     sub.answers[qname] = ans
@@ -127,7 +127,7 @@ def _has_text(v) -> bool:
     """Does a nested list hold an entry written as an expression (not a plain number)?"""
     if isinstance(v, list):
         return any(_has_text(item) for item in v)
-    return isinstance(v, str) and not _PLAIN.fullmatch(v.strip())
+    return isinstance(v, str) and not PLAIN_NUMBER.fullmatch(v.strip())
 
 
 def _list_text(v) -> str:
@@ -136,8 +136,8 @@ def _list_text(v) -> str:
     return "_" if v is None else str(v).strip()
 
 
-def _set_entry(sub: Submission, schema: QuantitySchema, qname: str, index: tuple, written: str,
-               value: Any, line: int | None) -> None:
+def set_entry(sub: Submission, schema: QuantitySchema, qname: str, index: tuple, written: str,
+              value: Any, line: int | None) -> None:
     """One entry column such as dW1[1,2] (1-based) of a quantity."""
     shape = schema.shapes[qname]
     if value is None or (isinstance(value, str) and not value.strip()):

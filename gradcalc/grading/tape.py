@@ -8,7 +8,7 @@ import numpy as np
 from gradcalc import ops
 
 if TYPE_CHECKING:
-    from gradcalc.grading.mistakes import _Variant
+    from gradcalc.grading.mistakes import MistakeVariant
 
 
 class Tape:
@@ -43,7 +43,7 @@ class Tape:
                         if node.role != "const"}
         self.ref_values, self.ref_grads = self.run({}, {})
 
-    def run(self, fsub: dict, gsub: dict, variant: _Variant | None = None):
+    def run(self, fsub: dict, gsub: dict, variant: MistakeVariant | None = None):
         n = len(self.nodes)
         vals: list = [None] * n
         exp_f: list = [None] * n

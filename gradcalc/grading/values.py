@@ -13,7 +13,7 @@ from gradcalc.errors import AnswerError
 MAX_TEXT = 10_000                    # characters of one answer value
 MAX_NDIM = 4                         # nested brackets / lists in one value
 
-_PLAIN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 # characters students paste from word processors, mapped to what the safe parser reads
 _SYMBOLS = str.maketrans({"−": "-", "–": "-", "×": "*", "·": "*", "÷": "/", "π": "pi",
@@ -30,11 +30,11 @@ def _normalize_text(text: str) -> str:
 
 def _finite(value: float, text: str) -> float:
     if not math.isfinite(value):
-        raise AnswerError(f"'{_short(text)}' is not a finite number")
+        raise AnswerError(f"'{shorten(text)}' is not a finite number")
     return value
 
 
-def _short(text: str, n: int = 40) -> str:
+def shorten(text: str, n: int = 40) -> str:
     text = str(text).replace("\n", " ")
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -50,7 +50,7 @@ def _evaluate(node, text: str) -> float:
     if isinstance(node, Var):
         if node.name in CONSTANTS:
             return CONSTANTS[node.name]
-        raise AnswerError(f"unknown name '{node.name}' in '{_short(text)}' (only numbers, "
+        raise AnswerError(f"unknown name '{node.name}' in '{shorten(text)}' (only numbers, "
                           "pi, e and functions such as exp are allowed)")
     assert isinstance(node, Call)
     # recursion is bounded: the parser limits the tree depth to 200
@@ -59,7 +59,7 @@ def _evaluate(node, text: str) -> float:
     if op.check is not None:
         problem = op.check(*args)
         if problem:
-            raise AnswerError(f"'{_short(text)}': {problem}")
+            raise AnswerError(f"'{shorten(text)}': {problem}")
     with np.errstate(all="ignore"):
         value = float(op.forward(*args))
     return _finite(value, text)
@@ -76,15 +76,15 @@ def parse_scalar(value: Any) -> float:
         except OverflowError:
             raise AnswerError("number too large") from None
     if not isinstance(value, str):
-        raise AnswerError(f"expected a number, got {_kind(value)}")
+        raise AnswerError(f"expected a number, got {answer_kind(value)}")
     if len(value) > MAX_TEXT:
         raise AnswerError(f"answer too long ({len(value)} characters, limit {MAX_TEXT})")
-    if _PLAIN.fullmatch(value):   # ASCII already: what the normalization below would give
+    if PLAIN_NUMBER.fullmatch(value):   # ASCII already: what the normalization below would give
         return _finite(float(value), value)
     text = _normalize_text(value)
     if not text:
         raise AnswerError("empty answer")
-    if _PLAIN.fullmatch(text):
+    if PLAIN_NUMBER.fullmatch(text):
         return _finite(float(text), text)
     if _DECIMAL_COMMA.fullmatch(text):
         return _finite(float(text.replace(",", ".")), text)
@@ -94,7 +94,7 @@ def parse_scalar(value: Any) -> float:
     try:
         tree = parse_expression(text, ops.expression_functions())
     except ExpressionError as exc:
-        raise AnswerError(f"cannot read '{_short(text)}': {exc.message}") from None
+        raise AnswerError(f"cannot read '{shorten(text)}': {exc.message}") from None
     return _evaluate(tree, text)
 
 
@@ -115,7 +115,7 @@ def parse_value(value: Any) -> np.ndarray:
     return np.asarray(parse_scalar(value), dtype=float)
 
 
-_NUM = _PLAIN.pattern
+_NUM = PLAIN_NUMBER.pattern
 _FLAT = re.compile(rf"\[\s*{_NUM}(?:\s*,\s*{_NUM})*\s*\]")
 _ROWS = re.compile(rf"\[\s*{_FLAT.pattern}(?:\s*,\s*{_FLAT.pattern})*\s*\]")
 _ROW = re.compile(r"\[([^\[\]]*)\]")
@@ -207,7 +207,7 @@ def _brackets(text: str) -> Any:
             raise AnswerError(f"missing entry at column {pos + 1}")
         parts = piece.split()
         # NumPy prints vectors with spaces: "[ 0.6 -0.8]"; only plain numbers are split
-        if len(parts) > 1 and all(_PLAIN.fullmatch(p) for p in parts):
+        if len(parts) > 1 and all(PLAIN_NUMBER.fullmatch(p) for p in parts):
             return parts
         return [piece]
 
@@ -256,7 +256,7 @@ def _brackets(text: str) -> Any:
     return result
 
 
-def _kind(v: Any) -> str:
+def answer_kind(v: Any) -> str:
     if v is None:
         return "nothing"
     if isinstance(v, dict):

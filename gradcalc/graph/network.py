@@ -48,7 +48,7 @@ def forward_names(problem: Problem) -> list[str]:
     for i in range(1, n + 1):
         layer = problem.layers[i - 1]
         if layer.type not in ("dense", "conv2d", "conv1d"):
-            names += _typed_names(layer, i, n, _steps(problem, i) if layer.type == "rnn" else 0)
+            names += _typed_names(layer, i, n, time_steps(problem, i) if layer.type == "rnn" else 0)
             continue
         names += [f"W{i}", f"b{i}", f"z{i}", f"h{i}" if i < n else "y"]
     if problem.loss is not None:
@@ -148,7 +148,7 @@ def _typed_layer(p: NetworkProblem, be: Backend, values: dict, i: int, layer, h,
         h0, h0_name = be.leaf(f"h0_{i}", np.zeros(layer.Wxh.shape[0]), "const"), "0"
     weights += [Wxh, Whh]
     weight_names += [f"Wxh{i}", f"Whh{i}"]
-    T = _steps(p, i)
+    T = time_steps(p, i)
     states, prev, prev_name = [], h0, h0_name
     for t in range(T):
         name = step_name(p, i, t + 1, T)
@@ -170,7 +170,7 @@ def _typed_layer(p: NetworkProblem, be: Backend, values: dict, i: int, layer, h,
     return prev, prev_name
 
 
-def _steps(p: NetworkProblem, i: int) -> int:
+def time_steps(p: NetworkProblem, i: int) -> int:
     """T, the number of time steps reaching rnn layer i (its input is T×D)."""
     shape = p.x.shape[1:] if p.batch else p.x.shape
     if i > 1:
@@ -245,7 +245,7 @@ def layer_output_name(problem: NetworkProblem, i: int) -> str:
     n = len(problem.layers)
     layer = problem.layers[i - 1]
     if layer.type == "rnn" and layer.return_ == "last":
-        return "y" if i == n else f"h{i}[{_steps(problem, i)}]"
+        return "y" if i == n else f"h{i}[{time_steps(problem, i)}]"
     return "y" if i == n else f"h{i}"
 
 

@@ -6,12 +6,12 @@ from typing import Callable
 import numpy as np
 
 
-def _sp():
+def sympy_module():
     import sympy
     return sympy
 
 
-def _elementwise(fn: Callable) -> Callable:
+def lift_elementwise(fn: Callable) -> Callable:
     """Lift a scalar SymPy function to object arrays (and plain expressions)."""
     def lifted(*xs, **attrs):
         arrays = [np.asarray(x, dtype=object) for x in xs]
@@ -36,10 +36,10 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad.reshape(shape)
 
 
-def _f(x) -> np.ndarray:
+def as_float(x) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
-def _kink_side(x, at=0.0, tol=0.0):
-    d = _f(x) - at
+def kink_side(x, at=0.0, tol=0.0):
+    d = as_float(x) - at
     return np.where(np.abs(d) <= tol, 0, np.sign(d)).astype(int)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided as _as_strided
 
-from gradcalc.ops.arrays import _f
+from gradcalc.ops.arrays import as_float
 from gradcalc.ops.registry import Op, register
 
 # Shapes.  A conv kernel W is (out_channels, in_channels, *k), or a plain k-vector (1-D) /
@@ -15,7 +15,7 @@ from gradcalc.ops.registry import Op, register
 # offsets, never over pixels.
 
 
-def _conv_canon(W, x, b, nd: int, batch: bool):
+def conv_canon(W, x, b, nd: int, batch: bool):
     """(W, x, b) -> W (O, C, *k), x (N, C, *S), b (O,) and whether the kernel was plain.
 
     Pure reshapes, so it serves float and SymPy object arrays alike."""
@@ -58,8 +58,8 @@ def _im2col(win, nd):
 
 
 def _conv_forward(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
-    W, x, b = _f(W), _f(x), _f(b)
-    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, batch)
+    W, x, b = as_float(W), as_float(x), as_float(b)
+    Wc, xc, bc, plain = conv_canon(W, x, b, nd, batch)
     Wk = _flip(Wc, nd) if flip else Wc     # flip: the mathematical convolution
     win, _ = _conv_windows(xc, Wk.shape[2:], stride, padding, nd)
     # out[n, o, p] = Σ_c Σ_k W[o, c, k] · x[n, c, p·stride + k]: one matrix product (im2col)
@@ -69,14 +69,14 @@ def _conv_forward(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
 
 
 def _conv_vjp(g, out, W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
-    W, x, b = _f(W), _f(x), _f(b)
-    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, batch)
+    W, x, b = as_float(W), as_float(x), as_float(b)
+    Wc, xc, bc, plain = conv_canon(W, x, b, nd, batch)
     Wk = _flip(Wc, nd) if flip else Wc
     K = Wk.shape[2:]
     win, padded = _conv_windows(xc, K, stride, padding, nd)
     N, C, O, So = xc.shape[0], xc.shape[1], Wk.shape[0], win.shape[2:2 + nd]
     # the upstream gradient as an (N·P, O) matrix, rows in the order of the im2col rows
-    Gm = np.moveaxis(_f(g).reshape((N, O) + So), 1, -1).reshape(-1, O)
+    Gm = np.moveaxis(as_float(g).reshape((N, O) + So), 1, -1).reshape(-1, O)
     # ∂L/∂W: the correlation of the input with the upstream gradient
     dWk = (Gm.T @ _im2col(win, nd)).reshape(Wk.shape)
     dW = _flip(dWk, nd) if flip else dWk
@@ -96,13 +96,13 @@ def _conv_vjp(g, out, W, x, b, *, nd, stride=1, padding=0, flip=False, batch=Fal
 
 def _conv_local(out, W, x, b, **attrs):
     # as for W·x + b: each output entry uses its input patch (∂z/∂W) and the kernel (∂z/∂x)
-    return _f(x), _f(W), np.ones_like(_f(b))
+    return as_float(x), as_float(W), np.ones_like(as_float(b))
 
 
 def _conv_sym(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
     """The definition, index by index: z[n,o,p] = b[o] + Σ_c Σ_k W[o,c,k] x[n,c,p·s+k−padding]."""
     W, x, b = (np.asarray(v, dtype=object) for v in (W, x, b))
-    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, batch)
+    Wc, xc, bc, plain = conv_canon(W, x, b, nd, batch)
     N, C, S = xc.shape[0], xc.shape[1], xc.shape[2:]
     O, K = Wc.shape[0], Wc.shape[2:]
     So = tuple((s + 2 * padding - k) // stride + 1 for s, k in zip(S, K))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcalc.ops.arrays import _elementwise, _f, _kink_side, _sp, unbroadcast
+from gradcalc.ops.arrays import as_float, kink_side, lift_elementwise, sympy_module, unbroadcast
 from gradcalc.ops.registry import ACTIVATIONS, Op, register
 
 
@@ -17,7 +17,7 @@ def _unary(name, forward, deriv, sym, label, formula, local_text, *, syntax=None
     def sample(rng):
         return (rng.uniform(low, high, size=(3,)),)
 
-    op = register(Op(name, 1, forward, vjp, _elementwise(sym), label, formula, local_text,
+    op = register(Op(name, 1, forward, vjp, lift_elementwise(sym), label, formula, local_text,
                      syntax=syntax, check=check, branch=branch, sample=sample,
                      attrs_sample=attrs_sample or {}))
     if activation:
@@ -26,58 +26,63 @@ def _unary(name, forward, deriv, sym, label, formula, local_text, *, syntax=None
 
 
 def _sigmoid(x):
-    x = _f(x)
+    x = as_float(x)
     # numerically stable on both sides
     return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
 
 
-_unary("linear", lambda x: _f(x).copy(), lambda out, x: np.ones_like(_f(x)), lambda x: x,
+_unary("linear", lambda x: as_float(x).copy(), lambda out, x: np.ones_like(as_float(x)), lambda x: x,
        "id", "{0}", ("1",), activation="linear")
-_unary("neg", lambda x: -_f(x), lambda out, x: -np.ones_like(_f(x)), lambda x: -x,
+_unary("neg", lambda x: -as_float(x), lambda out, x: -np.ones_like(as_float(x)), lambda x: -x,
        "−", "−{0}", ("−1",))
-_unary("exp", lambda x: np.exp(_f(x)), lambda out, x: out, lambda x: _sp().exp(x),
+_unary("exp", lambda x: np.exp(as_float(x)), lambda out, x: out, lambda x: sympy_module().exp(x),
        "exp", "exp({0})", ("exp({0})",), syntax="exp")
-_unary("log", lambda x: np.log(_f(x)), lambda out, x: 1.0 / _f(x), lambda x: _sp().log(x),
+_unary("log", lambda x: np.log(as_float(x)), lambda out, x: 1.0 / as_float(x),
+       lambda x: sympy_module().log(x),
        "log", "log({0})", ("1/{0}",), syntax="log", low=0.2, high=3.0,
-       check=lambda x: None if np.all(_f(x) > 0) else "log needs a positive input")
-_unary("sqrt", lambda x: np.sqrt(_f(x)), lambda out, x: 0.5 / out, lambda x: _sp().sqrt(x),
+       check=lambda x: None if np.all(as_float(x) > 0) else "log needs a positive input")
+_unary("sqrt", lambda x: np.sqrt(as_float(x)), lambda out, x: 0.5 / out, lambda x: sympy_module().sqrt(x),
        "√", "sqrt({0})", ("1/(2·sqrt({0}))",), syntax="sqrt", low=0.2, high=3.0,
-       check=lambda x: None if np.all(_f(x) > 0) else
-       ("sqrt needs a non-negative input" if np.any(_f(x) < 0)
+       check=lambda x: None if np.all(as_float(x) > 0) else
+       ("sqrt needs a non-negative input" if np.any(as_float(x) < 0)
         else "sqrt at 0 has no finite derivative"))
-_unary("abs", lambda x: np.abs(_f(x)), lambda out, x: np.sign(_f(x)), lambda x: _sp().Abs(x),
+_unary("abs", lambda x: np.abs(as_float(x)), lambda out, x: np.sign(as_float(x)),
+       lambda x: sympy_module().Abs(x),
        "|·|", "abs({0})", ("sign({0})",), syntax="abs",
-       branch=lambda x, tol=0.0: _kink_side(x, 0.0, tol))
-_unary("sin", lambda x: np.sin(_f(x)), lambda out, x: np.cos(_f(x)), lambda x: _sp().sin(x),
+       branch=lambda x, tol=0.0: kink_side(x, 0.0, tol))
+_unary("sin", lambda x: np.sin(as_float(x)), lambda out, x: np.cos(as_float(x)),
+       lambda x: sympy_module().sin(x),
        "sin", "sin({0})", ("cos({0})",), syntax="sin")
-_unary("cos", lambda x: np.cos(_f(x)), lambda out, x: -np.sin(_f(x)), lambda x: _sp().cos(x),
+_unary("cos", lambda x: np.cos(as_float(x)), lambda out, x: -np.sin(as_float(x)),
+       lambda x: sympy_module().cos(x),
        "cos", "cos({0})", ("−sin({0})",), syntax="cos")
-_unary("tanh", lambda x: np.tanh(_f(x)), lambda out, x: 1.0 - out ** 2, lambda x: _sp().tanh(x),
+_unary("tanh", lambda x: np.tanh(as_float(x)), lambda out, x: 1.0 - out ** 2,
+       lambda x: sympy_module().tanh(x),
        "tanh", "tanh({0})", ("1 − tanh²({0})",), syntax="tanh", activation="tanh")
 _unary("sigmoid", _sigmoid, lambda out, x: out * (1.0 - out),
-       lambda x: 1 / (1 + _sp().exp(-x)),
+       lambda x: 1 / (1 + sympy_module().exp(-x)),
        "σ", "σ({0})", ("σ({0})(1 − σ({0}))",), syntax="sigmoid", activation="sigmoid")
 
 
 def _relu_sym(x):
-    sp = _sp()
+    sp = sympy_module()
     return sp.Piecewise((x, x > 0), (0, True))
 
 
-_unary("relu", lambda x: np.maximum(_f(x), 0.0), lambda out, x: (_f(x) > 0).astype(float),
+_unary("relu", lambda x: np.maximum(as_float(x), 0.0), lambda out, x: (as_float(x) > 0).astype(float),
        _relu_sym, "relu", "relu({0})", ("1[{0} > 0]",), syntax="relu", activation="relu",
-       branch=lambda x, tol=0.0: _kink_side(x, 0.0, tol))
+       branch=lambda x, tol=0.0: kink_side(x, 0.0, tol))
 
 
 def _leaky_sym(x, alpha=0.01):
-    sp = _sp()
+    sp = sympy_module()
     return sp.Piecewise((x, x > 0), (alpha * x, True))
 
 
-_unary("leaky_relu", lambda x, alpha=0.01: np.where(_f(x) > 0, _f(x), alpha * _f(x)),
-       lambda out, x, alpha=0.01: np.where(_f(x) > 0, 1.0, alpha), _leaky_sym,
+_unary("leaky_relu", lambda x, alpha=0.01: np.where(as_float(x) > 0, as_float(x), alpha * as_float(x)),
+       lambda out, x, alpha=0.01: np.where(as_float(x) > 0, 1.0, alpha), _leaky_sym,
        "leaky relu", "leaky_relu({0})", ("1 if {0} > 0 else α",), activation="leaky_relu",
-       branch=lambda x, tol=0.0, alpha=0.01: _kink_side(x, 0.0, tol),
+       branch=lambda x, tol=0.0, alpha=0.01: kink_side(x, 0.0, tol),
        attrs_sample={"alpha": 0.1})
 ACTIVATIONS["identity"] = "linear"
 
@@ -85,34 +90,35 @@ ACTIVATIONS["identity"] = "linear"
 # ---------------------------------------------------------------- scalar binary ops
 def _binary(name, forward, vjp, sym, label, formula, local_text, *, check=None, branch=None,
             sample=None, syntax=None):
-    return register(Op(name, 2, forward, vjp, _elementwise(sym), label, formula, local_text,
+    return register(Op(name, 2, forward, vjp, lift_elementwise(sym), label, formula, local_text,
                        syntax=syntax, check=check, branch=branch,
                        sample=sample or (lambda rng: (rng.uniform(-2, 2, 3), rng.uniform(-2, 2, 3)))))
 
 
-_binary("add", lambda a, b: _f(a) + _f(b),
+_binary("add", lambda a, b: as_float(a) + as_float(b),
         lambda g, out, a, b: (unbroadcast(g, np.shape(a)), unbroadcast(g, np.shape(b))),
         lambda a, b: a + b, "+", "{0} + {1}", ("1", "1"))
-_binary("sub", lambda a, b: _f(a) - _f(b),
+_binary("sub", lambda a, b: as_float(a) - as_float(b),
         lambda g, out, a, b: (unbroadcast(g, np.shape(a)), unbroadcast(-g, np.shape(b))),
         lambda a, b: a - b, "−", "{0} − {1}", ("1", "−1"))
-_binary("mul", lambda a, b: _f(a) * _f(b),
-        lambda g, out, a, b: (unbroadcast(g * _f(b), np.shape(a)), unbroadcast(g * _f(a), np.shape(b))),
+_binary("mul", lambda a, b: as_float(a) * as_float(b),
+        lambda g, out, a, b: (unbroadcast(g * as_float(b), np.shape(a)),
+                              unbroadcast(g * as_float(a), np.shape(b))),
         lambda a, b: a * b, "×", "{0} · {1}", ("{1}", "{0}"))
-_binary("div", lambda a, b: _f(a) / _f(b),
-        lambda g, out, a, b: (unbroadcast(g / _f(b), np.shape(a)),
-                              unbroadcast(-g * _f(a) / _f(b) ** 2, np.shape(b))),
+_binary("div", lambda a, b: as_float(a) / as_float(b),
+        lambda g, out, a, b: (unbroadcast(g / as_float(b), np.shape(a)),
+                              unbroadcast(-g * as_float(a) / as_float(b) ** 2, np.shape(b))),
         lambda a, b: a / b, "÷", "{0} / {1}", ("1/{1}", "−{0}/{1}²"),
-        check=lambda a, b: None if np.all(_f(b) != 0) else "division by zero",
+        check=lambda a, b: None if np.all(as_float(b) != 0) else "division by zero",
         sample=lambda rng: (rng.uniform(-2, 2, 3), rng.uniform(0.5, 2, 3) * rng.choice([-1, 1], 3)))
 
 
 def _pow_forward(a, b):
-    return np.power(_f(a), _f(b))
+    return np.power(as_float(a), as_float(b))
 
 
 def _pow_vjp(g, out, a, b):
-    a, b = _f(a), _f(b)
+    a, b = as_float(a), as_float(b)
     da = g * b * np.power(a, b - 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         # d/db a^b = a^b log a; 0 where a == 0 (and b > 0); undefined (nan) for a < 0
@@ -121,7 +127,7 @@ def _pow_vjp(g, out, a, b):
 
 
 def _pow_check(a, b):
-    a, b = _f(a), _f(b)
+    a, b = as_float(a), as_float(b)
     if np.any((a < 0) & (b != np.round(b))):
         return "a negative number to a non-integer power"
     if np.any((a == 0) & (b < 1)):
@@ -136,21 +142,21 @@ _binary("pow", _pow_forward, _pow_vjp, lambda a, b: a ** b, "^", "{0}^{1}",
 
 def _maxmin(name, pick_first, sym_rel, label):
     def forward(a, b):
-        a, b = np.broadcast_arrays(_f(a), _f(b))
+        a, b = np.broadcast_arrays(as_float(a), as_float(b))
         return np.where(pick_first(a, b), a, b)
 
     def vjp(g, out, a, b):
-        first = pick_first(*np.broadcast_arrays(_f(a), _f(b)))
+        first = pick_first(*np.broadcast_arrays(as_float(a), as_float(b)))
         return (unbroadcast(np.where(first, g, 0.0), np.shape(a)),
                 unbroadcast(np.where(first, 0.0, g), np.shape(b)))
 
     def sym(a, b):
-        sp = _sp()
+        sp = sympy_module()
         return sp.Piecewise((a, sym_rel(a, b)), (b, True))
 
     return _binary(name, forward, vjp, sym, label, name + "({0}, {1})",
                    (f"1 if {{0}} is the {name} else 0", f"1 if {{1}} is the {name} else 0"),
-                   syntax=name, branch=lambda a, b, tol=0.0: _kink_side(_f(a) - _f(b), 0.0, tol))
+                   syntax=name, branch=lambda a, b, tol=0.0: kink_side(as_float(a) - as_float(b), 0.0, tol))
 
 
 _maxmin("max", lambda a, b: a >= b, lambda a, b: a >= b, "max")

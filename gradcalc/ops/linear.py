@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcalc.ops.arrays import _f, _sp, unbroadcast
+from gradcalc.ops.arrays import as_float, sympy_module, unbroadcast
 from gradcalc.ops.registry import ACTIVATIONS, Op, register
 
 
 def _affine_forward(W, x, b):
-    W, x, b = _f(W), _f(x), _f(b)
+    W, x, b = as_float(W), as_float(x), as_float(b)
     return W @ x + b if x.ndim == 1 else x @ W.T + b
 
 
 def _affine_vjp(g, out, W, x, b):
-    W, x, g = _f(W), _f(x), _f(g)
+    W, x, g = as_float(W), as_float(x), as_float(g)
     if x.ndim == 1:
         return np.outer(g, x), W.T @ g, g.copy()
     return g.T @ x, g @ W, unbroadcast(g, np.shape(b))
@@ -21,7 +21,7 @@ def _affine_vjp(g, out, W, x, b):
 
 def _affine_local(out, W, x, b):
     # ∂z_i/∂W_ij = x_j (shown as xᵀ), ∂z/∂x = W, ∂z/∂b = 1
-    return _f(x), _f(W), np.ones_like(_f(b))
+    return as_float(x), as_float(W), np.ones_like(as_float(b))
 
 
 def _affine_sym(W, x, b):
@@ -41,7 +41,7 @@ register(Op("affine", 3, _affine_forward, _affine_vjp, _affine_sym, "W·x + b", 
 _FEW_COLUMNS = 7
 
 
-def _row_max(Y):
+def row_max(Y):
     if Y.ndim == 2 and 1 < Y.shape[1] <= _FEW_COLUMNS:
         m = Y[:, 0].copy()
         for j in range(1, Y.shape[1]):
@@ -50,7 +50,7 @@ def _row_max(Y):
     return Y.max(axis=-1, keepdims=True)
 
 
-def _row_sum(E):
+def row_sum(E):
     if E.ndim == 2 and 1 < E.shape[1] <= _FEW_COLUMNS:
         s = E[:, 0].copy()
         for j in range(1, E.shape[1]):
@@ -59,13 +59,13 @@ def _row_sum(E):
     return E.sum(axis=-1, keepdims=True)
 
 
-def _softmax(z):
-    z = _f(z)
+def softmax(z):
+    z = as_float(z)
     if z.ndim == 1:     # one vector: the same arithmetic without keepdims (faster)
         e = np.exp(z - z.max())
         return e / e.sum()
-    e = np.exp(z - _row_max(z))
-    return e / _row_sum(e)
+    e = np.exp(z - row_max(z))
+    return e / row_sum(e)
 
 
 def _softmax_vjp(g, out, z):
@@ -79,24 +79,24 @@ def _softmax_local(out, z):
 
 
 def _softmax_sym(z):
-    sp = _sp()
+    sp = sympy_module()
     z = np.asarray(z, dtype=object)
     e = np.vectorize(sp.exp, otypes=[object])(z)
     return e / e.sum(axis=-1, keepdims=True)
 
 
-register(Op("softmax", 1, _softmax, _softmax_vjp, _softmax_sym, "softmax", "softmax({0})",
+register(Op("softmax", 1, softmax, _softmax_vjp, _softmax_sym, "softmax", "softmax({0})",
             ("diag(s) − s sᵀ",), local=_softmax_local,
             sample=lambda rng: (rng.uniform(-2, 2, 4),)))
 ACTIVATIONS["softmax"] = "softmax"
 
 
 def _l2_forward(*Ws, lam):
-    return np.asarray(lam * sum(float(np.sum(_f(W) ** 2)) for W in Ws))
+    return np.asarray(lam * sum(float(np.sum(as_float(W) ** 2)) for W in Ws))
 
 
 def _l2_vjp(g, out, *Ws, lam):
-    return tuple(2.0 * lam * _f(g) * _f(W) for W in Ws)
+    return tuple(2.0 * lam * as_float(g) * as_float(W) for W in Ws)
 
 
 def _l2_sym(*Ws, lam):

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcalc.ops.arrays import _f, _kink_side, _sp
-from gradcalc.ops.linear import _row_max, _row_sum, _softmax
+from gradcalc.ops.arrays import as_float, kink_side, sympy_module
+from gradcalc.ops.linear import row_max, row_sum, softmax
 from gradcalc.ops.registry import LOSSES, Op, register
 
 
 def _rows(y):
-    y = _f(y)
+    y = as_float(y)
     return (y[None, :], 1) if y.ndim == 1 else (y, y.shape[0])
 
 
 def _mse_forward(y, target, scale=0.5):
-    y = _f(y)
+    y = as_float(y)
     if y.ndim == 1:     # one example: the same arithmetic without the batch axis (faster)
         t = target if np.shape(target) == y.shape else np.reshape(target, y.shape)
         return np.asarray(scale * ((y - t) ** 2).sum())      # / n with n = 1: exact
@@ -23,7 +23,7 @@ def _mse_forward(y, target, scale=0.5):
 
 
 def _mse_vjp(g, out, y, target, scale=0.5):
-    y = _f(y)
+    y = as_float(y)
     n = 1 if y.ndim == 1 else y.shape[0]
     return (g * 2.0 * scale * (y - np.reshape(target, y.shape)) / n,)
 
@@ -40,28 +40,28 @@ def _labels(label, n):
 
 
 def _ce_forward(y, label):
-    y = _f(y)
+    y = as_float(y)
     if y.ndim == 1:     # one example: the same arithmetic without the batch axis (faster)
         k = np.asarray(label, dtype=int).reshape(1)[0]
         m = y.max()
         return np.asarray(m + np.log(np.exp(y - m).sum()) - y[k])
     Y, n = _rows(y)
     k = _labels(label, n)
-    m = _row_max(Y)
-    logz = (m + np.log(_row_sum(np.exp(Y - m))))[:, 0]
+    m = row_max(Y)
+    logz = (m + np.log(row_sum(np.exp(Y - m))))[:, 0]
     return np.asarray(np.sum(logz - Y[np.arange(n), k]) / n)
 
 
 def _ce_vjp(g, out, y, label):
-    y = _f(y)
+    y = as_float(y)
     Y, n = _rows(y)
-    p = _softmax(Y)
+    p = softmax(Y)
     p[np.arange(n), _labels(label, n)] -= 1.0
     return (g * p.reshape(y.shape) / n,)
 
 
 def _ce_sym(y, label):
-    sp = _sp()
+    sp = sympy_module()
     Y = np.asarray(y, dtype=object)
     Y = Y[None, :] if Y.ndim == 1 else Y
     n = Y.shape[0]
@@ -91,7 +91,7 @@ def _hinge_vjp(g, out, y, label, margin=1.0):
 
 
 def _hinge_sym(y, label, margin=1.0):
-    sp = _sp()
+    sp = sympy_module()
     Y = np.asarray(y, dtype=object)
     Y = Y[None, :] if Y.ndim == 1 else Y
     n = Y.shape[0]
@@ -108,11 +108,11 @@ def _hinge_sym(y, label, margin=1.0):
 def _hinge_branch(y, label, margin=1.0, tol=0.0):
     M, k, n = _hinge_margins(y, label, margin)
     M[np.arange(n), k] = -1.0    # never a kink
-    return _kink_side(M, 0.0, tol)
+    return kink_side(M, 0.0, tol)
 
 
 def _bce_check(y, target=None):   # called with the inputs only (the target is an attr)
-    y = _f(y)
+    y = as_float(y)
     return None if np.all((y > 0) & (y < 1)) else "bce needs outputs strictly between 0 and 1"
 
 
@@ -123,14 +123,14 @@ def _bce_forward(y, target):
 
 
 def _bce_vjp(g, out, y, target):
-    y = _f(y)
+    y = as_float(y)
     n = 1 if y.ndim == 1 else y.shape[0]
     t = np.reshape(target, y.shape)
     return (g * (y - t) / (y * (1 - y)) / n,)
 
 
 def _bce_sym(y, target):
-    sp = _sp()
+    sp = sympy_module()
     y = np.asarray(y, dtype=object)
     n = 1 if y.ndim == 1 else y.shape[0]
     t = np.reshape(np.asarray(target, dtype=object), y.shape)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcalc.ops.arrays import _f, _sp
+from gradcalc.ops.arrays import as_float, sympy_module
 from gradcalc.ops.registry import Op, register
 
 
@@ -32,7 +32,7 @@ def _first_argmax(x, where):
 
 
 def _maxpool_forward(x, *, nd, size=2, stride=None):
-    x = _f(x)
+    x = as_float(x)
     where = _pool_offsets(x.shape, nd, size, stride)
     out = x[where[0]].copy()
     for w in where[1:]:
@@ -41,7 +41,7 @@ def _maxpool_forward(x, *, nd, size=2, stride=None):
 
 
 def _maxpool_vjp(g, out, x, *, nd, size=2, stride=None):
-    x, g = _f(x), _f(g)
+    x, g = as_float(x), as_float(g)
     where = _pool_offsets(x.shape, nd, size, stride)
     _, arg = _first_argmax(x, where)
     dx = np.zeros(x.shape)
@@ -52,7 +52,7 @@ def _maxpool_vjp(g, out, x, *, nd, size=2, stride=None):
 
 def _maxpool_branch(x, tol=0.0, *, nd, size=2, stride=None):
     """Per input entry: +1 wins a window outright, −1 loses, 0 is tied (within tol) for a max."""
-    x = _f(x)
+    x = as_float(x)
     where = _pool_offsets(x.shape, nd, size, stride)
     top, arg = _first_argmax(x, where)
     second = np.full(top.shape, -np.inf)
@@ -67,7 +67,7 @@ def _maxpool_branch(x, tol=0.0, *, nd, size=2, stride=None):
 
 
 def _avgpool_forward(x, *, nd, size=2, stride=None):
-    x = _f(x)
+    x = as_float(x)
     where = _pool_offsets(x.shape, nd, size, stride)
     out = x[where[0]].copy()
     for w in where[1:]:
@@ -76,9 +76,9 @@ def _avgpool_forward(x, *, nd, size=2, stride=None):
 
 
 def _avgpool_vjp(g, out, x, *, nd, size=2, stride=None):
-    x = _f(x)
+    x = as_float(x)
     where = _pool_offsets(x.shape, nd, size, stride)
-    share = _f(g) / len(where)
+    share = as_float(g) / len(where)
     dx = np.zeros(x.shape)
     for w in where:
         dx[w] += share
@@ -87,7 +87,7 @@ def _avgpool_vjp(g, out, x, *, nd, size=2, stride=None):
 
 def _first_max_sym(vals):
     """max of the values as a Piecewise whose pieces pick the *first* maximum (the tie rule)."""
-    sp = _sp()
+    sp = sympy_module()
     if len(vals) == 1:
         return vals[0]
     pieces = []
@@ -152,8 +152,8 @@ def _flatten_shape(shape, batch):
 
 
 register(Op("flatten", 1,
-            lambda x, batch=False: _f(x).reshape(_flatten_shape(np.shape(x), batch)),
-            lambda g, out, x, batch=False: (_f(g).reshape(np.shape(x)),),
+            lambda x, batch=False: as_float(x).reshape(_flatten_shape(np.shape(x), batch)),
+            lambda g, out, x, batch=False: (as_float(g).reshape(np.shape(x)),),
             lambda x, batch=False: np.asarray(x, dtype=object).reshape(
                 _flatten_shape(np.shape(x), batch)),
             "flatten", "flatten({0})", ("1 (a reshape: each gradient goes back to its entry)",),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcalc.ops.arrays import _f, unbroadcast
+from gradcalc.ops.arrays import as_float, unbroadcast
 from gradcalc.ops.registry import REGISTRY, Op, register
 
 
@@ -27,15 +27,16 @@ def _rnn_z(Wxh, Whh, b, x, h, t, batch):
 
 def _rnn_step_forward(Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
     act, a = _rnn_act(activation, alpha)
-    return act.forward(_rnn_z(_f(Wxh), _f(Whh), _f(b), _f(x), _f(h), step - 1, batch), **a)
+    return act.forward(_rnn_z(as_float(Wxh), as_float(Whh), as_float(b), as_float(x), as_float(h),
+                              step - 1, batch), **a)
 
 
 def _rnn_step_vjp(g, out, Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
-    Wxh, Whh, b, x, h = _f(Wxh), _f(Whh), _f(b), _f(x), _f(h)
+    Wxh, Whh, b, x, h = as_float(Wxh), as_float(Whh), as_float(b), as_float(x), as_float(h)
     act, a = _rnn_act(activation, alpha)
     t = step - 1                                        # step is 1-based
     z = _rnn_z(Wxh, Whh, b, x, h, t, batch)
-    dz = _f(act.vjp(_f(g), _f(out), z, **a)[0])        # δ_t = act′(z_t) ⊙ ∂L/∂h_t
+    dz = as_float(act.vjp(as_float(g), as_float(out), z, **a)[0])        # δ_t = act′(z_t) ⊙ ∂L/∂h_t
     xt = _rnn_x(x, t, batch)
     hb = np.broadcast_to(h, dz.shape)                   # h0 is shared by a batch
     if dz.ndim == 1:
@@ -51,11 +52,11 @@ def _rnn_step_local(out, Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.
     # ∂h_t/∂Wxh_ij = act′(z_i) x_j, ∂h_t/∂Whh_ij = act′(z_i) h_(t−1),j,
     # ∂h_t/∂b = act′(z_t),
     # ∂h_t/∂x_t = diag(act′(z_t)) Wxh, ∂h_t/∂h_(t−1) = diag(act′(z_t)) Whh
-    Wxh, Whh, b, x, h = _f(Wxh), _f(Whh), _f(b), _f(x), _f(h)
+    Wxh, Whh, b, x, h = as_float(Wxh), as_float(Whh), as_float(b), as_float(x), as_float(h)
     act, a = _rnn_act(activation, alpha)
     t = step - 1                                        # step is 1-based
     z = _rnn_z(Wxh, Whh, b, x, h, t, batch)
-    d = _f(act.vjp(np.ones_like(z), _f(out), z, **a)[0])
+    d = as_float(act.vjp(np.ones_like(z), as_float(out), z, **a)[0])
     col = d[..., :, None]
     return (col * _rnn_x(x, t, batch)[..., None, :],
             col * np.broadcast_to(h, d.shape)[..., None, :], d, col * Wxh, col * Whh)
@@ -64,7 +65,7 @@ def _rnn_step_local(out, Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.
 def _rnn_step_branch(Wxh, Whh, b, x, h, tol=0.0, *, step, activation="tanh", alpha=0.01,
                      batch=False):
     """Kink side of every entry of z_t (relu, leaky_relu); +1 everywhere for smooth ones."""
-    z = _rnn_z(_f(Wxh), _f(Whh), _f(b), _f(x), _f(h), step - 1, batch)
+    z = _rnn_z(as_float(Wxh), as_float(Whh), as_float(b), as_float(x), as_float(h), step - 1, batch)
     act = REGISTRY[activation]
     return act.branch(z, tol=tol) if act.branch is not None else np.ones(z.shape, dtype=int)
 
@@ -89,12 +90,12 @@ register(Op("rnn_step", 5, _rnn_step_forward, _rnn_step_vjp, _rnn_step_sym, "RNN
 
 
 def _stack_vjp(g, out, *hs):
-    g = _f(g)
+    g = as_float(g)
     return tuple(g[..., k, :] for k in range(len(hs)))
 
 
 # every h_t (or z_t) as one T×H array, rows in time order (batch: N×T×H)
-register(Op("stack_steps", -1, lambda *hs: np.stack([_f(h) for h in hs], axis=-2), _stack_vjp,
+register(Op("stack_steps", -1, lambda *hs: np.stack([as_float(h) for h in hs], axis=-2), _stack_vjp,
             lambda *hs: np.stack([np.asarray(h, dtype=object) for h in hs], axis=-2),
             "stack", "[{0}; …]", ("1 for its own row",),
             sample=lambda rng: (rng.uniform(-2, 2, 3), rng.uniform(-2, 2, 3),
@@ -108,13 +109,13 @@ def _rnn_pre_parts(h0, hs):
 
 
 def _rnn_pre_forward(Wxh, Whh, b, x, h0, hs):
-    Wxh, Whh, b, x, h0, hs = (_f(v) for v in (Wxh, Whh, b, x, h0, hs))
+    Wxh, Whh, b, x, h0, hs = (as_float(v) for v in (Wxh, Whh, b, x, h0, hs))
     return x @ Wxh.T + _rnn_pre_parts(h0, hs) @ Whh.T + b
 
 
 def _rnn_pre_vjp(g, out, Wxh, Whh, b, x, h0, hs):
-    Wxh, Whh, b, x, h0, hs = (_f(v) for v in (Wxh, Whh, b, x, h0, hs))
-    g = _f(g)
+    Wxh, Whh, b, x, h0, hs = (as_float(v) for v in (Wxh, Whh, b, x, h0, hs))
+    g = as_float(g)
     prev = _rnn_pre_parts(h0, hs)
     H = g.shape[-1]
     flat = g.reshape(-1, H)

@@ -10,12 +10,12 @@ import numpy as np
 from gradcalc.errors import ProblemError
 
 
-def _freeze(a: np.ndarray) -> np.ndarray:
+def freeze(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
 
 
-class _Ctx:
+class ValidationContext:
     """Turns a path inside the document into an error with file, field and line."""
 
     def __init__(self, located):
@@ -28,7 +28,7 @@ class _Ctx:
 
     def keys(self, mapping: Any, path: tuple, allowed, what: str) -> dict:
         if not isinstance(mapping, dict):
-            raise self.error(path, f"expected a mapping ({what}), got {_kind(mapping)}")
+            raise self.error(path, f"expected a mapping ({what}), got {value_kind(mapping)}")
         for key in mapping:
             if not isinstance(key, str) or key not in allowed:
                 hint = difflib.get_close_matches(str(key), list(allowed), n=1)
@@ -42,7 +42,7 @@ class _Ctx:
             raise self.error(path, "this is a random spec of a variant template; make a concrete "
                                    "problem first: gradcalc variant TEMPLATE --student ID")
         if isinstance(value, bool) or value is None:
-            raise self.error(path, f"expected a number, got {_kind(value)}")
+            raise self.error(path, f"expected a number, got {value_kind(value)}")
         if isinstance(value, str):
             text = value.strip().replace(" ", "")
             try:
@@ -50,7 +50,7 @@ class _Ctx:
             except ValueError:
                 raise self.error(path, f"expected a number, got '{value}'") from None
         if not isinstance(value, (int, float)):
-            raise self.error(path, f"expected a number, got {_kind(value)}")
+            raise self.error(path, f"expected a number, got {value_kind(value)}")
         value = float(value)
         if not math.isfinite(value):
             raise self.error(path, f"expected a finite number, got {value}")
@@ -75,7 +75,7 @@ class _Ctx:
             want = " or ".join({0: "a number", 1: "a list", 2: "a matrix (list of rows)"}.get(d, f"{d}-D array")
                                for d in dims)
             raise self.error(path, f"expected {want} for {what}, got {_describe(arr)}")
-        return _freeze(arr)
+        return freeze(arr)
 
     def _ragged(self, nested, shape, path):
         def check(v, p, depth):
@@ -101,7 +101,7 @@ def _shape_of(nested) -> tuple:
     return tuple(shape)
 
 
-def _kind(v: Any) -> str:
+def value_kind(v: Any) -> str:
     if v is None:
         return "nothing (null)"
     if isinstance(v, bool):
@@ -121,7 +121,7 @@ def _describe(a: np.ndarray) -> str:
     return "a number" if a.ndim == 0 else f"shape {'×'.join(map(str, a.shape))}"
 
 
-def _unknown(what: str, name: Any, known) -> str:
+def unknown_message(what: str, name: Any, known) -> str:
     names = sorted(known)
     hint = difflib.get_close_matches(str(name), names, n=1)
     tip = f" (did you mean '{hint[0]}'?)" if hint else ""

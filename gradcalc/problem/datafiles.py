@@ -15,7 +15,7 @@ MAX_EXAMPLES = 1_000_000      # rows of a file, and points of a generated data s
 DATA_FILE_KEYS = ("file", "features", "labels", "targets")
 
 
-def _rows(a: np.ndarray) -> list:
+def float_rows(a: np.ndarray) -> list:
     """float64 array -> nested lists of Python floats (what problem.load validates)."""
     return np.asarray(a, dtype=float).tolist()
 
@@ -39,7 +39,7 @@ def _names(ctx, value, path, what: str) -> list[str]:
     return list(value)
 
 
-def _from_file(ctx, data: dict, loss_type: str | None) -> dict:
+def data_from_file(ctx, data: dict, loss_type: str | None) -> dict:
     base = ("data",)
     ctx.keys(data, base, DATA_FILE_KEYS, "data from a file")
     if "labels" in data and "targets" in data:
@@ -129,13 +129,13 @@ def _csv(ctx, data: dict, raw: bytes, name: str) -> dict:
                 raise ctx.error(base + ("file",), f"{name}:{lineno}: column '{header[c]}': "
                                                   f"expected a finite number, got '{cell}'")
             M[r, c] = v
-    out = {"X": _rows(M[:, feat])}
+    out = {"X": float_rows(M[:, feat])}
     if label_cols:
         lab = M[:, index(label_cols[0], "labels")]
         _check_labels(ctx, lab, f"{name}: column '{label_cols[0]}'")
         out["labels"] = lab.astype(int).tolist()
     if target_cols:
-        out["targets"] = _rows(M[:, [index(c, "targets") for c in target_cols]])
+        out["targets"] = float_rows(M[:, [index(c, "targets") for c in target_cols]])
     return out
 
 
@@ -194,7 +194,7 @@ def _npz(ctx, data: dict, raw: bytes, name: str) -> dict:
             raise ctx.error(base + ("file",), f"{name} has over {MAX_EXAMPLES} examples")
         if not np.all(np.isfinite(X)):
             raise ctx.error(base + ("file",), f"{name}: X contains nan or inf")
-        out = {"X": _rows(X)}
+        out = {"X": float_rows(X)}
         lab_name = one_name("labels") if "labels" in data else ("labels" if "labels" in keys
                                                                  and "targets" not in data else None)
         tgt_name = one_name("targets") if "targets" in data else ("targets" if "targets" in keys
@@ -207,7 +207,7 @@ def _npz(ctx, data: dict, raw: bytes, name: str) -> dict:
             t = get(tgt_name, "targets")
             if not np.all(np.isfinite(t)):
                 raise ctx.error(base + ("targets",), f"{name}: targets contain nan or inf")
-            out["targets"] = _rows(t.reshape(t.shape[0], -1) if t.ndim else t.reshape(1, 1))
+            out["targets"] = float_rows(t.reshape(t.shape[0], -1) if t.ndim else t.reshape(1, 1))
         elif _needs_supervision(ctx):
             raise ctx.error(base, f"{name} has no 'labels' or 'targets' array; name one with "
                                   f"labels: ARRAY or targets: ARRAY")

@@ -5,7 +5,7 @@ import difflib
 
 import numpy as np
 
-from gradcalc.problem.datafiles import MAX_EXAMPLES, _from_file, _rows
+from gradcalc.problem.datafiles import MAX_EXAMPLES, data_from_file, float_rows
 from gradcalc.problem.generators import GENERATOR_FUNCS, init_weights
 
 MAX_WIDTH = 100_000
@@ -26,8 +26,8 @@ GENERATORS = {
 def materialize(ctx, doc: dict) -> dict:
     """A NEW document in which `data` is inline (X + labels/targets) and every layer has W and b.
 
-    `ctx` is problem.context._Ctx (ctx.error(path, message) -> ProblemError, ctx.loc the
-    Located file).  Keys this module does not own are copied unchanged and validated by problem.load."""
+    `ctx` is problem.context.ValidationContext (ctx.error(path, message) -> ProblemError,
+    ctx.loc the Located file).  Keys this module does not own are copied unchanged and validated by problem.load."""
     out = dict(doc)
     n_features = None
     data = doc.get("data")
@@ -35,7 +35,7 @@ def materialize(ctx, doc: dict) -> dict:
         if "file" in data and "generate" in data:
             raise ctx.error(("data",), "give either 'file' or 'generate', not both")
         if "file" in data:
-            out["data"] = _from_file(ctx, data, _loss_type(doc))
+            out["data"] = data_from_file(ctx, data, _loss_type(doc))
         else:
             out["data"] = _generate(ctx, data, _loss_type(doc), _output_width(doc))
     if isinstance(out.get("data"), dict) and isinstance(out["data"].get("X"), list):
@@ -120,9 +120,9 @@ def _supervision(X, y, k, loss_type, out_width) -> dict:
     network has one output and two classes, else one-hot rows."""
     if loss_type in ("mse", "bce"):
         if out_width == 1 and k == 2:
-            return {"X": _rows(X), "targets": _rows(y.astype(float).reshape(-1, 1))}
-        return {"X": _rows(X), "targets": _rows(np.eye(k)[y])}
-    return {"X": _rows(X), "labels": y.tolist()}
+            return {"X": float_rows(X), "targets": float_rows(y.astype(float).reshape(-1, 1))}
+        return {"X": float_rows(X), "targets": float_rows(np.eye(k)[y])}
+    return {"X": float_rows(X), "labels": y.tolist()}
 
 
 # ---------------------------------------------------------------- layers: width + init
@@ -150,7 +150,7 @@ def _layers(ctx, layers: list, n_in: int | None) -> list:
         act = raw.get("activation", "linear")
         kind, seed, std = _init_spec(ctx, raw.get("init"), path + ("init",), act, i)
         rng = np.random.default_rng(seed)
-        layer["W"] = _rows(init_weights(kind, n_out, width, rng, std))
+        layer["W"] = float_rows(init_weights(kind, n_out, width, rng, std))
         if "b" not in raw:
             layer["b"] = [0.0] * n_out
         # keep the key order readable: W and b first

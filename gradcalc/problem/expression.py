@@ -5,11 +5,11 @@ import difflib
 
 from gradcalc import ops
 from gradcalc.errors import ExpressionError
-from gradcalc.problem.context import _Ctx, _kind
+from gradcalc.problem.context import ValidationContext, value_kind
 from gradcalc.problem.model import CONSTANTS, ExpressionProblem
 
 
-def _expression_problem(ctx: _Ctx, doc: dict, title: str) -> ExpressionProblem:
+def expression_problem(ctx: ValidationContext, doc: dict, title: str) -> ExpressionProblem:
     from gradcalc.problem.exprparse import parse_expression, variables
     raw_steps = doc["expression"]
     if isinstance(raw_steps, str):
@@ -21,7 +21,7 @@ def _expression_problem(ctx: _Ctx, doc: dict, title: str) -> ExpressionProblem:
 
     values_raw = doc.get("values", {})
     if not isinstance(values_raw, dict):
-        raise ctx.error(("values",), f"expected a mapping (values), got {_kind(values_raw)}")
+        raise ctx.error(("values",), f"expected a mapping (values), got {value_kind(values_raw)}")
     values: dict[str, float] = {}
     for name, v in values_raw.items():
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
@@ -41,7 +41,7 @@ def _expression_problem(ctx: _Ctx, doc: dict, title: str) -> ExpressionProblem:
         if isinstance(text, (int, float)) and not isinstance(text, bool):
             text = repr(text)
         if not isinstance(text, str):
-            raise ctx.error(path, f"expected an expression text, got {_kind(text)}")
+            raise ctx.error(path, f"expected an expression text, got {value_kind(text)}")
         try:
             node = parse_expression(text, functions)
         except ExpressionError as exc:

@@ -7,35 +7,35 @@ import math
 import numpy as np
 
 from gradcalc import ops
-from gradcalc.problem.context import _Ctx, _freeze, _kind, _unknown
+from gradcalc.problem.context import ValidationContext, freeze, unknown_message, value_kind
 from gradcalc.problem.model import LAYER_KEYS, TYPE_KEYS, Layer
 
 
-def _dims(shape) -> str:
+def dims_text(shape) -> str:
     return "×".join(map(str, shape)) if len(shape) else "a number"
 
 
-def _source(i: int) -> str:
+def source_text(i: int) -> str:
     return "inputs" if i == 0 else f"outputs of layer {i - 1}"
 
 
-def _layer_type(ctx: _Ctx, raw, path) -> str:
+def layer_type(ctx: ValidationContext, raw, path) -> str:
     """The validated `type` of a layer ("dense" when absent or when raw is not a mapping)."""
     if not isinstance(raw, dict) or "type" not in raw:
         return "dense"
     t = raw["type"]
     if not isinstance(t, str) or t not in TYPE_KEYS:
-        raise ctx.error(path + ("type",), _unknown("layer type", t, TYPE_KEYS))
+        raise ctx.error(path + ("type",), unknown_message("layer type", t, TYPE_KEYS))
     return t
 
 
-def _first_layer_type(ctx: _Ctx, layers_raw) -> str:
+def first_layer_type(ctx: ValidationContext, layers_raw) -> str:
     if isinstance(layers_raw, list) and layers_raw:
-        return _layer_type(ctx, layers_raw[0], ("layers", 0))
+        return layer_type(ctx, layers_raw[0], ("layers", 0))
     return "dense"
 
 
-def _refuse_typed_keys(ctx: _Ctx, raw: dict, path) -> None:
+def refuse_typed_keys(ctx: ValidationContext, raw: dict, path) -> None:
     """A key of another layer type on a layer without `type`: say what is missing."""
     for key in raw:
         if key in LAYER_KEYS:
@@ -51,21 +51,21 @@ def _refuse_typed_keys(ctx: _Ctx, raw: dict, path) -> None:
                                            f"(did you mean 'type'?)")
 
 
-def _count(ctx: _Ctx, raw: dict, path, key: str, default: int, least: int, what: str) -> int:
+def _count(ctx: ValidationContext, raw: dict, path, key: str, default: int, least: int, what: str) -> int:
     if key not in raw:
         return default
     v = raw[key]
     if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
             or v != int(v) or v < least):
-        got = v if isinstance(v, (int, float)) and not isinstance(v, bool) else _kind(v)
+        got = v if isinstance(v, (int, float)) and not isinstance(v, bool) else value_kind(v)
         raise ctx.error(path + (key,), f"expected a whole number ≥ {least} ({what}), got {got}")
     return int(v)
 
 
-def _activation(ctx: _Ctx, raw: dict, path, default: str, ltype: str) -> tuple[str, float]:
+def layer_activation(ctx: ValidationContext, raw: dict, path, default: str, ltype: str) -> tuple[str, float]:
     act = raw.get("activation", default)
     if not isinstance(act, str) or act not in ops.ACTIVATIONS:
-        raise ctx.error(path + ("activation",), _unknown("activation", act, ops.ACTIVATIONS))
+        raise ctx.error(path + ("activation",), unknown_message("activation", act, ops.ACTIVATIONS))
     act = ops.ACTIVATIONS[act]
     if act == "softmax" and ltype != "dense":   # softmax only turns dense scores into probabilities
         raise ctx.error(path + ("activation",), f"softmax is for the scores of a dense layer, "
@@ -79,10 +79,10 @@ def _activation(ctx: _Ctx, raw: dict, path, default: str, ltype: str) -> tuple[s
     return act, alpha
 
 
-def _typed_layer(ctx: _Ctx, raw: dict, path, i: int, ltype: str, shape: tuple) -> Layer:
+def typed_layer(ctx: ValidationContext, raw: dict, path, i: int, ltype: str, shape: tuple) -> Layer:
     """Validate a conv / pooling / flatten / rnn layer against the shape of its input."""
     ctx.keys(raw, path, TYPE_KEYS[ltype], f"layer {i} ({ltype})")
-    src = _source(i)
+    src = source_text(i)
     if ltype in ("conv2d", "conv1d"):
         return _conv_layer(ctx, raw, path, ltype, 2 if ltype == "conv2d" else 1, shape, src)
     if ltype == "flatten":
@@ -93,13 +93,13 @@ def _typed_layer(ctx: _Ctx, raw: dict, path, i: int, ltype: str, shape: tuple) -
     if len(shape) < nd:
         raise ctx.error(path, f"a {ltype} layer needs {'an image' if nd == 2 else 'a signal'} "
                               f"input with {nd} spatial axes, but the {src} have shape "
-                              f"{_dims(shape)}")
+                              f"{dims_text(shape)}")
     size = _count(ctx, raw, path, "size", 2, 1, "the pooling window")
     stride = _count(ctx, raw, path, "stride", size, 1, "the step between windows")
     spatial = shape[len(shape) - nd:]
     if size > min(spatial):
         raise ctx.error(path + ("size",), f"a window of {size} does not fit the {src} of shape "
-                                          f"{_dims(shape)}")
+                                          f"{dims_text(shape)}")
     out = shape[:len(shape) - nd] + tuple((s - size) // stride + 1 for s in spatial)
     return Layer(None, None, type=ltype, size=size, stride=stride, out_shape=out)
 
@@ -115,7 +115,7 @@ def _conv_layer(ctx, raw, path, ltype, nd, shape, src) -> Layer:
     if len(shape) not in (nd, nd + 1):
         kind = "an image (H×W or C×H×W)" if nd == 2 else "a signal (L or C×L)"
         raise ctx.error(path, f"a {ltype} layer needs {kind} as input, but the {src} have shape "
-                              f"{_dims(shape)}")
+                              f"{dims_text(shape)}")
     channels = shape[0] if len(shape) == nd + 1 else 1
     plain = W.ndim == nd
     if plain and channels != 1:
@@ -131,12 +131,12 @@ def _conv_layer(ctx, raw, path, ltype, nd, shape, src) -> Layer:
     padding = _count(ctx, raw, path, "padding", 0, 0, "zeros added on every side")
     flip = raw.get("flip", False)
     if not isinstance(flip, bool):
-        raise ctx.error(path + ("flip",), f"expected true or false, got {_kind(flip)}")
+        raise ctx.error(path + ("flip",), f"expected true or false, got {value_kind(flip)}")
     spatial, kernel = shape[len(shape) - nd:], W.shape[W.ndim - nd:]
     for s, k in zip(spatial, kernel):
         if s + 2 * padding < k:
-            raise ctx.error(path + ("W",), f"the kernel ({_dims(kernel)}) is larger than the "
-                                           f"padded {src} ({_dims(tuple(n + 2 * padding for n in spatial))})")
+            raise ctx.error(path + ("W",), f"the kernel ({dims_text(kernel)}) is larger than the "
+                                           f"padded {src} ({dims_text(tuple(n + 2 * padding for n in spatial))})")
     out_channels = 1 if plain else W.shape[0]
     if "b" in raw:
         if plain:
@@ -151,8 +151,8 @@ def _conv_layer(ctx, raw, path, ltype, nd, shape, src) -> Layer:
                                                f"{out_channels} output channels of W, got "
                                                f"{b.shape[0]}")
     else:
-        b = _freeze(np.zeros(() if plain else (out_channels,)))
-    act, alpha = _activation(ctx, raw, path, "linear", ltype)
+        b = freeze(np.zeros(() if plain else (out_channels,)))
+    act, alpha = layer_activation(ctx, raw, path, "linear", ltype)
     out = tuple((s + 2 * padding - k) // stride + 1 for s, k in zip(spatial, kernel))
     if not plain or len(shape) == nd + 1:
         out = (out_channels,) + out
@@ -163,7 +163,7 @@ def _conv_layer(ctx, raw, path, ltype, nd, shape, src) -> Layer:
 def _rnn_layer(ctx, raw, path, shape, src) -> Layer:
     if len(shape) != 2:
         raise ctx.error(path, f"an rnn layer needs a sequence (T×D, rows are time steps) as "
-                              f"input, but the {src} have shape {_dims(shape)}")
+                              f"input, but the {src} have shape {dims_text(shape)}")
     T, D = shape
     for key in ("Wxh", "Whh"):
         if key not in raw:
@@ -177,7 +177,7 @@ def _rnn_layer(ctx, raw, path, shape, src) -> Layer:
     Whh = ctx.array(raw["Whh"], path + ("Whh",), 2, "Whh (hidden × hidden)")
     if Whh.shape != (H, H):
         raise ctx.error(path + ("Whh",), f"expected a {H}×{H} matrix (Wxh has {H} rows), got "
-                                         f"{_dims(Whh.shape)}")
+                                         f"{dims_text(Whh.shape)}")
     vectors = {}
     for key, words in (("b", "the bias b"), ("h0", "the initial state h0")):
         if key in raw:
@@ -186,11 +186,11 @@ def _rnn_layer(ctx, raw, path, shape, src) -> Layer:
                 raise ctx.error(path + (key,), f"expected {H} entries to match the {H} hidden "
                                                f"units (rows of Wxh), got {v.shape[0]}")
             vectors[key] = v
-    b = vectors.get("b", _freeze(np.zeros(H)))
-    act, alpha = _activation(ctx, raw, path, "tanh", "rnn")
+    b = vectors.get("b", freeze(np.zeros(H)))
+    act, alpha = layer_activation(ctx, raw, path, "tanh", "rnn")
     ret = raw.get("return", "last")
     if ret not in ("last", "all"):
         raise ctx.error(path + ("return",), f"expected 'last' (h_T) or 'all' (every h_t), got "
-                                            f"{_kind(ret)}")
+                                            f"{value_kind(ret)}")
     return Layer(None, b, act, alpha, type="rnn", return_=ret, Wxh=Wxh, Whh=Whh,
                  h0=vectors.get("h0"), out_shape=(H,) if ret == "last" else (T, H))

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 
 from gradcalc import ops
-from gradcalc.problem.context import _Ctx, _freeze, _kind, _unknown
-from gradcalc.problem.expression import _expression_problem
-from gradcalc.problem.layers import (_activation, _dims, _first_layer_type, _layer_type,
-                                     _refuse_typed_keys, _source, _typed_layer)
+from gradcalc.problem.context import ValidationContext, freeze, unknown_message, value_kind
+from gradcalc.problem.expression import expression_problem
+from gradcalc.problem.layers import (dims_text, first_layer_type, layer_activation, layer_type,
+                                     refuse_typed_keys, source_text, typed_layer)
 from gradcalc.problem.model import (LAYER_KEYS, LOSS_KEYS, TOP_KEYS_EXPRESSION, TOP_KEYS_NETWORK,
                                     TOP_KEYS_OTHER, TYPE_KEYS, Layer, Loss, NetworkProblem, Problem)
 
@@ -37,16 +37,16 @@ def parse_problem(text: str | bytes, file: str = "<string>") -> Problem:
 
 
 def problem_from_located(loc) -> Problem:
-    ctx = _Ctx(loc)
+    ctx = ValidationContext(loc)
     doc = loc.data
     if not isinstance(doc, dict):
-        raise ctx.error((), f"expected a mapping of sections at the top, got {_kind(doc)}")
+        raise ctx.error((), f"expected a mapping of sections at the top, got {value_kind(doc)}")
     title = doc.get("title", Path(loc.file).stem if loc.file else "problem")
     if not isinstance(title, (str, int, float)):
         raise ctx.error(("title",), "expected a text title")
     if "expression" in doc:
         ctx.keys(doc, (), TOP_KEYS_EXPRESSION + TOP_KEYS_OTHER, "an expression problem")
-        return _expression_problem(ctx, doc, str(title))
+        return expression_problem(ctx, doc, str(title))
     if "layers" in doc:
         ctx.keys(doc, (), TOP_KEYS_NETWORK + TOP_KEYS_OTHER, "a network problem")
         return _network_problem(ctx, doc, str(title))
@@ -55,7 +55,7 @@ def problem_from_located(loc) -> Problem:
 
 
 # ---------------------------------------------------------------- network problems
-def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
+def _network_problem(ctx: ValidationContext, doc: dict, title: str) -> NetworkProblem:
     if _needs_materialize(doc):
         # data files, generated data sets and `width`/`init` layers become explicit arrays first
         from gradcalc.problem.datasets import materialize
@@ -65,7 +65,7 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
         raise ctx.error((), "a network problem needs exactly one of 'input' (one example) or "
                             "'data' (a batch)")
     targets = labels = None
-    first = _first_layer_type(ctx, doc.get("layers"))
+    first = first_layer_type(ctx, doc.get("layers"))
     if has_input:
         if first in _INPUT_KINDS:
             dims, what = _INPUT_KINDS[first]
@@ -87,7 +87,7 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
         if "targets" in data:
             targets = ctx.array(data["targets"], ("data", "targets"), (1, 2), "the targets")
             if targets.ndim == 1:
-                targets = _freeze(targets.reshape(-1, 1).copy())
+                targets = freeze(targets.reshape(-1, 1).copy())
             if targets.shape[0] != x.shape[0]:
                 raise ctx.error(("data", "targets"), f"expected {x.shape[0]} rows to match the "
                                                      f"{x.shape[0]} examples of X, got {targets.shape[0]}")
@@ -102,19 +102,19 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
     shape = x.shape[1:] if has_data else x.shape     # one example's shape, layer by layer
     for i, raw in enumerate(layers_raw):
         path = ("layers", i)
-        ltype = _layer_type(ctx, raw, path)
+        ltype = layer_type(ctx, raw, path)
         if ltype != "dense":
-            layer = _typed_layer(ctx, raw, path, i, ltype, shape)
+            layer = typed_layer(ctx, raw, path, i, ltype, shape)
             layers.append(layer)
             shape = layer.out_shape
             width = shape[-1] if shape else 1
             continue
         if len(shape) != 1:
             raise ctx.error(path, f"a dense layer needs a vector input, but the "
-                                  f"{_source(i)} have shape {_dims(shape)}; add a flatten layer "
+                                  f"{source_text(i)} have shape {dims_text(shape)}; add a flatten layer "
                                   f"before it")
         if isinstance(raw, dict) and "type" not in raw:
-            _refuse_typed_keys(ctx, raw, path)
+            refuse_typed_keys(ctx, raw, path)
         raw = ctx.keys(raw, path, TYPE_KEYS["dense"] if isinstance(raw, dict) and "type" in raw
                        else LAYER_KEYS, f"layer {i}")
         if "W" not in raw:
@@ -122,15 +122,15 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
         W = ctx.array(raw["W"], path + ("W",), 2, "W (out × in)")
         if W.shape[1] != width:
             raise ctx.error(path + ("W",), f"expected {width} columns to match {width} "
-                                           f"{_source(i)}, got {W.shape[1]}")
+                                           f"{source_text(i)}, got {W.shape[1]}")
         if "b" in raw:
             b = ctx.array(raw["b"], path + ("b",), 1, "the bias b")
             if b.shape[0] != W.shape[0]:
                 raise ctx.error(path + ("b",), f"expected {W.shape[0]} entries to match the "
                                                f"{W.shape[0]} rows of W, got {b.shape[0]}")
         else:
-            b = _freeze(np.zeros(W.shape[0]))
-        act, alpha = _activation(ctx, raw, path, "linear", "dense")
+            b = freeze(np.zeros(W.shape[0]))
+        act, alpha = layer_activation(ctx, raw, path, "linear", "dense")
         layers.append(Layer(W, b, act, alpha, out_shape=(W.shape[0],)))
         width = W.shape[0]
         shape = (width,)
@@ -141,7 +141,7 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
     if typed and len(shape) != 1 and ("loss" in doc or has_data):
         raise ctx.error(("layers", len(layers) - 1),
                         f"the loss needs one vector per example, but the last layer gives shape "
-                        f"{_dims(shape)}; add a flatten (and a dense) layer"
+                        f"{dims_text(shape)}; add a flatten (and a dense) layer"
                         + (" or use return: last" if layers[-1].type == "rnn" else ""))
     loss = None
     if "loss" in doc:
@@ -150,7 +150,7 @@ def _network_problem(ctx: _Ctx, doc: dict, title: str) -> NetworkProblem:
     elif targets is not None or labels is not None:
         raise ctx.error(("data",), "data gives targets or labels but there is no 'loss' section")
     elif width != 1 or batch or len(shape) != 1:
-        got = f"{width} outputs" if len(shape) == 1 else f"an output of shape {_dims(shape)}"
+        got = f"{width} outputs" if len(shape) == 1 else f"an output of shape {dims_text(shape)}"
         raise ctx.error(last,
                         f"without a 'loss' the output itself is differentiated, so it must be a "
                         f"scalar (one example, one output unit); got {got}"
@@ -176,7 +176,7 @@ def _needs_materialize(doc: dict) -> bool:
         isinstance(layer, dict) and ("width" in layer or "init" in layer) for layer in layers)
 
 
-def _labels(ctx: _Ctx, value, path, n: int) -> np.ndarray:
+def _labels(ctx: ValidationContext, value, path, n: int) -> np.ndarray:
     arr = ctx.array(value, path, (0, 1), "class labels")
     if not np.all(arr == np.round(arr)):
         raise ctx.error(path, "expected whole-number class labels (0-based)")
@@ -187,10 +187,10 @@ def _labels(ctx: _Ctx, value, path, n: int) -> np.ndarray:
     arr = arr.astype(int)
     if arr.ndim == 1 and arr.shape[0] != n:
         raise ctx.error(path, f"expected {n} labels to match the {n} examples, got {arr.shape[0]}")
-    return _freeze(arr)
+    return freeze(arr)
 
 
-def _loss(ctx: _Ctx, raw, layers, targets, labels, *, out: int, batch: bool,
+def _loss(ctx: ValidationContext, raw, layers, targets, labels, *, out: int, batch: bool,
           wpath: tuple) -> Loss:
     """The loss section; `out` is the output width, set at `wpath` (the last layer)."""
     path = ("loss",)
@@ -200,7 +200,7 @@ def _loss(ctx: _Ctx, raw, layers, targets, labels, *, out: int, batch: bool,
         raise ctx.error(path, "expected a mapping with a 'type' (mse, cross_entropy, hinge, bce)")
     kind = raw["type"]
     if not isinstance(kind, str) or kind not in ops.LOSSES:
-        raise ctx.error(path + ("type",), _unknown("loss", kind, ops.LOSSES))
+        raise ctx.error(path + ("type",), unknown_message("loss", kind, ops.LOSSES))
     ctx.keys(raw, path, LOSS_KEYS[kind], f"a {kind} loss")
     if kind == "cross_entropy" and layers[-1].activation == "softmax":
         raise ctx.error(("layers", len(layers) - 1, "activation"), "cross_entropy applies softmax to the raw scores itself; use "
@@ -221,7 +221,7 @@ def _loss(ctx: _Ctx, raw, layers, targets, labels, *, out: int, batch: bool,
             if "target" not in raw:
                 raise ctx.error(path, f"a {kind} loss needs a 'target'")
             target = ctx.array(raw["target"], path + ("target",), (0, 1), "the target t")
-            target = _freeze(target.reshape(-1).copy())
+            target = freeze(target.reshape(-1).copy())
             if target.shape[0] != out:
                 raise ctx.error(path + ("target",), f"expected {out} entries to match the {out} "
                                                     f"outputs of the last layer, got {target.shape[0]}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 # What each key of the format means; keys without an entry (added by later extensions of
-# problem.py) are still allowed, with no type constraint, so the schema never lags the loader.
+# problem/load.py) are still allowed, with no type constraint, so the schema never lags the loader.
 _DOC = {
     "title": "Shown above the tables and in the JSON output.",
     "description": "Free text for the reader (ignored by gradcalc).",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradcalc.render import fmt
-from gradcalc.render.mathml import _e
+from gradcalc.render.mathml import escape
 
 
 # ---------------------------------------------------------------- plots
@@ -49,26 +49,26 @@ def line_chart_svg(title: str, series: dict, x=None, xlabel: str = "", ylabel: s
         return T + (1 - (v - lo) / (hi - lo)) * (H - T - B)
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" '
-           f'height="{H}" role="img" aria-label="{_e(title)}" '
+           f'height="{H}" role="img" aria-label="{escape(title)}" '
            'font-family="DejaVu Sans, sans-serif" font-size="11">',
-           f'<text x="{L}" y="20" font-size="13" font-weight="bold">{_e(title)}</text>',
+           f'<text x="{L}" y="20" font-size="13" font-weight="bold">{escape(title)}</text>',
            f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" '
            'stroke="#9aa1a9"/>']
     for t in _ticks(lo, hi):
         y = py(t)
         label = fmt.num(10 ** t, 3) if log else fmt.num(t, 3)
         out.append(f'<line x1="{L}" x2="{W - R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6ea"/>'
-                   f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">{_e(label)}</text>')
+                   f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(label)}</text>')
     for t in _ticks(x0, x1):
         xx = px(t)
         out.append(f'<text x="{xx:.1f}" y="{H - B + 16}" text-anchor="middle">'
-                   f'{_e(fmt.num(t, 4))}</text>')
+                   f'{escape(fmt.num(t, 4))}</text>')
     if xlabel:
         out.append(f'<text x="{(L + W - R) / 2}" y="{H - 8}" text-anchor="middle">'
-                   f'{_e(xlabel)}</text>')
+                   f'{escape(xlabel)}</text>')
     if ylabel:
         out.append(f'<text transform="translate(14 {(T + H - B) / 2}) rotate(-90)" '
-                   f'text-anchor="middle">{_e(ylabel)}</text>')
+                   f'text-anchor="middle">{escape(ylabel)}</text>')
     for i, (name, v) in enumerate(data.items()):
         colour = _PALETTE[i % len(_PALETTE)]
         pts = [(px(xs[j]), py(f(v[j]))) for j in range(min(len(v), len(xs)))
@@ -84,7 +84,7 @@ def line_chart_svg(title: str, series: dict, x=None, xlabel: str = "", ylabel: s
             ly = T + 14 + 15 * i
             out.append(f'<line x1="{W - R - 120}" x2="{W - R - 104}" y1="{ly - 4}" y2="{ly - 4}" '
                        f'stroke="{colour}" stroke-width="2"/>'
-                       f'<text x="{W - R - 100}" y="{ly}">{_e(name)}</text>')
+                       f'<text x="{W - R - 100}" y="{ly}">{escape(name)}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -104,7 +104,7 @@ def _plottable(key) -> bool:
     return isinstance(key, str) and any(word in key.lower() for word in _PLOT_WORDS)
 
 
-def _plot_specs(extras: dict) -> list[dict]:
+def plot_specs(extras: dict) -> list[dict]:
     """Plots a solution asks for (`plots`), then histories found in its JSON extras.
 
     A plot is {"title", "series": {name: [y…]}, "x"?, "xlabel"?, "ylabel"?, "log"?}, or

@@ -253,10 +253,10 @@ def methods_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
 
 def report_json(rep) -> dict:
     """One problem of `gradcalc check --format json`."""
-    from gradcalc.compare.methods import _json_grads
+    from gradcalc.compare.methods import json_grads
     out = {"file": rep.file, "title": rep.title, "output": rep.output, "ok": rep.ok,
            "entries": rep.size,
-           "methods": {m: _json_grads(g) for m, g in rep.methods.items()},
+           "methods": {m: json_grads(g) for m, g in rep.methods.items()},
            "agreement": rep.agreement(),
            "parameters": {name: {key: {"max_rel_error": p.params[name].max_rel,
                                        "max_abs_error": p.params[name].max_abs,

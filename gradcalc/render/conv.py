@@ -111,7 +111,7 @@ def _limit(n_rows: int, w: dict, batch: bool) -> tuple[int, str]:
 
 # ---------------------------------------------------------------- convolution
 def conv_tables(sol, i: int, lang: str, precision: int) -> list[Table]:
-    from gradcalc.ops.conv import _conv_canon
+    from gradcalc.ops.conv import conv_canon
     from gradcalc.graph.network import layer_output_name
     w = _w(lang)
     p = sol.problem
@@ -120,7 +120,7 @@ def conv_tables(sol, i: int, lang: str, precision: int) -> list[Table]:
     xname, zname = layer_output_name(p, i - 1), f"z{i}"
     x = np.asarray(sol.forward[xname], dtype=float)
     W, b = np.asarray(layer.W, dtype=float), np.asarray(layer.b, dtype=float)
-    Wc, xc, bc, plain = _conv_canon(W, x, b, nd, p.batch)
+    Wc, xc, bc, plain = conv_canon(W, x, b, nd, p.batch)
     has_channels = xc.ndim == x.ndim + (0 if p.batch else 1)   # x was written with channels
     out_channels = (not plain) or has_channels
     K, S, s, pad = Wc.shape[2:], xc.shape[2:], layer.stride, layer.padding

@@ -131,7 +131,7 @@ def given_text(q, precision: int) -> str:
 
 
 # ---------------------------------------------------------------- feedback/<student>.md
-# The status phrases of grading.Result.status, for Chinese feedback (grades.csv stays English).
+# The status phrases of grading.key.StudentResult.status, for Chinese feedback (grades.csv stays English).
 _STATUS_ZH = (("nothing answered", "全部未作答"), ("not answered: ", "未作答："),
               ("unreadable: ", "无法读取："))
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from gradcalc.render import fmt
-from gradcalc.render.charts import _plot_specs, line_chart_svg
+from gradcalc.render.charts import line_chart_svg, plot_specs
 from gradcalc.render.i18n import pick, words as table_words
-from gradcalc.render.mathml import _e, _math, _mi, _mrow, _partial, latex_mathml, mathml
+from gradcalc.render.mathml import (escape, latex_mathml, math_element, mathml, mathml_identifier,
+                                    mathml_partial, mathml_row)
 
 WORDS = {
     "en": {
@@ -105,23 +106,23 @@ def _w(lang: str) -> dict:
 
 
 def _num(v, precision: int) -> str:
-    return f'<span class="num">{_e(fmt.value(v, precision, multiline=True))}</span>'
+    return f'<span class="num">{escape(fmt.value(v, precision, multiline=True))}</span>'
 
 
 # ---------------------------------------------------------------- sections
 def _table(caption: str, heads: list[str], rows: list[list[str]], numeric: set[int] = frozenset(),
            note: str = "", show_caption: bool = False) -> str:
     # the caption repeats the section heading for screen readers; shown only when it differs
-    out = [f'<table><caption class="{"" if show_caption else "sr"}">{_e(caption)}</caption>'
+    out = [f'<table><caption class="{"" if show_caption else "sr"}">{escape(caption)}</caption>'
            "<thead><tr>"]
-    out += [f'<th scope="col">{_e(h)}</th>' for h in heads]
+    out += [f'<th scope="col">{escape(h)}</th>' for h in heads]
     out.append("</tr></thead><tbody>")
     for row in rows:
         out.append("<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
                                     for i, c in enumerate(row)) + "</tr>")
     out.append("</tbody></table>")
     if note:
-        out.append(f'<p class="note">{_e(note)}</p>')
+        out.append(f'<p class="note">{escape(note)}</p>')
     return "".join(out)
 
 
@@ -131,12 +132,12 @@ def _forward(sol, lang, precision) -> str:
     for name, v in sol.forward.items():
         formula = sol.formulas.get(name, name)
         if formula == name:
-            shown = _math(_mi(name))
+            shown = math_element(mathml_identifier(name))
         elif re.match(rf"{re.escape(name)}\s*=", formula):    # already "z1 = …"
             shown = mathml(formula)
         else:
             shown = mathml(f"{name} = {formula}")
-        rows.append([_math(_mi(name)), shown, _num(v, precision)])
+        rows.append([math_element(mathml_identifier(name)), shown, _num(v, precision)])
     return _table(w["forward"], [w["name"], w["formula"], w["value"]], rows, {2})
 
 
@@ -148,16 +149,16 @@ def _backward(sol, lang, precision) -> str:
         locals_, downs = [], []
         for inp, g in s.downstream.items():
             text = s.local_text.get(inp, "")
-            local = _partial(s.node, inp)
+            local = mathml_partial(s.node, inp)
             if text and text != fmt.value(s.local[inp], precision):   # not "= 1 = 1"
-                local += "<mo>=</mo>" + _mrow(text)
-            locals_.append(f"<div>{_math(local)} = {_num(s.local[inp], precision)}</div>")
-            chain = (_partial(out, inp) + "<mo>=</mo>" + _partial(out, s.node) + "<mo>·</mo>"
-                     + _partial(s.node, inp))
-            downs.append(f"<div>{_math(chain)} = {_num(g, precision)}</div>")
-        op = mathml(f"{s.node} = {s.formula}") if s.formula else _e(s.op)
-        rows.append([_math(_mi(s.node)), op,
-                     f"{_math(_partial(out, s.node))} = {_num(s.upstream, precision)}",
+                local += "<mo>=</mo>" + mathml_row(text)
+            locals_.append(f"<div>{math_element(local)} = {_num(s.local[inp], precision)}</div>")
+            chain = (mathml_partial(out, inp) + "<mo>=</mo>" + mathml_partial(out, s.node) + "<mo>·</mo>"
+                     + mathml_partial(s.node, inp))
+            downs.append(f"<div>{math_element(chain)} = {_num(g, precision)}</div>")
+        op = mathml(f"{s.node} = {s.formula}") if s.formula else escape(s.op)
+        rows.append([math_element(mathml_identifier(s.node)), op,
+                     f"{math_element(mathml_partial(out, s.node))} = {_num(s.upstream, precision)}",
                      "".join(locals_), "".join(downs)])
     return _table(w["backward"], [w["node"], w["operation"], w["upstream"], w["local"],
                                   w["downstream"]], rows, note=w["rule"])
@@ -165,7 +166,7 @@ def _backward(sol, lang, precision) -> str:
 
 def _gradients(sol, lang, precision) -> str:
     w = table_words(lang)
-    rows = [[_math(_partial(sol.output, name)), _num(sol.gradients[name], precision)]
+    rows = [[math_element(mathml_partial(sol.output, name)), _num(sol.gradients[name], precision)]
             for name in sol.leaves]
     return _table(w["gradients"], [w["name"], w["gradient"]], rows, {1}, note=w["layout"])
 
@@ -176,8 +177,8 @@ def _extra_tables(sol, lang, precision, methods: bool) -> str:
     parts = []
     for t in solve_tables(sol, lang, precision, methods)[3:]:
         kinds = t.kinds or ["text"] * len(t.columns)
-        rows = [[(f'<span class="num">{_e(c)}</span>' if k == "num" else
-                  _e(c).replace("\n", "<br>")) for c, k in zip(row, kinds)] for row in t.rows]
+        rows = [[(f'<span class="num">{escape(c)}</span>' if k == "num" else
+                  escape(c).replace("\n", "<br>")) for c, k in zip(row, kinds)] for row in t.rows]
         parts.append(_table(t.title, t.columns, rows,
                             {i for i, k in enumerate(kinds) if k == "num"}, t.note, True))
     return "".join(parts)
@@ -192,11 +193,11 @@ def _formulas(sol, lang) -> str:
 
     def show(tex: str) -> str:
         m = latex_mathml(tex, display=False)
-        return m if m is not None else f"<code>{_e(tex)}</code>"
+        return m if m is not None else f"<code>{escape(tex)}</code>"
 
-    parts = [f'<section id="formulas"><h2>{_e(w["formulas"])}</h2>']
+    parts = [f'<section id="formulas"><h2>{escape(w["formulas"])}</h2>']
     if f.get("layout"):
-        parts.append(f'<p class="note">{_e(f["layout"])}</p>')
+        parts.append(f'<p class="note">{escape(f["layout"])}</p>')
     groups = [(w["local_formulas"], [d.get("latex", "") for d in f.get("local", []) or []
                                      if isinstance(d, dict)]),
               (w["closed_forms"], [t for t in (f.get("gradients") or {}).values()
@@ -205,7 +206,7 @@ def _formulas(sol, lang) -> str:
                                   if isinstance(d, dict)])]
     for title, texts in groups:
         if texts:
-            parts.append(f"<details open><summary>{_e(title)} ({len(texts)})</summary>"
+            parts.append(f"<details open><summary>{escape(title)} ({len(texts)})</summary>"
                          '<div class="formulas">' + "".join(f"<div>{show(t)}</div>" for t in texts)
                          + "</div></details>")
     parts.append("</section>")
@@ -220,13 +221,13 @@ def _agreement(sol, lang, precision) -> str:
     if not methods and not agreement:
         return ""
     w = _w(lang)
-    parts = [f'<section id="agreement"><h2>{_e(w["agreement"])}</h2>']
+    parts = [f'<section id="agreement"><h2>{escape(w["agreement"])}</h2>']
     if isinstance(agreement, dict):
         ok = agreement.get("ok")
         cls, text = ("ok", w["ok"]) if ok else ("bad", w["bad"])
-        line = f'<p><span class="{cls}">{_e(text)}</span>'
+        line = f'<p><span class="{cls}">{escape(text)}</span>'
         if agreement.get("max_rel_error") is not None:
-            line += f' — {_e(w["max_rel"])}: {_num(agreement["max_rel_error"], 3)}'
+            line += f' — {escape(w["max_rel"])}: {_num(agreement["max_rel_error"], 3)}'
         parts.append(line + "</p>")
         pairs = agreement.get("pairs") or {}
         if isinstance(pairs, dict) and pairs:
@@ -236,15 +237,15 @@ def _agreement(sol, lang, precision) -> str:
                     continue
                 other = key.split("~", 1)[-1]
                 mark = '<span class="ok">✓</span>' if pr.get("ok") else '<span class="bad">✗</span>'
-                rows.append([_e(w["method"].get(other, other)), mark,
+                rows.append([escape(w["method"].get(other, other)), mark,
                              _num(pr["max_rel_error"] if pr.get("max_rel_error") is not None
                                   else float("nan"), 3),   # null: a method gave NaN
-                             _e(pr.get("band", "")),
-                             _e(f"atol {pr.get('atol')}, rtol {pr.get('rtol')}")])
+                             escape(pr.get("band", "")),
+                             escape(f"atol {pr.get('atol')}, rtol {pr.get('rtol')}")])
             heads = [w["pairs"], "", w["max_rel"], w["band"], "tol"]
             parts.append(_table(w["pairs"], heads, rows, {2}))
         for notice in agreement.get("notices") or []:
-            parts.append(f'<p class="note">{_e(notice)}</p>')
+            parts.append(f'<p class="note">{escape(notice)}</p>')
     if isinstance(methods, dict) and methods:
         names = [m for m in ("autograd", "symbolic", "numeric") if m in methods]
         names += [m for m in methods if m not in names]
@@ -255,7 +256,7 @@ def _agreement(sol, lang, precision) -> str:
                     params.append(p)
         rows = []
         for p in params:
-            row = [_math(_partial(sol.output, p))]
+            row = [math_element(mathml_partial(sol.output, p))]
             for m in names:
                 v = (methods[m] or {}).get(p)
                 row.append(_num(np.asarray(v, dtype=float), precision) if v is not None else "—")
@@ -264,8 +265,8 @@ def _agreement(sol, lang, precision) -> str:
         parts.append(_table(w["agreement"], heads, rows, set(range(1, len(names) + 1))))
     kinks = agreement.get("kinks") if isinstance(agreement, dict) else None
     if kinks:
-        items = "".join(f"<li>{_e(k if isinstance(k, str) else _kink_text(k))}</li>" for k in kinks)
-        parts.append(f'<p class="note">{_e(w["kinks"])}:</p><ul>{items}</ul>')
+        items = "".join(f"<li>{escape(k if isinstance(k, str) else _kink_text(k))}</li>" for k in kinks)
+        parts.append(f'<p class="note">{escape(w["kinks"])}:</p><ul>{items}</ul>')
     parts.append("</section>")
     return "".join(parts)
 
@@ -281,7 +282,7 @@ def _kink_text(k) -> str:
 
 
 def _plots(sol, lang) -> str:
-    specs = _plot_specs(sol.json_extras())
+    specs = plot_specs(sol.json_extras())
     if not specs:
         return ""
     figs = []
@@ -294,7 +295,7 @@ def _plots(sol, lang) -> str:
         elif "png" in p:
             data = p["png"]
             b64 = base64.b64encode(data).decode() if isinstance(data, bytes) else str(data)
-            body = f'<img alt="{_e(title)}" src="data:image/png;base64,{_e(b64)}">'
+            body = f'<img alt="{escape(title)}" src="data:image/png;base64,{escape(b64)}">'
         elif "series" in p:
             body = line_chart_svg(title, p["series"], p.get("x"), p.get("xlabel", ""),
                                   p.get("ylabel", ""), bool(p.get("log")))
@@ -303,7 +304,7 @@ def _plots(sol, lang) -> str:
         figs.append(f"<figure>{body}</figure>")
     if not figs:
         return ""
-    return (f'<section id="plots" class="plots"><h2>{_e(_w(lang)["plots"])}</h2>'
+    return (f'<section id="plots" class="plots"><h2>{escape(_w(lang)["plots"])}</h2>'
             + "".join(figs) + "</section>")
 
 
@@ -330,9 +331,9 @@ def _graph_figure(sol, lang, precision) -> str:
     svg = re.sub(r'width="([\d.]+)pt" height="([\d.]+)pt"', scale, svg, count=1)
     svg = svg.replace("<svg ", '<svg role="img" aria-labelledby="graph-title" ', 1)
     w = _w(lang)
-    return (f'<section id="graph"><h2 id="graph-title">{_e(w["graph"])}</h2>'
+    return (f'<section id="graph"><h2 id="graph-title">{escape(w["graph"])}</h2>'
             f'<figure class="graph"><div class="scroll">{svg}</div>'
-            f'<figcaption>{_e(w["graph_note"].format(out=sol.output))}</figcaption></figure>'
+            f'<figcaption>{escape(w["graph_note"].format(out=sol.output))}</figcaption></figure>'
             "</section>")
 
 
@@ -349,29 +350,29 @@ def solution_html(sol, lang: str = "en", precision: int = 4, methods: bool = Fal
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'; img-src data:\">\n"
-            f"<title>{_e(sol.title)} — gradcalc</title>\n<style>{CSS}</style>\n</head>\n")
+            f"<title>{escape(sol.title)} — gradcalc</title>\n<style>{CSS}</style>\n</head>\n")
     body = ["<body><main>",
-            f"<header><h1>{_e(sol.title)}</h1>",
-            f'<p class="sub">{_e(w["output"])}: {_math(_mi(sol.output))} = '
+            f"<header><h1>{escape(sol.title)}</h1>",
+            f'<p class="sub">{escape(w["output"])}: {math_element(mathml_identifier(sol.output))} = '
             f"{_num(sol.forward[sol.output], precision)}</p>",
-            f"<p>{_e(desc)}</p>" if desc else "", "</header>",
+            f"<p>{escape(desc)}</p>" if desc else "", "</header>",
             _graph_figure(sol, lang, precision),
-            f'<section id="forward"><h2>{_e(table_words(lang)["forward"])}</h2>'
+            f'<section id="forward"><h2>{escape(table_words(lang)["forward"])}</h2>'
             f"{_forward(sol, lang, precision)}</section>",
-            f'<section id="backward"><h2>{_e(table_words(lang)["backward"])}</h2>'
+            f'<section id="backward"><h2>{escape(table_words(lang)["backward"])}</h2>'
             f"{_backward(sol, lang, precision)}</section>",
-            f'<section id="gradients"><h2>{_e(table_words(lang)["gradients"])}</h2>'
+            f'<section id="gradients"><h2>{escape(table_words(lang)["gradients"])}</h2>'
             f"{_gradients(sol, lang, precision)}</section>",
             _agreement(sol, lang, precision),
             _formulas(sol, lang)]
     extra = _extra_tables(sol, lang, precision, methods)
     if extra:
-        body.append(f'<section id="more"><h2>{_e(w["extra"])}</h2>{extra}</section>')
+        body.append(f'<section id="more"><h2>{escape(w["extra"])}</h2>{extra}</section>')
     body += [_plots(sol, lang),
-             f'<section id="problem"><h2>{_e(w["source"])}</h2>'
-             f'<p class="note">{_e(problem.file)}</p>'
-             f'<pre class="source">{_e(_source_text(problem))}</pre></section>',
-             f'<footer>{_e(w["generated"].format(version=__version__))}</footer>',
+             f'<section id="problem"><h2>{escape(w["source"])}</h2>'
+             f'<p class="note">{escape(problem.file)}</p>'
+             f'<pre class="source">{escape(_source_text(problem))}</pre></section>',
+             f'<footer>{escape(w["generated"].format(version=__version__))}</footer>',
              "</main></body>\n</html>\n"]
     return head + "".join(body)
 

@@ -5,7 +5,7 @@ import html
 import re
 
 
-def _e(text) -> str:
+def escape(text) -> str:
     return html.escape(str(text), quote=True)
 
 
@@ -27,21 +27,21 @@ _SUP = {"²": "<mn>2</mn>", "³": "<mn>3</mn>", "ᵀ": '<mi mathvariant="normal"
 _FENCES = set("()[]{}‖|")
 
 
-def _mi(name: str) -> str:
+def mathml_identifier(name: str) -> str:
     """x -> <mi>x</mi>; W1 -> W with subscript 1; L_data -> L with subscript data."""
     m = re.fullmatch(r"([A-Za-z]+)([0-9]*)(?:_([A-Za-z0-9]+))?", name)
     if not m:
-        return f"<mi>{_e(name)}</mi>"
+        return f"<mi>{escape(name)}</mi>"
     base, digits, under = m.groups()
     if under:                 # h0_1 -> (h0) sub 1, L_data -> L sub data
         tag = "mn" if under.isdigit() else "mi"
-        return f"<msub>{_mi(base + digits)}<{tag}>{_e(under)}</{tag}></msub>"
+        return f"<msub>{mathml_identifier(base + digits)}<{tag}>{escape(under)}</{tag}></msub>"
     if digits and base not in _FUNCTION_NAMES:
-        return f"<msub><mi>{_e(base)}</mi><mn>{_e(digits)}</mn></msub>"
-    return f"<mi>{_e(name)}</mi>"
+        return f"<msub><mi>{escape(base)}</mi><mn>{escape(digits)}</mn></msub>"
+    return f"<mi>{escape(name)}</mi>"
 
 
-def _mrow(text: str) -> str:
+def mathml_row(text: str) -> str:
     """The MathML content (no <math>) of one line of plain formula text."""
     items: list[str] = []
     for m in _TOKEN.finditer(text):
@@ -49,33 +49,33 @@ def _mrow(text: str) -> str:
         if kind == "sp":
             continue
         if kind == "words":          # plain English inside a formula: "(mean over the batch)"
-            items.append(f"<mtext>{_e(tok)}</mtext>")
+            items.append(f"<mtext>{escape(tok)}</mtext>")
             continue
         if kind == "sub" and items:
-            items[-1] = f"<msub>{items[-1]}<mrow>{_mrow(tok[2:-1])}</mrow></msub>"
+            items[-1] = f"<msub>{items[-1]}<mrow>{mathml_row(tok[2:-1])}</mrow></msub>"
         elif kind == "sup" and items:
             items[-1] = f"<msup>{items[-1]}{_SUP[tok]}</msup>"
         elif kind == "id":
-            items.append(_mi(tok))
+            items.append(mathml_identifier(tok))
         elif kind == "num":
             items.append(f"<mn>{tok}</mn>")
         elif kind == "greek":
-            items.append(f"<mi>{_e(tok)}</mi>")
+            items.append(f"<mi>{escape(tok)}</mi>")
         elif kind == "op":
             tok = "−" if tok == "-" else tok
             if tok in _FENCES:
-                items.append(f'<mo stretchy="false">{_e(tok)}</mo>')
+                items.append(f'<mo stretchy="false">{escape(tok)}</mo>')
             else:
-                items.append(f"<mo>{_e(tok)}</mo>")
+                items.append(f"<mo>{escape(tok)}</mo>")
         else:
-            items.append(f"<mtext>{_e(tok)}</mtext>")
+            items.append(f"<mtext>{escape(tok)}</mtext>")
     return "".join(items)
 
 
 def mathml(text: str, display: bool = False) -> str:
     """Plain formula text (as in the tables: W1·x + b1, σ(z1), xᵀ …) as inline MathML."""
     disp = ' display="block"' if display else ""
-    return (f'<math{disp} xmlns="http://www.w3.org/1998/Math/MathML"><mrow>{_mrow(text)}</mrow>'
+    return (f'<math{disp} xmlns="http://www.w3.org/1998/Math/MathML"><mrow>{mathml_row(text)}</mrow>'
             "</math>")
 
 
@@ -162,7 +162,7 @@ def latex_mathml(tex: str, display: bool = True) -> str | None:
 
     def delim(t) -> str:
         t = {"\\{": "{", "\\}": "}", "\\|": "‖", "\\lbrace": "{", "\\rbrace": "}"}.get(t, t)
-        return "" if t == "." else f"<mo>{_e(t)}</mo>"
+        return "" if t == "." else f"<mo>{escape(t)}</mo>"
 
     def atom() -> str:
         t = take()
@@ -182,7 +182,7 @@ def latex_mathml(tex: str, display: bool = True) -> str | None:
                 text = raw_group()
                 tag = "mtext" if name in ("text", "textrm") else "mi"
                 attr = ' mathvariant="normal"' if tag == "mi" and len(text) == 1 else ""
-                return f"<{tag}{attr}>{_e(text)}</{tag}>"
+                return f"<{tag}{attr}>{escape(text)}</{tag}>"
             if name == "begin":
                 env = raw_group()
                 if env not in ("cases", "matrix", "pmatrix", "bmatrix"):
@@ -222,7 +222,7 @@ def latex_mathml(tex: str, display: bool = True) -> str | None:
             if name in _TEX_FUNC:
                 return f"<mi>{name}</mi>"
             if name in _TEX_OP:
-                return f"<mo>{_e(_TEX_OP[name])}</mo>"
+                return f"<mo>{escape(_TEX_OP[name])}</mo>"
             if name in _TEX_SPACE:
                 return f'<mspace width="{_TEX_SPACE[name]}"/>'
             if name == "_":
@@ -234,7 +234,7 @@ def latex_mathml(tex: str, display: bool = True) -> str | None:
             return f"<mn>{t}</mn>"
         if t in "}&^_":
             raise _TexError(t)
-        return f"<mo>{_e('−' if t == '-' else t)}</mo>"
+        return f"<mo>{escape('−' if t == '-' else t)}</mo>"
 
     try:
         body = seq(stops=())
@@ -245,11 +245,11 @@ def latex_mathml(tex: str, display: bool = True) -> str | None:
             "</math>")
 
 
-def _partial(top: str, bottom: str) -> str:
+def mathml_partial(top: str, bottom: str) -> str:
     """∂top/∂bottom as a MathML fraction (no <math>)."""
-    return (f"<mfrac><mrow><mo>∂</mo>{_mi(top)}</mrow>"
-            f"<mrow><mo>∂</mo>{_mi(bottom)}</mrow></mfrac>")
+    return (f"<mfrac><mrow><mo>∂</mo>{mathml_identifier(top)}</mrow>"
+            f"<mrow><mo>∂</mo>{mathml_identifier(bottom)}</mrow></mfrac>")
 
 
-def _math(content: str) -> str:
+def math_element(content: str) -> str:
     return f'<math xmlns="http://www.w3.org/1998/Math/MathML"><mrow>{content}</mrow></math>'

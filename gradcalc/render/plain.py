@@ -6,7 +6,7 @@ so wide (CJK) characters and word wrapping follow rich exactly; the layout below
 rich.table.Table (column measurement, collapsing of columns that are too wide, padding, title
 and caption wrapped at the table's width).  render() returns None for anything it does not
 reproduce (control characters, tiny widths, a table wider than the console); the caller then
-uses rich itself.  tests/test_plain.py compares the two on many random tables.
+uses rich itself.  tests/render/test_plain.py compares the two on many random tables.
 """
 from __future__ import annotations
 

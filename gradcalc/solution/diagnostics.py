@@ -40,9 +40,9 @@ def bptt(problem, graph, i: int) -> Bptt:
     from step t+1).  Returns arrays with rows in time order (batch: examples first): h, total,
     from_next (= Whhᵀ δ_(t+1)), direct (what the layers above send; direct + from_next = total),
     deriv (act′(z_t)) and delta (δ_t = ∂L/∂z_t = act′(z_t) ⊙ ∂L/∂h_t)."""
-    from gradcalc.graph.network import _steps, rnn_state_name, step_name
+    from gradcalc.graph.network import rnn_state_name, step_name, time_steps
     layer = problem.layers[i - 1]
-    T = _steps(problem, i)
+    T = time_steps(problem, i)
     nodes = [graph.by_name[step_name(problem, i, t, T)] for t in range(1, T + 1)]
     axis = 1 if problem.batch else 0
     h = np.stack([n.value for n in nodes], axis=axis)

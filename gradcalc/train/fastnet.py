@@ -21,7 +21,7 @@ class FastNet:
 
     It performs exactly the operations of `network.build` + `autograd.Graph.backward`, in the
     same order (the regularizer's gradient is accumulated before the layer's own, as the graph
-    sweep does), so its gradients equal autograd.run's bit for bit (tests/test_train.py).
+    sweep does), so its gradients equal autograd.run's bit for bit (tests/train/test_train.py).
     The registry functions are looked up once, here, not per call."""
 
     def __init__(self, problem):

@@ -129,7 +129,7 @@ def parse_batch_size(value) -> int | str:
     return int(text)
 
 
-def _check_trainable(problem) -> None:
+def check_trainable(problem) -> None:
     from gradcalc.problem.model import NetworkProblem
     if not isinstance(problem, NetworkProblem):
         raise ProblemError("gradcalc train needs a network problem (layers + data); for gradient "
@@ -149,7 +149,7 @@ def train(problem, *, epochs: int = 100, batch_size: int | str = "all", seed: in
     problem file. Loss and accuracy per epoch are averaged over its batches, each measured
     before that batch's update. A non-finite loss stops training; the result keeps the last
     parameters whose loss was finite."""
-    _check_trainable(problem)
+    check_trainable(problem)
     opt = parse_optimizer(problem)
     if opt is None:
         raise ProblemError("gradcalc train needs an 'optimizer' section "

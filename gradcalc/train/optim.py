@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.errors import DomainError, ProblemError
-from gradcalc.problem.context import _kind
+from gradcalc.problem.context import value_kind
 
 OPTIMIZER_KEYS = ("type", "lr", "momentum", "clip", "schedule", "params")
 SCHEDULE_KEYS = ("type", "milestones", "gamma")
@@ -73,7 +73,7 @@ def _number(problem, value, path, *, low=None, low_open=False, high=None, high_o
         except ValueError:
             raise _error(problem, path, f"expected {what}, got '{value}'") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _error(problem, path, f"expected {what}, got {_kind(value)}")
+        raise _error(problem, path, f"expected {what}, got {value_kind(value)}")
     value = float(value)
     if not math.isfinite(value):
         raise _error(problem, path, f"expected a finite number, got {value}")
@@ -86,7 +86,7 @@ def _number(problem, value, path, *, low=None, low_open=False, high=None, high_o
 
 def _keys(problem, mapping, path, allowed, what) -> dict:
     if not isinstance(mapping, dict):
-        raise _error(problem, path, f"expected a mapping ({what}), got {_kind(mapping)}")
+        raise _error(problem, path, f"expected a mapping ({what}), got {value_kind(mapping)}")
     for key in mapping:
         if not isinstance(key, str) or key not in allowed:
             hint = difflib.get_close_matches(str(key), list(allowed), n=1)
@@ -149,7 +149,7 @@ def _schedule(problem, raw, path) -> StepSchedule:
     if isinstance(ms, int) and not isinstance(ms, bool):
         ms = [ms]
     if not isinstance(ms, list) or not ms:
-        raise _error(problem, mpath, f"expected a list of epochs, got {_kind(ms)}")
+        raise _error(problem, mpath, f"expected a list of epochs, got {value_kind(ms)}")
     out = []
     for i, m in enumerate(ms):
         if isinstance(m, bool) or not isinstance(m, int) or m < 1:
@@ -169,7 +169,7 @@ def _params(problem, raw, path) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list) or not raw:
-        raise _error(problem, path, f"expected a list of parameter names, got {_kind(raw)}")
+        raise _error(problem, path, f"expected a list of parameter names, got {value_kind(raw)}")
     seen = []
     for i, name in enumerate(raw):
         if not isinstance(name, str) or name not in known:

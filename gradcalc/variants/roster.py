@@ -61,9 +61,9 @@ def read_roster(path, id_column: str | None = None) -> Roster:
 
 
 def parse_roster(text: str, file: str = "<roster>", id_column: str | None = None) -> Roster:
-    from gradcalc.grading.csvanswers import _sniff_delimiter
+    from gradcalc.grading.csvanswers import sniff_delimiter
     text = text[1:] if text.startswith("\ufeff") else text
-    delim = _sniff_delimiter(text.split("\n", 1)[0])
+    delim = sniff_delimiter(text.split("\n", 1)[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     try:
         header = next(reader)

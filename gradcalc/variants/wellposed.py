@@ -43,7 +43,7 @@ def check_well_posed(problem, options: Options, questions=(), graph=None,
     """The first violated constraint of a concrete problem, or None when it is well-posed.
 
     `questions`: the rubric's questions (objects with `name` and `tolerance(ref)`, as
-    gradcalc.grading.Question); their answers must not round to 0. `nudged()` gives the graph
+    gradcalc.grading.rubric.Question); their answers must not round to 0. `nudged()` gives the graph
     of the same problem with its drawn numbers moved by a hair (None when it cannot): an
     answer that is exactly 0 there too is a structural zero (a relu that is off, the smaller
     input of a max) and allowed; one that moves off 0 is 0 only because of these numbers.

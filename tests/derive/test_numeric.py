@@ -211,15 +211,15 @@ def _softmax_net_by_hand():
 def test_stacked_perturbations_give_the_same_differences(monkeypatch):
     p = parse_problem(SOFTMAX_NET)
     calls = []
-    real = chain._Chain.values
-    monkeypatch.setattr(chain._Chain, "values",
+    real = chain.StackedChain.values
+    monkeypatch.setattr(chain.StackedChain, "values",
                         lambda self, pert: calls.append(len(pert)) or real(self, pert))
     stacked = numeric.run(p, direction=False)
     assert calls                                  # the stacked forward was used
     dW2, db2 = _softmax_net_by_hand()
     np.testing.assert_allclose(stacked.gradients["W2"], dW2, rtol=1e-8)
     np.testing.assert_allclose(stacked.gradients["b2"], db2, rtol=1e-8)
-    monkeypatch.setattr(chain._Chain, "make", classmethod(lambda cls, *a: None))
+    monkeypatch.setattr(chain.StackedChain, "make", classmethod(lambda cls, *a: None))
     single = numeric.run(p, direction=False)      # one forward evaluation per perturbation
     for name, g in single.gradients.items():
         # the quotients differ at most by the rounding of a matrix product taken as a block
@@ -234,10 +234,10 @@ def test_stacked_perturbations_give_the_same_differences(monkeypatch):
 def test_a_stacked_forward_that_disagrees_is_not_used(monkeypatch):
     p = parse_problem(SOFTMAX_NET)
     want = numeric.run(p, direction=False).gradients
-    real = chain._Chain.values
+    real = chain.StackedChain.values
     # a stacking mistake (here: the r-th value off by r·1e-6) is found on the first
     # perturbations, and every entry is then evaluated one by one
-    monkeypatch.setattr(chain._Chain, "values",
+    monkeypatch.setattr(chain.StackedChain, "values",
                         lambda self, pert: [v + r * 1e-6 for r, v in enumerate(real(self, pert))])
     got = numeric.run(p, direction=False).gradients
     for name in want:

@@ -182,8 +182,8 @@ def test_generalize_refuses_a_pattern_that_does_not_rebuild_every_entry():
     a, b, c = sympy.symbols("a_1 a_2 c", real=True)
     info = {a: ("a", (0,)), b: ("a", (1,))}
     # entry 0 is a₁, entry 1 is a₂ + c: no single formula in i
-    assert patterns._generalize([((0,), a), ((1,), b + c)], info) is None
-    pat = patterns._generalize([((0,), 2 * a), ((1,), 2 * b)], info)
+    assert patterns.generalize([((0,), a), ((1,), b + c)], info) is None
+    pat = patterns.generalize([((0,), 2 * a), ((1,), 2 * b)], info)
     assert pat is not None and pat[1] == ("i",)
 
 

@@ -439,7 +439,7 @@ def test_rubric_points_sigfigs_and_names():
 # ---------------------------------------------------------------- the class
 def test_variants_are_computed_once_per_problem(monkeypatch):
     calls = {"catalogue": 0, "variant_runs": 0}
-    real_catalogue, real_run = grade_mod._catalogue, tape_mod.Tape.run
+    real_catalogue, real_run = grade_mod.catalogue, tape_mod.Tape.run
 
     def counting_catalogue(*a):
         calls["catalogue"] += 1
@@ -450,7 +450,7 @@ def test_variants_are_computed_once_per_problem(monkeypatch):
             calls["variant_runs"] += 1
         return real_run(self, fsub, gsub, variant)
 
-    monkeypatch.setattr(grade_mod, "_catalogue", counting_catalogue)
+    monkeypatch.setattr(grade_mod, "catalogue", counting_catalogue)
     monkeypatch.setattr(tape_mod.Tape, "run", counting_run)
     key = AnswerKey(HW1)
     built = dict(calls)

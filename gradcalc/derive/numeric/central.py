@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradcalc.derive.numeric.chain import _Chain
-from gradcalc.derive.numeric.kinks import Kink, _kink_reason, _off_domain
+from gradcalc.derive.numeric.chain import StackedChain
+from gradcalc.derive.numeric.kinks import Kink, kink_reason, record_off_domain
 from gradcalc.derive.numeric.policy import DEFAULT_H, step
 from gradcalc.derive.numeric.tape import Tape
 
@@ -93,10 +93,10 @@ def _differences(problem, tape, out, f0, kinked, h, richardson, sample, rng) -> 
             g[idx] = d
             mask[idx] = True
             if not np.isfinite(d):
-                _off_domain(name, idx, kinks, bad)
+                record_off_domain(name, idx, kinks, bad)
                 continue
             for rec in my_kinked:
-                why = _kink_reason(tape, rec, info, hk)
+                why = kink_reason(tape, rec, info, hk)
                 if why:
                     kinks.append(Kink(name, idx, tape.names[rec[0]], rec[1].name, why))
                     break
@@ -114,7 +114,7 @@ def _lean(tape: Tape, li: int, out: int, hs: np.ndarray, g: np.ndarray, mask: np
     """Central differences (f(θ + h) − f(θ − h)) / ((θ + h) − (θ − h)) of the entries at flat
     positions `ks` of leaf `li` (Richardson on request), θ perturbed in place and restored.
 
-    The forward values come from _Chain (several perturbations through the same forward at
+    The forward values come from StackedChain (several perturbations through the same forward at
     once) when the operations after the leaf allow it, else from one evaluation each."""
     theta = tape.values[li]
     tf, hf, gf, mf = theta.reshape(-1), hs.reshape(-1), g.reshape(-1), mask.reshape(-1)
@@ -130,7 +130,7 @@ def _lean(tape: Tape, li: int, out: int, hs: np.ndarray, g: np.ndarray, mask: np
                 tf[k] = old
         return vals
 
-    chain = _Chain.make(tape, li, out)
+    chain = StackedChain.make(tape, li, out)
     many = chain.values if chain is not None else one_by_one
     size = chain.chunk if chain is not None else 64
     ks = list(ks)
@@ -158,7 +158,7 @@ def _lean(tape: Tape, li: int, out: int, hs: np.ndarray, g: np.ndarray, mask: np
             gf[k] = d
             mf[k] = True
             if not math.isfinite(d):
-                _off_domain(name, _index(k, theta.shape), kinks, bad)
+                record_off_domain(name, _index(k, theta.shape), kinks, bad)
 
 
 def _same(fs: list, one_by_one, pert: list) -> bool:

@@ -14,7 +14,7 @@ import functools
 
 import numpy as np
 
-from gradcalc.derive.numeric.tape import Tape, _scalar
+from gradcalc.derive.numeric.tape import Tape, as_scalar
 
 # Operations whose forward, given a stack of values of one input (a new leading axis, one row
 # per perturbation), returns the stack of what it returns for each row alone: elementwise
@@ -38,7 +38,7 @@ def _rowwise(op, inputs: list, pos: int, shapes: list) -> bool:
     return False
 
 
-class _Chain:
+class StackedChain:
     """Forward values for many perturbations of one leaf when its downstream operations form
     a chain (each takes the previous one's output as its only changed input): the first
     operation runs once per perturbation (the leaf perturbed in place), the following
@@ -46,7 +46,7 @@ class _Chain:
     over a batch) once per perturbation again.  Every call is a registry forward."""
 
     @classmethod
-    def make(cls, tape: Tape, li: int, out: int) -> "_Chain | None":
+    def make(cls, tape: Tape, li: int, out: int) -> "StackedChain | None":
         plan = tape.downstream(li)
         if not plan or plan[-1][0] != out or any(li in rec[2] for rec in plan[1:]):
             return None
@@ -102,5 +102,5 @@ class _Chain:
         for v in rows:
             for fwd in self.tail:
                 v = fwd(v)
-            out.append(_scalar(v))
+            out.append(as_scalar(v))
         return out

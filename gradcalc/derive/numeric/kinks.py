@@ -27,14 +27,14 @@ class Kink:
     reason: str
 
 
-def _off_domain(name: str, idx: tuple, kinks: list, bad: list) -> None:
+def record_off_domain(name: str, idx: tuple, kinks: list, bad: list) -> None:
     """θ ± h left the op's domain (sqrt just above 0, log near 0): reported, not a verdict."""
     bad.append((name, idx))
     kinks.append(Kink(name, idx, "", "domain", "θ ± h leaves the domain: the "
                       "forward pass is not finite there"))
 
 
-def _kink_reason(tape: Tape, rec, info, hk: float) -> str | None:
+def kink_reason(tape: Tape, rec, info, hk: float) -> str | None:
     i, op, inputs, attrs = rec
     cp, cm = info
     xs0 = [tape.values[j] for j in inputs]

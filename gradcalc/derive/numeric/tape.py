@@ -70,7 +70,7 @@ class Tape:
         vals[leaf] = value
         for i, fwd, get, one in self._plan(leaf):
             vals[i] = fwd(get(vals)) if one else fwd(*get(vals))
-        return _scalar(vals[out]), vals
+        return as_scalar(vals[out]), vals
 
     def evaluator(self, leaf: int, out: int) -> Callable[[np.ndarray], float]:
         """`evaluate` without the node values: value -> the output (the inner loop of the
@@ -83,11 +83,11 @@ class Tape:
             vals[leaf] = value
             for i, fwd, get, one in plan:
                 vals[i] = fwd(get(vals)) if one else fwd(*get(vals))
-            return _scalar(vals[out])
+            return as_scalar(vals[out])
         return f
 
 
-def _scalar(v) -> float:
+def as_scalar(v) -> float:
     """The output as a float (an output with several entries is summed, as f0 is)."""
     if type(v) is np.ndarray and v.ndim == 0:
         return float(v)

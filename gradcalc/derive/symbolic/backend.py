@@ -24,7 +24,7 @@ from gradcalc.errors import DomainError
 FORM_LIMIT = 20000           # tree size of one entry's forward form (a deep recurrence, say)
 
 
-def _sp():
+def sympy_module():
     import sympy
     return sympy
 
@@ -52,7 +52,7 @@ def _tree_size(e, memo: dict, limit: int) -> int:
 def _partials_of(form, order: dict, skip=frozenset()) -> list:
     """[(u, ∂form/∂u)] for every symbol u of `form` (in `order`) but those in `skip`, by SymPy;
     for a sum only the terms containing u are differentiated (the others give 0)."""
-    sp = _sp()
+    sp = sympy_module()
     terms: dict = {}
     for term in (form.args if form.is_Add else (form,)):
         for u in term.free_symbols:
@@ -67,19 +67,19 @@ class _StandIn:
     made on first use (SymPy is imported lazily); no problem name contains "@"."""
 
     def __getattr__(self, name):
-        sp = _sp()
+        sp = sympy_module()
         self.u, self.o = sp.Symbol("@u", real=True), sp.Symbol("@o", real=True)
         return getattr(self, name)
 
 
-_STAND = _StandIn()
+STAND_INS = _StandIn()
 
 
 def _diff(term, u):
     """∂term/∂u by SymPy.  `sympy.diff` dispatches to the expression's own `_eval_derivative`
     (the product, chain and quotient rules of SymPy); calling it directly skips the wrapper's
     bookkeeping and is about ten times faster.  Anything it cannot do goes to `sympy.diff`."""
-    sp = _sp()
+    sp = sympy_module()
     try:
         d = term._eval_derivative(u)
     except Exception:   # not every object implements it the same way: use the public API
@@ -90,7 +90,7 @@ def _diff(term, u):
 
 
 @dataclass
-class _Node:
+class SymNode:
     name: str
     op: str
     inputs: list                    # handles (object arrays)
@@ -104,11 +104,11 @@ class SymBackend:
     """A backend for network.build whose values are object arrays of SymPy symbols."""
 
     def __init__(self, exact: bool = False, network: bool = True, file: str | None = None):
-        self.sp = _sp()
+        self.sp = sympy_module()
         self.exact = exact
         self.network = network
         self.file = file
-        self.nodes: list[_Node] = []
+        self.nodes: list[SymNode] = []
         self.values: dict = {}        # symbol -> its value (sympy number / exact expression)
         self.info: dict = {}          # symbol -> (node name, index)
         self.order: dict = {}         # symbol -> creation rank (deterministic sums)
@@ -195,7 +195,7 @@ class SymBackend:
             self.info[s] = (name, idx)
             self.order[s] = len(self.order)
             self.values[s] = self._evaluate(form, name, field)
-        node = _Node(name, op_name, list(inputs), attrs, syms, forms)
+        node = SymNode(name, op_name, list(inputs), attrs, syms, forms)
         self.nodes.append(node)
         self._remember(syms, name)
         return syms
@@ -218,7 +218,7 @@ class SymBackend:
         return v
 
     # ------------------------------------------------------------ derivatives
-    def partials(self, node: _Node, k: int) -> list:
+    def partials(self, node: SymNode, k: int) -> list:
         """[(u, ∂form_k/∂u)] for every symbol u of the entry's forward form, by sympy.diff.
 
         For a sum only the terms containing u are differentiated (the others give 0)."""
@@ -228,7 +228,7 @@ class SymBackend:
             form = node.forms.flat[k]
             free = form.free_symbols
             u = next(iter(free)) if len(free) == 1 else None
-            U = _STAND.u
+            U = STAND_INS.u
             if u is not None and u in self.const_symbols:
                 node.partials[k] = []
             elif u is not None and u.assumptions0 == U.assumptions0:
@@ -279,9 +279,9 @@ def _real(v) -> float:
         return math.nan
 
 
-def _basic(e):
+def as_sympy(e):
     """A SymPy object for a value that is one already or a plain number (never text)."""
-    sp = _sp()
+    sp = sympy_module()
     if isinstance(e, sp.Basic):
         return e
     if isinstance(e, (int, np.integer)):

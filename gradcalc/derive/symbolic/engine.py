@@ -39,9 +39,9 @@ class SymbolicResult:
     def formulas(self, closed: bool = True) -> "Formulas":
         """Local derivatives per backward step and (with `closed`) closed forms per parameter;
         cached."""
-        from gradcalc.derive.symbolic.formulas import _Formulas
+        from gradcalc.derive.symbolic.formulas import FormulaBuilder
         if self._formulas is None or (closed and self._formulas.gradients is None):
-            self._formulas = _Formulas(self).build(closed)
+            self._formulas = FormulaBuilder(self).build(closed)
         return self._formulas
 
 

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradcalc.derive.symbolic.backend import _STAND, _sp
+from gradcalc.derive.symbolic.backend import STAND_INS, sympy_module
 from gradcalc.derive.symbolic.names import latex_name, pretty_name
-from gradcalc.derive.symbolic.output_form import _output_form, _transcendental
-from gradcalc.derive.symbolic.patterns import _generalize
-from gradcalc.derive.symbolic.printing import _count, _Printer
+from gradcalc.derive.symbolic.output_form import is_transcendental, rewrite_in_output
+from gradcalc.derive.symbolic.patterns import generalize
+from gradcalc.derive.symbolic.printing import FormulaPrinter, node_count
 
 if TYPE_CHECKING:
-    from gradcalc.derive.symbolic.backend import _Node
+    from gradcalc.derive.symbolic.backend import SymNode
     from gradcalc.derive.symbolic.engine import SymbolicResult
 
 CLOSED_LIMIT = 3000          # partial derivatives in the graph; above it no closed forms
@@ -52,12 +52,12 @@ class Formulas:
                 "note": self.note}
 
 
-class _Formulas:
+class FormulaBuilder:
     def __init__(self, res: SymbolicResult):
         self.res = res
         self.be = res.backend
-        self.sp = _sp()
-        self.pr = _Printer(self.be.network)
+        self.sp = sympy_module()
+        self.pr = FormulaPrinter(self.be.network)
         for s, (name, idx) in self.be.info.items():
             self.pr.add(s, name, idx)
         self.by_key = {key: s for s, key in self.be.info.items()}   # (name, index) -> symbol
@@ -66,13 +66,13 @@ class _Formulas:
         self._outputs: dict = {}          # (form, derivative) over the stand-ins -> output form
 
     # -- local derivatives, in the output's terms when SymPy finds such a form
-    def _local(self, node: _Node, k: int) -> list:
+    def _local(self, node: SymNode, k: int) -> list:
         out = []
         form = node.forms.flat[k]
         s = node.syms.flat[k]
         for u, d in self.be.partials(node, k):
             shown = d
-            if len(form.free_symbols) == 1 and _transcendental(d):
+            if len(form.free_symbols) == 1 and is_transcendental(d):
                 o = self._output_form(d, u, form, s)
                 if o is not None:
                     shown = o
@@ -80,14 +80,14 @@ class _Formulas:
         return out
 
     def _output_form(self, d, u, form, o):
-        """_output_form, found once per elementwise form: the derivative is written over the
+        """rewrite_in_output, found once per elementwise form: the derivative is written over the
         stand-in symbols (u, o) and the result renamed for each entry."""
-        U, O = _STAND.u, _STAND.o
+        U, O = STAND_INS.u, STAND_INS.o
         if u.assumptions0 != U.assumptions0 or o.assumptions0 != O.assumptions0:
-            return _output_form(d, u, form, o)
+            return rewrite_in_output(d, u, form, o)
         key = (form.xreplace({u: U}), d.xreplace({u: U}))
         if key not in self._outputs:
-            self._outputs[key] = _output_form(key[1], U, key[0], O)
+            self._outputs[key] = rewrite_in_output(key[1], U, key[0], O)
         found = self._outputs[key]
         return None if found is None else found.xreplace({U: u, O: o})
 
@@ -130,7 +130,7 @@ class _Formulas:
         out_shape = node.syms.shape
         src_shape = self.be.by_name[src].shape
         npos = len(out_shape)
-        pat = _generalize([(key, shown) for key, shown, _ in entries], self.be.info, self.by_key)
+        pat = generalize([(key, shown) for key, shown, _ in entries], self.be.info, self.by_key)
         if pat is not None:
             expr, letters, gen = pat
             lhs_t = f"∂{pretty_name(node.name, letters[:npos], pr.network)}/" \
@@ -141,7 +141,7 @@ class _Formulas:
                 pr.add(g, gname, gidx)
             raw_pat = None
             if any(r != s for _, s, r in entries):
-                rp = _generalize([(key, r) for key, _, r in entries], self.be.info, self.by_key)
+                rp = generalize([(key, r) for key, _, r in entries], self.be.info, self.by_key)
                 if rp is not None and rp[1] == letters:
                     raw_pat = rp[0]
                     for g, (gname, gidx) in rp[2].items():
@@ -210,7 +210,7 @@ class _Formulas:
         sp, pr = self.sp, self.pr
         out_t = pretty_name(self.res.output, (), pr.network)
         out_l = latex_name(self.res.output, (), pr.network)
-        pat = _generalize(entries, self.be.info, self.by_key) if len(entries) > 1 else None
+        pat = generalize(entries, self.be.info, self.by_key) if len(entries) > 1 else None
         if pat is not None:
             expr, letters, gen = pat
             for g, (gname, gidx) in gen.items():
@@ -228,8 +228,8 @@ class _Formulas:
                     sp.Dummy(f"c{i}") for i in itertools.count(1)))
             except Exception:   # cse is a convenience only
                 subs, reduced = [], exprs[:_SHOW]
-            if subs and sum(_count(e) for e in reduced) + sum(_count(e) for _, e in subs) < \
-                    sum(_count(e) for e in exprs[:_SHOW]):
+            if subs and sum(node_count(e) for e in reduced) + sum(node_count(e) for _, e in subs) < \
+                    sum(node_count(e) for e in exprs[:_SHOW]):
                 rename = {}
                 for c, e in subs:
                     e = e.xreplace(rename)

@@ -3,19 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcalc.derive.symbolic.backend import _sp
+from gradcalc.derive.symbolic.backend import sympy_module
 
 
-def _transcendental(d) -> bool:
+def is_transcendental(d) -> bool:
     """Does the derivative contain a function (exp, tanh …) or a root?  Then its form in terms
     of the op's output (σ(1 − σ), 1 − tanh²) is the one people know; 1/x stays −1/x²."""
-    sp = _sp()
+    sp = sympy_module()
     return bool(d.atoms(sp.Function)) or any(not p.exp.is_Integer for p in d.atoms(sp.Pow))
 
 
 def _nice_sign(e):
     """-o·(o − 1) -> o·(1 − o): move a leading minus sign into the one sum factor."""
-    sp = _sp()
+    sp = sympy_module()
     if e.is_Mul:
         coeff, rest = e.as_coeff_mul()
         adds = [a for a in rest if a.is_Add]
@@ -25,10 +25,10 @@ def _nice_sign(e):
     return e
 
 
-def _output_form(d, u, form, o):
+def rewrite_in_output(d, u, form, o):
     """Rewrite the derivative `d` of `form` (a function of u alone) in terms of its output o:
     σ′ -> o(1 − o), tanh′ -> 1 − o², exp′ -> o.  None when no such form is found."""
-    sp = _sp()
+    sp = sympy_module()
     c = d.subs(form, o)
     if u not in c.free_symbols and c != d:
         return _shortest(c)
@@ -69,6 +69,6 @@ def _output_form(d, u, form, o):
 
 def _shortest(e):
     """e or its factored form, whichever has fewer operations: o·(1 − o), but 1 − o²."""
-    sp = _sp()
+    sp = sympy_module()
     f = _nice_sign(sp.factor(e))
     return f if sp.count_ops(f) <= sp.count_ops(e) else e

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import itertools
 
-from gradcalc.derive.symbolic.backend import _basic, _sp
+from gradcalc.derive.symbolic.backend import as_sympy, sympy_module
 
 _LETTERS = "ijklmnpqrs"
 
 
-def _generalize(entries: list, info: dict, by_name: dict | None = None):
+def generalize(entries: list, info: dict, by_name: dict | None = None):
     """Find one formula with index letters that reproduces every entry.
 
     `entries` are (key, expr) where key is a tuple of 0-based positions (output index followed
@@ -18,7 +18,7 @@ def _generalize(entries: list, info: dict, by_name: dict | None = None):
     distinct — and the candidate is verified by rebuilding every entry exactly.  Returns
     (pattern expression, letters per key position, {pattern symbol: (name, letters)}) or None.
     `by_name` is the inverse of `info`, (name, index) -> symbol (built here when not given)."""
-    sp = _sp()
+    sp = sympy_module()
     if not entries:
         return None
     nkey = len(entries[0][0])
@@ -106,6 +106,6 @@ def _generalize(entries: list, info: dict, by_name: dict | None = None):
         back = {g: inst(name, pattern, vals) for g, (name, pattern) in gen.items()}
         if any(v is None for v in back.values()):
             return None
-        if _basic(expr).xreplace(back) != e:
+        if as_sympy(expr).xreplace(back) != e:
             return None
     return expr, key_letters, gen

@@ -1,7 +1,7 @@
 """Expressions printed for people: text and LaTeX with the lecture's names; exact values."""
 from __future__ import annotations
 
-from gradcalc.derive.symbolic.backend import _basic, _sp
+from gradcalc.derive.symbolic.backend import as_sympy, sympy_module
 from gradcalc.derive.symbolic.names import latex_name, pretty_name
 
 
@@ -10,7 +10,7 @@ def _positive_first(terms):
     return sorted(terms, key=lambda t: t.could_extract_minus_sign())
 
 
-class _Printer:
+class FormulaPrinter:
     """Unicode and LaTeX printing with the lecture's names for our symbols."""
 
     def __init__(self, network: bool):
@@ -60,7 +60,7 @@ class _Printer:
 
 def _tidy(e):
     """Integer-valued floats (1.0 from 2 · 0.5) print as integers."""
-    sp = _sp()
+    sp = sympy_module()
     if not isinstance(e, sp.Basic):
         return e
     rep = {f: sp.Integer(int(f)) for f in e.atoms(sp.Float) if float(f).is_integer()}
@@ -69,15 +69,15 @@ def _tidy(e):
 
 def exact_text(e, network: bool = True) -> tuple[str, str]:
     """An exact value as (text, LaTeX), lightly simplified."""
-    pr = _Printer(network)
-    e = _simplest(_basic(e))
+    pr = FormulaPrinter(network)
+    e = _simplest(as_sympy(e))
     return pr.text(e), pr.latex(e)
 
 
 def _simplest(e):
     """A cheap tidy-up of an exact value: together/cancel when that makes it shorter."""
-    sp = _sp()
-    if e.is_Rational or _count(e) > 400:
+    sp = sympy_module()
+    if e.is_Rational or node_count(e) > 400:
         return e
     best = e
     for f in (sp.together, sp.cancel):
@@ -85,11 +85,11 @@ def _simplest(e):
             c = f(e)
         except Exception:   # a tidy-up only
             continue
-        if _count(c) < _count(best):
+        if node_count(c) < node_count(best):
             best = c
     return best
 
 
-def _count(e) -> int:
+def node_count(e) -> int:
     from sympy import preorder_traversal
     return sum(1 for _ in preorder_traversal(e)) if hasattr(e, "args") else 1
