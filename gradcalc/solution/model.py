@@ -3,9 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:     # annotations only: the layers above fill these parts in
+    from gradcalc.compare.methods import CheckReport
+    from gradcalc.solution.diagnostics import Bptt
+    from gradcalc.train.optim import UpdateReport
 
 
 def to_json_value(value: Any) -> Any:
@@ -29,14 +34,14 @@ class RnnDiagnostics:
     """Vanishing/exploding gradients of the rnn layers (gradcalc.solution.diagnostics)."""
 
     summaries: list[dict]          # per rnn layer, JSON-ready: norms per step, ratio, verdict
-    bptt: dict[int, Any]           # layer index -> diagnostics.Bptt (the arrays of its table)
+    bptt: dict[int, Bptt]          # layer index -> the arrays of its BPTT table
 
 
 @dataclass
 class Comparison:
     """The independent derivations beside autograd, as `solve --method …` carries them."""
 
-    report: Any                    # gradcalc.compare.methods.CheckReport (tables, LaTeX)
+    report: CheckReport            # the whole comparison (its tables, the LaTeX derivation)
     methods: dict                  # JSON: method -> parameter -> gradient (null: not computed)
     agreement: dict                # JSON: CheckReport.agreement()
     formulas: dict | None = None   # JSON: SymPy's formulas (LaTeX), when SymPy ran
@@ -57,7 +62,7 @@ class Solution:
     output: str                      # "L", "y" or the last expression step
     leaves: list[str]                # differentiated inputs: x, W1, b1, … or the variables
     diagnostics: RnnDiagnostics | None = None      # networks with rnn layers
-    update: Any = None               # gradcalc.train.optim.UpdateReport (optimizer section)
+    update: UpdateReport | None = None              # an optimizer section: the SGD step(s)
     comparison: Comparison | None = None            # method "symbolic", "numeric" or "all"
     plots: list[dict] = field(default_factory=list)  # extra charts for the HTML report
 
