@@ -106,7 +106,7 @@ def layer_of(name: str) -> int:
 
 def unit_of(name: str) -> str:
     """The package that owns a module within its layer (siblings of a layer are independent)."""
-    for r, prefixes in enumerate(LAYERS):
+    for prefixes in LAYERS:
         for p in sorted(prefixes, key=len, reverse=True):
             if name == p or name.startswith(p + "."):
                 return p

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcalc import ops
+from gradcalc.graph.network import rnn_state_name, step_name, time_steps
 from gradcalc.solution.model import RnnDiagnostics
 
 # ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ below VANISHING or above EXPLODING gives that verdict; between them the
@@ -37,10 +38,7 @@ def bptt(problem, graph, i: int) -> Bptt:
     """Backpropagation through time of rnn layer i, read from the autograd graph.
 
     Each h_t is its own node, so its gradient is the total ∂L/∂h_t (from the layers above and
-    from step t+1).  Returns arrays with rows in time order (batch: examples first): h, total,
-    from_next (= Whhᵀ δ_(t+1)), direct (what the layers above send; direct + from_next = total),
-    deriv (act′(z_t)) and delta (δ_t = ∂L/∂z_t = act′(z_t) ⊙ ∂L/∂h_t)."""
-    from gradcalc.graph.network import rnn_state_name, step_name, time_steps
+    from step t+1); rows are in time order (batch: examples first)."""
     layer = problem.layers[i - 1]
     T = time_steps(problem, i)
     nodes = [graph.by_name[step_name(problem, i, t, T)] for t in range(1, T + 1)]
@@ -133,7 +131,6 @@ def attach(sol, graph) -> None:
     problem = sol.problem
     if not rnn_layers(problem):
         return
-    from gradcalc.graph.network import rnn_state_name
     summaries, details = diagnose(problem, graph)
     for i, d in details.items():
         sol.gradients[f"z{i}"] = d.delta

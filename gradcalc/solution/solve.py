@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from gradcalc.derive import autograd
 from gradcalc.graph.network import forward_names, leaf_values
+from gradcalc.solution import diagnostics
 from gradcalc.solution.model import Solution
 
 
@@ -23,7 +24,5 @@ def solve_autograd(problem) -> Solution:
     gradients = {n: grads[n] for n in names}
     sol = Solution(problem, forward, formulas, gradients, steps, out.name,
                    list(leaf_values(problem)))
-    if problem.kind == "network" and any(layer.type == "rnn" for layer in problem.layers):
-        from gradcalc.solution.diagnostics import attach   # BPTT gradients, vanishing/exploding
-        attach(sol, graph)
+    diagnostics.attach(sol, graph)     # rnn layers: BPTT gradients, vanishing/exploding
     return sol

@@ -20,13 +20,9 @@ import numpy as np
 
 from gradcalc import ops
 from gradcalc.errors import DomainError
+from gradcalc.ops.arrays import sympy_module   # SymPy, imported on first use
 
 FORM_LIMIT = 20000           # tree size of one entry's forward form (a deep recurrence, say)
-
-
-def sympy_module():
-    import sympy
-    return sympy
 
 
 class TooLarge(Exception):

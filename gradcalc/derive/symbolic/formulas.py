@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradcalc.derive.symbolic.backend import STAND_INS, sympy_module
+from gradcalc.derive.symbolic.backend import STAND_INS
+from gradcalc.ops.arrays import sympy_module
 from gradcalc.derive.symbolic.names import latex_name, pretty_name
 from gradcalc.derive.symbolic.output_form import is_transcendental, rewrite_in_output
 from gradcalc.derive.symbolic.patterns import generalize

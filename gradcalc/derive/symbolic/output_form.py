@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcalc.derive.symbolic.backend import sympy_module
+from gradcalc.ops.arrays import sympy_module
 
 
 def is_transcendental(d) -> bool:

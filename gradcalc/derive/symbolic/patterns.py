@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import itertools
 
-from gradcalc.derive.symbolic.backend import as_sympy, sympy_module
+from gradcalc.derive.symbolic.backend import as_sympy
+from gradcalc.ops.arrays import sympy_module
 
 _LETTERS = "ijklmnpqrs"
 

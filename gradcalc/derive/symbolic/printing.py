@@ -1,7 +1,8 @@
 """Expressions printed for people: text and LaTeX with the lecture's names; exact values."""
 from __future__ import annotations
 
-from gradcalc.derive.symbolic.backend import as_sympy, sympy_module
+from gradcalc.derive.symbolic.backend import as_sympy
+from gradcalc.ops.arrays import sympy_module
 from gradcalc.derive.symbolic.names import latex_name, pretty_name
 
 
