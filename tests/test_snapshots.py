@@ -2,7 +2,8 @@
 
 The snapshots in tests/snapshots/ were written by the code as it stood before the move (the flat
 package of session 1); the move must not change a byte of what users see.  After an intended
-change of output, rewrite them with `python tests/test_snapshots.py --update` and read the diff.
+change of output, rewrite them with `python tests/test_snapshots.py --update [SUBSTRING ...]`
+(only the snapshots whose name contains one of the substrings, or all) and read the diff.
 """
 from __future__ import annotations
 
@@ -75,9 +76,14 @@ def test_every_problem_has_its_snapshots():
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--update"]:
-        sys.exit("usage: python tests/test_snapshots.py --update")
+    if sys.argv[1:2] != ["--update"]:
+        sys.exit("usage: python tests/test_snapshots.py --update [SUBSTRING ...]")
+    wanted = sys.argv[2:]
     SNAPSHOTS.mkdir(exist_ok=True)
+    written = 0
     for name, argv in CASES.items():
+        if wanted and not any(w in name for w in wanted):
+            continue
         (SNAPSHOTS / f"{name}.txt").write_text(render(argv), encoding="utf-8")
-    print(f"wrote {len(CASES)} snapshots to {SNAPSHOTS}")
+        written += 1
+    print(f"wrote {written} snapshots to {SNAPSHOTS}")
