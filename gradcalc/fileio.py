@@ -2,11 +2,26 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from gradcalc.errors import UsageError
 
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) \
-    | getattr(os, "O_BINARY", 0)
+# A new file only (O_EXCL), never through a symlink planted under its name (O_NOFOLLOW).
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
+    | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+TEMP_PREFIX = ".gradcalc-"          # temporary files: .gradcalc-<16 random hex digits>.tmp
+
+
+def _create_temp(folder: str) -> tuple[int, str]:
+    """An unpredictable new file in `folder`, as tempfile.mkstemp makes one, but with mode
+    0o666 (less the umask) as a plain open() gives, not mkstemp's 0o600."""
+    for _ in range(100):
+        tmp = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(8).hex()}.tmp")
+        try:
+            return os.open(tmp, _CREATE, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError("no free temporary file name")
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str, *, skip_unchanged: bool = False,
@@ -17,22 +32,25 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, skip_unchanged: 
     `skip_unchanged` leaves a file that already holds exactly these bytes alone (a re-run of a
     batch touches nothing); `exists=False` tells it there is no such file yet (no look first).
     Plain os calls, as this runs once per student for 10,000 feedback files; the temporary file
-    is created with mode 0o666 so the umask gives it the mode a plain open() would.  An error is
-    one line naming the file (a UsageError, exit 2)."""
+    gets an unpredictable name and is created with O_EXCL|O_NOFOLLOW (a symlink planted in a
+    shared folder is never written through; os.replace then replaces a link at `path` itself,
+    never its target), with mode 0o666 so the umask gives it the mode a plain open() would.
+    An error is one line naming the file (a UsageError, exit 2)."""
     path = os.fspath(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if skip_unchanged and exists:
         try:
-            if os.stat(path).st_size == len(raw):
+            st = os.lstat(path)      # a symlink or FIFO at `path` is replaced, never opened
+            if stat.S_ISREG(st.st_mode) and st.st_size == len(raw):
                 with open(path, "rb") as f:
                     if f.read() == raw:
                         return False
         except OSError:
             pass
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    folder = os.path.dirname(path)
+    tmp = None
     try:
-        fd = os.open(tmp, _CREATE, 0o666)
+        fd, tmp = _create_temp(folder or ".")
         try:
             view = memoryview(raw)
             while view:
@@ -42,10 +60,11 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, skip_unchanged: 
         os.replace(tmp, path)
         return True
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         if isinstance(exc, OSError):
             if folder and not os.path.isdir(folder):
                 raise UsageError(f"the folder {folder} does not exist", file=path) from None

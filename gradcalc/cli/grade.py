@@ -360,11 +360,8 @@ def template(problem, fmt):
         cols = ["student", "name"]
         for q in key.rubric.questions:
             cols += [col for col, _ in entry_names(q.name, key.reference[q.name])]
-        import csv
-        import io
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(cols)   # "dW1[1,2]" needs quotes
-        click.echo(buf.getvalue(), nl=False)
+        from gradcalc.csvsafe import csv_text   # "dW1[1,2]" needs quotes
+        click.echo(csv_text([cols], newline="\n"), nl=False)
         return
     click.echo(template_yaml(prob, key), nl=False)
 

@@ -1,14 +1,11 @@
 """Answer keys of the variants: each student's key (markdown), answer_key.csv and the variants.csv manifest."""
 from __future__ import annotations
 
-import csv
-import io
-
 import numpy as np
 
 from gradcalc.render import fmt
 from gradcalc.render.handout import blocks_markdown, given_blocks, question_label, words
-from gradcalc.csvsafe import escape_cell as csv_safe   # one rule against CSV formula injection
+from gradcalc.csvsafe import csv_text   # THE CSV writer: formula escaping, CR quoted
 
 
 def key_markdown(variant, questions, refs: dict, output: str, lang: str = "en", name: str = "",
@@ -76,20 +73,13 @@ def answer_key_csv(records) -> str:
                     seen.add(col)
                     columns.append(col)
                 row[col] = number_text(a[idx] if idx else a)
-        rows.append([csv_safe(student), csv_safe(name)] + [row.get(c, "") for c in columns])
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["student", "name"] + columns)
-    for r in rows:
-        writer.writerow(r + [""] * (2 + len(columns) - len(r)))
-    return buf.getvalue()
+        rows.append([student, name] + [row.get(c, "") for c in columns])
+    return csv_text([["student", "name"] + columns]
+                    + [r + [""] * (2 + len(columns) - len(r)) for r in rows], newline="\n")
 
 
 def manifest_csv(columns: list[str], rows: list[dict], extra: list[tuple[str, list[str]]]) -> str:
     """The roster's columns verbatim (formula-escaped), then generated columns."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([csv_safe(c) for c in columns] + [name for name, _ in extra])
-    for i, row in enumerate(rows):
-        writer.writerow([csv_safe(row.get(c, "")) for c in columns] + [vals[i] for _, vals in extra])
-    return buf.getvalue()
+    return csv_text([list(columns) + [name for name, _ in extra]]
+                    + [[row.get(c, "") for c in columns] + [vals[i] for _, vals in extra]
+                       for i, row in enumerate(rows)], newline="\n")

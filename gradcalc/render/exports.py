@@ -1,19 +1,12 @@
 """The grading CSV exports: grades.csv and the roster-shaped LMS upload."""
 from __future__ import annotations
 
-import csv
-import io
-
-from gradcalc.csvsafe import escape_cell
+from gradcalc.csvsafe import csv_text
 from gradcalc.render.gradetext import percent, points
 
 
 def _csv(rows: list[list[str]], delimiter: str = ",") -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
-    for row in rows:
-        w.writerow([escape_cell(c) for c in row])
-    return buf.getvalue()
+    return csv_text(rows, delimiter)          # THE CSV writer (gradcalc.csvsafe)
 
 
 def grades_csv(report, display=lambda n: n) -> str:

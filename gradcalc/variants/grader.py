@@ -1,8 +1,6 @@
 """Grading against variants: each student's own answer key, and the copying signal."""
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,12 +139,9 @@ class VariantGrader:
 
 
 def copy_signals_csv(signals: list[CopySignal]) -> str:
-    from gradcalc.csvsafe import escape_cell as _csv_cell   # against CSV formula injection
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student", "source", "matches_variant_of", "matching_own", "matching_other",
-                "distinguishing_entries"])
-    for s in sorted(signals, key=lambda s: (s.student, s.source)):
-        w.writerow([_csv_cell(s.student), _csv_cell(s.source), _csv_cell(s.other), s.own,
-                    s.matched, s.entries])
-    return buf.getvalue()
+    from gradcalc.csvsafe import csv_text   # THE CSV writer: formula escaping, CR quoted
+    return csv_text([["student", "source", "matches_variant_of", "matching_own", "matching_other",
+                      "distinguishing_entries"]]
+                    + [[s.student, s.source, s.other, s.own, s.matched, s.entries]
+                       for s in sorted(signals, key=lambda s: (s.student, s.source))],
+                    newline="\n")
