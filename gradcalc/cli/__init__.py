@@ -95,6 +95,15 @@ class _Group(click.Group):
     def list_commands(self, ctx):
         return sorted(self.commands)
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _usage_in_one_line():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx):
+        # a command's own options are parsed here (its make_context), inside the group's invoke
+        with _usage_in_one_line():
+            return super().invoke(ctx)
+
     def __call__(self, *args, **kwargs):
         # Only the program itself comes here (the console script and `python -m gradcalc`);
         # callers of the library and click's test runner call main() instead.
@@ -104,6 +113,22 @@ class _Group(click.Group):
 
 
 _PROGRAM = False
+
+
+@contextlib.contextmanager
+def _usage_in_one_line():
+    """A click usage error (bad option value, unknown option or command, missing argument) as
+    the one `gradcalc: error:` line every other error uses, a hint line, and exit status 2."""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise                   # bare `gradcalc`: click prints the help
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "gradcalc"
+        message = " ".join(exc.format_message().splitlines())
+        click.echo(f"gradcalc: error: {message}", err=True)
+        click.echo(f"gradcalc: hint: see '{where} --help'", err=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def is_program() -> bool:
