@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import functools
 import gc
-import json
 import os
-import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,135 +12,23 @@ import click
 from gradcalc.cli import LANG, PRECISION, cli, handle_errors, is_program, program_settings
 from gradcalc.errors import UsageError
 from gradcalc.fileio import write_atomic
+from gradcalc.cli.histhelper import Histogram as _Histogram
 
 # class outputs: a re-run that changes nothing touches no file
 _write = functools.partial(write_atomic, skip_unchanged=True)
 
-_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-                     *(f"lpt{i}" for i in range(1, 10))}
-
-
 def feedback_names(results) -> dict[int, str]:
-    """A safe, unique file name per result (student ids may hold any character; two copies of
-    one id, or ids differing only in case, get -2, -3 …). Deterministic: sorted order."""
+    """A safe file name per result, a pure function of the student id (grading.outfolder:
+    a safe id is its own name, any other gets a short hash of the id; a second copy of one
+    id gets ~2, ~3 …, in sorted order)."""
+    from gradcalc.grading.outfolder import stable_stems
     from gradcalc.grading.report import sort_key
-    names: dict[int, str] = {}
-    taken: set[str] = set()
-    for r in sorted(results, key=sort_key):
-        base = re.sub(r"[^\w.\-]", "_", r.student).strip("._")[:100] or "student"
-        if base.casefold() in _WINDOWS_RESERVED:
-            base = "_" + base
-        name, k = base, 1
-        while name.casefold() in taken:
-            k += 1
-            name = f"{base}-{k}"
-        taken.add(name.casefold())
-        names[id(r)] = name + ".md"
-    return names
+    ordered = sorted(results, key=sort_key)
+    return {id(r): stem + ".md" for r, stem in zip(ordered, stable_stems([r.student for r in ordered]))}
 
 
 # Classes at least this large get histogram.png from a helper process (see _Histogram).
 HISTOGRAM_HELPER_MIN = 100
-
-
-class _Histogram:
-    """histogram.png, drawn by a forked helper process that imports matplotlib (≈ 0.3 s, the
-    largest fixed cost of a run) on another core while the class is graded; in this process
-    when not on Linux (where fork is the usual way to start workers), with one CPU, or when
-    the helper fails for any reason. Both ways call the same render function with the same
-    numbers: the same bytes."""
-
-    def __init__(self, enabled: bool):
-        import sys
-        self.pid = None
-        if not (enabled and sys.platform.startswith("linux") and len(os.sched_getaffinity(0)) > 1):
-            return
-        import warnings
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            req_r, req_w = os.pipe()
-            res_r, res_w = os.pipe()
-        except OSError:
-            return
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)   # fork with BLAS threads
-                pid = os.fork()
-        except OSError:
-            for fd in (req_r, req_w, res_r, res_w):
-                os.close(fd)
-            return
-        if pid == 0:                                   # the helper: never returns
-            code = 1
-            try:
-                os.close(req_w)
-                os.close(res_r)
-                from gradcalc.render.histogram import histogram_png
-                histogram_png([0.0], 1.0, "")           # matplotlib imported and warmed up
-                totals, top, title = json.loads(_read_all(req_r))
-                _write_all(res_w, histogram_png(totals, top, title))
-                code = 0
-            except BaseException:
-                pass
-            finally:
-                os._exit(code)
-        os.close(req_r)
-        os.close(res_w)
-        self.pid, self.req, self.res = pid, req_w, res_r
-
-    def png(self, totals: list, top: float, title: str) -> bytes:
-        if self.pid is not None:
-            data, ok = b"", False
-            try:
-                # floats go through JSON exactly (shortest round-trip repr)
-                _write_all(self.req, json.dumps([list(totals), top, title]).encode("utf-8"))
-                os.close(self.req)
-                self.req = None
-                data = _read_all(self.res)
-                ok = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1]) == 0
-                self.pid = None
-            except OSError:
-                pass
-            self.close()
-            if ok and data:
-                return data
-        from gradcalc.render.histogram import histogram_png
-        return histogram_png(totals, top, title)
-
-    def close(self) -> None:
-        """Stop the helper if it is still there (an error ended the run)."""
-        for name in ("req", "res"):
-            fd = getattr(self, name, None)
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-                setattr(self, name, None)
-        if self.pid is not None:
-            import signal
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except OSError:
-                pass
-            self.pid = None
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while True:
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 @contextmanager
@@ -164,11 +50,17 @@ def _few_collections():
 
 
 def _prepare_dir(out: Path) -> None:
-    try:
-        (out / "feedback").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the output folder: {exc.strerror or exc}",
-                         file=str(out)) from None
+    for folder in (out, out / "feedback"):
+        if folder.is_symlink() and not folder.exists():
+            raise UsageError(f"a symlink to a missing folder ({os.readlink(folder)}); remove it "
+                             "or create its target", file=str(folder))
+        if folder.exists() and not folder.is_dir():
+            raise UsageError("exists and is not a folder", file=str(folder))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the output folder: {exc.strerror or exc}",
+                             file=str(folder)) from None
 
 
 @cli.command()
@@ -193,9 +85,11 @@ def _prepare_dir(out: Path) -> None:
 @LANG
 @PRECISION
 @click.option("-q", "--quiet", is_flag=True, help="No table and no progress bar; files only.")
+@click.option("--wait", is_flag=True, help="When another run is writing to the output folder, "
+              "wait for it to finish [default: stop with exit status 2].")
 @handle_errors
 def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_answers, variants,
-          lang, precision, quiet):
+          lang, precision, quiet, wait):
     """Grade a class: PROBLEM (with an optional `grading:` rubric) against SUBMISSIONS (answer
     files or folders of them: YAML/JSON, one per student, or CSV, a row per student).
 
@@ -203,6 +97,9 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
     earlier answers, and are matched against a catalogue of classic backprop mistakes.
     Writes grades.csv, feedback/<student>.md, summary.md and histogram.png to the output folder
     (each file atomically). Exit 0 when grading ran, 2 when the problem or rubric is unusable.
+    The output folder is never read as submissions; one run at a time writes to it (a lock),
+    and the feedback of students no longer in the class is removed (a manifest lists what
+    each run wrote). Paths that were not graded are listed in summary.md with the reason.
 
     \b
     Examples:
@@ -212,7 +109,8 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
     """
     if is_program():
         program_settings()      # before NumPy is imported (its thread count)
-    from gradcalc.grading.answerfiles import iter_answer_files
+    from gradcalc.grading.answerfiles import find_answer_files
+    from gradcalc.grading.outfolder import FolderLock
     from gradcalc.grading.roster import parse_roster
     from gradcalc.api import load_problem
     from gradcalc.grading.key import AnswerKey
@@ -240,25 +138,32 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
         except OSError as exc:
             raise UsageError(f"cannot read the roster: {exc.strerror or exc}", file=roster) from None
         roster_data = parse_roster(raw, roster)
-    files = iter_answer_files(submissions)
-    if not files:
-        raise UsageError("no answer files (.yaml .yml .json .csv .tsv) found in "
-                         + ", ".join(submissions))
     out_path = Path(out_dir)
+    for p in submissions:               # a typo is an error before any folder is created
+        if not os.path.lexists(p):
+            raise UsageError("no such file or folder", file=p)
     _prepare_dir(out_path)
-    histogram = _Histogram(len(files) >= HISTOGRAM_HELPER_MIN)
-    try:
-        _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path,
-                     roster, roster_data, roster_key, assignment, hide_answers, lang, precision,
-                     quiet, histogram)
-    finally:
-        histogram.close()
+    with FolderLock(str(out_path), wait):
+        files, skipped = find_answer_files(submissions, exclude=[out_path])
+        if not files:
+            raise UsageError("no answer files (.yaml .yml .json .csv .tsv) found in "
+                             + ", ".join(submissions)
+                             + (f" ({len(skipped)} skipped: {skipped[0][0]}: {skipped[0][1]}"
+                                + (" …)" if len(skipped) > 1 else ")") if skipped else ""))
+        histogram = _Histogram(len(files) >= HISTOGRAM_HELPER_MIN)
+        try:
+            _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path,
+                         roster, roster_data, roster_key, assignment, hide_answers, lang,
+                         precision, quiet, histogram, skipped)
+        finally:
+            histogram.close()
 
 
 def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path, roster,
                  roster_data, roster_key, assignment, hide_answers, lang, precision, quiet,
-                 histogram) -> None:
+                 histogram, skipped=()) -> None:
     from gradcalc.grading.answerfiles import read_file
+    from gradcalc.grading.outfolder import MANIFEST, manifest_json, read_manifest, remove_stale
     from gradcalc.grading.submissions import flag_duplicates
     from gradcalc.grading.report import summarize
     from gradcalc.render import grade as out
@@ -281,15 +186,20 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
         present = set(os.listdir(folder))
     except OSError:
         present = set()
-    results = []
+    results, failed = [], []
+    written = {"grades.csv", "summary.md", "histogram.png"}
     with _few_collections(), \
             out.progress(len(subs), "grading", show and len(subs) >= 200) as advance:
         for sub in subs:
             result = key_for(sub).grade(sub)
             text = feedback_markdown(result, prob.title, lang, hide_answers, precision)
             name = file_of[id(sub)]
-            write_atomic(os.path.join(folder, name), text.encode("utf-8"),
-                         skip_unchanged=True, exists=name in present)
+            try:        # one student's file that cannot be written never stops the class
+                write_atomic(os.path.join(folder, name), text.encode("utf-8"),
+                             skip_unchanged=True, exists=name in present)
+                written.add("feedback/" + name)
+            except UsageError as exc:
+                failed.append(exc)
             for q in result.questions:
                 q.release()                    # keep only the scores for the summary
             results.append(result)
@@ -299,20 +209,28 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
     report = summarize(prob.title, rubric, results)
 
     _write(out_path / "grades.csv", grades_csv(report).encode("utf-8"))
+    skipped = [f"{p}: {why}" for p, why in skipped] \
+        + [f"{exc.file}: feedback not written ({exc.message})" for exc in failed]
     roster_info = None
     if roster_data is not None:
         name = assignment or Path(problem).stem
         text, roster_info = roster_csv(roster_data, report.results, name,
                                        rubric.max_points, roster_key)
         _write(out_path / "upload.csv", text.encode("utf-8"))
+        written.add("upload.csv")
     _write(out_path / "histogram.png",
            histogram.png(report.totals, rubric.max_points, prob.title))
     if grader is not None:
         from gradcalc.variants.grader import copy_signals_csv
         _write(out_path / "copy_signals.csv", copy_signals_csv(signals).encode("utf-8"))
+        written.add("copy_signals.csv")
     _write(out_path / "summary.md",
            out.summary_markdown(report, lang, histogram="histogram.png", roster_info=roster_info,
-                                copy_signals=[s.text() for s in signals]).encode("utf-8"))
+                                copy_signals=[s.text() for s in signals],
+                                skipped=skipped).encode("utf-8"))
+    # what the previous run wrote and this one did not (a withdrawn student's page) goes
+    removed = remove_stale(str(out_path), read_manifest(str(out_path)), written)
+    _write(out_path / MANIFEST, manifest_json("grade", written).encode("utf-8"))
     if show:
         out.print_summary(report, lang)
         click.echo(f"wrote {out_path / 'grades.csv'}, {out_path / 'summary.md'}, "
@@ -327,6 +245,15 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
         if n_att:
             click.echo(f"note: {n_att} submission(s) need attention (duplicate or missing ids, "
                        "unreadable files); see summary.md", err=True)
+        if skipped:
+            click.echo(f"note: {len(skipped)} path(s) not graded; see summary.md", err=True)
+        if removed:
+            click.echo(f"note: removed {len(removed)} file(s) of the previous run that this "
+                       "run did not write (students no longer in the class)", err=True)
+    if failed:
+        more = f" (and {len(failed) - 1} more; every other file was written)" if len(failed) > 1 \
+            else " (every other file was written)"
+        raise UsageError(failed[0].message + more, file=failed[0].file)
 
 
 @cli.command()

@@ -57,7 +57,8 @@ def attention(report) -> dict[str, list[str]]:
 
 
 def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: str | None = None,
-                     roster_info: dict | None = None, copy_signals: list[str] | None = None) -> str:
+                     roster_info: dict | None = None, copy_signals: list[str] | None = None,
+                     skipped: list[str] | None = None) -> str:
     w = words(lang)
     res = report.results
     totals = report.totals
@@ -123,6 +124,7 @@ def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: s
     if roster_info:
         att["not_on_roster"] = roster_info.get("not_on_roster", [])
         att["roster_unmatched"] = roster_info.get("unmatched", [])
+        att["roster_duplicates"] = roster_info.get("duplicates", [])
     if any(att.values()):
         lines += [f"## {w['attention']}", ""]
         for k, items in att.items():
@@ -130,6 +132,10 @@ def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: s
                 shown = ", ".join(md_text(i) for i in items[:50]) + (" …" if len(items) > 50 else "")
                 lines.append(f"- {w[k]} ({len(items)}): {shown}")
         lines.append("")
+    if skipped:    # every path given or found is graded or listed here, with its reason
+        lines += [f"## {w['skipped']} ({len(skipped)})", ""]
+        lines += [f"- {md_text(t)}" for t in skipped[:5000]]
+        lines += ([f"- … {len(skipped) - 5000}"] if len(skipped) > 5000 else []) + [""]
     if histogram:
         lines += [f"![{w['histogram']}]({histogram})", ""]
     return "\n".join(lines)

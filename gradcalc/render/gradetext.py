@@ -42,6 +42,8 @@ WORDS = {
         "tolerance": "tolerance", "per_student": "students",
         "not_on_roster": "submissions not on the roster",
         "roster_unmatched": "roster rows without a submission",
+        "roster_duplicates": "ids on more than one roster row (no grade given)",
+        "skipped": "paths not graded",
     },
     "zh": {
         "feedback": "作业反馈", "student": "学生", "score": "得分", "status": "状态",
@@ -78,6 +80,8 @@ WORDS = {
         "tolerance": "容差", "per_student": "人",
         "not_on_roster": "不在名单中的提交",
         "roster_unmatched": "名单中没有提交的学生",
+        "roster_duplicates": "名单中重复的学号（未给成绩）",
+        "skipped": "未评分的路径",
     },
 }
 

@@ -104,9 +104,13 @@ def test_grade_a_class(klass, tmp_path):
     assert "'=cmd|' /C calc'!A0" in by and by["'=cmd|' /C calc'!A0"][0][1] == "'=HYPERLINK(\"http://x\")"
     assert by["s10"][0][1] == "'@SUM(1)"
     assert by["s02"][0][1] == "张三"
+    # a safe id is its own file name; any other gets 8 hex digits of sha256(id); a second
+    # copy of one id gets ~2 (issue 17: a file always belongs to one id)
+    import hashlib
+    h = hashlib.sha256("=cmd|' /C calc'!A0".encode()).hexdigest()[:8]
     assert sorted(p.name for p in (out / "feedback").iterdir()) == [
-        "cmd____C_calc__A0.md", "empty.md", "s01-2.md", "s01.md", "s02.md", "s03.md", "s04.md",
-        "s05.md", "s06.md", "s07.md", "s10.md"]
+        f"cmd____C_calc__A0~{h}.md", "empty.md", "s01.md", "s01~2.md", "s02.md", "s03.md",
+        "s04.md", "s05.md", "s06.md", "s07.md", "s10.md"]
     assert (out / "histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.rglob("*.tmp"))
 
