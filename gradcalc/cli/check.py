@@ -29,17 +29,31 @@ from gradcalc.cli import (EXIT_MISMATCH, EXIT_OK, LANG, PRECISION, cli, handle_e
                    "are printed beside the decimals.")
 @click.option("--formulas/--no-formulas", default=True, show_default=True,
               help="Print SymPy's local derivative of every backward step.")
-@click.option("--layer", "layer", default=None, metavar="FILE.py:NAME",
-              help="Check your own NumPy layer (a class with forward/backward, or "
-                   "NAME = forward_fn,backward_fn). This RUNS THE CODE IN FILE.py.")
+@click.option("--layer", "layer", default=None, metavar="FILE.py[:NAME]",
+              help="Check your own layer code: a class with forward/backward, CS231n "
+                   "NAME_forward/NAME_backward functions, a loss returning (loss, dx), or a "
+                   "torch.autograd.Function; FILE.py alone checks every layer in it. "
+                   "This RUNS THE CODE IN FILE.py.")
+@click.option("--convention", type=click.Choice(["auto", "class", "pair", "loss", "torch"]),
+              default="auto", show_default=True, help="--layer: how the layer is written.")
 @click.option("--shape", "shapes", multiple=True, metavar="[NAME=]AxB",
-              help="--layer: the input shape (default 4x3), or NAME=AxB for a parameter of a "
-                   "function-style layer. Repeatable.")
+              help="--layer: the input shape, or NAME=AxB for another float array argument "
+                   "[default: the course's shapes for the layer's name]. Repeatable.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="--layer: a non-array argument in YAML flow syntax, e.g. "
+                   "conv_param='{stride: 1, pad: 1}' or G=2. Repeatable.")
+@click.option("--labels", "labels", multiple=True, metavar="NAME=K",
+              help="--layer: random integer labels in 0..K-1 for argument NAME (y, t are "
+                   "labels by default). Repeatable.")
+@click.option("--ints", "ints", multiple=True, metavar="NAME=LOW..HIGH",
+              help="--layer: random integer inputs (not differentiated), e.g. x=0..9.")
+@click.option("--mode", type=click.Choice(["train", "test"]), default="train", show_default=True,
+              help="--layer: the 'mode' of bn_param/dropout_param (and train_flg).")
 @LANG
 @PRECISION
 @handle_errors
 def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formulas, layer,
-          shapes, lang, precision):
+          convention, shapes, params, labels, ints, mode, lang, precision):
     """Check gradients three ways: autograd, SymPy and central differences.
 
     PATHS are problem files or folders of them (*.yaml, recursively). For each problem:
@@ -61,6 +75,8 @@ def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formul
       gradcalc check problems/hw1.yaml --h 0.1          # a coarse step is caught
       gradcalc check --layer examples/layers.py:Affine --shape 4x3
       gradcalc check --layer examples/layers.py:AffineWrong --shape 4x3
+      gradcalc check --layer layers.py        # every layer in the file, one row each
+      gradcalc check --layer layers.py:conv_naive --param conv_param='{stride: 2, pad: 1}'
     """
     from gradcalc.errors import UsageError
 
@@ -69,10 +85,11 @@ def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formul
     if layer:
         if paths:
             raise UsageError("give either problem PATHS or --layer, not both")
-        _check_layer(layer, shapes, seed, h, fmt, precision)
+        _check_layer(layer, convention, (shapes, params, labels, ints, mode), seed, h, fmt,
+                     precision)
         return
-    if shapes:
-        raise UsageError("--shape only applies to --layer")
+    if shapes or params or labels or ints:
+        raise UsageError("--shape, --param, --labels and --ints only apply to --layer")
     if not paths:
         raise UsageError("give problem files or folders to check (or --layer FILE.py:NAME)")
     if is_program():
@@ -169,17 +186,33 @@ def _is_template(loc) -> bool:
         return False
 
 
-def _check_layer(spec, shapes, seed, h, fmt, precision):
-    from gradcalc.compare.layer import check_layer, parse_shapes
+def _check_layer(spec, convention, options, seed, h, fmt, precision):
+    from pathlib import Path
 
-    x_shape, params = parse_shapes(shapes)
-    rep = check_layer(spec, x_shape, params, seed=seed, h=h)
+    from gradcalc.compare.layer import check_file, check_layer, parse_shapes
+    from gradcalc.compare.layerargs import options_from_cli
+    from gradcalc.render.console import print_tables
+    from gradcalc.render.layercheck import file_table, layer_tables
+
+    shapes, params, labels, ints, mode = options
+    x_shape, named = parse_shapes(shapes)
+    opts = options_from_cli(x_shape, named, params, labels, ints, mode)
+    if spec.endswith(".py") and (Path(spec).is_file() or ":" not in spec):
+        reports = check_file(spec, opts=opts, seed=seed, h=h, convention=convention)
+        if fmt == "json":
+            from gradcalc.render.jsonout import dumps
+            click.echo(dumps({"file": spec, "ok": all(r.ok for r in reports),
+                              "layers": [r.to_json() for r in reports]}))
+        else:
+            print_tables([file_table(reports, spec)])
+            for rep in reports:
+                if not rep.ok and not rep.error:
+                    print_tables(layer_tables(rep, max(precision, 6)), title=rep.title)
+        sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_MISMATCH)
+    rep = check_layer(spec, seed=seed, h=h, opts=opts, convention=convention)
     if fmt == "json":
         from gradcalc.render.jsonout import dumps     # writes non-finite errors (inf) as null
         click.echo(dumps(rep.to_json()))
     else:
-        from gradcalc.render.check import layer_tables
-        from gradcalc.render.console import print_tables
         print_tables(layer_tables(rep, max(precision, 6)), title=rep.title)
     sys.exit(EXIT_OK if rep.ok else EXIT_MISMATCH)
-

@@ -1,29 +1,21 @@
-"""Check a student's own NumPy layer (the lecture's modular forward/backward) numerically.
+"""Check a student's own layer code numerically: every gradient its backward gives (or should
+give) against central differences of its own forward.
 
-This RUNS the user's code (it imports FILE.py): `gradcalc check --layer` says so in its help,
-and grading never calls it.
+This RUNS the user's code (it imports FILE.py): `gradcalc check --layer` says so in its help;
+`gradcalc grade-code` runs it in separate, limited processes (grading/codeworker.py).
+The conventions (class, CS231n pair, loss, torch.autograd.Function) live in conventions.py, the
+arguments that are not float arrays in layerargs.py.
 
-Two styles are accepted (NAME in FILE.py:NAME):
-  * a class (constructed without arguments) or an object with `forward(x)` and `backward(dout)`;
-    `backward` returns dx (or a tuple whose first item is dx).  Parameters: the dict `params`
-    with gradients in the dict `grads` after backward, or array attributes P with the gradient in
-    an attribute dP (also P_grad or grad_P);
-  * a pair of functions, NAME = "forward_fn,backward_fn" or NAME with NAME_forward and
-    NAME_backward in the file, in the CS231n style: `out, cache = forward(x, *params)` and
-    `backward(dout, cache)` returning dx or (dx, dparam1, …) in the order of forward's parameters;
-    parameter shapes come from --shape NAME=AxB.
-
-The check: x and the function-style parameters are standard normal (seeded), the upstream gradient
-dout is a standard normal array of the output's shape (random, so that no mistake can hide behind
-a uniform gradient), and every entry of the backward result is compared with the central
-difference of Σ forward(x)·dout (numeric.gradient_of: the step policy of derive/numeric/policy.py).
+The check: float inputs and parameters are standard normal (seeded), each upstream gradient is a
+standard normal array of its output's shape (random, so that no mistake can hide behind a uniform
+gradient; 1 for a scalar loss), and every entry of the backward result is compared with the
+central difference of Σₖ outₖ·doutₖ (numeric.gradient_of).  A gradient that backward should give
+and does not is a failure.  A disagreeing entry is called "at a kink" only when the one-sided
+slopes of the forward differ there (a kink was seen), never from the layer's name.
 """
 from __future__ import annotations
 
-import importlib.util
-import inspect
 from dataclasses import dataclass, field
-from pathlib import Path
 import numpy as np
 
 from gradcalc.errors import UsageError
@@ -48,6 +40,8 @@ class LayerResult:
     ok: bool
     worst: list[LayerEntry] = field(default_factory=list)
     note: str = ""
+    kinks: int = 0              # disagreeing entries where the forward has a kink (seen)
+    missing: bool = False       # backward gave no gradient for it
 
 
 @dataclass
@@ -60,17 +54,22 @@ class LayerReport:
     h: float
     results: list[LayerResult]
     notes: list[str] = field(default_factory=list)
+    name: str = ""
+    convention: str = ""
+    error: str = ""             # the layer could not run (checking a whole file)
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.results)
+        return not self.error and all(r.ok for r in self.results)
 
     def to_json(self) -> dict:
-        return {"layer": self.spec, "ok": self.ok, "x_shape": list(self.x_shape),
+        return {"layer": self.spec, "name": self.name, "convention": self.convention,
+                "ok": self.ok, "error": self.error, "x_shape": list(self.x_shape),
                 "out_shape": list(self.out_shape), "seed": self.seed, "h": self.h,
                 "notes": self.notes,
                 "results": [{"name": r.name, "shape": list(r.shape), "max_rel_error": r.max_rel,
                              "max_abs_error": r.max_abs, "ok": r.ok, "note": r.note,
+                             "missing": r.missing, "kinks": r.kinks,
                              "worst": [{"index": list(e.index), "analytic": e.analytic,
                                         "numeric": e.numeric, "rel_error": e.rel_err}
                                        for e in r.worst]}
@@ -98,142 +97,83 @@ def parse_shapes(shapes) -> tuple[tuple | None, dict[str, tuple]]:
     return x_shape, params
 
 
-# ---------------------------------------------------------------- loading the user's layer
-def _import(path: str):
-    file = Path(path)
-    if file.suffix != ".py" or not file.is_file():
-        raise UsageError(f"--layer {path}: expected an existing .py file")
-    spec = importlib.util.spec_from_file_location(f"gradcalc_user_layer_{file.stem}", file)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)       # runs the user's code, on purpose
-    except Exception as exc:
-        raise UsageError(f"--layer {path}: importing it raised {type(exc).__name__}: {exc}") \
-            from None
-    return module
-
-
-class _ClassLayer:
-    """An object with forward(x) and backward(dout)."""
-
-    def __init__(self, obj, name):
-        self.obj, self.name = obj, name
-        params = getattr(obj, "params", None)
-        if isinstance(params, dict):
-            self.params = {k: v for k, v in params.items() if _is_float_array(v)}
-        else:
-            self.params = {k: v for k, v in vars(obj).items()
-                           if _is_float_array(v) and not k.startswith("_")}
-
-    def forward(self, x):
-        return self.obj.forward(x)
-
-    def backward(self, dout):
-        dx = self.obj.backward(dout)
-        if isinstance(dx, tuple):
-            dx = dx[0]
-        grads = {}
-        store = getattr(self.obj, "grads", None)
-        for k in self.params:
-            for cand in ((store or {}).get(k) if isinstance(store, dict) else None,
-                         getattr(self.obj, "d" + k, None), getattr(self.obj, k + "_grad", None),
-                         getattr(self.obj, "grad_" + k, None)):
-                if cand is not None:
-                    grads[k] = cand
-                    break
-        return dx, grads
-
-
-class _FunctionLayer:
-    """CS231n style: out, cache = forward(x, *params); backward(dout, cache) -> dx, dparams…"""
-
-    def __init__(self, fwd, bwd, params: dict):
-        self.fwd, self.bwd, self.params = fwd, bwd, params
-        self.cache = None
-
-    def forward(self, x):
-        res = self.fwd(x, *self.params.values())
-        if isinstance(res, tuple) and len(res) == 2:
-            out, self.cache = res
-        else:
-            raise UsageError("a function-style layer's forward must return (out, cache)")
-        return out
-
-    def backward(self, dout):
-        res = self.bwd(dout, self.cache)
-        res = res if isinstance(res, tuple) else (res,)
-        grads = dict(zip(self.params, res[1:]))
-        return res[0], grads
-
-
-def _is_float_array(v) -> bool:
-    return isinstance(v, np.ndarray) and v.dtype.kind == "f"
-
-
-def load_layer(spec: str, param_shapes: dict, rng):
-    """FILE.py:NAME -> a layer adapter; runs the user's module."""
-    path, sep, name = spec.rpartition(":")
-    if not sep or not path or not name:
-        raise UsageError(f"--layer {spec}: expected FILE.py:NAME (a class, or forward,backward)")
-    module = _import(path)
-
-    def get(n):
-        if not hasattr(module, n):
-            found = sorted(k for k, v in vars(module).items()
-                           if not k.startswith("_") and (inspect.isclass(v) or callable(v)))
-            raise UsageError(f"--layer {spec}: {path} has no '{n}' (it has: "
-                             f"{', '.join(found) or 'nothing callable'})")
-        return getattr(module, n)
-
-    if "," in name:
-        f, b = (get(n.strip()) for n in name.split(",", 1))
-        return _functions(f, b, param_shapes, rng, spec), name
-    if not hasattr(module, name) and hasattr(module, name + "_forward"):
-        return _functions(get(name + "_forward"), get(name + "_backward"), param_shapes, rng,
-                          spec), name
-    obj = get(name)
-    if inspect.isclass(obj):
-        try:
-            obj = obj()
-        except Exception as exc:
-            raise UsageError(f"--layer {spec}: {name}() raised {type(exc).__name__}: {exc} "
-                             f"(the class must be constructible without arguments)") from None
-    if not (callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None))):
-        raise UsageError(f"--layer {spec}: '{name}' has no forward(x) and backward(dout) methods")
-    if param_shapes:
-        raise UsageError("--shape NAME=…: only function-style layers take parameter shapes")
-    return _ClassLayer(obj, name), name
-
-
-def _functions(f, b, param_shapes, rng, spec):
-    try:
-        names = list(inspect.signature(f).parameters)[1:]
-    except (TypeError, ValueError):
-        names = []
-    missing = [n for n in names if n not in param_shapes]
-    if missing:
-        raise UsageError(f"--layer {spec}: give the shape of {', '.join(missing)} with "
-                         + " ".join(f"--shape {n}=AxB" for n in missing))
-    extra = [n for n in param_shapes if n not in names]
-    if extra:
-        raise UsageError(f"--layer {spec}: forward has no parameter {', '.join(extra)} "
-                         f"(it takes x{''.join(', ' + n for n in names)})")
-    params = {n: rng.standard_normal(param_shapes[n]) for n in names}
-    return _FunctionLayer(f, b, params)
-
 
 # ---------------------------------------------------------------- the check
 def check_layer(spec: str, x_shape: tuple | None = None, param_shapes: dict | None = None, *,
                 seed: int = 0, h: float | None = None, tolerances: tuple | None = None,
-                worst: int = 3) -> LayerReport:
-    from gradcalc.compare.methods import TOLERANCES, relative_error
-    from gradcalc.derive.numeric import DEFAULT_H, gradient_of
+                worst: int = 3, opts=None, convention: str = "auto") -> LayerReport:
+    """FILE.py:NAME -> one layer's report; a layer that cannot run is a UsageError (exit 2)."""
+    from gradcalc.compare.conventions import import_file, resolve
+
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise UsageError(f"--layer {spec}: expected FILE.py:NAME (a layer, a class, or "
+                         f"forward,backward), or FILE.py for every layer in it")
+    opts = _options(opts, x_shape, param_shapes)
+    module = import_file(path)
+    lname, conv, objs = resolve(module, name, convention, spec)
+    return _check_one(spec, path, lname, conv, objs, opts, seed, h, tolerances, worst,
+                      f"--layer {spec}")
+
+
+def check_file(path: str, *, opts=None, seed: int = 0, h: float | None = None,
+               tolerances: tuple | None = None, worst: int = 3, convention: str = "auto",
+               module=None, names=None) -> list[LayerReport]:
+    """Every recognisable layer of FILE.py (or those named), one report each; a layer that
+    cannot run gets a report with its error (a failure) instead of stopping the others."""
+    from gradcalc.compare.conventions import find_layers, import_file, resolve
+
+    opts = _options(opts, None, None)
+    module = module or import_file(path)
+    if names is None:
+        layers = [t for t in find_layers(module) if convention in ("auto", t[1])]
+        if not layers:
+            raise UsageError(f"--layer {path}: no layer found (a class with forward/backward, "
+                             f"NAME_forward/NAME_backward functions, a *loss function or a "
+                             f"torch.autograd.Function)")
+    else:
+        layers = []
+        for n, conv in names:
+            try:
+                layers.append(resolve(module, n, conv, f"{path}:{n}"))
+            except UsageError as exc:
+                layers.append((n, conv, exc))
+    reports = []
+    for lname, conv, objs in layers:
+        spec = f"{path}:{lname}"
+        try:
+            if isinstance(objs, Exception):
+                raise objs
+            reports.append(_check_one(spec, path, lname, conv, objs, opts, seed, h, tolerances,
+                                      worst, f"{spec}"))
+        except UsageError as exc:
+            reports.append(_failed(spec, path, lname, conv, seed, h, exc.message))
+    return reports
+
+
+def _failed(spec, path, lname, conv, seed, h, message) -> LayerReport:
+    from gradcalc.derive.numeric import DEFAULT_H
+    return LayerReport(f"Layer {lname} from {path}", spec, (), (), seed,
+                       DEFAULT_H if h is None else h, [], [], lname, conv, message)
+
+
+def _options(opts, x_shape, param_shapes):
+    from gradcalc.compare.layerargs import ArgOptions
+    if opts is None:
+        opts = ArgOptions(x_shape=tuple(x_shape) if x_shape else None,
+                          shapes=dict(param_shapes or {}))
+    return opts
+
+
+def _check_one(spec, path, lname, conv, objs, opts, seed, h, tolerances, worst,
+               where) -> LayerReport:
+    from gradcalc.compare.conventions import prepare
+    from gradcalc.compare.methods import TOLERANCES
+    from gradcalc.derive.numeric import DEFAULT_H
 
     atol, rtol = tolerances or TOLERANCES["numeric"]
     rng = np.random.default_rng(seed)
-    layer, name = load_layer(spec, param_shapes or {}, rng)
-    x_shape = tuple(x_shape or DEFAULT_SHAPE)
-    x = rng.standard_normal(x_shape)
+    prep = prepare(lname, conv, objs, opts, rng, where)
 
     def run(what, fn, *args):
         try:
@@ -242,43 +182,93 @@ def check_layer(spec: str, x_shape: tuple | None = None, param_shapes: dict | No
         except UsageError:
             raise
         except Exception as exc:
-            raise UsageError(f"--layer {spec}: {what} raised {type(exc).__name__}: {exc}") \
-                from None
+            raise UsageError(f"{where}: {what} raised {type(exc).__name__}: {exc}") from None
 
-    out = np.asarray(run("forward", layer.forward, x), dtype=float)
-    dout = rng.standard_normal(out.shape)          # random, non-uniform upstream gradient
-    dx, grads = run("backward", layer.backward, dout.copy())
+    outs = [np.asarray(o, dtype=float) for o in run("forward", prep.forward)]
+    douts = [rng.standard_normal(o.shape) if o.ndim else np.float64(1.0) for o in outs]
+    grads = run("backward", prep.backward, [np.copy(d) for d in douts])
 
     def objective():
-        return float(np.sum(np.asarray(layer.forward(x), dtype=float) * dout))
+        return float(sum(np.sum(np.asarray(o, dtype=float) * d)
+                         for o, d in zip(prep.forward(), douts)))
 
-    results, notes = [], []
-    targets = [("x", x, dx)] + [(k, v, grads.get(k)) for k, v in layer.params.items()]
-    for pname, arr, analytic in targets:
+    step = DEFAULT_H if h is None else h
+    results, notes = [], list(prep.notes)
+    for pname in prep.expects:
+        arr = prep.inputs[pname]
+        analytic = grads.get(pname)
         if analytic is None:
-            notes.append(f"{pname}: no gradient found after backward (expected "
-                         f"grads['{pname}'] or d{pname}); not checked")
+            results.append(LayerResult(pname, arr.shape, np.inf, np.inf, False, missing=True,
+                                       note=f"backward gave no d{pname}"))
             continue
         analytic = np.asarray(analytic, dtype=float)
         if analytic.shape != arr.shape:
-            results.append(LayerResult(pname, arr.shape, np.inf, np.inf, False,
-                                       note=f"backward gave shape {analytic.shape}, expected "
-                                            f"{arr.shape}"))
-            continue
-        numeric = run(f"forward (perturbing {pname})", gradient_of, objective, arr, h)
-        rel = relative_error(analytic, numeric)
-        diff = np.abs(analytic - numeric)
-        ok = bool(np.all(diff <= atol + rtol * np.abs(numeric)))
-        order = np.argsort(-np.nan_to_num(rel, nan=np.inf), axis=None)[:worst]
-        entries = [LayerEntry(tuple(int(i) for i in np.unravel_index(k, arr.shape)),
-                              float(analytic.flat[k]), float(numeric.flat[k]), float(rel.flat[k]))
-                   for k in order]
-        results.append(LayerResult(pname, arr.shape, float(np.max(rel)) if rel.size else 0.0,
-                                   float(np.max(diff)) if diff.size else 0.0, ok, entries))
-    if not layer.params:
-        notes.append("No parameters found (none, or not in self.params / array attributes).")
-    notes.append("Kinks (relu at 0 …) inside your code are invisible from outside: if only a "
-                 "few entries disagree, try another --seed.")
-    title = f"Layer {name} from {spec.rpartition(':')[0]}: backward vs central differences"
-    return LayerReport(title, spec, x_shape, out.shape, seed, DEFAULT_H if h is None else h,
-                       results, notes)
+            if analytic.size == arr.size and np.squeeze(analytic).shape == np.squeeze(arr).shape:
+                notes.append(f"d{pname}: backward gave shape {analytic.shape} for "
+                             f"{arr.shape}; compared after squeezing")
+                analytic = analytic.reshape(arr.shape)
+            else:
+                results.append(LayerResult(pname, arr.shape, np.inf, np.inf, False,
+                                           note=f"backward gave shape {analytic.shape}, "
+                                                f"expected {arr.shape}"))
+                continue
+        numeric = run(f"forward (perturbing {pname})", _gradient, objective, arr, h)
+        results.append(_compare(pname, arr, analytic, numeric, atol, rtol, worst,
+                                lambda idx: _at_kink(objective, arr, idx, step, analytic[idx],
+                                                     atol, rtol)))
+    if any(r.kinks for r in results):
+        notes.append("Entries marked at a kink: the forward's slopes left and right of the "
+                     "point differ there and your value lies between them; try another --seed.")
+    out_shape = outs[0].shape if len(outs) == 1 else tuple(o.shape for o in outs)
+    x_shape = next(iter(prep.inputs.values())).shape if prep.inputs else ()
+    title = f"Layer {lname} ({conv}) from {path}: backward vs central differences"
+    return LayerReport(title, spec, x_shape, out_shape, seed, step, results, notes, lname, conv)
+
+
+def _gradient(objective, arr, h):
+    from gradcalc.derive.numeric import gradient_of
+    return gradient_of(objective, arr, h)
+
+
+def _compare(pname, arr, analytic, numeric, atol, rtol, worst, kink) -> LayerResult:
+    from gradcalc.compare.methods import relative_error
+    rel = relative_error(analytic, numeric)
+    diff = np.abs(analytic - numeric)
+    bad = ~(diff <= atol + rtol * np.abs(numeric))
+    kinks = 0
+    for k in np.flatnonzero(bad)[:50]:            # a few probes; the rest stay failures
+        idx = np.unravel_index(k, arr.shape)
+        if kink(idx):
+            bad[idx] = False
+            kinks += 1
+    ok = not bool(np.any(bad))
+    order = np.argsort(-np.nan_to_num(np.where(bad, rel + 1.0, rel), nan=np.inf),
+                       axis=None)[:worst]
+    entries = [LayerEntry(tuple(int(i) for i in np.unravel_index(k, arr.shape)),
+                          float(analytic.flat[k]), float(numeric.flat[k]), float(rel.flat[k]))
+               for k in order]
+    return LayerResult(pname, arr.shape, float(np.max(rel)) if rel.size else 0.0,
+                       float(np.max(diff)) if diff.size else 0.0, ok, entries, kinks=kinks)
+
+
+def _at_kink(objective, arr, idx, h, analytic, atol, rtol) -> bool:
+    """A kink was seen at arr[idx]: the one-sided slopes differ by far more than a smooth
+    function's curvature would make them (h·f″), and the analytic value lies between them."""
+    old = arr[idx]
+    hk = h * max(1.0, abs(float(old)))
+    try:
+        with np.errstate(all="ignore"):
+            f0 = objective()
+            arr[idx] = old + hk
+            fp = objective()
+            arr[idx] = old - hk
+            fm = objective()
+    except Exception:
+        return False
+    finally:
+        arr[idx] = old
+    right, left = (fp - f0) / hk, (f0 - fm) / hk
+    tol = atol + rtol * max(abs(right), abs(left))
+    if abs(right - left) <= 1e3 * tol:
+        return False
+    return min(left, right) - tol <= analytic <= max(left, right) + tol

@@ -240,7 +240,8 @@ def test_layer_function_pair_with_parameter_shapes():
 @pytest.mark.parametrize("args, words", [
     (["--layer", "nope.py:X"], "expected an existing .py file"),
     (["--layer", f"{LAYERS}:Missing"], "has no 'Missing'"),
-    (["--layer", f"{LAYERS}:affine_forward,affine_backward"], "--shape w=AxB"),
+    (["--layer", f"{LAYERS}:affine_forward,affine_backward", "--shape", "w=7x2"],
+     "forward raised"),
     (["--layer", f"{LAYERS}:Affine", "--shape", "4xq"], "expected [NAME=]AxB"),
     (["--layer", f"{LAYERS}:Affine", "--shape", "4x5"], "forward raised"),
 ])
