@@ -279,30 +279,3 @@ def check_json(reports) -> dict:
             "problems": [report_json(r) for r in reports],
             "summary": {"problems": len(reports), "agree": sum(r.ok for r in reports),
                         "disagree": sum(not r.ok for r in reports)}})
-
-
-def layer_tables(rep, precision: int = 6) -> list[Table]:
-    """`gradcalc check --layer`: the max relative error per input and parameter, then the worst
-    entries with the analytic and numeric values side by side."""
-    from gradcalc.compare.methods import band
-    rows = []
-    for r in rep.results:
-        rows.append([r.name, "×".join(map(str, r.shape)), _sci(r.max_rel), band(r.max_rel),
-                     "agree" if r.ok else "DISAGREE" + (f": {r.note}" if r.note else "")])
-    note = (f"x: {'×'.join(map(str, rep.x_shape))}, output: {'×'.join(map(str, rep.out_shape))}, "
-            f"seed {rep.seed}, h = {rep.h:g}·max(1, |θ|); the upstream gradient is random. "
-            + " ".join(rep.notes))
-    tables = [Table("Backward against central differences", ["input / parameter", "shape",
-                                                             "max rel. error", "band", "verdict"],
-                    rows, note=note, kinds=["text", "text", "num", "text", "text"])]
-    worst = []
-    for r in rep.results:
-        for e in (r.worst if not r.ok else r.worst[:1]):
-            worst.append([f"d{r.name}[{', '.join(map(str, e.index))}]",
-                          fmt.num(e.analytic, precision), fmt.num(e.numeric, precision),
-                          _sci(e.rel_err)])
-    if worst:
-        tables.append(Table("Worst entries (0-based index)", ["entry", "your backward",
-                                                             "central difference", "rel. error"],
-                            worst, kinds=["text", "num", "num", "num"]))
-    return tables
