@@ -111,7 +111,7 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
         program_settings()      # before NumPy is imported (its thread count)
     from gradcalc.grading.answerfiles import find_answer_files
     from gradcalc.grading.outfolder import FolderLock
-    from gradcalc.grading.roster import parse_roster
+    from gradcalc.grading.roster import parse_roster, read_roster_bytes
     from gradcalc.api import load_problem
     from gradcalc.grading.key import AnswerKey
 
@@ -133,11 +133,7 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
             return key
     roster_data = None
     if roster:
-        try:
-            raw = Path(roster).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read the roster: {exc.strerror or exc}", file=roster) from None
-        roster_data = parse_roster(raw, roster)
+        roster_data = parse_roster(read_roster_bytes(roster), roster)
     out_path = Path(out_dir)
     for p in submissions:               # a typo is an error before any folder is created
         if not os.path.lexists(p):
@@ -238,6 +234,9 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
                    + (f", {out_path / 'upload.csv'}" if roster_data is not None else "")
                    + f" and {len(results)} feedback files in {feedback_dir}")
         att = out.attention(report)
+        if roster_info and roster_info["duplicates"]:
+            click.echo(f"note: {len(roster_info['duplicates'])} id(s) on more than one roster "
+                       "row got no grade in upload.csv; see summary.md", err=True)
         if roster_info and (roster_info["not_on_roster"]):
             click.echo(f"note: {len(roster_info['not_on_roster'])} submission(s) not on the "
                        f"roster (matched on '{roster_info['key']}'); see summary.md", err=True)

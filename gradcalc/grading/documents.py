@@ -15,6 +15,19 @@ ID_KEYS = ("student", "id", "student_id")
 NAME_KEYS = ("name",)
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicate_keys(pairs: list) -> dict:
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
 def read_document_bytes(raw: bytes, schema: QuantitySchema, source: str,
                         stem: str = "") -> Submission:
     """A YAML or JSON answer file: {student: ID, name: …, answers: {quantity: value}}."""
@@ -24,7 +37,10 @@ def read_document_bytes(raw: bytes, schema: QuantitySchema, source: str,
         located = None
         if text.lstrip()[:1] == "{":
             try:
-                data = json.loads(text)
+                data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            except _DuplicateKey as exc:     # as YAML does: which of the two is meant?
+                return broken_submission(None, source,
+                                         f"duplicate key '{shorten(str(exc), 20)}'", stem)
             except (ValueError, RecursionError):
                 data = None       # not JSON after all: YAML flow mappings look alike
         else:
@@ -81,6 +97,11 @@ def _from_mapping(data: Any, schema: QuantitySchema, source: str, stem: str,
             set_entry(sub, schema, qname, index, str(key), value, line)
         else:
             add_answer(sub, qname, str(key), value, line)
+    if unknown and sub.id_missing and not sub.answers and not sub.name:
+        # no id, no name, nothing it names is a quantity: not an answer file (a config file,
+        # a password file …) whose keys are never echoed into grades.csv or feedback
+        return broken_submission(None, source, "not an answer file (no student id and no "
+                                               "known quantity)", stem)
     if unknown:
         sub.problems.append(unknown_quantities_text(unknown))
     return sub

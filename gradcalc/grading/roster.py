@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from dataclasses import dataclass
 
 from gradcalc.errors import AnswerError
 from gradcalc.grading.csvanswers import header_key, sniff_delimiter
-from gradcalc.grading.submissions import MAX_BYTES
+from gradcalc.grading.submissions import decode_export
 
 # Identity columns copied verbatim into the upload file (Canvas, Moodle, Blackboard, generic).
 ROSTER_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Integration ID", "Section",
@@ -30,24 +32,56 @@ class Roster:
 def decode_roster(raw: bytes) -> str:
     """A roster as LMS and Excel save it: UTF-16 ("Unicode text"), UTF-8 with or without the
     BOM, or GB18030 (Excel's "CSV" on Chinese Windows).  ValueError says why it is unreadable."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    if b"\x00" in raw:
-        raise ValueError("the roster is not a text file")
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
+        return decode_export(raw)          # the same rule as answer files
+    except ValueError as exc:
+        raise ValueError("the roster is not a text file" if str(exc) == "binary" else
+                         "the roster is not UTF-8 text; save it as 'CSV UTF-8'") from None
+
+
+def read_csv_rows(text: str, delimiter: str, file: str, error=AnswerError) -> list[tuple]:
+    """(line, cells) of every row of a roster (the line where the row ends); a quote that is
+    never closed (it would swallow every later row into one cell) or a stray quote is an
+    error naming the line where its row starts."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows, start = [], 1
     try:
-        return raw.decode("gb18030")
-    except UnicodeDecodeError:
-        raise ValueError("the roster is not UTF-8 text; save it as 'CSV UTF-8'") from None
+        for row in reader:
+            rows.append((reader.line_num, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        why = ("a quoted cell is never closed (a '\"' without its partner)"
+               if "end of data" in str(exc) else f"not valid CSV ({exc})")
+        raise error(why, file=file, line=start) from None
+    return rows
+
+
+ROSTER_MAX_BYTES = 32 * 1024 * 1024       # about 150,000 students of an LMS export
+
+
+def read_roster_bytes(file: str) -> bytes:
+    """A roster file's bytes: a regular file of at most ROSTER_MAX_BYTES (a FIFO or device such
+    as /dev/zero is refused without reading it). UsageError (exit 2) otherwise."""
+    from gradcalc.errors import UsageError
+    try:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UsageError("the roster is not a regular file (not read)", file=file)
+            raw = f.read(ROSTER_MAX_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read the roster: {exc.strerror or exc}", file=file) from None
+    if len(raw) > ROSTER_MAX_BYTES:
+        raise UsageError(f"the roster is larger than {ROSTER_MAX_BYTES // (1024 * 1024)} MB; "
+                         "is it the right file?", file=file)
+    return raw
 
 
 def parse_roster(raw: bytes, file: str) -> Roster:
     """Read a roster CSV; raises AnswerError (exit 2) when it has no identity column."""
-    if len(raw) > 50 * MAX_BYTES:
-        raise AnswerError("roster too large", file=file)
+    if len(raw) > ROSTER_MAX_BYTES:
+        raise AnswerError(f"the roster is larger than {ROSTER_MAX_BYTES // (1024 * 1024)} MB",
+                          file=file)
     try:
         text = decode_roster(raw)
     except ValueError as exc:
@@ -57,10 +91,7 @@ def parse_roster(raw: bytes, file: str) -> Roster:
     bom = raw.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"))
     first = text.split("\n", 1)[0]
     delimiter = sniff_delimiter(first)
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except csv.Error as exc:
-        raise AnswerError(f"CSV error: {exc}", file=file) from None
+    rows = [cells for _, cells in read_csv_rows(text, delimiter, file)]
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise AnswerError("the roster is empty", file=file)

@@ -44,15 +44,40 @@ def broken_submission(path: Path | None, source: str, why: str, stem: str | None
     return Submission(student=stem, name="", source=source, unreadable=why, id_missing=True)
 
 
-def decode_text(raw: bytes) -> str:
-    if not raw.strip():
-        raise AnswerError("the file is empty")
+def decode_export(raw: bytes) -> str:
+    """Text as LMS, Excel and editors save it, for rosters and answer files alike: UTF-16 with
+    its BOM ("Unicode text"), UTF-8 with or without the BOM, or GB18030 (Excel's "CSV" on
+    Chinese Windows). ValueError("binary") for NUL bytes, ValueError("encoding") otherwise."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ValueError("encoding") from None
+        if "\x00" in text:
+            raise ValueError("binary")
+        return text
     if b"\x00" in raw:
-        raise AnswerError("not a text file (binary)")
+        raise ValueError("binary")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise AnswerError("not a text file (binary or not UTF-8)") from None
+        pass
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        raise ValueError("encoding") from None
+
+
+def decode_text(raw: bytes) -> str:
+    """An answer file's text (decode_export, the rosters' rule); AnswerError when unusable."""
+    try:
+        text = decode_export(raw)
+    except ValueError as exc:
+        raise AnswerError("not a text file (binary)" if str(exc) == "binary" else
+                          "not a text file (binary or not UTF-8)") from None
+    if not text.strip():
+        raise AnswerError("the file is empty")
+    return text
 
 
 def unknown_quantities_text(unknown: list[str]) -> str:

@@ -46,12 +46,21 @@ def match_roster(roster, results, key_column: str | None = None) -> tuple[int, d
 def roster_csv(roster, results, assignment: str, max_points: float,
                key_column: str | None = None) -> tuple[str, dict]:
     """The roster's identity columns verbatim (apart from formula escaping) plus the assignment
-    column. A student id submitted twice is left blank for a person to decide.
-    Returns (CSV text, {"not_on_roster": [...], "unmatched": [...], "key": column name})."""
+    column. A student id submitted twice, or on two roster rows, is left blank for a person to
+    decide. Returns (CSV text, {"not_on_roster": [...], "unmatched": [...], "key": column name,
+    "duplicates": ids on more than one roster row})."""
     col, by_id = match_roster(roster, results, key_column)
     out = [[roster.header[i] for i in roster.identity] + [assignment]]
     matched = set()
     unmatched = []
+    rows_of: dict[str, int] = {}
+    for row in roster.rows:
+        k = row[col].strip().casefold()
+        if k and (row[0].strip() if row else "") != "Points Possible":
+            rows_of[k] = rows_of.get(k, 0) + 1
+    # an id on two roster rows: neither row gets the grade (a person decides), and it is reported
+    duplicates = sorted({row[col].strip() for row in roster.rows
+                         if rows_of.get(row[col].strip().casefold(), 0) > 1})
     for row in roster.rows:
         ident = [row[i] for i in roster.identity]
         first = row[0].strip() if row else ""
@@ -66,8 +75,10 @@ def roster_csv(roster, results, assignment: str, max_points: float,
                 unmatched.append(row[col].strip())
             continue
         matched.add(key)
-        out.append(ident + ([points(group[0].total)] if len(group) == 1 else [""]))
+        out.append(ident + ([points(group[0].total)] if len(group) == 1 and rows_of[key] == 1
+                            else [""]))
     extra = sorted({r.student for r in results if r.student.strip().casefold() not in matched})
     text = _csv(out, roster.delimiter)
     return ("\ufeff" + text if roster.bom else text), {
-        "not_on_roster": extra, "unmatched": unmatched, "key": roster.header[col]}
+        "not_on_roster": extra, "unmatched": unmatched, "key": roster.header[col],
+        "duplicates": duplicates}

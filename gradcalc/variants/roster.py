@@ -1,11 +1,8 @@
 """LMS roster exports: reading the CSV, detecting the id and name columns, file names."""
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from gradcalc.errors import UsageError
 from gradcalc.variants.draw import normalize_id
@@ -52,25 +49,21 @@ def _decode_roster(raw: bytes, file: str) -> str:
 
 def read_roster(path, id_column: str | None = None) -> Roster:
     """Read a roster CSV (comma, semicolon or tab separated; UTF-8 with or without BOM)."""
+    from gradcalc.grading.roster import read_roster_bytes   # capped; never a FIFO or device
     file = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read the roster: {exc.strerror or exc}", file=file) from None
+    raw = read_roster_bytes(file)
     return parse_roster(_decode_roster(raw, file), file, id_column)
 
 
 def parse_roster(text: str, file: str = "<roster>", id_column: str | None = None) -> Roster:
     from gradcalc.grading.csvanswers import sniff_delimiter
+    from gradcalc.grading.roster import read_csv_rows   # strict: an unclosed quote is an error
     text = text[1:] if text.startswith("\ufeff") else text
     delim = sniff_delimiter(text.split("\n", 1)[0])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise UsageError("the roster is empty", file=file) from None
-    except csv.Error as exc:
-        raise UsageError(f"the roster is not valid CSV: {exc}", file=file, line=1) from None
+    all_rows = read_csv_rows(text, delim, file, UsageError)
+    if not all_rows:
+        raise UsageError("the roster is empty", file=file)
+    header, reader = all_rows[0][1], all_rows[1:]
     header = [h.strip() for h in header]
     if not any(header):
         raise UsageError("the roster's first line must name the columns", file=file, line=1)
@@ -84,25 +77,21 @@ def parse_roster(text: str, file: str = "<roster>", id_column: str | None = None
     name_col = next((normed[n] for n in NAME_HEADERS if n in normed and normed[n] != id_col), None)
     rows, lines, skipped = [], [], []
     where: dict[str, int] = {}
-    try:
-        for cells in reader:
-            line = reader.line_num
-            if not any(c.strip() for c in cells):
-                continue
-            row = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header)}
-            sid = normalize_id(row[id_col])
-            if not sid:
-                label = next((c.strip() for c in cells if c.strip()), "")
-                skipped.append(f"line {line}: no {id_col} ({label})")
-                continue
-            if sid in where:
-                raise UsageError(f"student id '{sid}' appears twice (lines {where[sid]} and {line})",
-                                 file=file, line=line, field=id_col)
-            where[sid] = line
-            rows.append(row)
-            lines.append(line)
-    except csv.Error as exc:
-        raise UsageError(f"the roster is not valid CSV: {exc}", file=file, line=reader.line_num) from None
+    for line, cells in reader:
+        if not any(c.strip() for c in cells):
+            continue
+        row = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header)}
+        sid = normalize_id(row[id_col])
+        if not sid:
+            label = next((c.strip() for c in cells if c.strip()), "")
+            skipped.append(f"line {line}: no {id_col} ({label})")
+            continue
+        if sid in where:
+            raise UsageError(f"student id '{sid}' appears twice (lines {where[sid]} and {line})",
+                             file=file, line=line, field=id_col)
+        where[sid] = line
+        rows.append(row)
+        lines.append(line)
     if not rows:
         raise UsageError(f"the roster has no students (no row with a {id_col})", file=file)
     return Roster(file, header, id_col, name_col, rows, lines, skipped)
