@@ -70,3 +70,46 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, skip_unchanged: 
                 raise UsageError(f"the folder {folder} does not exist", file=path) from None
             raise UsageError(f"cannot write the file: {exc.strerror or exc}", file=path) from None
         raise
+
+
+def write_all_atomic(files: dict) -> None:
+    """Write every file of `files` ({path: bytes or str}) or none: each is first written to a
+    temporary file beside its target (as write_atomic does); only when all of them are whole
+    are they renamed into place. An error is one line naming the file (UsageError, exit 2) and
+    leaves no temporary file and no new file behind."""
+    staged: list[tuple[str, str]] = []
+    try:
+        for path, data in files.items():
+            path = os.fspath(path)
+            raw = data.encode("utf-8") if isinstance(data, str) else data
+            folder = os.path.dirname(path)
+            try:
+                fd, tmp = _create_temp(folder or ".")
+            except OSError as exc:
+                raise UsageError(f"cannot write the file: {exc.strerror or exc}", file=path) from None
+            staged.append((tmp, path))
+            try:
+                view = memoryview(raw)
+                while view:
+                    view = view[os.write(fd, view):]
+            except OSError as exc:
+                raise UsageError(f"cannot write the file: {exc.strerror or exc}", file=path) from None
+            finally:
+                os.close(fd)
+    except BaseException:
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise
+    for i, (tmp, path) in enumerate(staged):   # renames within one folder: they do not fail
+        try:                                    # for lack of space or a bad name
+            os.replace(tmp, path)
+        except OSError as exc:
+            for t, _ in staged[i:]:
+                try:
+                    os.unlink(t)
+                except OSError:
+                    pass
+            raise UsageError(f"cannot write the file: {exc.strerror or exc}", file=path) from None

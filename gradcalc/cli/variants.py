@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from gradcalc.fileio import write_atomic
+from gradcalc.fileio import write_all_atomic
 from gradcalc.cli import LANG, PRECISION, cli, handle_errors
 
 
@@ -47,8 +47,10 @@ def variant(template, student):
 @LANG
 @PRECISION
 @click.option("--quiet", is_flag=True, help="No summary line.")
+@click.option("--wait", is_flag=True, help="When another run is writing to the output folder, "
+              "wait for it to finish [default: stop with exit status 2].")
 @handle_errors
-def variants(template, roster, outdir, id_column, lang, precision, quiet):
+def variants(template, roster, outdir, id_column, lang, precision, quiet, wait):
     """Write a variant of TEMPLATE for every student of the roster.
 
     \b
@@ -58,7 +60,10 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
       keys/<id>.md         the answer key with accepted intervals and the worked solution
       answer_key.csv       a row per student, a column per answer entry (dW1[1,2], 1-based)
       variants.csv         the roster's columns as they were, plus draws and file names
-    Nothing is written unless every student's variant could be made.
+    Nothing is written unless every student's variant could be made and every file written.
+    One run at a time writes to the folder (a lock); the files of students no longer on the
+    roster are removed (a manifest lists what each run wrote). A safe id is its own file
+    name; any other id gets a short hash of the id (<cleaned id>~1a2b3c4d).
 
     The id column is the first of: Student ID, Student Number, 学号, SIS User ID,
     SIS Login ID, Login ID, User ID, ID, Username, Student (case, spaces, '_' ignored);
@@ -72,7 +77,9 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
     from gradcalc.render import answerkey as K
     from gradcalc.render import handout as H
     from gradcalc.variants.maker import VariantMaker, reference_answers
-    from gradcalc.variants.roster import read_roster, safe_filename
+    from gradcalc.grading.outfolder import (MANIFEST, FolderLock, manifest_json, read_manifest,
+                                            remove_stale, stable_stems)
+    from gradcalc.variants.roster import read_roster
     from gradcalc.variants.template import load_template
     from gradcalc.variants.yamlout import variant_yaml
 
@@ -80,19 +87,17 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
     ros = read_roster(roster, id_column)
     out = Path(outdir)
     files: dict[Path, str] = {}
-    records, draws, stems = [], [], []
-    taken: set = set()
+    records, draws = [], []
+    stems = stable_stems(ros.ids())       # a pure function of each id: always the same file
     maker = VariantMaker(tmpl)
     yaml_cache: dict = {}
     rejections: dict[str, int] = {}
-    for row, sid in zip(ros.rows, ros.ids()):
+    for row, sid, stem in zip(ros.rows, ros.ids(), stems):
         v = maker.make(sid)
         questions = maker.questions
         name = ros.name(row).strip()
         refs = reference_answers(v, questions)
         sol = v.solution()
-        stem = safe_filename(sid, taken)
-        stems.append(stem)
         draws.append(v.draws)
         for c, n in v.rejections.items():
             rejections[c] = rejections.get(c, 0) + n
@@ -107,14 +112,27 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
     files[out / "answer_key.csv"] = K.answer_key_csv(records)
     files[out / "variants.csv"] = K.manifest_csv(
         ros.columns, ros.rows, [("variant_file", [f"problems/{st}.yaml" for st in stems]), ("draws", [str(d) for d in draws])])
-    for sub in ("problems", "handouts", "keys"):
-        try:
-            (out / sub).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            from gradcalc.errors import UsageError
-            raise UsageError(f"cannot create folder {out / sub}: {exc.strerror or exc}") from None
-    for path, text in files.items():
-        write_atomic(path, text)
+    from gradcalc.errors import UsageError
+    made = []                              # folders this run created: removed again on failure
+    for folder in (out, out / "problems", out / "handouts", out / "keys"):
+        if not folder.is_dir():
+            try:
+                folder.mkdir(parents=True)
+                made.append(folder)
+            except OSError as exc:
+                _remove_empty(made)
+                raise UsageError(f"cannot create the folder: {exc.strerror or exc}",
+                                 file=str(folder)) from None
+    try:
+        with FolderLock(str(out), wait):
+            written = {p.relative_to(out).as_posix() for p in files}
+            previous = read_manifest(str(out))
+            write_all_atomic(files)        # every file, or none
+            remove_stale(str(out), previous, written)
+            write_all_atomic({out / MANIFEST: manifest_json("variants", written)})
+    except UsageError:
+        _remove_empty(made)
+        raise
     if not quiet:
         n = len(records)
         red = ", ".join(f"{c} ×{k}" for c, k in sorted(rejections.items(), key=lambda kv: -kv[1]))
@@ -123,3 +141,17 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet):
                    + (f"; redrawn for: {red}" if red else "") + ")", err=True)
         for why in ros.skipped:
             click.echo(f"gradcalc: skipped roster {why}", err=True)
+
+
+def _remove_empty(folders) -> None:
+    """Remove the folders a failed run created (deepest first), if they are still empty."""
+    import os
+    for folder in reversed(folders):
+        try:
+            leftovers = [n for n in os.listdir(folder) if n != ".gradcalc.lock"]
+            if not leftovers:
+                for n in os.listdir(folder):
+                    os.unlink(os.path.join(folder, n))
+                os.rmdir(folder)
+        except OSError:
+            pass

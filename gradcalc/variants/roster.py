@@ -1,7 +1,6 @@
 """LMS roster exports: reading the CSV, detecting the id and name columns, file names."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from gradcalc.errors import UsageError
@@ -113,15 +112,3 @@ def _pick_id_column(header: list[str], wanted: str | None, file: str) -> str:
     raise UsageError("cannot tell which column holds the student id (looked for "
                      f"{', '.join(repr(c) for c in ID_HEADERS[:6])}, 'ID' …); name it with "
                      f"--id-column; columns: {', '.join(header)}", file=file, line=1)
-
-
-def safe_filename(student: str, taken: set | None = None) -> str:
-    """A file name for a student id: letters (any script), digits, '.', '-', '_' kept."""
-    name = "".join(c if (c.isalnum() or c in "._-") else "_" for c in student).strip(".") or "_"
-    name = name[:80]
-    if taken is not None:
-        if name.casefold() in taken:   # case-insensitive file systems
-            name = f"{name}-{hashlib.sha256(student.encode()).hexdigest()[:8]}"
-        taken.add(name.casefold())
-    return name
-

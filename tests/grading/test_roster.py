@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from gradcalc.cli import cli
 from gradcalc.errors import GradcalcError
-from gradcalc.variants.roster import parse_roster, read_roster, safe_filename
+from gradcalc.grading.outfolder import stable_stems
+from gradcalc.variants.roster import parse_roster, read_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "problems" / "hw1_template.yaml"
@@ -144,11 +145,19 @@ def test_empty_and_binary_rosters(tmp_path):
 
 
 def test_file_names_are_safe_and_distinct():
-    taken = set()
-    assert safe_filename("2026001", taken) == "2026001"
-    assert safe_filename("../etc/passwd", taken) == "_etc_passwd"
-    assert safe_filename("张三", taken) == "张三"
-    a = safe_filename("a b", taken)
-    b = safe_filename("a/b", taken)              # also "a_b": made distinct
-    assert a == "a_b" and b != a and b.startswith("a_b-")
-    assert safe_filename("A_B", taken).startswith("A_B-")   # case-insensitive file systems
+    import hashlib
+
+    def h(s):
+        return hashlib.sha256(s.encode()).hexdigest()[:8]
+
+    ids = ["2026001", "../etc/passwd", "张三", "a b", "a/b", "a_b", "A_B", "con", "学" * 81]
+    stems = stable_stems(ids)
+    assert stems[:3] == ["2026001", f"etc_passwd~{h('../etc/passwd')}", "张三"]
+    # "a b" and "a/b" clean to "a_b": each gets its own hash; "a_b" and "A_B" are one file
+    # on a case-insensitive file system: both hashed
+    assert stems[3:7] == [f"a_b~{h('a b')}", f"a_b~{h('a/b')}", f"a_b~{h('a_b')}", f"A_B~{h('A_B')}"]
+    assert stems[7] == f"con~{h('con')}"                 # a Windows device name
+    assert len((stems[8] + ".html").encode()) <= 255 and stems[8].endswith(h("学" * 81))
+    assert stable_stems(["x", "x"]) == ["x", "x~2"]        # a second copy of one id
+    # a stem depends on its id, not on who else is in the class
+    assert stable_stems(["a b"]) == [stems[3]] and stable_stems(["2026001", "zz"])[0] == "2026001"
