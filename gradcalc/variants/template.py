@@ -24,6 +24,7 @@ DEFAULT_MARGIN = 0.05         # a kinked input must stay this far from its kink
 DEFAULT_SATURATION = 4.0      # |input| of sigmoid/tanh at most this (σ'(4) ≈ 0.018, tanh'(4) ≈ 0.0013)
 DEFAULT_PROBABILITY = 1e-3    # softmax / cross-entropy / bce probabilities within (ε, 1 − ε)
 DEFAULT_MAX_DRAWS = 1000
+MAX_DRAWS_CAP = 10_000        # each draw is a solve: more would take minutes per student
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,18 @@ def _options(loc, raw, random: bool) -> Options:
             kw[key] = v
     if "max_draws" in raw:
         v = raw["max_draws"]
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1_000_000:
-            raise error_at(loc, path + ("max_draws",), f"expected a whole number 1 … 1000000, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_DRAWS_CAP:
+            raise error_at(loc, path + ("max_draws",),
+                           f"expected a whole number 1 … {MAX_DRAWS_CAP} (each draw is a full "
+                           f"solve; if {MAX_DRAWS_CAP} draws find no well-posed variant, widen "
+                           f"the ranges or relax margin/saturation), got {shorten_repr(v)}")
         kw["max_draws"] = v
     return Options(**kw)
+
+
+def shorten_repr(v) -> str:
+    """repr of a value from the file, clipped (a 5,000-digit number is not echoed in full)."""
+    if isinstance(v, int) and abs(v) >= 10 ** 30:     # no str() of a huge int (Python's limit)
+        return f"a number of about {int(v.bit_length() * 0.30103) + 1} digits"
+    text = repr(v)
+    return text if len(text) <= 40 else text[:39] + "…"
