@@ -4,7 +4,6 @@ finding of the adversarial pass; the resource ones run in a child process under
 the machine."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +66,65 @@ def test_help_and_version_are_unchanged():
     r = _run("solve", "--help")
     assert r.exit_code == 0 and r.stdout.startswith("Usage: gradcalc solve")
     assert _run("--version").exit_code == 0
+
+
+# ---------------------------------------------------------------- 11: graph of a long chain
+def _chain_with_a_shared_weight(n: int) -> str:
+    """v_i = v_(i−1)·w + 0.1: the weight w feeds every step (the worst case of the old layout:
+    one bend point per column crossed per use, and an all-pairs crossing count)."""
+    lines = ["title: chain", "expression:"]
+    prev = "x"
+    for i in range(n):
+        lines.append(f"  v{i}: {prev} * w + 0.1")
+        prev = f"v{i}"
+    return "\n".join(lines + ["values: {x: 0.5, w: 0.9}", ""])
+
+
+def test_crossing_count_matches_all_pairs_within_each_column():
+    # the O(S log S) count against the definition, pair by pair, on random layered graphs
+    import random
+
+    from gradcalc.render import graphlayout as gl
+    from gradcalc.render.graphmodel import GNode
+    rng = random.Random(17)
+    for _ in range(200):
+        layers = [[GNode(f"n{k}_{i}", "op", "", "") for i in range(rng.randint(1, 6))]
+                  for k in range(rng.randint(2, 5))]
+        segs = [(rng.choice(layers[k]).id, rng.choice(layers[k + 1]).id)
+                for k in range(len(layers) - 1) for _ in range(rng.randint(0, 12))]
+        pos = {n.id: i for lay in layers for i, n in enumerate(lay)}
+        col = {n.id: k for k, lay in enumerate(layers) for n in lay}
+        want = sum(1 for a in range(len(segs)) for b in range(a + 1, len(segs))
+                   if col[segs[a][0]] == col[segs[b][0]]
+                   and segs[a][0] != segs[b][0] and segs[a][1] != segs[b][1]
+                   and (pos[segs[a][0]] - pos[segs[b][0]]) * (pos[segs[a][1]] - pos[segs[b][1]]) < 0)
+        assert gl._crossings(layers, segs) == want
+
+
+def test_a_long_chain_has_linear_bend_points_and_reference_boxes(tmp_path):
+    from gradcalc.api import load_problem, solve
+    from gradcalc.render import graphlayout as gl
+    p = tmp_path / "chain.yaml"
+    p.write_text(_chain_with_a_shared_weight(200))
+    m = gl.build(solve(load_problem(p)))
+    ops = [n for n in m.nodes if n.kind == "op"]
+    assert len(ops) == 400
+    dummies = sum(n.kind == "dummy" for n in m.nodes)
+    assert dummies <= gl.MAX_SPAN * len(m.edges)          # was ≈ 200²/2 for w alone
+    for e in m.edges:                                        # no wire crosses more than MAX_SPAN
+        assert m.node(e.dst).layer - m.node(e.src).layer <= gl.MAX_SPAN
+    refs = [n for n in m.nodes if n.kind == "ref"]
+    assert refs and {n.name for n in refs} == {"w"}          # w is drawn again near far uses
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".png"])
+def test_a_graph_of_a_thousand_nodes_is_drawn_within_limits(tmp_path, suffix):
+    # was: a chain of 100 steps 14 s, 150 steps > 60 s; 500 steps are 1,000 gates + the sum
+    p = tmp_path / "chain.yaml"
+    p.write_text(_chain_with_a_shared_weight(500))
+    out = tmp_path / f"g{suffix}"
+    r = limited(["graph", p, "-o", out], cpu_s=30)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert out.stat().st_size > 10_000
+    if suffix == ".png":       # too wide for 144 dpi within the pixel budget: said, not hidden
+        assert "dpi instead of 144" in r.stderr and r.stderr.count("\n") == 1

@@ -75,6 +75,7 @@ def figure(model: GraphModel):
     Returns (figure, texts) where texts maps each drawn Text artist to its layout Label."""
     # the Agg canvas is used directly: no pyplot, no global backend switch (safe in notebooks)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PatchCollection
     from matplotlib.figure import Figure
     from matplotlib.font_manager import FontProperties
     from matplotlib.patches import FancyBboxPatch, PathPatch
@@ -91,13 +92,19 @@ def figure(model: GraphModel):
             props[key] = FontProperties(size=size, weight=weight)
         return props[key]
 
-    def measure(text, size, weight="normal"):
-        w, _, _ = renderer.get_text_width_height_descent(text, prop(size, weight), ismath=False)
-        return w
+    widths: dict = {}
 
-    from gradcalc.render.graphlayout import layout
-    # bold node texts are measured bold: measure with the widest of both weights
-    layout(model, lambda t, s: max(measure(t, s), measure(t, s, "bold")))
+    def measure(text, size, weight="normal"):
+        key = (text, size, weight)       # wire labels repeat (shapes, small values): measure once
+        if key not in widths:
+            widths[key] = renderer.get_text_width_height_descent(text, prop(size, weight),
+                                                                 ismath=False)[0]
+        return widths[key]
+
+    from gradcalc.render.graphlayout import BOLD_SIZES, layout
+    # bold texts (gates, leaves, the title) are measured with the widest of both weights
+    layout(model, lambda t, s: max(measure(t, s), measure(t, s, "bold")) if s in BOLD_SIZES
+           else measure(t, s))
 
     W, H = model.width, model.height
     fig.set_size_inches(W / 72, H / 72)
@@ -106,7 +113,10 @@ def figure(model: GraphModel):
     ax.set_ylim(H, 0)
     ax.axis("off")
 
-    # wires: straight runs inside columns, smooth cubic bends in the gaps between columns
+    # wires: straight runs inside columns, smooth cubic bends in the gaps between columns;
+    # wires and boxes go in as one collection each: adding thousands of single patches to the
+    # axes (each updating its data limits) costs more than the drawing
+    wires = []
     for e in model.edges:
         pts = e.points
         verts, codes = [pts[0]], [MPath.MOVETO]
@@ -122,14 +132,18 @@ def figure(model: GraphModel):
             codes.append(MPath.LINETO)
         verts.append(pts[-1])
         codes.append(MPath.LINETO)
-        ax.add_patch(PathPatch(MPath(verts, codes), fill=False, ec=WIRE, lw=1.1,
+        wires.append(PathPatch(MPath(verts, codes), fill=False, ec=WIRE, lw=1.1,
                                capstyle="round", joinstyle="round"))
+    ax.add_collection(PatchCollection(wires, match_original=True, zorder=1), autolim=False)
+    boxes = []
     for n in model.nodes:
-        if n.kind in ("op", "input"):
+        if n.kind in ("op", "input", "ref"):
             face, edge = (GATE_FACE, GATE_EDGE) if n.kind == "op" else (INPUT_FACE, INPUT_EDGE)
-            ax.add_patch(FancyBboxPatch((n.x - n.w / 2, n.y - n.h / 2), n.w, n.h,
+            # a reference box (a quantity drawn again next to a far consumer) is dashed
+            boxes.append(FancyBboxPatch((n.x - n.w / 2, n.y - n.h / 2), n.w, n.h,
                                         boxstyle="round,pad=0,rounding_size=7", fc=face, ec=edge,
-                                        lw=1.2, zorder=2))
+                                        lw=1.2, linestyle="--" if n.kind == "ref" else "-"))
+    ax.add_collection(PatchCollection(boxes, match_original=True, zorder=2), autolim=False)
     # legend swatches: a short wire with a value above (green) and gradient below (red)
     head = model.header
     sx = head[1].x - 20
@@ -189,8 +203,29 @@ def _render(model, fmt, notices):
         buf = io.BytesIO()
         meta = {"svg": {"Date": None, "Creator": "gradcalc"},
                 "pdf": {"CreationDate": None, "Creator": "gradcalc"}, "png": {}}[fmt]
-        fig.savefig(buf, format=fmt, dpi=144 if fmt == "png" else 72, metadata=meta)
+        dpi = 72
+        if fmt == "png":
+            dpi = png_dpi(model.width, model.height)
+            if dpi < PNG_DPI:
+                notices.append(f"the graph is {model.width / 72:.0f}×{model.height / 72:.0f} inches, so "
+                               f"the .png is drawn at {dpi:.0f} dpi instead of {PNG_DPI} to stay "
+                               f"within {PNG_MAX_PIXELS // 10**6} megapixels; an .svg or .pdf keeps "
+                               "every label sharp")
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
     return buf.getvalue(), notices
+
+
+PNG_DPI = 144
+PNG_MAX_PIXELS = 40_000_000        # 160 MB of RGBA while drawing
+PNG_MAX_SIDE = 32_000              # Agg refuses more than 2¹⁶ pixels a side
+
+
+def png_dpi(width_pt: float, height_pt: float) -> float:
+    """The resolution of a .png of this size in points: PNG_DPI, lowered so that the raster
+    stays within PNG_MAX_PIXELS and PNG_MAX_SIDE (a long chain is a very wide picture)."""
+    w_in, h_in = max(width_pt, 1.0) / 72, max(height_pt, 1.0) / 72
+    return min(float(PNG_DPI), (PNG_MAX_PIXELS / (w_in * h_in)) ** 0.5,
+               PNG_MAX_SIDE / max(w_in, h_in))
 
 
 def graph_svg(sol, lang: str = "en", precision: int = 4) -> str:

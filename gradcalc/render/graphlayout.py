@@ -10,12 +10,14 @@ from gradcalc.render.i18n import pick
 # Sizes in points (1/72 inch); the renderer draws at exactly these coordinates.
 SIZE_GATE, SIZE_NAME, SIZE_ATTR, SIZE_WIRE, SIZE_LEAF = 13.0, 8.5, 8.0, 9.0, 12.0
 SIZE_TITLE, SIZE_LEGEND = 12.0, 9.0
+BOLD_SIZES = frozenset((SIZE_GATE, SIZE_LEAF, SIZE_TITLE))   # the sizes of the bold texts
 PAD_X, PAD_Y = 8.0, 5.0  # padding inside a node box
 GAP_COL = 34.0          # free band between columns where the connectors bend (no labels there)
 CONVERGE = 14.0         # wires converge from their label band into the node box over this width
 GAP_NODE = 14.0         # vertical gap between the bands of two nodes of one column
 WIRE_PAD = 4.0          # gap between a wire and the text above/below it
 MARGIN = 12.0
+MAX_SPAN = 6            # a wire crosses at most this many columns; a longer one starts at a reference box
 
 Measure = Callable[[str, float], float]   # (text, font size) -> width in points
 
@@ -44,6 +46,22 @@ def _layers(model: GraphModel) -> None:
         n.layer -= low
 
 
+def _cut_long_edges(model: GraphModel) -> None:
+    """A wire that would cross more than MAX_SPAN columns starts instead at a reference box (the
+    quantity's name, drawn dashed) one column before its consumer, as the lecture redraws a
+    weight next to each use.  This keeps the picture legible and its size linear: a weight
+    used by every step of a long chain would otherwise need one bend point per column crossed
+    per use, quadratic in the length."""
+    for k, e in enumerate(model.edges):
+        a, b = model.node(e.src), model.node(e.dst)
+        if b.layer - a.layer <= MAX_SPAN:
+            continue
+        ref = GNode(f"r{k}", "ref", a.name, a.name, None, a.value, a.grad, layer=b.layer - 1)
+        model.nodes.append(ref)
+        model._index[ref.id] = ref
+        e.src = ref.id
+
+
 def _split_long_edges(model: GraphModel) -> None:
     """A wire spanning several layers passes through one dummy node per layer crossed."""
     for k, e in enumerate(model.edges):
@@ -64,15 +82,35 @@ def _segments(model: GraphModel) -> list[tuple[str, str]]:
 
 
 def _crossings(by_layer: list[list[GNode]], segs) -> int:
+    """Pairs of segments that cross: (s1 − s2)(t1 − t2) < 0 in the orders of their columns.
+
+    Every segment joins two adjacent columns, so the pairs are counted per column as the
+    inversions of the targets' positions once the segments are sorted by (source, target)
+    position — O(S log S) with a Fenwick tree instead of comparing all S² pairs."""
     pos = {n.id: i for layer in by_layer for i, n in enumerate(layer)}
+    layer_of = {n.id: k for k, layer in enumerate(by_layer) for n in layer}
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for s, t in segs:
+        groups.setdefault(layer_of[s], []).append((pos[s], pos[t]))
     count = 0
-    for a in range(len(segs)):
-        for b in range(a + 1, len(segs)):
-            (s1, t1), (s2, t2) = segs[a], segs[b]
-            if s1 == s2 or t1 == t2:
-                continue
-            if (pos[s1] - pos[s2]) * (pos[t1] - pos[t2]) < 0:
-                count += 1
+    for pairs in groups.values():
+        pairs.sort()
+        size = max(t for _, t in pairs) + 2
+        tree = [0] * (size + 1)
+        seen = 0
+        for _, t in pairs:
+            # earlier segments (smaller source, or same source) with a larger target cross it
+            # (a shared source never counts: same source sorts by target, so no inversion)
+            i, not_above = t + 1, 0
+            while i > 0:
+                not_above += tree[i]
+                i -= i & -i
+            count += seen - not_above
+            i = t + 1
+            while i <= size:
+                tree[i] += 1
+                i += i & -i
+            seen += 1
     return count
 
 
@@ -89,9 +127,10 @@ def _order(model: GraphModel) -> list[list[GNode]]:
         preds[t].append(s)
         succs[s].append(t)
 
+    pos = {n.id: i for lay in by_layer for i, n in enumerate(lay)}
+
     def sweep(layers, neighbours):
         for layer in layers:
-            pos = {n.id: i for lay in by_layer for i, n in enumerate(lay)}
             nodes = by_layer[layer]
             keys = []
             for i, n in enumerate(nodes):
@@ -99,6 +138,7 @@ def _order(model: GraphModel) -> list[list[GNode]]:
                 keys.append((sum(pos[m] for m in nb) / len(nb)) if nb else float(i))
             by_layer[layer] = [n for _, _, n in sorted(zip(keys, range(len(nodes)), nodes),
                                                        key=lambda t: (t[0], t[1]))]
+            pos.update((n.id, i) for i, n in enumerate(by_layer[layer]))
 
     best = [list(lay) for lay in by_layer]
     best_c = _crossings(by_layer, segs)
@@ -145,6 +185,7 @@ def layout(model: GraphModel, measure: Measure | None = None) -> GraphModel:
         return max(measure(t, size) for t in lines), len(lines) * size * LINE
 
     _layers(model)
+    _cut_long_edges(model)
     _split_long_edges(model)
     by_layer = _order(model)
 
@@ -158,7 +199,7 @@ def layout(model: GraphModel, measure: Measure | None = None) -> GraphModel:
             if n.attrs:
                 parts.append((n.attrs, SIZE_ATTR, "attr", "normal"))
         else:
-            parts = [(n.name, SIZE_LEAF, "leaf" if n.kind == "input" else "output", "bold")]
+            parts = [(n.name, SIZE_LEAF, "output" if n.kind == "output" else "leaf", "bold")]
         n.labels = []
         for text, size, role, weight in parts:
             w, h = text_box([text], size)

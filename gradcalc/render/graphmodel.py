@@ -44,7 +44,7 @@ class Label:
 @dataclass
 class GNode:
     id: str
-    kind: str                      # input | op | output | dummy
+    kind: str                      # input | op | output | dummy | ref (a far use's copy)
     name: str                      # the quantity this node produces (x, W1, z1, t3, L …)
     label: str                     # what is written in the box: op symbol, or the name
     op: str | None = None
