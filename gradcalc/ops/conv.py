@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided as _as_strided
 
+from gradcalc.ops import matrix as mx
 from gradcalc.ops.arrays import as_float
 from gradcalc.ops.registry import Op, register
 
@@ -120,6 +121,59 @@ def _conv_sym(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
     return _conv_uncanon(out, x.ndim, nd, batch, plain)
 
 
+def _windows(a, K, nd):
+    """Every K-window of the last nd axes: (…, *L, *K), L = S − K + 1 (stride 1)."""
+    return np.lib.stride_tricks.sliding_window_view(a, tuple(K), axis=tuple(range(-nd, 0)))
+
+
+def _conv_matrix(site, nd):
+    """∂L/∂W = x ⋆ δ (the input correlated with the upstream gradient), ∂L/∂x = δ ⋆full
+    rot180(kernel) (a full correlation with the flipped kernel: the transposed convolution),
+    ∂L/∂b = the sum of δ over positions.  Evaluated here with sliding windows, not the VJP."""
+    W, x, b = (as_float(v) for v in site.inputs)
+    stride, padding = site.attrs.get("stride", 1), site.attrs.get("padding", 0)
+    flip, batch = site.attrs.get("flip", False), site.attrs.get("batch", False)
+    Wc, xc, _, _ = conv_canon(W, x, b, nd, batch)
+    K, S = Wc.shape[2:], xc.shape[2:]
+    So = tuple((s + 2 * padding - k) // stride + 1 for s, k in zip(S, K))
+    gshape = (xc.shape[0], Wc.shape[0]) + So
+    sp = "".join("pqr"[:nd])
+    kk = "".join("ijk"[:nd])
+    pad = [(0, 0), (0, 0)] + [(padding, padding)] * nd
+
+    def grad_W(xv, g):
+        xp = np.pad(xv.reshape(xc.shape), pad)
+        win = _windows(xp, K, nd)[(Ellipsis,) + (slice(None, None, stride),) * nd + (slice(None),) * nd]
+        win = win[(slice(None), slice(None)) + tuple(slice(0, n) for n in So)]
+        dW = np.einsum(f"nc{sp}{kk},no{sp}->oc{kk}", win, g.reshape(gshape))
+        return (_flip(dW, nd) if flip else dW).reshape(W.shape)
+
+    def grad_x(g, Wv):
+        Wk = Wv.reshape(Wc.shape)
+        Wk = _flip(Wk, nd) if flip else Wk                     # the kernel the forward used
+        dil = np.zeros(gshape[:2] + tuple((n - 1) * stride + 1 for n in So))
+        dil[(slice(None), slice(None)) + (slice(None, None, stride),) * nd] = g.reshape(gshape)
+        full = np.pad(dil, [(0, 0), (0, 0)] + [(k - 1, k - 1) for k in K])
+        corr = np.einsum(f"no{sp}{kk},oc{kk}->nc{sp}", _windows(full, K, nd), _flip(Wk, nd))
+        dxp = np.zeros(xc.shape[:2] + tuple(s + 2 * padding for s in S))
+        dxp[(slice(None), slice(None)) + tuple(slice(0, n) for n in corr.shape[2:])] = corr
+        dx = dxp[(slice(None), slice(None)) + tuple(slice(padding, padding + s) for s in S)]
+        return dx.reshape(x.shape)
+
+    def grad_b(g):
+        return g.reshape(gshape).sum(axis=(0,) + tuple(range(2, 2 + nd))).reshape(b.shape)
+
+    g, out = mx.V("g"), site.out_shape
+    how = f" (δ dilated by stride {stride})" if stride > 1 else ""
+    rot = ("{1}", "{1}") if flip else ("rot180({1})", r"\operatorname{rot180}\left({1}\right)")
+    tw = ("rot180({0} ⋆ {1})", r"\operatorname{rot180}\left({0} \star {1}\right)") if flip else \
+        ("{0} ⋆ {1}", r"{0} \star {1}")
+    return (mx.fn(tw[0], tw[1], grad_W, mx.V(1), g, shapes=(x.shape, out)),
+            mx.fn("{0} ⋆full " + rot[0] + how, r"{0} \star_{\mathrm{full}} " + rot[1], grad_x, g,
+                  mx.V(0), shapes=(out, W.shape)),
+            mx.fn("Σ_positions {0}", r"\sum_{\mathrm{positions}} {0}", grad_b, g, shapes=(out,)))
+
+
 def _conv_op(name, nd, sample, attrs_sample):
     def forward(W, x, b, **a):
         return _conv_forward(W, x, b, nd=nd, **a)
@@ -134,7 +188,8 @@ def _conv_op(name, nd, sample, attrs_sample):
                        ("the input patch of each output: ∂L/∂W = {1} ⋆ upstream (correlation)",
                         "{0}: ∂L/∂x = upstream ∗ rot180({0}) (full convolution)",
                         "1: ∂L/∂b = Σ upstream"),
-                       local=_conv_local, sample=sample, attrs_sample=attrs_sample))
+                       local=_conv_local, sample=sample, attrs_sample=attrs_sample,
+                       matrix=lambda site: _conv_matrix(site, nd)))
 
 
 _conv_op("conv2d", 2,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcalc.ops import matrix as mx
 from gradcalc.ops.arrays import as_float, sympy_module, unbroadcast
 from gradcalc.ops.registry import ACTIVATIONS, Op, register
 
@@ -24,13 +25,22 @@ def _affine_local(out, W, x, b):
     return as_float(x), as_float(W), np.ones_like(as_float(b))
 
 
+def _affine_matrix(site):
+    """z = W·x + b: δ·xᵀ, Wᵀ·δ, δ;  a batch Z = X·Wᵀ + b: δᵀ·X, δ·W, Σᵢ δᵢ."""
+    g, W, x = mx.V("g"), mx.V(0), mx.V(1)
+    if len(site.shapes[1]) == 1:
+        return mx.dot(g, mx.T(x)), mx.dot(mx.T(W), g), g
+    return mx.dot(mx.T(g), x), mx.dot(g, W), mx.sum_to(mx.sum_rows(g), (site.shapes[2][0],),
+                                                        site.shapes[2])
+
+
 def _affine_sym(W, x, b):
     W, x, b = (np.asarray(v, dtype=object) for v in (W, x, b))
     return W.dot(x) + b if x.ndim == 1 else x.dot(W.T) + b
 
 
 register(Op("affine", 3, _affine_forward, _affine_vjp, _affine_sym, "W·x + b", "{0}·{1} + {2}",
-            ("{1}ᵀ", "{0}", "1"), local=_affine_local,
+            ("{1}ᵀ", "{0}", "1"), local=_affine_local, matrix=_affine_matrix,
             sample=lambda rng: (rng.uniform(-1, 1, (2, 3)), rng.uniform(-1, 1, (4, 3)),
                                 rng.uniform(-1, 1, 2))))
 
@@ -78,6 +88,16 @@ def _softmax_local(out, z):
     return (out * (1.0 - out),)   # batch: only the diagonal is shown
 
 
+def _softmax_matrix(site):
+    """s = softmax(z): J_softmax(z)ᵀ·δ = s ⊙ (δ − sᵀ·δ); a batch row by row, with the row sums
+    of S ⊙ δ spread over the columns by ·𝟙ᵀ."""
+    g, s = mx.V("g"), mx.V("out")
+    if len(site.out_shape) == 1:
+        return (mx.had(s, mx.sub(g, mx.dot(mx.T(s), g))),)
+    one = mx.ones(site.out_shape[-1])
+    return (mx.had(s, mx.sub(g, mx.dot(mx.dot(mx.had(s, g), one), mx.T(one)))),)
+
+
 def _softmax_sym(z):
     sp = sympy_module()
     z = np.asarray(z, dtype=object)
@@ -86,7 +106,7 @@ def _softmax_sym(z):
 
 
 register(Op("softmax", 1, softmax, _softmax_vjp, _softmax_sym, "softmax", "softmax({0})",
-            ("diag(s) − s sᵀ",), local=_softmax_local,
+            ("diag(s) − s sᵀ",), local=_softmax_local, matrix=_softmax_matrix,
             sample=lambda rng: (rng.uniform(-2, 2, 4),)))
 ACTIVATIONS["softmax"] = "softmax"
 
@@ -105,5 +125,7 @@ def _l2_sym(*Ws, lam):
 
 
 register(Op("l2", -1, _l2_forward, _l2_vjp, _l2_sym, "λ·ΣW²", "λ·Σ‖W‖²", ("2λ{i}",),
+            matrix=lambda site: tuple(mx.scale(2.0 * site.attrs["lam"], mx.dot(mx.V("g"), mx.V(i)))
+                                      for i in range(len(site.inputs))),
             sample=lambda rng: (rng.uniform(-1, 1, (2, 3)), rng.uniform(-1, 1, (1, 2))),
             attrs_sample={"lam": 0.1}))

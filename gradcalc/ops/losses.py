@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcalc.ops import matrix as mx
 from gradcalc.ops.arrays import as_float, kink_side, sympy_module
 from gradcalc.ops.linear import row_max, row_sum, softmax
 from gradcalc.ops.registry import LOSSES, Op, register
@@ -138,21 +139,85 @@ def _bce_sym(y, target):
                            for yi, ti in zip(y.ravel(), t.ravel())) / n, dtype=object)
 
 
+# ---------------------------------------------------------------- matrix forms
+# The loss is a number, so its rule is δ (a scalar, 1 at the seed) times a matrix shaped like y,
+# divided by the batch size n.  t, onehot(label) are leaves with their values.
+def _n(site):
+    return 1 if len(site.shapes[0]) <= 1 else site.shapes[0][0]
+
+
+def _per_example(site, term):
+    n = _n(site)
+    return (mx.dot(mx.V("g"), mx.scale(1.0 / n, term) if n > 1 else term),)
+
+
+def _target(site):
+    return mx.Leaf("t", np.reshape(as_float(site.attrs["target"]), site.shapes[0]))
+
+
+def _onehot(site):
+    shape = site.shapes[0]
+    Y = np.zeros((1,) + shape if len(shape) == 1 else shape)
+    Y[np.arange(Y.shape[0]), _labels(site.attrs["label"], Y.shape[0])] = 1.0
+    return mx.Leaf("onehot(label)", Y.reshape(shape), r"\operatorname{onehot}(\mathrm{label})")
+
+
+def _mse_matrix(site):
+    c = 2.0 * site.attrs.get("scale", 0.5)
+    return _per_example(site, mx.scale(c, mx.sub(mx.V(0), _target(site))))
+
+
+def _row_softmax(Y):
+    """softmax along the last axis, written out here: exp(y − max) / Σ exp(y − max)."""
+    e = np.exp(Y - Y.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _ce_matrix(site):
+    p = mx.fn("softmax({0})", r"\operatorname{softmax}\left({0}\right)", _row_softmax, mx.V(0),
+              shapes=(site.shapes[0],))
+    return _per_example(site, mx.sub(p, _onehot(site)))
+
+
+def _hinge_matrix(site):
+    margin = site.attrs.get("margin", 1.0)
+
+    def active(y):
+        Y = y[None, :] if y.ndim == 1 else y
+        n = Y.shape[0]
+        k = _labels(site.attrs["label"], n)
+        A = ((Y - Y[np.arange(n), k][:, None] + margin) > 0).astype(float)
+        A[np.arange(n), k] = 0.0                        # the true class is not a term
+        A[np.arange(n), k] = -A.sum(axis=1)             # … it loses one per active term
+        return A.reshape(y.shape)
+
+    a = mx.fn("A({0})", r"A\left({0}\right)", active, mx.V(0), shapes=(site.shapes[0],))
+    return _per_example(site, a)
+
+
+def _bce_matrix(site):
+    y, t = mx.V(0), _target(site)
+    return _per_example(site, mx.div(mx.sub(y, t), mx.had(y, mx.sub(mx.Num(1.0), y))))
+
+
 def _loss(name, ptype, forward, vjp, sym, label, formula, local_text, attrs_sample, *,
-          check=None, branch=None, low=-2.0, high=2.0):
+          check=None, branch=None, low=-2.0, high=2.0, matrix=None):
     register(Op(name, 1, forward, vjp, sym, label, formula, local_text, check=check,
                 branch=branch, sample=lambda rng: (rng.uniform(low, high, 4),),
-                attrs_sample=attrs_sample))
+                attrs_sample=attrs_sample, matrix=matrix))
     LOSSES[ptype] = name
 
 
 _loss("mse", "mse", _mse_forward, _mse_vjp, _mse_sym, "MSE", "scale·Σ({0} − t)²",
-      ("2·scale·({0} − t)",), {"target": np.array([0.3, -0.2, 0.5, 0.1]), "scale": 0.5})
+      ("2·scale·({0} − t)",), {"target": np.array([0.3, -0.2, 0.5, 0.1]), "scale": 0.5},
+      matrix=_mse_matrix)
 _loss("cross_entropy", "cross_entropy", _ce_forward, _ce_vjp, _ce_sym, "softmax CE",
-      "−log softmax({0})[label]", ("softmax({0}) − onehot(label)",), {"label": 2})
+      "−log softmax({0})[label]", ("softmax({0}) − onehot(label)",), {"label": 2},
+      matrix=_ce_matrix)
 _loss("hinge", "hinge", _hinge_forward, _hinge_vjp, _hinge_sym, "hinge (SVM)",
       "Σ_{{j≠label}} max(0, {0}_j − {0}_label + margin)",
-      ("1[margin_j > 0]; −count at label",), {"label": 1, "margin": 1.0}, branch=_hinge_branch)
+      ("1[margin_j > 0]; −count at label",), {"label": 1, "margin": 1.0}, branch=_hinge_branch,
+      matrix=_hinge_matrix)
 _loss("bce", "bce", _bce_forward, _bce_vjp, _bce_sym, "BCE", "−Σ[t log {0} + (1 − t) log(1 − {0})]",
       ("({0} − t)/({0}(1 − {0}))",), {"target": np.array([1.0, 0.0, 1.0, 0.0])}, check=_bce_check,
-      low=0.05, high=0.95)
+      low=0.05, high=0.95, matrix=_bce_matrix)

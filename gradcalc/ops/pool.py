@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcalc.ops import matrix as mx
 from gradcalc.ops.arrays import as_float, sympy_module
 from gradcalc.ops.registry import Op, register
 
@@ -113,6 +114,35 @@ def _pool_sym(x, *, nd, size, stride, reduce):
     return out
 
 
+def _pool_matrix(site, nd, kind):
+    """∂L/∂x = reshape(Rᵀ·vec(δ)): R has a row per output entry and a column per input entry,
+    1 at the first maximum of its window (max: the gradient is routed to the argmax) or
+    1/window size on every entry of the window (average).  R is built here window by window."""
+    x = as_float(site.inputs[0])
+    size, stride = site.attrs.get("size", 2), site.attrs.get("stride") or site.attrs.get("size", 2)
+    lead, S = x.shape[:x.ndim - nd], x.shape[x.ndim - nd:]
+    So = tuple((n - size) // stride + 1 for n in S)
+    R = np.zeros((int(np.prod(lead + So)), x.size))
+    index = np.arange(x.size).reshape(x.shape)
+    row = 0
+    for li in np.ndindex(*lead):
+        for p in np.ndindex(*So):
+            cells = [index[li + tuple(pi * stride + ki for pi, ki in zip(p, k))]
+                     for k in np.ndindex(*(size,) * nd)]
+            if kind == "max":
+                vals = x.reshape(-1)[cells]
+                R[row, cells[int(np.argmax(vals))]] = 1.0     # argmax: the first maximum
+            else:
+                R[row, cells] = 1.0 / len(cells)
+            row += 1
+    name = "R_argmax" if kind == "max" else "R_mean"
+    vec = mx.fn("vec({0})", r"\operatorname{vec}\left({0}\right)", lambda g: g.reshape(-1),
+                mx.V("g"), shapes=(site.out_shape,))
+    return (mx.fn("reshape({0})", r"\operatorname{reshape}\left({0}\right)",
+                  lambda v: v.reshape(x.shape), mx.dot(mx.T(mx.Leaf(name, R, r"R_{\mathrm{%s}}" % name[2:])), vec),
+                  shapes=((x.size,),)),)
+
+
 def _pool_op(name, nd, kind, sample, attrs_sample):
     if kind == "max":
         fwd, vjp, reduce = _maxpool_forward, _maxpool_vjp, _first_max_sym
@@ -134,7 +164,8 @@ def _pool_op(name, nd, kind, sample, attrs_sample):
                        lambda x, size=2, stride=None: _pool_sym(x, nd=nd, size=size, stride=stride,
                                                                 reduce=reduce),
                        label, formula, text, branch=branch if kind == "max" else None,
-                       sample=sample, attrs_sample=attrs_sample))
+                       sample=sample, attrs_sample=attrs_sample,
+                       matrix=lambda site: _pool_matrix(site, nd, kind)))
 
 
 _pool_op("maxpool2d", 2, "max", lambda rng: (rng.uniform(-2, 2, (2, 4, 4)),),
@@ -157,4 +188,7 @@ register(Op("flatten", 1,
             lambda x, batch=False: np.asarray(x, dtype=object).reshape(
                 _flatten_shape(np.shape(x), batch)),
             "flatten", "flatten({0})", ("1 (a reshape: each gradient goes back to its entry)",),
-            sample=lambda rng: (rng.uniform(-2, 2, (2, 3, 2)),), attrs_sample={"batch": False}))
+            sample=lambda rng: (rng.uniform(-2, 2, (2, 3, 2)),), attrs_sample={"batch": False},
+            matrix=lambda site: (mx.fn("reshape({0})", r"\operatorname{reshape}\left({0}\right)",
+                                       lambda g: g.reshape(np.shape(site.inputs[0])), mx.V("g"),
+                                       shapes=(site.out_shape,)),)))

@@ -35,6 +35,8 @@ class Op:
     local: Callable[..., tuple] | None = None        # local derivative per input (default: vjp of 1)
     sample: Callable[[np.random.Generator], tuple] | None = None  # random valid inputs (tests)
     attrs_sample: dict = field(default_factory=dict)
+    # the vectorized backward rule per input: matrix(site) -> terms (gradcalc.ops.matrix)
+    matrix: Callable[..., tuple] | None = None
 
     def local_values(self, out, *xs, **attrs) -> tuple:
         """The local derivative of the output with respect to each input, for the tables."""

@@ -10,6 +10,7 @@ import numpy as np
 if TYPE_CHECKING:     # annotations only: the layers above fill these parts in
     from gradcalc.compare.methods import CheckReport
     from gradcalc.solution.diagnostics import Bptt
+    from gradcalc.solution.matrixforms import MatrixReport
     from gradcalc.train.optim import UpdateReport
 
 
@@ -65,6 +66,7 @@ class Solution:
     update: UpdateReport | None = None              # an optimizer section: the SGD step(s)
     comparison: Comparison | None = None            # method "symbolic", "numeric" or "all"
     plots: list[dict] = field(default_factory=list)  # extra charts for the HTML report
+    matrix: MatrixReport | None = None              # the steps and gradients in matrix notation
 
     @property
     def title(self) -> str:
@@ -90,6 +92,8 @@ class Solution:
                 out["exact"] = c.exact
         if self.plots:
             out["plots"] = self.plots
+        if self.matrix is not None:
+            out["matrix_forms"] = self.matrix.to_json()
         return out
 
     @property

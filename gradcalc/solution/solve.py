@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from gradcalc.derive import autograd
 from gradcalc.graph.network import forward_names, leaf_values
-from gradcalc.solution import diagnostics
+from gradcalc.solution import diagnostics, matrixforms
 from gradcalc.solution.model import Solution
 
 
@@ -25,4 +25,5 @@ def solve_autograd(problem) -> Solution:
     sol = Solution(problem, forward, formulas, gradients, steps, out.name,
                    list(leaf_values(problem)))
     diagnostics.attach(sol, graph)     # rnn layers: BPTT gradients, vanishing/exploding
+    sol.matrix = matrixforms.build(sol, graph, out)   # the steps in matrix notation, checked
     return sol

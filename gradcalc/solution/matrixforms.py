@@ -1,0 +1,233 @@
+"""The backward pass in matrix notation, checked: every step's products and every gradient's
+closed form, composed from the registry's matrix-form rules and evaluated with NumPy.
+
+Per backward step and input, the op's rule (Wᵀ·δ, δ·xᵀ, δ ⊙ h ⊙ (1 − h) …) is bound to the
+operands the write-ups display (the upstream gradient, the op's inputs and output) and
+evaluated under the notation's own rules (vectors are columns, `·` a true matrix product); the
+value must equal the autograd downstream gradient, shape included.  Per differentiated
+parameter, the rules are composed along the graph from the output back (δ of a node is the
+sum of its consumers' rules applied to their δ), so ∂L/∂W1 = ((W2ᵀ·(y − t)) ⊙ h1 ⊙ (1 − h1))·xᵀ
+is one term: printed, evaluated from the forward values alone, and compared with autograd.
+A δ whose formula grows past INLINE characters (conv, long chains) and the δ of every rnn state
+that feeds the next time step (the BPTT recursion ∂L/∂h_(t−1) = Whhᵀ·(∂L/∂h_t ⊙ act′)) is shown
+by its name, ∂L/∂z1, with its own definition after "where"; it is still evaluated from the
+leaves, so the recursive form is verified like an inline one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradcalc import ops
+from gradcalc.derive.symbolic.names import latex_name
+from gradcalc.ops import matrix as mx
+
+INLINE = 72          # a composed δ longer than this is shown by name (∂L/∂z1) and defined after
+TOLERANCE = 1e-9     # relative error (max-norm) under which a formula counts as verified
+
+
+def rel_error(a, b) -> float:
+    """max |a − b| / max |b| (0 when both are 0; nan entries equal only to nan)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    both = np.isnan(a) & np.isnan(b)
+    diff = np.where(both, 0.0, np.abs(a - b))
+    scale = float(np.max(np.abs(np.where(np.isnan(b), 0.0, b)), initial=0.0))
+    worst = float(np.max(diff, initial=0.0))
+    if np.isnan(worst):
+        return float("inf")
+    return worst / scale if scale > 0 else worst
+
+
+@dataclass
+class Product:
+    """One displayed backward product: ∂L/∂input = rule(upstream, operands) of one step."""
+
+    node: str
+    input: str
+    term: mx.Term
+    value: np.ndarray | None          # the rule evaluated (the input's shape); None: no product
+    error: str = ""                   # why it is not a product (a shape mismatch), else ""
+    ok: bool = False                  # equal to the autograd downstream gradient
+
+    def text(self) -> str:
+        return self.term.text()
+
+
+@dataclass
+class MatrixForm:
+    """A parameter's gradient composed in matrix notation and evaluated."""
+
+    name: str
+    text: str                         # ∂L/∂W1 = … [; where ∂L/∂z1 = …]
+    latex: str
+    verified: bool
+    max_rel_error: float
+    error: str = ""
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "latex": self.latex, "verified": self.verified,
+                "max_rel_error": self.max_rel_error}
+
+
+@dataclass
+class MatrixReport:
+    """The products of every backward step (node -> products in input order) and the closed
+    forms of the differentiated parameters."""
+
+    products: dict[str, list[Product]] = field(default_factory=dict)
+    forms: dict[str, MatrixForm] = field(default_factory=dict)
+
+    def mismatches(self) -> list[Product]:
+        return [p for ps in self.products.values() for p in ps if not p.ok]
+
+    def to_json(self) -> dict:
+        return {name: f.to_json() for name, f in self.forms.items()}
+
+
+class _Names:
+    def __init__(self, output: str, network: bool):
+        self.output, self.network, self.leaves = output, network, {}
+        self.made: dict[int, int] = {}       # id(Ref) -> order made (the backward sweep's order)
+
+    def tex(self, name: str) -> str:
+        return latex_name(name, (), self.network) if "[" not in name else \
+            latex_name(name.split("[")[0], (), self.network) + "_{[" + name.split("[", 1)[1][:-1] + "]}"
+
+    def leaf(self, node) -> mx.Leaf:
+        if id(node) not in self.leaves:
+            self.leaves[id(node)] = mx.Leaf(node.name, node.value, self.tex(node.name))
+        return self.leaves[id(node)]
+
+    def grad(self, name: str) -> tuple[str, str]:
+        return (f"∂{self.output}/∂{name}",
+                r"\frac{\partial %s}{\partial %s}" % (self.tex(self.output), self.tex(name)))
+
+
+def _terms(node) -> tuple:
+    op = ops.get(node.op)
+    return mx.vjp_terms(op, mx.Site(dict(node.attrs), tuple(n.value for n in node.inputs),
+                                    node.value))
+
+
+def _env(node, names: _Names, g: mx.Term) -> dict:
+    env = {"g": g, "out": names.leaf(node)}
+    env.update({i: names.leaf(n) for i, n in enumerate(node.inputs)})
+    return env
+
+
+def step_products(graph, steps, names: _Names) -> dict[str, list[Product]]:
+    """Every recorded backward step's products, evaluated and compared with its downstream."""
+    out: dict[str, list[Product]] = {}
+    for s in steps:
+        node = graph.by_name.get(s.node)
+        if node is None or node.op != s.op:
+            continue
+        text, tex = names.grad(s.node)
+        env = _env(node, names, mx.Leaf(text, s.upstream, tex))
+        group: dict[str, list[Product]] = {}
+        products = []
+        for i, (inp, t) in enumerate(zip(node.inputs, _terms(node))):
+            if inp.role == "const":
+                continue
+            term = t.bind(env)
+            p = Product(s.node, inp.name, term, None)
+            try:
+                p.value = mx.as_input(term.eval(), inp.value.shape, term)
+            except mx.ShapeMismatch as e:
+                p.error = str(e)
+            products.append(p)
+            group.setdefault(inp.name, []).append(p)
+        for name, ps in group.items():        # an input used twice: its products add up
+            if all(p.value is not None for p in ps):
+                total = sum(p.value for p in ps)
+                ok = rel_error(total, s.downstream[name]) <= TOLERANCE
+                for p in ps:
+                    p.ok = ok
+                    if not ok:
+                        p.error = p.error or "does not equal the autograd gradient"
+        out[s.node] = products
+    return out
+
+
+def closed_forms(graph, output, leaves, gradients, names: _Names) -> dict[str, MatrixForm]:
+    """Compose the rules along the graph from `output` back to every leaf and check them."""
+    index = {id(n): i for i, n in enumerate(graph.nodes)}
+    contrib: dict[int, list[mx.Term]] = {}
+    seed = mx.Num(1.0) if output.value.size == 1 else mx.Leaf("𝟙", np.ones(output.value.shape),
+                                                              r"\mathbf{1}")
+    contrib[id(output)] = [seed]
+    delta: dict[int, mx.Term] = {}
+    # the states an rnn step hands to the next one: their δ is the BPTT recursion, shown by name
+    recurrent = {id(n.inputs[4]) for n in graph.nodes if n.op == "rnn_step"}
+    for node in reversed(graph.nodes[: index[id(output)] + 1]):
+        parts = contrib.get(id(node))
+        if not parts:
+            continue
+        d = parts[0]
+        for p in parts[1:]:
+            d = mx.add(d, p)
+        if node.op is not None and (len(d.text()) > INLINE or id(node) in recurrent):
+            text, tex = names.grad(node.name)
+            d = mx.Ref(text, tex, d)
+            names.made[id(d)] = len(names.made)
+        delta[id(node)] = d
+        if node.op is None:
+            continue
+        env = _env(node, names, d)
+        for inp, t in zip(node.inputs, _terms(node)):
+            if inp.role != "const":
+                contrib.setdefault(id(inp), []).append(t.bind(env))
+    forms = {}
+    for name in leaves:
+        node = graph.by_name.get(name)
+        want = np.asarray(gradients[name], dtype=float)
+        d = delta.get(id(node)) if node is not None else None
+        forms[name] = _form(name, d, want, names)
+    return forms
+
+
+def _refs(term: mx.Term, seen: dict) -> None:
+    """The named δs a term uses, innermost definitions last (in the order they are met)."""
+    stack = [term]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, mx.Ref):
+            if id(t) in seen:
+                continue
+            seen[id(t)] = t
+            stack.append(t.term)
+            continue
+        for child in (getattr(t, "a", None), getattr(t, "b", None), *getattr(t, "args", ())):
+            if isinstance(child, mx.Term):
+                stack.append(child)
+
+
+def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> MatrixForm:
+    lhs, lhs_tex = names.grad(name)
+    if d is None:      # not reached: the gradient is 0
+        ok = not np.any(want)
+        return MatrixForm(name, f"{lhs} = 0", f"{lhs_tex} = 0", ok, 0.0 if ok else float("inf"))
+    body = d
+    seen: dict = {}
+    _refs(body, seen)
+    where = sorted(seen.values(), key=lambda r: names.made.get(id(r), 0))
+    text = f"{lhs} = {body.text()}"
+    tex = f"{lhs_tex} = {body.latex()}"
+    if where:
+        text += "; where " + "; ".join(f"{r.name} = {r.term.text()}" for r in where)
+        tex += r",\quad\text{where } " + r",\ ".join(f"{r.latex_name} = {r.term.latex()}"
+                                                     for r in where)
+    try:
+        value = mx.as_input(body.eval(), want.shape, body)
+    except mx.ShapeMismatch as e:
+        return MatrixForm(name, text, tex, False, float("inf"), str(e))
+    err = rel_error(value, want)
+    return MatrixForm(name, text, tex, bool(err <= TOLERANCE), err)
+
+
+def build(sol, graph, output) -> MatrixReport:
+    """The MatrixReport of a solved problem (its autograd graph and output node)."""
+    names = _Names(sol.output, getattr(sol.problem, "kind", "") == "network")
+    return MatrixReport(step_products(graph, sol.steps, names),
+                        closed_forms(graph, output, sol.leaves, sol.gradients, names))
