@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradcalc import ops
+from gradcalc.derive.symbolic.groups import BULK, differentiate, group_entries
 from gradcalc.errors import DomainError
 from gradcalc.ops.arrays import sympy_module   # SymPy, imported on first use
 
@@ -94,6 +95,8 @@ class SymNode:
     syms: np.ndarray                # one symbol per output entry
     forms: np.ndarray               # forward form of each entry (over the input symbols)
     partials: list = field(default_factory=list)   # per flat entry: [(u, ∂form/∂u)]
+    groups: list | None = None      # entries sharing a form up to renaming (not in --exact)
+    where: list | None = None       # per flat entry: (its group, its row in the group)
 
 
 class SymBackend:
@@ -106,6 +109,7 @@ class SymBackend:
         self.file = file
         self.nodes: list[SymNode] = []
         self.values: dict = {}        # symbol -> its value (sympy number / exact expression)
+        self.fval: dict = {}          # symbol -> its value as a float (bulk evaluation)
         self.info: dict = {}          # symbol -> (node name, index)
         self.order: dict = {}         # symbol -> creation rank (deterministic sums)
         self.leaves: dict[str, np.ndarray] = {}   # differentiated leaves: name -> symbols
@@ -134,6 +138,7 @@ class SymBackend:
             s = sp.Symbol(text, real=True)
             out[idx] = s
             self.values[s] = self.number(value[idx])
+            self.fval[s] = float(value[idx])
             self.info[s] = (name, idx)
             self.order[s] = len(self.order)
         self._remember(out, name)
@@ -190,11 +195,38 @@ class SymBackend:
             syms[idx] = s
             self.info[s] = (name, idx)
             self.order[s] = len(self.order)
-            self.values[s] = self._evaluate(form, name, field)
+            if self.exact:
+                self.values[s] = self._evaluate(form, name, field)
         node = SymNode(name, op_name, list(inputs), attrs, syms, forms)
+        if not self.exact:
+            self._evaluate_groups(node, name, field)
         self.nodes.append(node)
         self._remember(syms, name)
         return syms
+
+    def _evaluate_groups(self, node: SymNode, name, field):
+        """Group the entries by the shape of their forms and evaluate each group in bulk; an
+        entry NumPy gives no finite value for is evaluated alone (and reported if it has none)."""
+        node.groups = group_entries(list(node.forms.flat), self.order, self.const_symbols)
+        node.where = [None] * node.forms.size
+        syms = node.syms.flat
+        for g in node.groups:
+            for r, k in enumerate(g.ks):
+                node.where[k] = (g, r)
+            bulk = not g.own and len(g.ks) >= BULK
+            if bulk:
+                fv = self.fval
+                g.columns = np.array([[fv[u] for u in row] for row in g.args],
+                                     dtype=float).reshape(len(g.ks), len(g.places))
+                vals = g.numbers("forward", [g.template], g.columns)[:, 0]
+            for r, k in enumerate(g.ks):
+                v = float(vals[r]) if bulk else math.nan
+                if math.isfinite(v):
+                    self.values[syms[k]] = self.sp.Float(v)
+                else:
+                    self.values[syms[k]] = self._evaluate(node.forms.flat[k], name, field)
+                    v = _real(self.values[syms[k]])
+                self.fval[syms[k]] = v
 
     def _evaluate(self, form, name, field):
         """The value of a forward form at the values of its symbols (independent forward)."""
@@ -220,6 +252,10 @@ class SymBackend:
         For a sum only the terms containing u are differentiated (the others give 0)."""
         if not node.partials:
             node.partials = [None] * node.forms.size
+        if node.partials[k] is None and node.where is not None and not node.where[k][0].own:
+            g, r = node.where[k]
+            found = [(g.args[r][p], g.rename(d, r)) for p, d in differentiate(g, _partials_of)]
+            node.partials[k] = sorted(found, key=lambda ud: self.order[ud[0]])
         if node.partials[k] is None:
             form = node.forms.flat[k]
             free = form.free_symbols
@@ -243,6 +279,8 @@ class SymBackend:
 
     def gradients(self, output: np.ndarray) -> dict:
         """d output / d symbol for every symbol reached: numbers (floats, or exact in --exact)."""
+        if not self.exact:
+            return self._float_gradients(output)
         adj: dict = {s: (self.sp.Integer(1) if self.exact else 1.0) for s in output.flat}
         for node in reversed(self.nodes):
             for k, s in enumerate(node.syms.flat):
@@ -253,6 +291,35 @@ class SymBackend:
                     dv = self._value(d)
                     adj[u] = adj[u] + a * dv if u in adj else a * dv
         return adj
+
+    def _float_gradients(self, output: np.ndarray) -> dict:
+        """The same chain rule in float64, a group of entries at a time: every partial derivative
+        of a group's template is evaluated for all its entries at once."""
+        order = self.order
+        adj = np.zeros(len(order))
+        for s in output.flat:
+            adj[order[s]] = 1.0
+        for node in reversed(self.nodes):
+            out_rows = [order[s] for s in node.syms.flat]
+            for g in node.groups:
+                a = adj[[out_rows[k] for k in g.ks]]
+                live = a != 0
+                if not live.any():
+                    continue
+                if g.own or len(g.ks) < BULK:
+                    for r in np.flatnonzero(live):
+                        for u, d in self.partials(node, g.ks[r]):
+                            adj[order[u]] += a[r] * self._value(d)
+                    continue
+                parts = differentiate(g, _partials_of)
+                if not parts:
+                    continue
+                D = g.numbers("partials", [d for _, d in parts], g.columns)
+                for r, j in zip(*np.nonzero(~np.isfinite(D) & live[:, None])):
+                    D[r, j] = self._value(g.rename(parts[j][1], r))   # SymPy's exact arithmetic
+                targets = np.array([[order[row[p]] for p, _ in parts] for row in g.args])
+                np.add.at(adj, targets, np.where(live[:, None], a[:, None] * D, 0.0))
+        return {s: float(adj[i]) for s, i in order.items()}
 
     def _value(self, expr):
         v = expr.xreplace(self.values)

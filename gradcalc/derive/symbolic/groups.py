@@ -1,0 +1,125 @@
+"""Entries of one step that share a forward form up to the names of their symbols, worked in bulk.
+
+z⁽¹⁾ᵢⱼ = W⁽¹⁾ⱼ₁·xᵢ₁ + W⁽¹⁾ⱼ₂·xᵢ₂ + b⁽¹⁾ⱼ is one form for all 6,000 entries of a 300-row batch,
+written over different symbols.  The entries are grouped by the *shape* of their SymPy form (its
+tree with every symbol replaced by its place of first appearance); each group's form is written
+once over positional stand-in symbols (the template), SymPy differentiates the template once per
+position, and the forward form and its partial derivatives are evaluated for every entry of the
+group at once by `lambdify` of those SymPy expressions (our own SymPy objects, never text).  The
+form of any one entry is the template renamed, so nothing here reads a hand-written backward rule.
+
+A value that NumPy cannot give as a finite float (a domain error, an overflow that SymPy's exact
+arithmetic avoids) is recomputed entry by entry by the caller, as before this module existed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradcalc.ops.arrays import sympy_module
+
+BULK = 8            # groups with fewer entries are evaluated one entry at a time
+
+
+class _Unshaped(Exception):
+    """The form holds something that cannot be put in a group (too deep, a foreign symbol)."""
+
+
+def shape_key(form, known: dict, consts: set):
+    """(key, symbols in order of first appearance): two forms with equal keys are the same tree
+    over different symbols.  `known` holds the symbols a group may rename (those of the graph);
+    targets (in `consts`) keep their own mark, as they are never differentiated."""
+    pos: dict = {}
+
+    def walk(e):
+        if e.is_Symbol:
+            if e not in known:
+                raise _Unshaped
+            p = pos.get(e)
+            if p is None:
+                p = pos[e] = len(pos)
+            return (p, e in consts)
+        if not e.args:
+            return (type(e), e)
+        return (e.func,) + tuple(walk(a) for a in e.args)
+
+    try:
+        return walk(form), list(pos)
+    except (_Unshaped, RecursionError):
+        return None, None
+
+
+@dataclass
+class Group:
+    """Entries (flat positions `ks` of the step) whose forms are `template` renamed: row r of
+    `args` holds the symbols standing at the template's positions for entry ks[r]."""
+
+    template: object
+    places: list                          # the stand-in symbols, one per position
+    ks: list
+    args: list                            # per entry: its symbols, in position order
+    consts: frozenset                     # positions held by targets (not differentiated)
+    own: bool = False                     # a form that fits no group: its own symbols, no places
+    partials: list | None = None          # [(position, ∂template/∂place)]
+    columns: np.ndarray | None = None     # the float values of `args` (entries × positions)
+    _fn: dict = field(default_factory=dict)
+
+    def rename(self, expr, r: int):
+        """`expr`, written over the places, for entry r of the group."""
+        return expr.xreplace(dict(zip(self.places, self.args[r])))
+
+    def numbers(self, key: str, exprs: list, columns: np.ndarray) -> np.ndarray:
+        """The float values of `exprs` (over the places) for every entry: (entries, len(exprs));
+        non-finite where NumPy had no finite value."""
+        from sympy.utilities.lambdify import lambdify
+        fn = self._fn.get(key)
+        if fn is None:
+            fn = self._fn[key] = lambdify(self.places, exprs, modules="numpy")
+        n = len(self.ks)
+        with np.errstate(all="ignore"):
+            try:
+                out = fn(*columns.T)
+                res = np.empty((n, len(exprs)))
+                for j, v in enumerate(out):
+                    v = np.asarray(v)
+                    res[:, j] = np.broadcast_to(v.real if np.iscomplexobj(v) and
+                                                not np.any(v.imag) else v, (n,))
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError):
+                res = np.full((n, len(exprs)), np.nan)
+        return res
+
+
+def group_entries(forms, known: dict, consts: set) -> list[Group]:
+    """The entries of one step grouped by the shape of their forms (every entry in one group)."""
+    sp = sympy_module()
+    by_key: dict = {}
+    groups: list[Group] = []
+    for k, form in enumerate(forms):
+        key, syms = shape_key(form, known, consts)
+        g = by_key.get(key) if key is not None else None
+        if g is None:
+            places = [sp.Symbol(f"@{p}", real=True) for p in range(len(syms or []))]
+            if key is None:          # a group of its own, over its own symbols
+                places, syms = [], []
+                template = form
+            else:
+                template = form.xreplace(dict(zip(syms, places)))
+            g = Group(template, places, [], [],
+                      frozenset(p for p, s in enumerate(syms) if s in consts), own=key is None)
+            groups.append(g)
+            if key is not None:
+                by_key[key] = g
+        g.ks.append(k)
+        g.args.append(syms)
+    return groups
+
+
+def differentiate(g: Group, partials_of) -> list:
+    """[(position, ∂template/∂place)] for every position but the targets', by SymPy (once per
+    group; `partials_of` is the backend's sum-aware differentiation)."""
+    if g.partials is None:
+        order = {u: p for p, u in enumerate(g.places)}
+        skip = {g.places[p] for p in g.consts}
+        g.partials = [(order[u], d) for u, d in partials_of(g.template, order, skip)]
+    return g.partials
