@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcalc.grading.possible import impossible_answers
 from gradcalc.grading.mistakes import catalogue
 from gradcalc.grading.quantities import QuantitySchema
 from gradcalc.grading.rubric import Question, Rubric, load_rubric
@@ -321,9 +322,26 @@ class AnswerKey:
         if not candidates:
             return
         vals, grads = t.run(fsub, gsub)
+        # no credit from an earlier answer that no input gives (h1 = 1 for a sigmoid) or that
+        # is not what the student's own inputs give: it is left out, and the graph run again
+        bad = impossible_answers(t, self.slots, conformed, wrong_set, vals, self.deps,
+                                 lambda n, a, b: self._close(self._question(n), a, b),
+                                 self._catalogued)
+        if bad:
+            for name in bad:
+                s = self.slots[name]
+                (fsub if s.kind == "f" else gsub).pop(s.node, None)
+                slot_of.pop((s.kind, s.node), None)
+            candidates = [n for n in candidates if upstream_of(n)]
+            if not candidates:
+                return
+            vals, grads = t.run(fsub, gsub)
         for name in candidates:
             q = self._question(name)
             r = results[name]
+            if self.slots[name].kind == "g" and not conformed[name].any() \
+                    and not (np.abs(self.reference[name]) <= self.tolerance[name]).all():
+                continue        # an all-zero gradient follows from nothing unless 0 is right
             upstream = set(upstream_of(name))
             wrong_up = tuple(u for u in self.rubric.names if u in upstream and u in wrong_set)
             expected = self._read(self.slots[name], vals, grads)
@@ -362,6 +380,11 @@ class AnswerKey:
                 if credit > r.credit or (credit == r.credit and r.kind != "follow_through"):
                     r.kind, r.credit, r.upstream = "mistake", credit, ()
                 return
+
+    def _catalogued(self, name: str, a: np.ndarray) -> bool:
+        q = self._question(name)
+        return any(value.shape == a.shape and self._close(q, a, value, tol).all()
+                   for (_, _, value), tol in zip(self.variants[name], self._variant_tolerances(name)))
 
     def _off_shape(self, q: Question, r: QuestionResult, given: np.ndarray) -> None:
         """A wrong shape scores 0, unless it is a catalogued one (a transposed dW …)."""

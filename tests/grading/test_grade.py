@@ -213,11 +213,15 @@ def test_follow_through_fraction_from_the_rubric():
 def test_error_in_h1_reaches_dW1_through_unwritten_dz1_and_dh1():
     h1 = np.array([0.7, 0.31])                   # wrong h1; dh1 and dz1 are never written
     own = net(h1=h1)
-    answers = {"z1": REF["z1"], "h1": h1, "dW1": own["dW1"], "db1": own["db1"]}
+    answers = {"h1": h1, "dW1": own["dW1"], "db1": own["db1"]}
     r = by_name(submit(answers))
     assert r["h1"].kind == "partial"
     assert r["dW1"].kind == "follow_through" and r["dW1"].upstream == ("h1",)
     assert r["db1"].kind == "follow_through"
+    # issue 17: with the right z1 written too, this h1 is not σ(z1): an activation that does
+    # not follow from the student's own input gives no follow-through
+    r = by_name(submit(dict(answers, z1=REF["z1"])))
+    assert r["h1"].kind == "partial" and r["dW1"].kind == "wrong" and r["dW1"].credit == 0
     # the same dW1 without the wrong h1 written down earns nothing
     r = by_name(submit({"dW1": own["dW1"]}))
     assert r["dW1"].kind == "wrong" and r["dW1"].credit == 0
