@@ -41,8 +41,8 @@ PRECISION = click.option("--precision", type=click.IntRange(1, 17), default=4, s
 # command -> the module of this package that defines it.  `gradcalc NAME` imports only that
 # module (start-up time); a command missing here is still found: every module is imported then.
 _HOME = {"schema": "schema", "solve": "solve", "check": "check", "grade": "grade",
-         "template": "grade", "train": "train", "graph": "graph", "variant": "variants",
-         "variants": "variants"}
+         "template": "grade", "grade-code": "gradecode", "train": "train", "graph": "graph",
+         "variant": "variants", "variants": "variants"}
 
 
 class _Commands(dict):
@@ -198,5 +198,5 @@ def _import(name: str) -> None:
 
 def _register():
     """Import every command module."""
-    for name in ("schema", "solve", "check", "grade", "train", "graph", "variants"):
+    for name in ("schema", "solve", "check", "grade", "gradecode", "train", "graph", "variants"):
         _import(name)

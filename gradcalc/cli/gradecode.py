@@ -1,0 +1,119 @@
+"""`gradcalc grade-code`: a class's layer code checked submission by submission, in separate,
+limited processes; grades.csv, the roster upload, feedback files and summary.md."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from gradcalc.cli import cli, handle_errors
+from gradcalc.cli.grade import feedback_names, _prepare_dir
+
+
+@cli.command("grade-code")
+@click.argument("rubric", type=click.Path(dir_okay=False))
+@click.argument("submissions", type=click.Path(file_okay=False))
+@click.option("-o", "--output", "out_dir", default="grades", show_default=True,
+              type=click.Path(file_okay=False),
+              help="Folder for grades.csv, summary.md, upload.csv and feedback/.")
+@click.option("--roster", type=click.Path(dir_okay=False),
+              help="An LMS roster export (CSV); writes upload.csv with the grade column.")
+@click.option("--roster-key", metavar="COLUMN", help="Roster column holding the student ids.")
+@click.option("--assignment", metavar="NAME",
+              help="Header of the grade column in upload.csv [default: the rubric's file name].")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None,
+              help="Submissions checked at the same time [default: the number of CPUs].")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random inputs (the same for every student).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line; files only.")
+@handle_errors
+def grade_code(rubric, submissions, out_dir, roster, roster_key, assignment, jobs, seed, quiet):
+    """Grade the layer code of a class: RUBRIC.yaml names the layers (functions or classes),
+    their convention and points; SUBMISSIONS/ holds one .py per student or one folder per
+    student.
+
+    Each submission is imported and checked in its own process with a time limit per layer,
+    a memory limit, a scratch working folder, an environment without the grader's variables
+    and its output captured: a crash, a hang, sys.exit, a fork bomb or a huge allocation costs
+    that submission its points and never stops the batch.  This limits damage from broken
+    code; it is NOT a security sandbox (run untrusted code in a container).
+
+    \b
+    Examples:
+      gradcalc grade-code rubric.yaml submissions/ -o grades
+      gradcalc grade-code rubric.yaml submissions/ --roster canvas.csv -j 2
+    """
+    from gradcalc.cli.grade import _write
+    from gradcalc.errors import UsageError
+    from gradcalc.grading.codegrade import grade_code as run, layer_pass_rates
+    from gradcalc.grading.coderubric import load_code_rubric
+    from gradcalc.render.codegrade import feedback_markdown, summary_markdown
+    from gradcalc.render.exports import grades_csv, roster_csv
+
+    rub = load_code_rubric(rubric)
+    roster_data = None
+    if roster:
+        from gradcalc.grading.roster import parse_roster
+        try:
+            raw = Path(roster).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read the roster: {exc.strerror or exc}", file=roster) \
+                from None
+        roster_data = parse_roster(raw, roster)
+    out_path = Path(out_dir)
+    _prepare_dir(out_path)
+    done = [0]
+    show = not quiet and click.get_text_stream("stderr").isatty()
+
+    def progress(k):
+        done[0] += k
+        if show:
+            click.echo(f"\rchecked {done[0]} submissions", nl=False, err=True)
+
+    report = run(rub, submissions, jobs=jobs, seed=seed, progress=progress)
+    if show and done[0]:
+        click.echo("", err=True)
+    names = feedback_names(report.results)
+    for r in report.results:
+        _write(out_path / "feedback" / names[id(r)],
+               feedback_markdown(r, rub.title).encode("utf-8"))
+    _write(out_path / "grades.csv", grades_csv(report).encode("utf-8"))
+    roster_info = None
+    if roster_data is not None:
+        text, roster_info = roster_csv(roster_data, report.results,
+                                       assignment or Path(rubric).stem, rub.max_points,
+                                       roster_key)
+        _write(out_path / "upload.csv", text.encode("utf-8"))
+    _write(out_path / "summary.md",
+           summary_markdown(report, layer_pass_rates(report), _isolation(rub),
+                            roster_info).encode("utf-8"))
+    if not quiet:
+        for name, passed, total in layer_pass_rates(report):
+            click.echo(f"{name}: {passed}/{total} passed")
+        stuck = sum(1 for r in report.results if r.status != "graded")
+        click.echo(f"wrote {out_path / 'grades.csv'}, {out_path / 'summary.md'}"
+                   + (f", {out_path / 'upload.csv'}" if roster_data is not None else "")
+                   + f" and {len(report.results)} feedback files"
+                   + (f"; {stuck} submission(s) could not be checked (see summary.md)"
+                      if stuck else ""))
+
+
+def _isolation(rub) -> list[str]:
+    from gradcalc.grading.codeworker import can_drop_root
+    root = os.geteuid() == 0
+    lines = ["each submission in its own process, in a fresh scratch folder (deleted "
+             "afterwards), with an environment holding only PATH, LANG, HOME/TMPDIR (the "
+             "scratch folder) and Python's settings",
+             f"time limit {rub.time_limit:g} s for the import and for each layer; memory limit "
+             f"{rub.memory_mb} MB above the warm worker; CPU time, file size, core files and "
+             f"processes limited (setrlimit); output captured (the feedback shows its start)",
+             "starting processes from Python refused; the whole process group killed at the end"]
+    if root:
+        lines.append("run as root: the submissions ran as 'nobody'" if can_drop_root() else
+                     "run as root, and the submissions ALSO ran as root (this Python is not "
+                     "readable by 'nobody'): the scratch folder and the limits are all that "
+                     "stood between them and the machine")
+    lines.append("not a security sandbox: a determined attacker can escape it; run untrusted "
+                 "code in a container or a VM")
+    return lines
