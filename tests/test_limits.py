@@ -4,10 +4,12 @@ finding of the adversarial pass; the resource ones run in a child process under
 the machine."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -128,3 +130,61 @@ def test_a_graph_of_a_thousand_nodes_is_drawn_within_limits(tmp_path, suffix):
     assert out.stat().st_size > 10_000
     if suffix == ".png":       # too wide for 144 dpi within the pixel budget: said, not hidden
         assert "dpi instead of 144" in r.stderr and r.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------- 12: rnn JSON linear in T
+def _rnn(T: int) -> str:
+    rows = "\n".join(f"  - [{0.01 * (t % 7) - 0.03:.2f}, {0.5 - 0.01 * (t % 5):.2f}]"
+                     for t in range(T))
+    return (f"title: rnn T={T}\ninput:\n{rows}\nlayers:\n  - type: rnn\n"
+            "    Wxh: [[0.5, -0.2], [0.1, 0.3]]\n    Whh: [[0.9, 0.1], [-0.2, 0.8]]\n"
+            "    b: [0.0, 0.1]\n    h0: [0.1, -0.1]\n    activation: tanh\n    return: last\n"
+            "  - W: [[1.0, -1.0]]\n    b: [0.0]\nloss:\n  type: mse\n  target: [0.5]\n")
+
+
+def test_rnn_json_grows_linearly_and_the_slices_rebuild_the_gradient(tmp_path):
+    # was: every step wrote its T×D share of ∂L/∂x in full (T = 1,000: 42 MB, 532 MB RSS)
+    sizes = {}
+    for T in (100, 400):
+        p = tmp_path / f"r{T}.yaml"
+        p.write_text(_rnn(T))
+        r = limited(["solve", p, "--format", "json", "--method", "autograd"], mem_mb=1200)
+        assert r.returncode == 0, r.stderr[-1500:]
+        sizes[T] = len(r.stdout)
+        data = json.loads(r.stdout)
+    assert sizes[400] < 5 * sizes[100]           # 4× the steps: quadratic would be ≈ 16×
+    # the slices are exact: rebuilt in full, the steps' shares of ∂L/∂x add up to ∂L/∂x
+    total = np.zeros((400, 2))
+    sliced = 0
+    for step in data["steps"]:
+        if "x" not in step["downstream"]:
+            continue
+        part = step.get("downstream_slices", {}).get("x")
+        value = np.asarray(step["downstream"]["x"], dtype=float)
+        if part is None:
+            total += value
+            continue
+        sliced += 1
+        assert part["shape"] == [400, 2] and part["axis"] == 0 and len(part["index"]) <= 1
+        full = np.zeros(part["shape"])
+        full[part["index"]] = value.reshape(len(part["index"]), 2)
+        total += full
+    assert sliced == 400
+    np.testing.assert_allclose(total, np.asarray(data["gradients"]["x"]), rtol=1e-12, atol=1e-300)
+
+
+def test_small_values_are_written_in_full():
+    from gradcalc.solution.model import to_json_value
+    from gradcalc.solution.stepjson import step_downstream
+    small = np.zeros((50, 2))
+    small[3] = [1.0, 2.0]                               # 100 entries: in full, as always
+    out, parts = step_downstream({"x": small}, to_json_value)
+    assert parts == {} and out["x"] == small.tolist()
+    dense = np.arange(1.0, 301.0).reshape(150, 2)        # large but not mostly zero: in full
+    out, parts = step_downstream({"x": dense}, to_json_value)
+    assert parts == {} and out["x"] == dense.tolist()
+    batch = np.zeros((3, 200, 2))                         # a batch: column t of every example
+    batch[:, 7] = 1.5
+    out, parts = step_downstream({"x": batch}, to_json_value)
+    assert parts == {"x": {"shape": [3, 200, 2], "axis": 1, "index": [7]}}
+    assert out["x"] == [[[1.5, 1.5]]] * 3

@@ -108,15 +108,21 @@ class Solution:
             "output": self.output,
             "forward": to_json_value(self.forward),
             "gradients": to_json_value(self.gradients),
-            "steps": [
-                {"node": s.node, "op": s.op, "value": to_json_value(s.value),
-                 "upstream": to_json_value(s.upstream), "local": to_json_value(s.local),
-                 "downstream": to_json_value(s.downstream)}
-                for s in self.steps
-            ],
+            "steps": [self._step_json(s) for s in self.steps],
         }
         for key, value in self.json_extras().items():
             out[key] = to_json_value(value)
+        return out
+
+    @staticmethod
+    def _step_json(s) -> dict:
+        from gradcalc.solution.stepjson import step_downstream
+        downstream, slices = step_downstream(s.downstream, to_json_value)
+        out = {"node": s.node, "op": s.op, "value": to_json_value(s.value),
+               "upstream": to_json_value(s.upstream), "local": to_json_value(s.local),
+               "downstream": downstream}
+        if slices:       # a large gradient zero outside these slices (gradcalc.solution.stepjson)
+            out["downstream_slices"] = slices
         return out
 
     def _repr_markdown_(self) -> str:   # Jupyter
