@@ -108,6 +108,9 @@ def _check_problems(paths, fmt, symbolic_limit, h, richardson, sample, seed, exa
     # compute everything first: a bad file stops the run before anything is printed
     reports = [check_problem(p, symbolic_limit=symbolic_limit, h=h, richardson=richardson,
                              sample=sample, seed=seed, exact=exact) for p in problems]
+    if skipped and lang == "zh":
+        from gradcalc.render.i18n import zh_text
+        skipped = [zh_text(note) for note in skipped]
     for note in skipped:
         click.echo(f"gradcalc: {note}", err=True)
     if fmt == "json":

@@ -228,27 +228,26 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
     removed = remove_stale(str(out_path), read_manifest(str(out_path)), written)
     _write(out_path / MANIFEST, manifest_json("grade", written).encode("utf-8"))
     if show:
+        from gradcalc.render.gradetext import words as grade_words
+        gw = grade_words(lang)
         out.print_summary(report, lang)
-        click.echo(f"wrote {out_path / 'grades.csv'}, {out_path / 'summary.md'}, "
-                   f"{out_path / 'histogram.png'}"
-                   + (f", {out_path / 'upload.csv'}" if roster_data is not None else "")
-                   + f" and {len(results)} feedback files in {feedback_dir}")
+        files = [out_path / "grades.csv", out_path / "summary.md", out_path / "histogram.png"]
+        files += [out_path / "upload.csv"] if roster_data is not None else []
+        click.echo(gw["wrote"].format(files=", ".join(map(str, files)), n=len(results),
+                                      folder=feedback_dir))
         att = out.attention(report)
         if roster_info and roster_info["duplicates"]:
-            click.echo(f"note: {len(roster_info['duplicates'])} id(s) on more than one roster "
-                       "row got no grade in upload.csv; see summary.md", err=True)
+            click.echo(gw["note_roster_dup"].format(n=len(roster_info["duplicates"])), err=True)
         if roster_info and (roster_info["not_on_roster"]):
-            click.echo(f"note: {len(roster_info['not_on_roster'])} submission(s) not on the "
-                       f"roster (matched on '{roster_info['key']}'); see summary.md", err=True)
+            click.echo(gw["note_not_on_roster"].format(n=len(roster_info["not_on_roster"]),
+                                                       key=roster_info["key"]), err=True)
         n_att = sum(len(v) for v in att.values())
         if n_att:
-            click.echo(f"note: {n_att} submission(s) need attention (duplicate or missing ids, "
-                       "unreadable files); see summary.md", err=True)
+            click.echo(gw["note_attention"].format(n=n_att), err=True)
         if skipped:
-            click.echo(f"note: {len(skipped)} path(s) not graded; see summary.md", err=True)
+            click.echo(gw["note_skipped"].format(n=len(skipped)), err=True)
         if removed:
-            click.echo(f"note: removed {len(removed)} file(s) of the previous run that this "
-                       "run did not write (students no longer in the class)", err=True)
+            click.echo(gw["note_removed"].format(n=len(removed)), err=True)
     if failed:
         more = f" (and {len(failed) - 1} more; every other file was written)" if len(failed) > 1 \
             else " (every other file was written)"

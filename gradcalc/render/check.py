@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradcalc.render import fmt
-from gradcalc.render.i18n import pick
+from gradcalc.render.i18n import layout_note, localize, pick
 from gradcalc.render.tables import Table
 
 WORDS = {
@@ -23,6 +23,17 @@ WORDS = {
         "exact_value": "exact", "decimal": "decimal", "forward": "forward values",
         "direction": "random direction",
         "kink_rule": "Kink convention: ",
+        "ag": "autograd", "sym_short": "symbolic", "num_short": "numeric",
+        "paren": " ({})", "sep": "; ", "unreliable": "unreliable at kinks",
+        "kink_entries": "{n} entries at a kink (unreliable for finite differences)",
+        "only": "autograd only", "at_kinks": "{n} at kinks", "kinks_col": "kinks",
+        "pair": "pair",
+        "problems_note": "{n} problems: {ok} agree, {bad} disagree. Tolerances: |a − b| ≤ "
+                         "atol + rtol·|b| with (atol, rtol) = {sym} for autograd↔symbolic and "
+                         "{num} for autograd↔numeric.",
+        "forward_differ": "Forward values differ: autograd (NumPy forward) vs the SymPy "
+                          "forward forms",
+        "name": "name", "more": "… {n} more",
     },
     "zh": {
         "parameter": "参数", "ag_sym": "自动微分↔符号", "ag_num": "自动微分↔数值",
@@ -39,6 +50,15 @@ WORDS = {
         "exact_value": "精确值", "decimal": "小数", "forward": "前向值",
         "direction": "随机方向",
         "kink_rule": "不可导点约定：",
+        "ag": "自动微分", "sym_short": "符号", "num_short": "数值",
+        "paren": "（{}）", "sep": "；", "unreliable": "在不可导点不可靠",
+        "kink_entries": "{n} 个分量位于不可导点（有限差分在此不可靠）",
+        "only": "仅自动微分", "at_kinks": "{n} 个位于不可导点", "kinks_col": "不可导点",
+        "pair": "比较",
+        "problems_note": "共 {n} 道题：{ok} 道一致，{bad} 道不一致。容差：|a − b| ≤ atol + "
+                         "rtol·|b|，自动微分↔符号取 (atol, rtol) = {sym}，自动微分↔数值取 {num}。",
+        "forward_differ": "前向值不一致：自动微分（NumPy 前向）与 SymPy 前向表达式",
+        "name": "名称", "more": "… 另有 {n} 个",
     },
 }
 
@@ -65,30 +85,33 @@ def entry_name(param: str, index, network: bool = True) -> str:
 
 def _verdict(ok: bool, w: dict, kinks: int = 0) -> str:
     text = w["agree"] if ok else w["disagree"]
-    return text + (f" ({kinks} at kinks)" if kinks else "")
+    return text + (w["paren"].format(w["at_kinks"].format(n=kinks)) if kinks else "")
 
 
 def agreement_line(rep, lang: str = "en") -> str:
     """One line: which derivations agree, by how much, and what was left out."""
     w = words(lang)
     mark = {True: "✓", False: "✗"}
+    short = {"symbolic": w["sym_short"], "numeric": w["num_short"]}
     parts = []
     for key, pair in rep.pairs.items():
         sign = "=" if key == "symbolic" else "≈"
-        parts.append(f"autograd {sign if pair.ok else '≠'} {key} {mark[pair.ok]} "
-                     f"(max rel. error {_sci(pair.max_rel)})")
+        parts.append(f"{w['ag']} {sign if pair.ok else '≠'} {short.get(key, key)} "
+                     f"{mark[pair.ok]}"
+                     + w["paren"].format(f"{w['max_rel']} {_sci(pair.max_rel)}"))
     if rep.forward is not None:
-        parts.append(f"forward values {mark[rep.forward.ok]}")
+        parts.append(f"{w['forward']} {mark[rep.forward.ok]}")
     if rep.direction is not None:
-        state = ("unreliable at kinks" if rep.direction.get("unreliable")
+        state = (w["unreliable"] if rep.direction.get("unreliable")
                  else mark[bool(rep.direction["ok"])])
-        parts.append(f"{w['direction']} {state} (rel. error {_sci(rep.direction['rel_error'])})")
+        parts.append(f"{w['direction']} {state}"
+                     + w["paren"].format(f"{w['rel']} {_sci(rep.direction['rel_error'])}"))
     head = f"{w['agreement']}: " + (w["agree"] if rep.ok else w["disagree"])
-    text = head + " — " + "; ".join(parts) if parts else head + " — autograd only"
+    text = head + " — " + w["sep"].join(parts) if parts else head + " — " + w["only"]
     if rep.kinks:
-        text += f"; {len(rep.kinks)} entries at a kink (unreliable for finite differences)"
+        text += w["sep"] + w["kink_entries"].format(n=len(rep.kinks))
     for note in rep.notices:
-        text += f"; {note}"
+        text += w["sep"] + note
     return text
 
 
@@ -125,11 +148,12 @@ def failure_table(rep, lang: str = "en", precision: int = 6, limit: int = 20) ->
                     if m in rep.methods and np.isfinite(rep.methods[m][e.param][e.index]) else "—"
                     for m in ("autograd", "symbolic", "numeric")]
             rows.append([f"{entry_name(e.param, e.index, net)}  [{e.param}{list(e.index)}]",
-                         *vals, f"autograd↔{key}", _sci(e.rel_err), _sci(e.abs_err)])
+                         *vals, w["ag_sym" if key == "symbolic" else "ag_num"],
+                         _sci(e.rel_err), _sci(e.abs_err)])
     if not rows:
         return None
     return Table(w["failures"], [w["entry"], w["autograd"], w["symbolic"], w["numeric"],
-                                 "pair", w["rel"], w["abs"]], rows,
+                                 w["pair"], w["rel"], w["abs"]], rows,
                  kinds=["text", "num", "num", "num", "text", "num", "num"])
 
 
@@ -138,8 +162,9 @@ def forward_failure_table(rep, lang: str = "en", precision: int = 6) -> Table | 
         return None
     rows = [[name, fmt.value(a, precision), fmt.value(b, precision)]
             for name, a, b in rep.forward.mismatches]
-    return Table("Forward values differ: autograd (NumPy forward) vs the SymPy forward forms",
-                 ["name", "autograd", "symbolic"], rows, kinds=["text", "num", "num"])
+    w = words(lang)
+    return Table(w["forward_differ"], [w["name"], w["autograd"], w["symbolic"]], rows,
+                 kinds=["text", "num", "num"])
 
 
 def kink_table(rep, lang: str = "en", precision: int = 6, limit: int = 20) -> Table | None:
@@ -155,7 +180,7 @@ def kink_table(rep, lang: str = "en", precision: int = 6, limit: int = 20) -> Ta
         rows.append([entry_name(k.param, k.index, net), k.node, fmt.num(a, precision),
                      fmt.num(n, precision), k.reason])
     if len(rep.kinks) > limit:
-        rows.append([f"… {len(rep.kinks) - limit} more", "", "", "", ""])
+        rows.append([w["more"].format(n=len(rep.kinks) - limit), "", "", "", ""])
     return Table(w["kinks"], [w["entry"], w["node"], w["autograd"], w["numeric"], w["reason"]],
                  rows, note=w["kink_rule"] + KINK_CONVENTION,
                  kinds=["text", "text", "num", "num", "text"])
@@ -168,7 +193,8 @@ def formula_tables(rep, lang: str = "en", closed: bool = True) -> list[Table]:
         return []
     F = rep.symbolic.formulas(closed)
     out = [Table(w["local"], [w["node"], w["formula"]],
-                 [[f.node, _clip(f.text)] for f in F.local], note=F.layout)]
+                 [[f.node, _clip(f.text)] for f in F.local],
+                 note=layout_note(rep.problem, lang, F.layout))]
     if closed:
         rows = [[f.wrt, _clip(f.text)] for f in F.gradients or []]
         rows += [[f.wrt, _clip(f.text)] for f in F.definitions]
@@ -209,7 +235,7 @@ def check_tables(rep, lang: str = "en", precision: int = 6, formulas: bool = Tru
             tables.append(t)
     if formulas:
         tables += formula_tables(rep, lang, closed=False)
-    return tables
+    return localize(tables, lang)
 
 
 def summary_table(reports, lang: str = "en") -> Table:
@@ -220,11 +246,12 @@ def summary_table(reports, lang: str = "en") -> Table:
              _sci(r.pairs["numeric"].max_rel) if "numeric" in r.pairs else w["skipped"],
              str(len(r.kinks)), w["agree"] if r.ok else w["disagree"]] for r in reports]
     bad = sum(not r.ok for r in reports)
-    note = (f"{len(reports)} problems: {len(reports) - bad} agree, {bad} disagree. "
-            f"Tolerances: |a − b| ≤ atol + rtol·|b| with (atol, rtol) = {tol['symbolic']} for "
-            f"autograd↔symbolic and {tol['numeric']} for autograd↔numeric.")
-    return Table(w["summary"], [w["problem"], w["ag_sym"], w["ag_num"], "kinks", w["verdict"]],
-                 rows, note=note, kinds=["text", "num", "num", "num", "text"])
+    note = w["problems_note"].format(n=len(reports), ok=len(reports) - bad, bad=bad,
+                                     sym=tol["symbolic"], num=tol["numeric"])
+    return localize([Table(w["summary"], [w["problem"], w["ag_sym"], w["ag_num"],
+                                          w["kinks_col"], w["verdict"]],
+                           rows, note=note, kinds=["text", "num", "num", "num", "text"])],
+                    lang)[0]
 
 
 def methods_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
@@ -236,9 +263,13 @@ def methods_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
     cols = [w["parameter"]] + [w[m] for m in rep.methods]
     rows = []
     for name in rep.names:
-        rows.append([f"∂{rep.output}/∂{name}"] + [
-            fmt.value(g[name], precision, multiline=True)
-            for g in rep.methods.values()])
+        shown = [_shown(g[name], precision) for g in rep.methods.values()]
+        texts = [fmt.value(g[name], precision, multiline=True) for g in rep.methods.values()]
+        # a value equal to autograd's at the shown digits is written as autograd's
+        # (−3.9999999 from central differences is −4 there, not −4.00)
+        same = [k and shown[k] is not None and shown[k] == shown[0] for k in range(len(texts))]
+        rows.append([f"∂{rep.output}/∂{name}"]
+                    + [texts[0] if same[k] else text for k, text in enumerate(texts)])
     tables = [Table(w["methods"], cols, rows, note=agreement_line(rep, lang),
                     kinds=["text"] + ["num"] * len(rep.methods))]
     for t in (failure_table(rep, lang), kink_table(rep, lang)):
@@ -249,6 +280,14 @@ def methods_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
     if t is not None:
         tables.append(t)
     return tables
+
+
+def _shown(v, precision: int) -> tuple | None:
+    """The entries of `v` rounded to `precision` significant digits (None: not comparable)."""
+    a = np.asarray(v, dtype=float)
+    if not np.all(np.isfinite(a)):
+        return None
+    return a.shape, tuple(float(f"{x:.{precision}g}") + 0.0 for x in a.ravel())
 
 
 def report_json(rep) -> dict:

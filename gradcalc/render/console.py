@@ -15,17 +15,31 @@ def make_console(file=None, width: int | None = None):
 
 def print_tables(tables, title: str | None = None, file=None, width: int | None = None) -> None:
     """Rich tables on a terminal; the same without colour codes when piped."""
+    from gradcalc.render.fit import fit
     out = file or sys.stdout
     if _plain_output(out):
         # not a terminal: rich would print plain characters; render/plain.py prints the same
         # ones without importing rich's console (most of the start-up time of a short command)
         from gradcalc.render.plain import render
-        text = render(tables, title, _plain_width(width))
-        if text is not None:
-            out.write(text)
-            out.flush()
-            return
-    print_rich(tables, title, file, width)
+        width = _plain_width(width)
+        tables = fit(tables, width)
+        text = render(tables, title, width)
+        if text is None:
+            import io
+            buf = io.StringIO()
+            print_rich(tables, title, buf, width)
+            text = buf.getvalue()
+        # piped output carries no padding at the ends of lines
+        out.write(strip_line_ends(text))
+        out.flush()
+        return
+    console = make_console(file, width)
+    print_rich(fit(tables, console.width), title, file, width)
+
+
+def strip_line_ends(text: str) -> str:
+    """`text` without spaces at the ends of its lines ("\n" only: a cell's U+2028 stays)."""
+    return "\n".join(line.rstrip(" ") for line in text.split("\n"))
 
 
 def print_rich(tables, title: str | None = None, file=None, width: int | None = None) -> None:

@@ -41,8 +41,9 @@ def question_table(report, lang: str = "en", display=lambda n: n) -> Table:
     totals = report.totals
     note = ""
     if totals:
-        note = (f"{len(totals)} {w['submissions']}; {w['mean']} {points(statistics.fmean(totals))} / "
-                f"{points(report.rubric.max_points)}, {w['median']} {points(statistics.median(totals))}")
+        note = w["class_note"].format(n=len(totals), mean=points(statistics.fmean(totals)),
+                                      max=points(report.rubric.max_points),
+                                      median=points(statistics.median(totals)))
     return Table(report.title, [w["question"], w["points"], w["mean"], w["short_correct"],
                                 w["short_ft"], w["short_mistake"], w["top_mistakes"]], rows, note=note,
                  kinds=["text", "num", "num", "num", "num", "num", "text"])
@@ -79,7 +80,7 @@ def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: s
               "|---|---:|---|---:|---:|---:|---:|---|"]
     for q, st in zip(report.rubric.questions, report.stats):
         tol = f"rtol {q.rtol:g}, atol {q.atol:g}" if q.sigfigs is None else \
-            f"{q.sigfigs} sig. fig., atol {q.atol:g}"
+            w["sigfigs"].format(n=q.sigfigs, atol=f"{q.atol:g}")
         lines.append(f"| {md_text(display(st.name))} | {points(st.points)} | {tol} | {points(st.mean)} | "
                      f"{percent(st.share('correct'))} | {percent(st.share('follow_through'))} | "
                      f"{percent(st.share('mistake'))} | {md_text(_top(st, lang))} |")

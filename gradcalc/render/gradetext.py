@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import re
 
+from gradcalc.csvsafe import printable
 from gradcalc.render.i18n import pick
 
 WORDS = {
@@ -44,6 +45,18 @@ WORDS = {
         "roster_unmatched": "roster rows without a submission",
         "roster_duplicates": "ids on more than one roster row (no grade given)",
         "skipped": "paths not graded",
+        "class_note": "{n} submissions; mean {mean} / {max}, median {median}",
+        "sigfigs": "{n} sig. fig., atol {atol}",
+        "wrote": "wrote {files} and {n} feedback files in {folder}",
+        "note_roster_dup": "note: {n} id(s) on more than one roster row got no grade in "
+                           "upload.csv; see summary.md",
+        "note_not_on_roster": "note: {n} submission(s) not on the roster (matched on '{key}'); "
+                              "see summary.md",
+        "note_attention": "note: {n} submission(s) need attention (duplicate or missing ids, "
+                          "unreadable files); see summary.md",
+        "note_skipped": "note: {n} path(s) not graded; see summary.md",
+        "note_removed": "note: removed {n} file(s) of the previous run that this run did not "
+                        "write (students no longer in the class)",
     },
     "zh": {
         "feedback": "作业反馈", "student": "学生", "score": "得分", "status": "状态",
@@ -82,6 +95,14 @@ WORDS = {
         "roster_unmatched": "名单中没有提交的学生",
         "roster_duplicates": "名单中重复的学号（未给成绩）",
         "skipped": "未评分的路径",
+        "class_note": "共 {n} 份提交；平均 {mean} / {max}，中位数 {median}",
+        "sigfigs": "{n} 位有效数字，atol {atol}",
+        "wrote": "已写入 {files}，以及 {folder} 中的 {n} 份反馈",
+        "note_roster_dup": "注意：{n} 个学号在名单中出现多次，upload.csv 中未给成绩；见 summary.md",
+        "note_not_on_roster": "注意：{n} 份提交不在名单中（按“{key}”匹配）；见 summary.md",
+        "note_attention": "注意：{n} 份提交需要处理（学号重复或缺失、文件无法读取）；见 summary.md",
+        "note_skipped": "注意：{n} 个路径未评分；见 summary.md",
+        "note_removed": "注意：删除了上次运行写下而本次未写的 {n} 个文件（已不在班上的学生）",
     },
 }
 
@@ -112,6 +133,7 @@ def percent(x: float) -> str:
 @functools.lru_cache(maxsize=4096)
 def md_text(text) -> str:
     """Text that may come from a student, inside markdown: one line, no table broken, no
-    emphasis, HTML, code or link markup ("](" is broken up); brackets like z1[1] stay readable."""
-    text = str(text).replace("\r", " ").replace("\n", " ")
+    emphasis, HTML, code or link markup ("](" is broken up); brackets like z1[1] stay readable;
+    control characters shown as U+FFFD and at most 2,000 characters (issue 17)."""
+    text = printable(text, 2000, lines=False)
     return re.sub(r"([\\`*_<>|])", r"\\\1", text).replace("](", "]\\(")

@@ -9,7 +9,7 @@ import numpy as np
 
 from gradcalc.render import fmt
 from gradcalc.render.charts import line_chart_svg, plot_specs
-from gradcalc.render.i18n import pick, words as table_words
+from gradcalc.render.i18n import is_network, layout_note, pick, words as table_words
 from gradcalc.render.mathml import (escape, latex_mathml, math_element, mathml, mathml_identifier,
                                     mathml_partial, mathml_row)
 
@@ -168,14 +168,21 @@ def _gradients(sol, lang, precision) -> str:
     w = table_words(lang)
     rows = [[math_element(mathml_partial(sol.output, name)), _num(sol.gradients[name], precision)]
             for name in sol.leaves]
-    return _table(w["gradients"], [w["name"], w["gradient"]], rows, {1}, note=w["layout"])
+    return _table(w["gradients"], [w["name"], w["gradient"]], rows, {1},
+                  note=w["layout"] if is_network(sol.problem) else "")
 
 
 def _extra_tables(sol, lang, precision, methods: bool) -> str:
     """The tables beyond the first three (update step, conv, rnn, methods …), as text."""
+    from gradcalc.render.check import words as check_words
     from gradcalc.render.solvetables import solve_tables
+    cw = check_words(lang)
+    # shown already: the methods side by side and the kinks (agreement), SymPy's formulas
+    shown = {cw["methods"], cw["kinks"], cw["local"], cw["closed"]}
     parts = []
     for t in solve_tables(sol, lang, precision, methods)[3:]:
+        if t.title in shown:
+            continue
         kinds = t.kinds or ["text"] * len(t.columns)
         rows = [[(f'<span class="num">{escape(c)}</span>' if k == "num" else
                   escape(c).replace("\n", "<br>")) for c, k in zip(row, kinds)] for row in t.rows]
@@ -196,8 +203,9 @@ def _formulas(sol, lang) -> str:
         return m if m is not None else f"<code>{escape(tex)}</code>"
 
     parts = [f'<section id="formulas"><h2>{escape(w["formulas"])}</h2>']
-    if f.get("layout"):
-        parts.append(f'<p class="note">{escape(f["layout"])}</p>')
+    layout = layout_note(sol.problem, lang, f.get("layout") or "")
+    if layout:
+        parts.append(f'<p class="note">{escape(layout)}</p>')
     groups = [(w["local_formulas"], [d.get("latex", "") for d in f.get("local", []) or []
                                      if isinstance(d, dict)]),
               (w["closed_forms"], [t for t in (f.get("gradients") or {}).values()
@@ -370,7 +378,7 @@ def solution_html(sol, lang: str = "en", precision: int = 4, methods: bool = Fal
         body.append(f'<section id="more"><h2>{escape(w["extra"])}</h2>{extra}</section>')
     body += [_plots(sol, lang),
              f'<section id="problem"><h2>{escape(w["source"])}</h2>'
-             f'<p class="note">{escape(problem.file)}</p>'
+             f'<p class="note">{escape(Path(problem.file or "").name)}</p>'
              f'<pre class="source">{escape(_source_text(problem))}</pre></section>',
              f'<footer>{escape(w["generated"].format(version=__version__))}</footer>',
              "</main></body>\n</html>\n"]

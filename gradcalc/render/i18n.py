@@ -33,6 +33,8 @@ WORDS = {
         "gradient": "梯度",
         "rule": "上游梯度 × 局部梯度 = 下游梯度",
         "layout": "梯度与对应参数形状相同（W 为 输出 × 输入）。",
+        "layout_full": "布局：每个梯度与其参数形状相同（∂L/∂W 为 输出 × 输入，与 W 相同）；"
+                       "∂L/∂W 的 (i, j) 元素即 ∂L/∂Wᵢⱼ。下标与课堂一致，从 1 开始。",
     },
 }
 
@@ -44,3 +46,105 @@ def pick(table: dict, lang: str) -> dict:
 
 def words(lang: str) -> dict[str, str]:
     return pick(WORDS, lang)
+
+
+def is_network(problem) -> bool:
+    """Networks have matrices (W is out × in); a scalar expression problem has none, and its
+    write-ups carry no note about matrix shapes or layout."""
+    return getattr(problem, "kind", "") == "network"
+
+
+def layout_note(problem, lang: str, english: str = "") -> str:
+    """The layout paragraph of the SymPy formulas (`english`, as the symbolic derivation words
+    it) in `lang`; nothing for a scalar expression problem."""
+    if not is_network(problem):
+        return ""
+    return WORDS["zh"]["layout_full"] if lang == "zh" else english
+
+
+# English phrases that reach the tables from the layers below render (op labels and local
+# derivative texts of the registry, SymPy's formula notes, the comparison's notices and kink
+# reasons), in the lecture's Chinese.  Fixed phrases first, then the ones with numbers in them.
+PHRASES_ZH = [
+    ("(mean over the batch)", "（对批量取平均）"),
+    ("(other entries 0)", "（其余元素为 0）"),
+    ("(elementwise)", "（逐元素）"),
+    ("(cut; see --format json)", "（已截断，完整公式见 --format json）"),
+    ("(row t only)", "（仅第 t 行）"),
+    ("(a reshape: each gradient goes back to its entry)", "（形状变换：每个梯度回到它的元素）"),
+    ("1 at the first maximum of each window, 0 elsewhere (the gradient is routed there)",
+     "每个窗口的第一个最大值处为 1，其余为 0（梯度只传到那里）"),
+    (" for every entry of its window", "（对其窗口中的每个元素）"),
+    ("1 for its own row", "1（仅对其自身所在的行）"),
+    ("the input patch of each output: ", "每个输出对应的输入块："),
+    ("⋆ upstream (correlation)", "⋆ 上游梯度（互相关）"),
+    ("; −count at label", "；标签处为 −（margin_j > 0 的个数）"),
+    ("max pool", "最大池化"), ("average pool", "平均池化"),
+    ("relu'(0) = 0, leaky_relu'(0) = alpha, abs'(0) = 0, a hinge term at margin 0 contributes 0, "
+     "max/min ties go to the first argument; a max pool sends the gradient to the first maximum "
+     "of its window (row-major)",
+     "relu'(0) = 0，leaky_relu'(0) = alpha，abs'(0) = 0，间隔恰为 0 的 hinge 项贡献 0，"
+     "max/min 相等时取第一个参数；最大池化把梯度传给窗口中（按行优先）第一个最大值"),
+    ("symbolic method skipped: ", "符号方法已跳过："),
+    (", the correlation of the input with the upstream gradient: ", "，即输入与上游梯度的互相关："),
+    (", one sum per output channel", "，每个输出通道求一次和"),
+    (" (full convolution)", "（完全卷积）"),
+    (" (a variant template with random numbers)", "（含随机数的题目变体模板）"),
+    (": skipped", "：已跳过"),
+    ("the SymPy forms would be too large to differentiate in reasonable time",
+     "SymPy 表达式过大，无法在合理时间内求导"),
+]
+_PATTERNS_ZH = [
+    (r"\b(max|mean) of each (\S+) window of (\S+) \(stride (\d+)\)",
+     lambda m: f"{m[3]} 的每个 {m[2]} 窗口取{'最大值' if m[1] == 'max' else '平均值'}"
+               f"（步长 {m[4]}）"),
+    (r"\b(max|mean) over each window of (\S+)",
+     lambda m: f"{m[2]} 的每个窗口取{'最大值' if m[1] == 'max' else '平均值'}"),
+    (r" ?\(δ dilated by stride (\d+)\)", lambda m: f"（δ 按步长 {m[1]} 扩张）"),
+    (r", a full convolution: slide rot180\((\S+)\) over (\S+) padded with k−1 zeros",
+     lambda m: f"，即完全卷积：把 rot180({m[1]}) 在补了 k−1 圈零的 {m[2]} 上滑动"),
+    (r"a full correlation: slide (\S+) itself \(not flipped\) over (\S+) padded with k−1 zeros",
+     lambda m: f"即完全互相关：把 {m[1]} 本身（不翻转）在补了 k−1 圈零的 {m[2]} 上滑动"),
+    (r" \(stride (\d+): first put (\d+) zeros? between the entries of (\S+)\)",
+     lambda m: f"（步长 {m[1]}：先在 {m[3]} 的相邻元素之间插入 {m[2]} 个零）"),
+    (r", then drop the (\d+) padded border", lambda m: f"，再去掉 {m[1]} 圈填充的边"),
+    (r"(\S+) = (\S+) ∗ (\S+) uses the kernel flipped, so ",
+     lambda m: f"{m[1]} = {m[2]} ∗ {m[3]} 用的是翻转后的卷积核，因此 "),
+    (r"\bupstream\b", lambda m: "上游梯度"),
+    (r"the (\S+) input crosses its kink between θ − h and θ \+ h",
+     lambda m: f"{m[1]} 的输入在 θ − h 与 θ + h 之间越过不可导点"),
+    (r"(\d+) differentiated entries > the limit (\d+) \(raise it with --symbolic-limit\)",
+     lambda m: f"求导的分量数 {m[1]} 超过上限 {m[2]}（可用 --symbolic-limit 调高）"),
+    (r"numeric: (\d+) random entries per parameter \(seed (\d+)\)",
+     lambda m: f"数值：每个参数随机抽取 {m[1]} 个分量（种子 {m[2]}）"),
+    (r"Closed forms left out: the graph has (\d+) partial derivatives \(> (\d+)\); the local "
+     r"derivatives above give every step\.",
+     lambda m: f"未给出闭式表达：计算图有 {m[1]} 个偏导数（> {m[2]}）；上面的局部梯度给出了每一步。"),
+]
+
+
+_LONGEST_FIRST = sorted(PHRASES_ZH, key=lambda p: -len(p[0]))
+
+
+def zh_text(text: str) -> str:
+    """`text` with the English phrases of the layers below render put in Chinese."""
+    import re
+    if not text or not any("a" <= c <= "z" for c in text):
+        return text
+    for en, zh in _LONGEST_FIRST:      # a phrase inside a longer one waits for it
+        text = text.replace(en, zh)
+    for pattern, repl in _PATTERNS_ZH:
+        text = re.sub(pattern, repl, text)
+    return text
+
+
+def localize(tables, lang: str):
+    """The tables with their texts in `lang` (the words of the tables are picked by the
+    builders; this puts the phrases that come from below render in Chinese too)."""
+    if lang != "zh":
+        return tables
+    for t in tables:
+        t.title, t.note = zh_text(t.title), zh_text(t.note)
+        t.columns = [zh_text(c) for c in t.columns]
+        t.rows = [[zh_text(c) for c in r] for r in t.rows]
+    return tables

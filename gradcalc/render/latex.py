@@ -216,7 +216,9 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
         F = rep.symbolic.formulas()
         doc.section(check_words(lang)["local"])
         from gradcalc.derive.symbolic.formulas import LAYOUT_LATEX
-        doc.text(F.layout, LAYOUT_LATEX)
+        from gradcalc.render.i18n import layout_note
+        if layout_note(sol.problem, lang, F.layout):   # none for a scalar expression
+            doc.text(layout_note(sol.problem, lang, F.layout), LAYOUT_LATEX)
         doc.equations([_align(f.latex) for f in F.local])
         doc.section(check_words(lang)["closed"])
         if F.note:
@@ -224,7 +226,8 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
         doc.equations([_align(f.latex) for f in (F.gradients or []) + F.definitions])
 
     doc.section(w["gradients"])
-    doc.text(w["layout"])
+    if net:
+        doc.text(w["layout"])
     lines = []
     exact = rep.symbolic.exact_gradients if rep is not None and rep.symbolic is not None \
         and rep.symbolic.exact else {}

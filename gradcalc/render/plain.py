@@ -135,6 +135,29 @@ def _collapse(widths: list[int], max_width: int, ratio_reduce) -> list[int]:
     return widths
 
 
+def column_widths(t, width: int) -> list[int] | None:
+    """The width rich gives each column of `t` (padding included) on a console `width` cells
+    wide, or None when this module does not lay the table out (see render())."""
+    from rich._ratio import ratio_reduce
+    from rich.cells import cell_len
+    ncol = len(t.columns)
+    if ncol == 0 or any(len(r) != ncol for r in t.rows):
+        return None
+    cols = [[t.columns[j]] + [r[j] for r in t.rows] for j in range(ncol)]
+    return _widths(cols, width - (2 + (ncol - 1)), cell_len, ratio_reduce)
+
+
+def _widths(cols: list[list[str]], avail: int, cell_len, ratio_reduce) -> list[int]:
+    """rich.table.Table._calculate_column_widths for columns of text cells."""
+    widths = [(_column(c, avail, cell_len)[1] or 1) for c in cols]
+    if sum(widths) > avail:
+        widths = _collapse(widths, avail, ratio_reduce)
+        if sum(widths) > avail:
+            widths = ratio_reduce(sum(widths) - avail, [1] * len(cols), widths, widths)
+        widths = [(_column(c, w, cell_len)[1] or 0) for c, w in zip(cols, widths)]
+    return widths
+
+
 def _table(t, width: int, tools) -> list[str] | None:
     cell_len, _, _, ratio_reduce = tools
     ncol = len(t.columns)
@@ -146,13 +169,7 @@ def _table(t, width: int, tools) -> list[str] | None:
         return None
     cols = [[t.columns[j]] + [r[j] for r in rows] for j in range(ncol)]
     extra = 2 + (ncol - 1)
-    avail = width - extra
-    widths = [(_column(c, avail, cell_len)[1] or 1) for c in cols]
-    if sum(widths) > avail:
-        widths = _collapse(widths, avail, ratio_reduce)
-        if sum(widths) > avail:
-            widths = ratio_reduce(sum(widths) - avail, [1] * ncol, widths, widths)
-        widths = [(_column(c, w, cell_len)[1] or 0) for c, w in zip(cols, widths)]
+    widths = _widths(cols, width - extra, cell_len, ratio_reduce)
     table_width = sum(widths) + extra
     if table_width > width or min(widths) < 3:
         return None           # rich would crop or squeeze: let it

@@ -25,4 +25,5 @@ def solve_tables(sol, lang="en", precision=4, methods: bool = False) -> list[Tab
     if methods and sol.comparison is not None:
         from gradcalc.render.check import methods_tables
         tables += methods_tables(sol, lang, precision)
-    return tables
+    from gradcalc.render.i18n import localize
+    return localize(tables, lang)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gradcalc.render import fmt
-from gradcalc.render.i18n import words
+from gradcalc.render.i18n import is_network, words
 
 
 @dataclass
@@ -56,5 +56,6 @@ def gradient_table(sol, lang="en", precision=4) -> Table:
     w = words(lang)
     rows = [[f"∂{sol.output}/∂{name}", fmt.value(sol.gradients[name], precision, multiline=True)]
             for name in sol.leaves]
-    return Table(w["gradients"], [w["name"], w["gradient"]], rows, note=w["layout"],
+    return Table(w["gradients"], [w["name"], w["gradient"]], rows,
+                 note=w["layout"] if is_network(sol.problem) else "",
                  kinds=["text", "num"])

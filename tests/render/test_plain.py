@@ -74,7 +74,10 @@ def test_print_tables_uses_plain_text_when_not_a_terminal_and_rich_otherwise(mon
                     note="a note", kinds=["text", "num"])]
     buf = io.StringIO()
     console.print_tables(tables, title="Title", file=buf, width=30)
-    assert buf.getvalue() == _rich(tables, "Title", 30)
+    # piped: rich's characters without the padding at the ends of lines
+    assert buf.getvalue() == "\n".join(line.rstrip(" ")
+                                      for line in _rich(tables, "Title", 30).split("\n"))
+    assert " \n" not in buf.getvalue()
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -96,7 +99,7 @@ def test_text_rich_treats_specially_goes_to_rich():
         assert render(tables, None, 80) is None
         buf = io.StringIO()
         console.print_tables(tables, file=buf, width=80)      # printed by rich instead
-        assert buf.getvalue() == _rich(tables, None, 80)
+        assert buf.getvalue() == console.strip_line_ends(_rich(tables, None, 80))
 
 
 def test_width_is_rich_s():

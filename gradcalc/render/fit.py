@@ -1,0 +1,103 @@
+"""Tables that fit the console without cutting a word.
+
+The console (rich) narrows the widest columns first and then folds whatever no longer fits,
+in the middle of a number, a path or a formula token.  Here a table that is too wide is
+instead wrapped by us at the spaces between words, each column given at least its longest
+word; when even the longest words do not fit side by side, the table is stacked (one line per
+column, "column: value")."""
+from __future__ import annotations
+
+from gradcalc.render.tables import Table
+
+_EDGES = 2          # box SIMPLE_HEAVY: one blank cell at each edge, one between columns
+
+
+def _longest_word(text: str, cell_len) -> int:
+    return max((cell_len(w) for w in str(text).split()), default=0)
+
+
+def _longest_line(text: str, cell_len) -> int:
+    return max((cell_len(line) for line in str(text).split("\n")), default=0)
+
+
+def _wrap_line(line: str, width: int, cell_len) -> list[str]:
+    """Greedy word wrap of one line at its spaces; continuation lines keep the line's indent."""
+    indent = line[:len(line) - len(line.lstrip(" "))]
+    words = line.split()
+    if not words:
+        return [line]
+    out, cur = [], indent + words[0]
+    for w in words[1:]:
+        if cell_len(cur) + 1 + cell_len(w) <= width:
+            cur += " " + w
+        else:
+            out.append(cur)
+            cur = (indent + w) if cell_len(indent + w) <= width else w
+    out.append(cur)
+    return out
+
+
+def _wrap(text: str, width: int, cell_len) -> str:
+    return "\n".join(piece for line in str(text).split("\n")
+                     for piece in _wrap_line(line, width, cell_len))
+
+
+def widths_for(t: Table, width: int, cell_len) -> list[int] | None:
+    """Column widths (text only, no padding) at which every word stands whole and the table
+    fits `width`; None when the longest words alone are too wide."""
+    ncol = len(t.columns)
+    cols = [[t.columns[j]] + [r[j] for r in t.rows] for j in range(ncol)]
+    avail = width - _EDGES - (ncol - 1) - 2 * ncol
+    low = [max(_longest_word(c, cell_len) for c in col) for col in cols]
+    high = [max(_longest_line(c, cell_len) for c in col) for col in cols]
+    if sum(high) <= avail:
+        return high
+    if sum(low) > avail:
+        return None
+    spare, need = avail - sum(low), [h - lo for h, lo in zip(high, low)]
+    total = sum(need)
+    return [lo + (spare * n) // total for lo, n in zip(low, need)]
+
+
+def stacked(t: Table) -> Table:
+    """The same rows with the columns after the first stacked: "column: value" lines."""
+    head = t.columns[1:]
+    rows = []
+    for r in t.rows:
+        for j, (col, cell) in enumerate(zip(head, r[1:])):
+            cell = str(cell).replace("\n", "\n  ")
+            rows.append([r[0] if j == 0 else "", f"{col}: {cell}" if col else cell])
+    return Table(t.title, [t.columns[0], " · ".join(c for c in head if c)], rows, note=t.note,
+                 kinds=["text", "text"])
+
+
+def fit_table(t: Table, width: int, cell_len) -> Table:
+    if not t.columns or any(len(r) != len(t.columns) for r in t.rows):
+        return t
+    widths = widths_for(t, width, cell_len)
+    if widths is None:
+        if len(t.columns) <= 2:
+            return t
+        return fit_table(stacked(t), width, cell_len)
+    if all(max(_longest_line(c, cell_len) for c in [t.columns[j]] + [r[j] for r in t.rows])
+           <= widths[j] for j in range(len(widths))):
+        return t
+    rows = [[_wrap(c, widths[j], cell_len) for j, c in enumerate(r)] for r in t.rows]
+    columns = [_wrap(c, widths[j], cell_len) for j, c in enumerate(t.columns)]
+    wrapped = Table(t.title, columns, rows, note=t.note, kinds=list(t.kinds))
+    if len(t.columns) > 2:       # narrow columns wrapped to many lines: stacked reads better
+        st = fit_table(stacked(t), width, cell_len)
+        if _height(st) < _height(wrapped):
+            return st
+    return wrapped
+
+
+def _height(t: Table) -> int:
+    return sum(max(str(c).count("\n") + 1 for c in r) for r in [t.columns] + t.rows)
+
+
+def fit(tables, width: int) -> list[Table]:
+    """Each table as it is when it fits in `width` cells, else wrapped at its spaces (or
+    stacked) so that the console never has to cut a word."""
+    from rich.cells import cell_len
+    return [fit_table(t, width, cell_len) for t in tables]
