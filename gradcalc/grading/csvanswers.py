@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gradcalc.csvsafe import printable
 from gradcalc.errors import AnswerError
 from gradcalc.grading.quantities import QuantitySchema
 from gradcalc.grading.submissions import (Submission, add_answer, broken_submission, decode_text,
@@ -80,13 +81,13 @@ def read_csv_bytes(raw: bytes, schema: QuantitySchema, source: str, stem: str = 
         sub = Submission(student="", name="", source=where, problems=list(file_notes))
         sid = row[id_col].strip() if id_col is not None and id_col < len(row) else ""
         if sid:
-            sub.student = sid
+            sub.student = printable(sid, 200, lines=False)
         else:
             sub.student = f"{stem}-row{rownum}"
             sub.id_missing = True
             sub.problems.append(f"missing student id (used '{sub.student}')")
         if name_col is not None and name_col < len(row):
-            sub.name = row[name_col].strip()
+            sub.name = printable(row[name_col].strip(), 200, lines=False)
         if len(row) > len(header):
             sub.problems.append(f"{len(row) - len(header)} cell(s) beyond the header ignored")
         for i, qname, index, written in columns:

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gradcalc.csvsafe import printable
 from gradcalc.errors import GradcalcError
 from gradcalc.grading.quantities import QuantitySchema
 from gradcalc.grading.submissions import (Submission, add_answer, broken_submission, decode_text,
@@ -13,6 +14,7 @@ from gradcalc.grading.values import answer_kind, shorten
 
 ID_KEYS = ("student", "id", "student_id")
 NAME_KEYS = ("name",)
+ID_LIMIT = 200           # characters of an id or a name (control characters replaced)
 
 
 class _DuplicateKey(Exception):
@@ -63,13 +65,14 @@ def _from_mapping(data: Any, schema: QuantitySchema, source: str, stem: str,
     sub = Submission(student="", name="", source=source)
     student = next((data[k] for k in ID_KEYS if k in data), None)
     if isinstance(student, (int, str)) and not isinstance(student, bool) and str(student).strip():
-        sub.student = str(student).strip()
+        sub.student = printable(str(student).strip(), ID_LIMIT, lines=False)
     else:
         sub.student = stem
         sub.id_missing = True
         sub.problems.append(f"missing student id (used the file name '{stem}')")
     name = next((data[k] for k in NAME_KEYS if k in data), "")
-    sub.name = str(name).strip() if isinstance(name, (str, int, float)) and name is not None else ""
+    sub.name = printable(str(name).strip(), ID_LIMIT, lines=False) \
+        if isinstance(name, (str, int, float)) and name is not None else ""
     if "answers" in data:
         answers, prefix = data["answers"], ("answers",)
         extra = [k for k in data if k not in ID_KEYS + NAME_KEYS + ("answers",)]

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.csvsafe import printable
 from gradcalc.errors import AnswerError
 from gradcalc.grading.quantities import QuantitySchema
 from gradcalc.grading.values import MAX_TEXT, PLAIN_NUMBER, parse_scalar, parse_value, shorten
@@ -41,7 +42,9 @@ class Submission:
 
 def broken_submission(path: Path | None, source: str, why: str, stem: str | None = None) -> Submission:
     stem = stem if stem is not None else (path.stem if path is not None else source)
-    return Submission(student=stem, name="", source=source, unreadable=why, id_missing=True)
+    # a reason may quote the file (a YAML error naming a 5,000-digit value): clipped, one line
+    return Submission(student=stem, name="", source=source, unreadable=printable(why, 300, lines=False),
+                      id_missing=True)
 
 
 def decode_export(raw: bytes) -> str:

@@ -16,7 +16,7 @@ def key_markdown(variant, questions, refs: dict, output: str, lang: str = "en", 
     p = variant.problem
     who = f"{w['student']}: {variant.student}" + (f"  ·  {w['name']}: {name}" if name else "")
     blocks: list = [("h1", f"{w['key']}: {p.title}"),
-                    ("p", who + f"  ·  {w['draws']}: {variant.draws}")]
+                    ("p", who + f"  ·  {w['draws']}: {variant.draws}", "user")]
     blocks += given_blocks(p, lang, solution)
     rows = []
     for i, q in enumerate(questions, 1):

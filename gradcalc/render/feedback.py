@@ -6,12 +6,14 @@ import math
 
 import numpy as np
 
+from gradcalc.csvsafe import printable
 from gradcalc.render import fmt
 from gradcalc.render.gradetext import md_text, percent, points, words
 
 
 def _code(text: str) -> str:
-    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+    # a student's text: one line, no control character, clipped (issue 17)
+    return "`" + printable(text, 200, lines=False).replace("`", "'") + "`"
 
 
 def _num(x: float, precision: int) -> str:

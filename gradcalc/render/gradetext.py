@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import re
 
+from gradcalc.csvsafe import printable
 from gradcalc.render.i18n import pick
 
 WORDS = {
@@ -132,6 +133,7 @@ def percent(x: float) -> str:
 @functools.lru_cache(maxsize=4096)
 def md_text(text) -> str:
     """Text that may come from a student, inside markdown: one line, no table broken, no
-    emphasis, HTML, code or link markup ("](" is broken up); brackets like z1[1] stay readable."""
-    text = str(text).replace("\r", " ").replace("\n", " ")
+    emphasis, HTML, code or link markup ("](" is broken up); brackets like z1[1] stay readable;
+    control characters shown as U+FFFD and at most 2,000 characters (issue 17)."""
+    text = printable(text, 2000, lines=False)
     return re.sub(r"([\\`*_<>|])", r"\\\1", text).replace("](", "]\\(")

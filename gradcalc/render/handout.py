@@ -5,6 +5,7 @@ import html
 
 import numpy as np
 
+from gradcalc.render.gradetext import md_text
 from gradcalc.render.i18n import pick
 from gradcalc.render import fmt
 
@@ -219,7 +220,7 @@ def handout_blocks(variant, questions, refs: dict, output: str, lang: str = "en"
     who = f"{w['student']}: {variant.student}"
     if name:
         who += f"  ·  {w['name']}: {name}"
-    blocks.append(("p", who))
+    blocks.append(("p", who, "user"))      # roster text: escaped in markdown (issue 17)
     desc = p.raw.get("description") if isinstance(p.raw, dict) else None
     if isinstance(desc, str) and desc.strip():
         blocks.append(("p", desc.strip()))
@@ -266,8 +267,8 @@ def blocks_markdown(blocks) -> str:
             out += [f"# {b[1]}", ""]
         elif kind == "h2":
             out += [f"## {b[1]}", ""]
-        elif kind == "p":
-            out += [b[1], ""]
+        elif kind == "p":       # ("p", text, "user"): text from a roster, markdown escaped
+            out += [md_text(b[1]) if len(b) > 2 else b[1], ""]
         elif kind == "note":
             out += [f"*{b[1]}*", ""]
         elif kind == "math":
