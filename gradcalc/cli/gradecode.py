@@ -3,6 +3,7 @@ limited processes; grades.csv, the roster upload, feedback files and summary.md.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -64,7 +65,7 @@ def grade_code(rubric, submissions, out_dir, roster, roster_key, assignment, job
     out_path = Path(out_dir)
     _prepare_dir(out_path)
     done = [0]
-    show = not quiet and click.get_text_stream("stderr").isatty()
+    show = not quiet and sys.stderr.isatty()
 
     def progress(k):
         done[0] += k

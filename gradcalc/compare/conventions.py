@@ -50,6 +50,13 @@ def import_file(path: str, option: str = "--layer"):
     sys.modules[spec.name] = module         # dataclasses and pickling look the module up
     try:
         spec.loader.exec_module(module)       # runs the user's code, on purpose
+    except ModuleNotFoundError as exc:
+        if exc.name == "torch":
+            raise UsageError(f"{option} {path}: the file imports torch and PyTorch is not "
+                             f"installed; checking a torch.autograd.Function needs it (pip "
+                             f"install torch; it stays optional for gradcalc)") from None
+        raise UsageError(f"{option} {path}: importing it raised ModuleNotFoundError: "
+                         f"{exc}") from None
     except Exception as exc:
         raise UsageError(f"{option} {path}: importing it raised {type(exc).__name__}: {exc}") \
             from None
@@ -289,11 +296,12 @@ def _is_float_array(v) -> bool:
 
 
 def _torch(lname, cls, opts, rng, where) -> Prepared:
-    try:
-        import torch
-    except ImportError:
-        raise UsageError(f"{where}: '{lname}' is a torch.autograd.Function, and checking it "
-                         f"needs PyTorch, which is not installed (pip install torch)") from None
+    # the student's file imported PyTorch (its class derives from torch.autograd.Function):
+    # gradcalc itself never imports it
+    torch = sys.modules.get("torch")
+    if torch is None:
+        raise UsageError(f"{where}: '{lname}' looks like a torch.autograd.Function, but PyTorch "
+                         f"is not loaded")
     names, optional = _signature(cls.forward, 1, where)          # after ctx
     args = make_arguments(lname, names, optional, opts, rng, where)
     floats = _floats(args)
