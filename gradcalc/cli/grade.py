@@ -140,7 +140,8 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
             raise UsageError("no such file or folder", file=p)
     _prepare_dir(out_path)
     with FolderLock(str(out_path), wait):
-        files, skipped = find_answer_files(submissions, exclude=[out_path])
+        files, skipped = find_answer_files(submissions, exclude=[out_path], inputs=dict(
+            [(roster, "the roster")] if roster else [], **{problem: "the problem file"}))
         if not files:
             raise UsageError("no answer files (.yaml .yml .json .csv .tsv) found in "
                              + ", ".join(submissions)

@@ -55,6 +55,7 @@ class _Finder:
     def __init__(self, exclude):
         self.exclude = {os.path.realpath(e) for e in exclude}
         self.skipped: list[tuple[str, str]] = []
+        self.inputs: dict = {}
 
     def walk(self, folder: str, real_root: str, rel: tuple, out: list) -> None:
         """(relative parts, is a symlink) of the answer files under `folder` (hidden ones
@@ -102,6 +103,10 @@ class _Finder:
                 if not stat.S_ISREG(mode):
                     self.skipped.append((where, _kind(mode) + " (not opened)"))
                     continue
+                what = self.inputs.get(os.path.realpath(entry.path))
+                if what:
+                    self.skipped.append((where, f"{what} of this run (not read)"))
+                    continue
                 if name.lower().endswith((".csv", ".tsv")):
                     made = _gradcalc_output(entry.path)
                     if made:
@@ -112,13 +117,16 @@ class _Finder:
                 self.skipped.append((where, f"cannot read ({exc.strerror or exc})"))
 
 
-def find_answer_files(paths: Iterable[str | Path], exclude: Iterable = ()) -> tuple[list, list]:
+def find_answer_files(paths: Iterable[str | Path], exclude: Iterable = (),
+                      inputs: dict | None = None) -> tuple[list, list]:
     """(answer files, skipped): the files as iter_answer_files returns them, and (path,
     reason) for every other path given or found that could have been one: output folders
     (`exclude`, any folder holding gradcalc's manifest) and CSVs gradcalc wrote are never
     read as submissions; unreadable folders, dangling symlinks, symlinks leaving the folder,
-    FIFOs and devices are listed, not opened."""
+    FIFOs and devices are listed, not opened. `inputs` ({path: what it is}) are the run's
+    other input files (the roster): never read as submissions either."""
     finder = _Finder(exclude)
+    finder.inputs = {os.path.realpath(k): v for k, v in (inputs or {}).items()}
     files: list[tuple[Path, Path | None]] = []
     seen: set = set()
     for p in paths:
@@ -143,7 +151,10 @@ def find_answer_files(paths: Iterable[str | Path], exclude: Iterable = ()) -> tu
         elif p.exists():
             mode = p.stat().st_mode
             made = _gradcalc_output(str(p)) if stat.S_ISREG(mode) else None
-            if not stat.S_ISREG(mode):
+            what = finder.inputs.get(os.path.realpath(p))
+            if what:
+                finder.skipped.append((str(p), f"{what} of this run (not read)"))
+            elif not stat.S_ISREG(mode):
                 finder.skipped.append((str(p), _kind(mode) + " (not opened)"))
             elif made or os.path.realpath(p.parent) in finder.exclude:
                 finder.skipped.append((str(p), f"a {made or 'file'} written by gradcalc (not read)"))
