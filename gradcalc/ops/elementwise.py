@@ -17,7 +17,7 @@ def _f(name: str, latex: str, f):
 
 def _ind(text: str, latex: str, f):
     """An indicator 1[… > 0] of one term."""
-    return lambda t: mx.fn("1[{0} " + text + "]", r"\mathbf 1[{0} " + latex + "]",
+    return lambda t: mx.fn("1[{0} " + text + "]", r"\mathrm{1}[{0} " + latex + "]",
                            lambda a: f(a).astype(float), t)
 
 
@@ -104,7 +104,7 @@ _unary("relu", lambda x: np.maximum(as_float(x), 0.0), lambda out, x: (as_float(
 def _leaky_deriv(alpha):
     """1[x > 0] + α·1[x ≤ 0], the derivative of leaky relu with its α written in."""
     return mx.fn(f"(1[{{0}} > 0] + {alpha:g}·1[{{0}} ≤ 0])",
-                 rf"\left(\mathbf 1[{{0}} > 0] + {alpha:g}\,\mathbf 1[{{0}} \le 0]\right)",
+                 rf"\left(\mathrm{{1}}[{{0}} > 0] + {alpha:g}\,\mathrm{{1}}[{{0}} \le 0]\right)",
                  lambda x: np.where(x > 0, 1.0, alpha), X)
 
 
@@ -208,7 +208,7 @@ def _maxmin(name, pick_first, sym_rel, label):
     def form(A, B):
         rel = "≥" if name == "max" else "≤"
         tex = r"\ge" if name == "max" else r"\le"
-        first = mx.fn(f"1[{{0}} {rel} {{1}}]", rf"\mathbf 1[{{0}} {tex} {{1}}]",
+        first = mx.fn(f"1[{{0}} {rel} {{1}}]", rf"\mathrm{{1}}[{{0}} {tex} {{1}}]",
                       lambda a, b: pick_first(*np.broadcast_arrays(a, b)).astype(float), A, B)
         return mx.had(G, first), mx.had(G, mx.sub(mx.Num(1.0), first))
 

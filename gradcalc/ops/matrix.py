@@ -48,8 +48,13 @@ class Style:
     lpar: str
     rpar: str
     latex: bool
+    leaf_fn: Callable | None = None     # a renderer's own operand display (a name, the values)
 
     def leaf(self, leaf: "Leaf") -> str:
+        if self.leaf_fn is not None:
+            shown = self.leaf_fn(leaf)
+            if shown is not None:
+                return shown
         return (leaf.latex_name or leaf.name) if self.latex else leaf.name
 
 
@@ -228,7 +233,7 @@ class Un(Term):
         return A.T
 
 
-_SLOT = re.compile(r"\{(\d)\}")
+_SLOT = re.compile(r"(?<!\\mathrm)\{(\d)\}")      # not the 1 of \mathrm{1} (an indicator)
 
 
 @dataclass(frozen=True, eq=False)

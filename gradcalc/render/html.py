@@ -141,7 +141,19 @@ def _forward(sol, lang, precision) -> str:
     return _table(w["forward"], [w["name"], w["formula"], w["value"]], rows, {2})
 
 
+def _matrix_forms(sol, lang) -> str:
+    """The gradients in matrix notation (MathML), each with its check against autograd."""
+    from gradcalc.render.matrixtext import forms_html, words as matrix_words
+    made = forms_html(sol, lang)
+    if made is None:
+        return ""
+    mw = matrix_words(lang)
+    return (f'<section id="matrix"><h2>{escape(mw["title"])}</h2>'
+            f'{_table(mw["title"], [mw["form"], mw["check"]], made[0], note=made[1])}</section>')
+
+
 def _backward(sol, lang, precision) -> str:
+    from gradcalc.render.matrixtext import product_html, products, words as matrix_words
     w = table_words(lang)
     out = sol.output
     rows = []
@@ -156,12 +168,17 @@ def _backward(sol, lang, precision) -> str:
             chain = (mathml_partial(out, inp) + "<mo>=</mo>" + mathml_partial(out, s.node) + "<mo>·</mo>"
                      + mathml_partial(s.node, inp))
             downs.append(f"<div>{math_element(chain)} = {_num(g, precision)}</div>")
+        shown = products(sol, s.node)
+        if shown:     # the step's rules in matrix notation, each evaluated and checked
+            downs = [product_html(p, out, lambda v: _num(v, precision)) for p in shown]
         op = mathml(f"{s.node} = {s.formula}") if s.formula else escape(s.op)
         rows.append([math_element(mathml_identifier(s.node)), op,
                      f"{math_element(mathml_partial(out, s.node))} = {_num(s.upstream, precision)}",
                      "".join(locals_), "".join(downs)])
     return _table(w["backward"], [w["node"], w["operation"], w["upstream"], w["local"],
-                                  w["downstream"]], rows, note=w["rule"])
+                                  w["downstream"]], rows,
+                  note=w["rule"] + ("; " + matrix_words(lang)["columns"]
+                                    if sol.matrix else ""))
 
 
 def _gradients(sol, lang, precision) -> str:
@@ -175,10 +192,11 @@ def _gradients(sol, lang, precision) -> str:
 def _extra_tables(sol, lang, precision, methods: bool) -> str:
     """The tables beyond the first three (update step, conv, rnn, methods …), as text."""
     from gradcalc.render.check import words as check_words
+    from gradcalc.render.matrixtext import words as matrix_words
     from gradcalc.render.solvetables import solve_tables
     cw = check_words(lang)
     # shown already: the methods side by side and the kinks (agreement), SymPy's formulas
-    shown = {cw["methods"], cw["kinks"], cw["local"], cw["closed"]}
+    shown = {cw["methods"], cw["kinks"], cw["local"], cw["closed"], matrix_words(lang)["title"]}
     parts = []
     for t in solve_tables(sol, lang, precision, methods)[3:]:
         if t.title in shown:
@@ -371,6 +389,7 @@ def solution_html(sol, lang: str = "en", precision: int = 4, methods: bool = Fal
             f"{_backward(sol, lang, precision)}</section>",
             f'<section id="gradients"><h2>{escape(table_words(lang)["gradients"])}</h2>'
             f"{_gradients(sol, lang, precision)}</section>",
+            _matrix_forms(sol, lang),
             _agreement(sol, lang, precision),
             _formulas(sol, lang)]
     extra = _extra_tables(sol, lang, precision, methods)

@@ -191,10 +191,18 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
     # backward: upstream × local = downstream, per input
     doc.section(w["backward"])
     doc.text(w["rule"])
+    from gradcalc.render import matrixtext
+    if sol.matrix is not None:
+        doc.text(matrixtext.words(lang)["delta"], matrixtext.DELTA_LATEX)
     lines = []
     for s in sol.steps:
         node = latex_names.get(s.node, name_latex(s.node, net))
-        for inp, down in s.downstream.items():
+        shown = matrixtext.products(sol, s.node)
+        for p in shown:       # the step's rules in matrix notation, evaluated and checked
+            lhs = grad_of % (out, latex_names.get(p.input, name_latex(p.input, net)))
+            lines.append(f"{lhs} &= " + matrixtext.product_equation(
+                p, lambda v: array(v, precision)))
+        for inp, down in ({} if shown else s.downstream).items():
             x = latex_names.get(inp, name_latex(inp, net))
             up = np.asarray(s.upstream)
             loc = np.asarray(s.local.get(inp, np.nan))
@@ -224,6 +232,13 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
         if F.note:
             doc.text(F.note)
         doc.equations([_align(f.latex) for f in (F.gradients or []) + F.definitions])
+
+    if sol.matrix is not None and sol.matrix.forms:
+        mw = matrixtext.words(lang)
+        doc.section(mw["title"])
+        doc.text(mw["note"])
+        doc.equations([_align(f.latex) + matrixtext.form_check_latex(f)
+                       for f in sol.matrix.forms.values()])
 
     doc.section(w["gradients"])
     if net:

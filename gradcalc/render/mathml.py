@@ -90,7 +90,8 @@ _TEX_FUNC = {"log", "ln", "exp", "sin", "cos", "tan", "tanh", "sinh", "cosh", "m
 _TEX_OP = {"partial": "∂", "cdot": "·", "times": "×", "sum": "∑", "prod": "∏", "neq": "≠",
            "ne": "≠", "leq": "≤", "le": "≤", "geq": "≥", "ge": "≥", "pm": "±", "dots": "…",
            "ldots": "…", "cdots": "⋯", "vee": "∨", "wedge": "∧", "to": "→", "in": "∈",
-           "lbrace": "{", "rbrace": "}", "|": "‖", "{": "{", "}": "}", "mid": "|"}
+           "lbrace": "{", "rbrace": "}", "|": "‖", "{": "{", "}": "}", "mid": "|",
+           "top": "⊤", "odot": "⊙", "oslash": "⊘", "star": "⋆", "ast": "∗"}   # matrix notation
 _TEX_SPACE = {"quad": "1em", "qquad": "2em", ",": "0.17em", ":": "0.22em", ";": "0.28em",
               " ": "0.25em"}
 

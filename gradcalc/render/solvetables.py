@@ -11,11 +11,25 @@ def has_layer_tables(sol) -> bool:
         any(layer.type != "dense" for layer in problem.layers)
 
 
+def matrix_table(sol, lang="en", precision=4) -> Table | None:
+    """The closed forms in matrix notation beside their check (None without a matrix report)."""
+    from gradcalc.render.matrixtext import form_note, form_rows, words
+    rows = form_rows(sol, lang, precision)
+    if not rows:
+        return None
+    w = words(lang)
+    return Table(w["title"], [w["form"], w["check"]], rows, note=form_note(rows, lang),
+                 kinds=["text", "text"])
+
+
 def solve_tables(sol, lang="en", precision=4, methods: bool = False) -> list[Table]:
     """Forward, backward and gradient tables; then the conv/pool/rnn tables, the SGD update and
     (with `methods`, as `gradcalc solve` prints them) the three methods side by side."""
     tables = [forward_table(sol, lang, precision), backward_table(sol, lang, precision),
               gradient_table(sol, lang, precision)]
+    matrix = matrix_table(sol, lang, precision)     # the closed forms in matrix notation
+    if matrix is not None:
+        tables.append(matrix)
     if has_layer_tables(sol):
         from gradcalc.render.conv import layer_tables
         tables += layer_tables(sol, lang, precision)

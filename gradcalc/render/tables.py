@@ -33,6 +33,7 @@ def forward_table(sol, lang="en", precision=4) -> Table:
 
 
 def backward_table(sol, lang="en", precision=4) -> Table:
+    from gradcalc.render.matrixtext import product_cell, products, words as matrix_words
     w = words(lang)
     rows = []
     for s in sol.steps:
@@ -45,10 +46,14 @@ def backward_table(sol, lang="en", precision=4) -> Table:
             locals_.append(f"∂{s.node}/∂{inp} = {text} = {shown}" if text
                            else f"∂{s.node}/∂{inp} = {shown}")
             downs.append(f"{inp}: {fmt.value(g, precision)}")
+        shown = products(sol, s.node)
+        if shown:     # the step's rules in matrix notation, each evaluated and checked
+            downs = [product_cell(p, sol.output, precision) for p in shown]
         rows.append([s.node, s.formula or s.op, fmt.value(s.upstream, precision),
                      "\n".join(locals_), "\n".join(downs)])
     return Table(w["backward"], [w["node"], w["operation"], w["upstream"], w["local"],
-                                 w["downstream"]], rows, note=w["rule"],
+                                 w["downstream"]], rows,
+                 note=w["rule"] + ("; " + matrix_words(lang)["delta"] if sol.matrix else ""),
                  kinds=["text", "text", "num", "text", "text"])
 
 

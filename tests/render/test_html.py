@@ -70,8 +70,8 @@ def hw1_page() -> str:
 def test_page_is_balanced_and_has_every_part(hw1_page):
     c = _parse(hw1_page)
     ids = {a.get("id") for _, a in c.tags}
-    assert {"graph", "forward", "backward", "gradients", "problem"} <= ids
-    assert sum(1 for t, _ in c.tags if t == "table") == 3
+    assert {"graph", "forward", "backward", "gradients", "matrix", "problem"} <= ids
+    assert sum(1 for t, _ in c.tags if t == "table") == 4     # + the gradients in matrix form
     assert any(t == "svg" for t, _ in c.tags) and any(t == "math" for t, _ in c.tags)
     assert hw1_page.startswith("<!DOCTYPE html>")
 

@@ -52,8 +52,12 @@ def test_hw1_derivation_reads_like_the_homework():
     line = [ln for ln in tex.splitlines() if ln.startswith("z^{(1)} &=")][0]
     assert r"0.40 & -0.20 \\ -0.10 & 0.30" in line          # the lecture's number style
     assert line.rstrip(" \\").endswith(r"\begin{bmatrix} 0.60 \\ -0.80 \end{bmatrix}")
-    # backward: upstream × local = downstream for the sigmoid step
-    assert r"\underbrace{\frac{\partial L}{\partial h^{(1)}}}_{\text{upstream}} \odot" in tex
+    # backward in matrix notation: ∂L/∂x = W1ᵀ·∂L/∂z1 (a 2×2 times a 2×1), the sigmoid step
+    # elementwise, and the closed form of ∂L/∂W1 composed along the graph
+    assert r"\frac{\partial L}{\partial x} &= {W^{(1)}}^{\top} \cdot \frac{\partial L}{\partial z^{(1)}}" in tex
+    assert r"\frac{\partial L}{\partial h^{(1)}} \odot h^{(1)} \odot \left(1 - h^{(1)}\right)" in tex
+    assert (r"\frac{\partial L}{\partial W^{(1)}} &= \left(\left({W^{(2)}}^{\top} \cdot \left(y - t\right)"
+            r"\right) \odot h^{(1)} \odot \left(1 - h^{(1)}\right)\right) \cdot x^{\top}") in tex
     # SymPy's formulas and the exact values
     assert r"h^{(1)}_{i} \left(1 - h^{(1)}_{i}\right)" in tex
     assert r"e^{- \frac{3}{5}}" in tex
