@@ -83,6 +83,9 @@ def write_all_atomic(files: dict) -> None:
             path = os.fspath(path)
             raw = data.encode("utf-8") if isinstance(data, str) else data
             folder = os.path.dirname(path)
+            if os.path.isdir(path) and not os.path.islink(path):   # the rename would fail
+                raise UsageError("cannot write the file: a folder of that name is in the way",
+                                 file=path)
             try:
                 fd, tmp = _create_temp(folder or ".")
             except OSError as exc:
