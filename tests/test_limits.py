@@ -188,3 +188,67 @@ def test_small_values_are_written_in_full():
     out, parts = step_downstream({"x": batch}, to_json_value)
     assert parts == {"x": {"shape": [3, 200, 2], "axis": 1, "index": [7]}}
     assert out["x"] == [[[1.5, 1.5]]] * 3
+
+
+# ---------------------------------------------------------------- 16: tracebacks become one line
+def test_deeply_nested_formulas_print_without_recursion_error():
+    # was: RecursionError in SymPy's printer for 195–200 nested sin( (the parser allows 200)
+    import sympy
+
+    from gradcalc.derive.symbolic.printing import FormulaPrinter
+    x = sympy.Symbol("x")
+    e = x
+    for _ in range(260):
+        e = sympy.sin(e)
+    pr = FormulaPrinter(network=False)
+    assert pr.text(e) == "sin(" * 260 + "x" + ")" * 260
+    assert pr.latex(e).count(r"\sin") == 260
+
+
+def test_the_printer_falls_back_past_its_frame_budget():
+    from gradcalc.derive.symbolic import printing
+
+    def endless(n=0):
+        return endless(n + 1)
+    limit = __import__("sys").getrecursionlimit()
+    assert printing._deep(endless, "fallback") == "fallback"
+    assert __import__("sys").getrecursionlimit() == limit       # restored
+
+
+@pytest.mark.parametrize("h", ["1e-300", "0", "-1", "nan", "2"])
+@pytest.mark.parametrize("command", ["solve", "check"])
+def test_finite_difference_step_out_of_range(command, h):
+    # was: ZeroDivisionError for --h 1e-300 (θ ± hθ == θ)
+    _one_line(_run(command, HW1, "--h", h), "--h must be between 1e-12 and 1, got")
+
+
+def test_the_library_refuses_a_step_below_the_floor():
+    from gradcalc.api import load_problem
+    from gradcalc.derive.numeric.central import run
+    from gradcalc.errors import UsageError
+    with pytest.raises(UsageError, match="between 1e-12 and 1"):
+        run(load_problem(HW1), h=1e-300)
+
+
+@pytest.mark.parametrize("where", ["input", "W"])
+def test_arrays_nested_beyond_numpy_dimensions(tmp_path, where):
+    # was: NumPy's "would exceed the maximum number of dimension of 64" as a traceback
+    deep = "[" * 80 + "1.0" + "]" * 80
+    p = tmp_path / "p.yaml"
+    if where == "input":
+        p.write_text(f"input: {deep}\nlayers:\n  - W: [[1.0]]\n    b: [0.0]\n"
+                     "loss: {type: mse, target: [0.5]}\n")
+        _one_line(_run("solve", p), f"{p}:1: input: expected the input x, got lists nested 80 "
+                                    "levels deep (at most 16)")
+    else:
+        p.write_text(f"input: [1.0]\nlayers:\n  - W: {deep}\n    b: [0.0]\n"
+                     "loss: {type: mse, target: [0.5]}\n")
+        _one_line(_run("solve", p), "layers[0].W: expected W (out × in), got lists nested 80")
+
+
+@pytest.mark.parametrize("digits", [310, 1000, 4290])
+def test_integer_literals_beyond_float_range(tmp_path, digits):
+    # was: OverflowError: int too large to convert to float
+    p = tmp_path / "p.yaml"
+    p.write_text(f"expression: x * 2\nvalues:\n  x: {'9' * digits}\n")
+    _one_line(_run("solve", p), f"{p}:3: values.x: expected a finite number, got an integer of")

@@ -29,6 +29,16 @@ def handle_errors(fn):
         except KeyboardInterrupt:
             click.echo("gradcalc: interrupted", err=True)
             sys.exit(130)
+        # last lines of defence: the limits of the input should refuse these first, with the
+        # field named; a problem that still reaches them gets one line, never a traceback
+        except RecursionError:
+            click.echo("gradcalc: error: the problem is nested too deeply to work through "
+                       "(Python's recursion limit was reached); make it shallower", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except MemoryError:
+            click.echo("gradcalc: error: out of memory: the problem needs more memory than this "
+                       "machine gave it; make it smaller", err=True)
+            sys.exit(EXIT_BAD_INPUT)
     return wrapper
 
 

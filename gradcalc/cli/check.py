@@ -80,8 +80,10 @@ def check(paths, fmt, symbolic_limit, h, richardson, sample, seed, exact, formul
     """
     from gradcalc.errors import UsageError
 
-    if h is not None and not h > 0:
-        raise UsageError("--h must be positive")
+    if h is not None:
+        from gradcalc.derive.numeric.policy import H_MAX, H_MIN
+        if not H_MIN <= h <= H_MAX:      # 1e-300: θ ± hθ = θ and the quotient is 0/0
+            raise UsageError(f"--h must be between {H_MIN:g} and {H_MAX:g}, got {h:g}")
     if layer:
         if paths:
             raise UsageError("give either problem PATHS or --layer, not both")

@@ -50,8 +50,10 @@ def solve(problem, fmt, method, exact, symbolic_limit, h, lang, precision, html_
     from gradcalc.api import load_problem, solve as solve_problem
     from gradcalc.errors import UsageError
 
-    if h is not None and not h > 0:
-        raise UsageError("--h must be positive")
+    if h is not None:
+        from gradcalc.derive.numeric.policy import H_MAX, H_MIN
+        if not H_MIN <= h <= H_MAX:      # 1e-300: θ ± hθ = θ and the quotient is 0/0
+            raise UsageError(f"--h must be between {H_MIN:g} and {H_MAX:g}, got {h:g}")
     if exact and method not in ("symbolic", "all"):
         raise UsageError("--exact needs the symbolic method (--method symbolic or all)")
     if html_path:

@@ -51,7 +51,12 @@ class ValidationContext:
                 raise self.error(path, f"expected a number, got '{value}'") from None
         if not isinstance(value, (int, float)):
             raise self.error(path, f"expected a number, got {value_kind(value)}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:            # an integer of more than 309 digits
+            raise self.error(path, f"expected a finite number, got an integer of "
+                                   f"{len(str(abs(value))) if value.bit_length() < 14000 else 'over 4,000'} "
+                                   "digits (beyond 1.8e308)") from None
         if not math.isfinite(value):
             raise self.error(path, f"expected a finite number, got {value}")
         return value
@@ -62,6 +67,10 @@ class ValidationContext:
 
         def walk(v, p, depth):
             if isinstance(v, list):
+                if depth >= MAX_NESTING:     # before NumPy's own limit of 64 dimensions
+                    raise self.error(path, f"expected {what}, got lists nested "
+                                           f"{_nesting(v) + depth} levels deep (at most "
+                                           f"{MAX_NESTING})")
                 if not v:
                     raise self.error(p, f"expected a non-empty list ({what})")
                 return [walk(item, p + (i,), depth + 1) for i, item in enumerate(v)]
@@ -91,6 +100,18 @@ class ValidationContext:
             for i, item in enumerate(v):
                 check(item, p + (i,), depth + 1)
         check(nested, path, 0)
+
+
+MAX_NESTING = 16        # no problem's array has more dimensions (NumPy stops at 64)
+
+
+def _nesting(v) -> int:
+    """How deep the first entries of nested lists go (iteratively: no recursion limit)."""
+    depth = 0
+    while isinstance(v, list):
+        depth += 1
+        v = v[0] if v else None
+    return depth
 
 
 def _shape_of(nested) -> tuple:

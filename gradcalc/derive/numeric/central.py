@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcalc.errors import UsageError
 from gradcalc.derive.numeric.chain import StackedChain
 from gradcalc.derive.numeric.kinks import Kink, kink_reason, record_off_domain
-from gradcalc.derive.numeric.policy import DEFAULT_H, step
+from gradcalc.derive.numeric.policy import DEFAULT_H, H_MAX, H_MIN, step
 from gradcalc.derive.numeric.tape import Tape
 
 
@@ -42,6 +43,11 @@ class NumericResult:
         return m
 
 
+class StepError(UsageError, ValueError):
+    """A step h outside [H_MIN, H_MAX]: a usage error (one line from the CLI), and still the
+    ValueError that library callers caught before."""
+
+
 def run(problem, h: float | None = None, richardson: bool = False, sample: int | None = None,
         seed: int = 0, direction: bool = True, values: dict | None = None) -> NumericResult:
     """Central differences of the problem's output with respect to every differentiated entry
@@ -49,8 +55,9 @@ def run(problem, h: float | None = None, richardson: bool = False, sample: int |
     from gradcalc.graph.network import build
 
     h = DEFAULT_H if h is None else float(h)
-    if not h > 0:
-        raise ValueError("the step h must be positive")
+    if not H_MIN <= h <= H_MAX:          # also NaN
+        raise StepError(f"the finite-difference step h must be between {H_MIN:g} and {H_MAX:g}, "
+                        f"got {h:g}")
     tape = Tape()
     out = build(problem, tape, values)
     f0 = float(np.sum(tape.values[out]))

@@ -15,6 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 DEFAULT_H = 1e-6
+# below H_MIN, θ ± hθ is θ ± a few units in the last place (for h < 2.2e-16 θ itself) and the
+# difference quotient is rounding noise or 0/0; above H_MAX the "step" is no longer small
+H_MIN, H_MAX = 1e-12, 1.0
 
 
 def step(theta: np.ndarray | float, h: float = DEFAULT_H) -> np.ndarray:

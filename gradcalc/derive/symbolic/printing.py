@@ -52,11 +52,30 @@ class FormulaPrinter:
         self.latex_names[sym] = latex_name(name, idx, self.network)
 
     def text(self, e) -> str:
-        s = self._str.doprint(_tidy(e))
+        s = _deep(lambda: self._str.doprint(_tidy(e)), TOO_DEEP[0])
         return s.replace("**", "^").replace("*", "·").replace(" - ", " − ").replace("-", "−")
 
     def latex(self, e) -> str:
-        return self._latex.doprint(_tidy(e))
+        return _deep(lambda: self._latex.doprint(_tidy(e)), TOO_DEEP[1])
+
+
+# SymPy's printers recurse about five Python frames per level of nesting: a derivative of the
+# parser's deepest expression (200 levels) needs more than Python's default 1,000 frames
+PRINT_RECURSION = 8000
+TOO_DEEP = ("(too deeply nested to print)", r"\text{(too deeply nested to print)}")
+
+
+def _deep(make, fallback: str) -> str:
+    """make() with room for PRINT_RECURSION frames; the fallback text past that."""
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, PRINT_RECURSION))
+    try:
+        return make()
+    except RecursionError:
+        return fallback
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _tidy(e):
