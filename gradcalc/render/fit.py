@@ -7,13 +7,30 @@ word; when even the longest words do not fit side by side, the table is stacked 
 column, "column: value")."""
 from __future__ import annotations
 
+import re
+
 from gradcalc.render.tables import Table
+
+_AFTER_DOT = re.compile(r"(?<=·)")
 
 _EDGES = 2          # box SIMPLE_HEAVY: one blank cell at each edge, one between columns
 
 
+def _pieces(word: str) -> list[str]:
+    """A word cut after each "·" (a product of long formula factors may break there)."""
+    return [p for p in _AFTER_DOT.split(word) if p]
+
+
 def _longest_word(text: str, cell_len) -> int:
-    return max((cell_len(w) for w in str(text).split()), default=0)
+    """The widest piece that cannot be broken: a word (or a piece of a "·" product), or the
+    indent of a line with its first word (the rows of a matrix stay aligned)."""
+    longest = max((cell_len(p) for w in str(text).split() for p in _pieces(w)), default=0)
+    for line in str(text).split("\n"):
+        words = line.split()
+        if words:
+            indent = len(line) - len(line.lstrip(" "))
+            longest = max(longest, indent + cell_len(_pieces(words[0])[0]))
+    return longest
 
 
 def _longest_line(text: str, cell_len) -> int:
@@ -21,18 +38,22 @@ def _longest_line(text: str, cell_len) -> int:
 
 
 def _wrap_line(line: str, width: int, cell_len) -> list[str]:
-    """Greedy word wrap of one line at its spaces; continuation lines keep the line's indent."""
+    """Greedy word wrap of one line at its spaces (and, inside a word too long for the line,
+    after a "·"); continuation lines keep the line's indent."""
     indent = line[:len(line) - len(line.lstrip(" "))]
-    words = line.split()
-    if not words:
+    units = []                                   # (joiner, text)
+    for word in line.split():
+        parts = _pieces(word) if cell_len(word) > width else [word]
+        units += [(" " if k == 0 else "", p) for k, p in enumerate(parts)]
+    if not units:
         return [line]
-    out, cur = [], indent + words[0]
-    for w in words[1:]:
-        if cell_len(cur) + 1 + cell_len(w) <= width:
-            cur += " " + w
+    out, cur = [], indent + units[0][1]
+    for joiner, u in units[1:]:
+        if cell_len(cur) + len(joiner) + cell_len(u) <= width:
+            cur += joiner + u
         else:
             out.append(cur)
-            cur = (indent + w) if cell_len(indent + w) <= width else w
+            cur = (indent + u) if cell_len(indent + u) <= width else u
     out.append(cur)
     return out
 

@@ -135,18 +135,6 @@ def _collapse(widths: list[int], max_width: int, ratio_reduce) -> list[int]:
     return widths
 
 
-def column_widths(t, width: int) -> list[int] | None:
-    """The width rich gives each column of `t` (padding included) on a console `width` cells
-    wide, or None when this module does not lay the table out (see render())."""
-    from rich._ratio import ratio_reduce
-    from rich.cells import cell_len
-    ncol = len(t.columns)
-    if ncol == 0 or any(len(r) != ncol for r in t.rows):
-        return None
-    cols = [[t.columns[j]] + [r[j] for r in t.rows] for j in range(ncol)]
-    return _widths(cols, width - (2 + (ncol - 1)), cell_len, ratio_reduce)
-
-
 def _widths(cols: list[list[str]], avail: int, cell_len, ratio_reduce) -> list[int]:
     """rich.table.Table._calculate_column_widths for columns of text cells."""
     widths = [(_column(c, avail, cell_len)[1] or 1) for c in cols]

@@ -74,9 +74,11 @@ def test_print_tables_uses_plain_text_when_not_a_terminal_and_rich_otherwise(mon
                     note="a note", kinds=["text", "num"])]
     buf = io.StringIO()
     console.print_tables(tables, title="Title", file=buf, width=30)
-    # piped: rich's characters without the padding at the ends of lines
+    # piped: rich's characters (of the tables fitted to the width, render/fit.py) without the
+    # padding at the ends of lines
+    from gradcalc.render.fit import fit
     assert buf.getvalue() == "\n".join(line.rstrip(" ")
-                                      for line in _rich(tables, "Title", 30).split("\n"))
+                                      for line in _rich(fit(tables, 30), "Title", 30).split("\n"))
     assert " \n" not in buf.getvalue()
 
     class Terminal(io.StringIO):
