@@ -82,7 +82,9 @@ def file_table(reports, path: str) -> Table:
                      ", ".join("d" + r.name for r in rep.results) or "—",
                      _sci(worst.max_rel) if worst else "—", layer_verdict(rep)])
     ok = sum(r.ok for r in reports)
+    notes = [f"{rep.name}: {n}" for rep in reports for n in rep.notes]
     return Table(f"Layers in {path}: backward vs central differences",
                  ["layer", "convention", "gradients", "max rel. error", "verdict"], rows,
-                 note=f"{ok} of {len(reports)} layers agree.",
+                 note=f"{ok} of {len(reports)} layers agree."
+                 + (" Notes: " + "; ".join(notes) + "." if notes else ""),
                  kinds=["text", "text", "text", "num", "text"])

@@ -153,8 +153,8 @@ def test_a_kink_is_recognised_only_where_the_one_sided_slopes_differ():
 def test_param_labels_ints_and_mode_options():
     code, rep = as_json("--layer", f"{RIGHT}:conv_naive", "--param",
                         "conv_param={stride: 2, pad: 1}")
-    # x 2×3×5×5, w 4×3×3×3: (5 + 2·1 − 3) / 2 + 1 = 3
-    assert code == 0 and rep["out_shape"] == [2, 4, 3, 3]
+    # x 2×2×4×4, w 3×2×3×3: (4 + 2·1 − 3) // 2 + 1 = 2
+    assert code == 0 and rep["out_shape"] == [2, 3, 2, 2]
     code, rep = as_json("--layer", f"{RIGHT}:word_embedding", "--ints", "x=0..4",
                         "--shape", "W=5x2")
     assert code == 0 and rep["out_shape"] == [2, 3, 2]
