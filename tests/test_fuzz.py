@@ -516,3 +516,111 @@ if __name__ == "__main__":
                     print("".join(traceback.format_exception(*r.exc_info)[-4:]), flush=True)
     print(f"{n} cases in {time.perf_counter() - t_all:.1f} s; exit codes {codes}; "
           f"{len(seen)} distinct faults; slow: {sorted(slow, reverse=True)[:5]}")
+
+
+# ---------------------------------------------------------------- issue 17: hostile class folders
+_HOSTILE_IDS = ["s1", "s1", "x y", "x_y", "X_Y", "学" * 81, "cop\r=1+1", "a\x00b", "\x1b[2Jz",
+                "con", "../etc/passwd", "=HYPERLINK(\"x\")", "ñ" * 300, "a/b", ".hidden", "1" * 80]
+
+
+def _hostile_class(seed: int, root: Path) -> tuple[Path, Path, int]:
+    """A class folder as the issue's adversarial pass built them: hostile ids, encodings,
+    duplicate JSON keys, FIFOs, dangling symlinks, symlinks out, the output folder inside.
+    Returns (answers, output folder, answer-suffixed paths that must be graded or listed)."""
+    import os
+    rng = random.Random(seed)
+    ans = root / "answers"
+    ans.mkdir()
+    expected = 0
+    for i in range(rng.randrange(1, 7)):
+        sid = rng.choice(_HOSTILE_IDS)
+        kind = rng.choice(["yaml", "json"])
+        if kind == "json":
+            body = json.dumps({"student": sid, "answers": {"L": rng.choice([0.0381, 1, "1/0"])}})
+            if rng.random() < 0.3:
+                body = body.replace('"answers": {', '"answers": {"L": 7, ', 1)   # a duplicate key
+        else:
+            body = f"student: {json.dumps(sid)}\nanswers:\n  L: {rng.choice(['0.0381', '1e999', '[1, 2]', '~'])}\n"
+        enc = rng.choice(["utf-8", "utf-8-sig", "utf-16", "gb18030"])
+        try:
+            raw = body.encode(enc)
+        except UnicodeEncodeError:
+            raw = body.encode("utf-8")
+        sub = ans / ("sub" if rng.random() < 0.3 else "")
+        sub.mkdir(exist_ok=True)
+        (sub / f"f{i}.{kind}").write_bytes(raw)
+        expected += 1
+    outside = root / "outside.txt"
+    outside.write_text("precious")
+    extras = rng.sample(["fifo", "dangling", "out_link", "dir_link", "device"], rng.randrange(0, 4))
+    for e in extras:
+        if e == "fifo":
+            os.mkfifo(ans / "pipe.yaml")
+        elif e == "dangling":
+            os.symlink(root / "gone.yaml", ans / "dangling.yaml")
+        elif e == "out_link":
+            os.symlink(outside, ans / "out.yaml")
+        elif e == "dir_link":
+            os.symlink(root, ans / "loop.yaml")
+        else:
+            os.symlink("/dev/null", ans / "null.yaml")
+        expected += 1
+    inside = rng.random() < 0.5
+    out = ans / "grades" if inside else root / "grades"
+    return ans, out, expected + inside
+
+
+def _check_hostile_run(ans: Path, out: Path, expected: int, root: Path) -> list[str]:
+    bad = []
+    r = CliRunner().invoke(cli, ["grade", str(ROOT / "problems" / "hw1.yaml"), str(ans), "-o",
+                                 str(out), "-q"], env={"COLUMNS": "120"})
+    bad += problems_with(r)
+    if r.exit_code != 0:
+        return bad + [f"exit {r.exit_code}: {r.stderr[:200]!r}"]
+    grades = (out / "grades.csv").read_bytes().decode("utf-8-sig")
+    n_rows = len(list(csv.reader(io.StringIO(grades, newline="")))) - 2
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    skipped = summary.split("## paths not graded", 1)[1].split("\n\n", 2)[1].count("\n- ") + 1 \
+        if "## paths not graded" in summary else 0
+    if n_rows + skipped != expected:
+        bad.append(f"{n_rows} graded + {skipped} listed != {expected} paths")
+    for p in out.rglob("*"):
+        if p.is_file() and p.suffix in (".md", ".csv"):
+            text = p.read_bytes().decode("utf-8", "replace")
+            if any(c in text for c in "\x00\x1b"):
+                bad.append(f"a control character in {p.name}")
+        if len(p.name.encode()) > 255 or p.name.endswith(".tmp"):
+            bad.append(f"file name {p.name[:40]!r}")
+    manifest = json.loads((out / ".gradcalc-manifest.json").read_text(encoding="utf-8"))["files"]
+    present = sorted("feedback/" + p.name for p in (out / "feedback").iterdir())
+    if sorted(f for f in manifest if f.startswith("feedback/")) != present:
+        bad.append("the manifest does not list exactly the feedback files")
+    if (root / "outside.txt").read_text() != "precious":
+        bad.append("a file outside was written")
+    return bad
+
+
+@pytest.mark.parametrize("chunk", range(2))
+def test_hostile_class_folders_lose_nothing_and_leak_nothing(chunk):
+    """Every path graded or listed, twice in a row (the second run must not read the first's
+    outputs), no control character or overlong name in the outputs, nothing outside touched."""
+    failures = []
+    for seed in range(chunk * 25, (chunk + 1) * 25):
+        with tempfile.TemporaryDirectory() as tmp:
+            ans, out, expected = _hostile_class(seed, Path(tmp))
+            old = signal.signal(signal.SIGALRM, _alarm)
+            signal.alarm(20)
+            try:
+                first = _check_hostile_run(ans, out, expected, Path(tmp))
+                grades = (out / "grades.csv").read_bytes() if out.exists() else b""
+                second = _check_hostile_run(ans, out, expected, Path(tmp))
+                if out.exists() and (out / "grades.csv").read_bytes() != grades:
+                    second.append("the second run graded differently")
+            except _Timeout:
+                first, second = ["hang > 20 s"], []
+            finally:
+                signal.alarm(0)
+                signal.signal(signal.SIGALRM, old)
+            if first or second:
+                failures.append(f"seed {seed}: {'; '.join(first + second)}")
+    assert not failures, "\n".join(failures[:10])

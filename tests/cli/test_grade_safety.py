@@ -16,7 +16,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from gradcalc.cli import cli
