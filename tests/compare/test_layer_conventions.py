@@ -39,8 +39,8 @@ def test_a_whole_cs231n_file_with_no_option_checks_every_layer():
     assert code == 0 and d["ok"]
     names = [rep["name"] for rep in d["layers"]]
     assert names == ["affine", "relu", "sigmoid", "conv_naive", "max_pool_naive", "batchnorm",
-                     "dropout", "rnn_step", "lstm_step", "word_embedding", "softmax_loss",
-                     "temporal_softmax_loss"]
+                     "layernorm", "spatial_groupnorm", "dropout", "rnn_step", "lstm_step",
+                     "word_embedding", "softmax_loss", "svm_loss", "temporal_softmax_loss"]
     conv = {rep["name"]: rep["convention"] for rep in d["layers"]}
     assert conv["lstm_step"] == "pair" and conv["softmax_loss"] == "loss"
     # lstm_step: six float inputs, two outputs (next_h, next_c) and two upstream gradients
@@ -56,8 +56,8 @@ def test_the_text_output_has_one_verdict_row_per_layer():
     r = run("--layer", RIGHT)
     assert r.exit_code == 0, r.output
     rows = [ln for ln in r.stdout.splitlines() if ln.strip().endswith("agree")]
-    assert len(rows) == 12
-    assert "12 of 12 layers agree." in r.stdout
+    assert len(rows) == 15
+    assert "15 of 15 layers agree." in r.stdout
 
 
 @pytest.mark.parametrize("layer, expected, why", [
@@ -232,3 +232,18 @@ def test_a_layer_that_crashes_in_a_whole_file_is_a_failure_row(tmp_path):
     assert code == 1
     assert [(x["name"], x["ok"]) for x in d["layers"]] == [("relu", True), ("boom", False)]
     assert "forward raised ValueError: nope" in d["layers"][1]["error"]
+
+
+def test_a_layer_needing_an_unknown_argument_is_not_checked_and_not_passed(tmp_path):
+    f = tmp_path / "two.py"
+    f.write_text("import numpy as np\n"
+                 "def relu_forward(x):\n    return np.maximum(0, x), x\n"
+                 "def relu_backward(dout, cache):\n    return dout * (cache > 0)\n"
+                 "def odd_forward(x, frob):\n    return x, None\n"
+                 "def odd_backward(dout, cache):\n    return dout\n")
+    r = run("--layer", str(f))
+    assert r.exit_code == 1
+    assert "NOT CHECKED: " in r.stdout and "1 of 2 layers agree." in r.stdout
+    r = run("--layer", str(f), "--shape", "frob=4x3")
+    assert r.exit_code == 1                      # frob is now made, and backward gives no dfrob
+    assert "dfrob missing" in r.stdout

@@ -104,6 +104,44 @@ def batchnorm_backward(dout, cache):
     return dx, (dout * xhat).sum(axis=0, keepdims=True), dout.sum(axis=0, keepdims=True)
 
 
+def layernorm_forward(x, gamma, beta, ln_param):
+    eps = ln_param.get("eps", 1e-5)
+    mu, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)
+    xhat = (x - mu) / np.sqrt(var + eps)
+    return gamma * xhat + beta, (xhat, gamma, np.sqrt(var + eps))
+
+
+def layernorm_backward(dout, cache):
+    xhat, gamma, std = cache
+    D = dout.shape[1]
+    dxhat = dout * gamma
+    dx = (D * dxhat - dxhat.sum(axis=1, keepdims=True)
+          - xhat * (dxhat * xhat).sum(axis=1, keepdims=True)) / (D * std)
+    return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+    eps = gn_param.get("eps", 1e-5)
+    N, C, H, W = x.shape
+    xg = x.reshape(N, G, C // G, H, W)
+    mu = xg.mean(axis=(2, 3, 4), keepdims=True)
+    std = np.sqrt(xg.var(axis=(2, 3, 4), keepdims=True) + eps)
+    xhat = ((xg - mu) / std).reshape(x.shape)
+    return gamma * xhat + beta, (xhat, gamma, std, G)
+
+
+def spatial_groupnorm_backward(dout, cache):
+    xhat, gamma, std, G = cache
+    N, C, H, W = dout.shape
+    m = (C // G) * H * W
+    dxhat = (dout * gamma).reshape(N, G, C // G, H, W)
+    xh = xhat.reshape(N, G, C // G, H, W)
+    dx = (m * dxhat - dxhat.sum(axis=(2, 3, 4), keepdims=True)
+          - xh * (dxhat * xh).sum(axis=(2, 3, 4), keepdims=True)) / (m * std)
+    dgamma = (dout * xhat).sum(axis=(0, 2, 3), keepdims=True)
+    return dx.reshape(dout.shape), dgamma, dout.sum(axis=(0, 2, 3), keepdims=True)
+
+
 def dropout_forward(x, dropout_param):
     p, mode = dropout_param["p"], dropout_param["mode"]
     if "seed" in dropout_param:
@@ -169,6 +207,15 @@ def softmax_loss(x, y):
     dx = p.copy()
     dx[np.arange(N), y] -= 1
     return loss, dx / N
+
+
+def svm_loss(x, y):
+    N = x.shape[0]
+    margins = np.maximum(0, x - x[np.arange(N), y][:, None] + 1.0)
+    margins[np.arange(N), y] = 0
+    dx = (margins > 0).astype(float)
+    dx[np.arange(N), y] -= dx.sum(axis=1)
+    return margins.sum() / N, dx / N
 
 
 def temporal_softmax_loss(x, y, mask):
