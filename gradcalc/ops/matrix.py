@@ -257,7 +257,10 @@ class Apply(Term):
         for i, a in enumerate(self.args):
             s = a.show(style)
             inside = f"({{{i}}})" in fmt or rf"\left({{{i}}}\right)" in fmt
-            parts.append(s if a.prec == 3 or inside else style.lpar + s + style.rpar)
+            s = s if a.prec == 3 or inside else style.lpar + s + style.rpar
+            if style.latex and ("^" in s or "_" in s):
+                s = "{" + s + "}"        # h^{(1)} squared is {h^{(1)}}^{2}, not h^{(1)}^{2}
+            parts.append(s)
         # {0}, {1} … are the arguments; any other brace is the format's own (LaTeX groups)
         return _SLOT.sub(lambda m: parts[int(m.group(1))] if int(m.group(1)) < len(parts)
                          else m.group(0), fmt)

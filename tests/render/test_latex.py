@@ -66,7 +66,9 @@ def test_hw1_derivation_reads_like_the_homework():
 
 
 @pytest.mark.parametrize("name", ["hw1", "lecture_sigmoid", "lecture_scalar", "hinge",
-                                  "softmax_ce", "leaky_tanh"])
+                                  "softmax_ce", "leaky_tanh",
+                                  # the matrix notation of conv, pooling, rnn steps and a batch
+                                  "cnn_tiny", "conv_flip", "rnn_T3", "batch_ce"])
 def test_derivations_compile_with_standard_latex(name, tmp_path):
     sol = solve(PROBLEMS / f"{name}.yaml", "all", exact=name == "hw1")
     tex = latex_document(sol)
