@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from gradcalc.cli import LANG, PRECISION, cli, handle_errors, is_program, program_settings
-from gradcalc.errors import UsageError
+from gradcalc.errors import GradcalcError, UsageError
 from gradcalc.fileio import write_atomic
 from gradcalc.cli.histhelper import Histogram as _Histogram
 
@@ -188,7 +188,13 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
     with _few_collections(), \
             out.progress(len(subs), "grading", show and len(subs) >= 200) as advance:
         for sub in subs:
-            result = key_for(sub).grade(sub)
+            try:
+                k = key_for(sub)
+            except GradcalcError as exc:   # (--variants) this student's variant cannot be
+                sub.unreadable = f"no answer key: {exc.message}"   # made: only this one
+                sub.answers = {}
+                k = key_for(sub)
+            result = k.grade(sub)
             text = feedback_markdown(result, prob.title, lang, hide_answers, precision)
             name = file_of[id(sub)]
             try:        # one student's file that cannot be written never stops the class

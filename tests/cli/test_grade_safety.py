@@ -297,3 +297,27 @@ def test_student_text_is_clipped_and_control_free(tmp_path):
                 assert re.search(r"(?<!\\)<img", text) is None, p
     assert "\\<img" in "".join(p.read_text(encoding="utf-8")
                                 for p in (tmp_path / "g" / "feedback").iterdir())
+
+
+def test_a_student_whose_variant_cannot_be_made_does_not_stop_the_class(tmp_path, monkeypatch):
+    """Item 4: a per-student failure never stops the batch (--variants: one id's key fails)."""
+    from gradcalc.errors import ProblemError
+    from gradcalc.variants.grader import VariantGrader
+    real = VariantGrader.key_for
+
+    def key_for(self, sub):
+        if sub.student == "s2":
+            raise ProblemError("no well-posed draw for student s2 in 500 draws")
+        return real(self, sub)
+
+    monkeypatch.setattr(VariantGrader, "key_for", key_for)
+    ans = tmp_path / "ans"
+    ans.mkdir()
+    for s in ("s1", "s2", "s3"):
+        (ans / f"{s}.yaml").write_text(answer(s))
+    res = run("grade", ROOT / "problems" / "hw1_template.yaml", ans, "--variants", "-o",
+              tmp_path / "g", "-q")
+    assert res.exit_code == 0, res.output
+    by = {r[0]: r for r in rows(tmp_path / "g" / "grades.csv")[2:]}
+    assert sorted(by) == ["s1", "s2", "s3"]
+    assert by["s2"][-1] == "unreadable: no answer key: no well-posed draw for student s2 in 500 draws"
