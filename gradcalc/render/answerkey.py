@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from gradcalc.render import fmt
-from gradcalc.render.handout import blocks_markdown, given_blocks, question_label, words
+from gradcalc.render.handout import (blocks_markdown, given_blocks, question_label, tex_number,
+                                     tex_value, words)
 from gradcalc.csvsafe import csv_text   # THE CSV writer: formula escaping, CR quoted
 
 
@@ -26,8 +27,8 @@ def key_markdown(variant, questions, refs: dict, output: str, lang: str = "en", 
         a = np.asarray(v, dtype=float)
         tol = q.tolerance(a)
         lo, hi = a - tol, a + tol
-        rows.append([str(i), question_label(q.name, output), fmt.value(a, 6),
-                     f"{fmt.value(lo, 6)} … {fmt.value(hi, 6)}", fmt.num(q.points, 6)])
+        rows.append([str(i), question_label(q.name, output), _math(a),
+                     f"{_math(lo)} … {_math(hi)}", fmt.num(q.points, 6)])
     blocks.append(("h2", w["questions"]))
     blocks.append(("table", ["#", w["answer"], w["value"], w["interval"], w["points"]], rows,
                    ["num", "text", "num", "num", "num"]))
@@ -37,6 +38,15 @@ def key_markdown(variant, questions, refs: dict, output: str, lang: str = "en", 
         from gradcalc.render.solvetables import solve_tables
         text += "\n" + tables_markdown(solve_tables(solution, lang, precision), w["solution"])
     return text
+
+
+def _math(a) -> str:
+    """A key's value in a markdown table: a number as is, a vector as a column and a matrix as
+    a bmatrix in $…$ math (6 significant digits)."""
+    a = np.asarray(a, dtype=float)
+    if a.ndim == 0:
+        return fmt.num(a, 6)
+    return "$" + tex_value(a, lambda x: tex_number(float(fmt.num(x, 6)))) + "$"
 
 
 # ---------------------------------------------------------------- CSV

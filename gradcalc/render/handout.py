@@ -235,22 +235,34 @@ def handout_blocks(variant, questions, refs: dict, output: str, lang: str = "en"
 
 
 # ---------------------------------------------------------------- markdown
-def _matrix_lines(name: str, a) -> list[str]:
+def tex_number(x) -> str:
+    """A given number in LaTeX: 1e-07 as 1\\times 10^{-7}."""
+    text = given_number(x)
+    if "e" in text and text not in ("inf", "-inf"):
+        mant, exp = text.split("e")
+        return rf"{mant}\times 10^{{{int(exp)}}}"
+    return text
+
+
+def tex_arrays(name: str, a) -> list[str]:
+    """`name = …` in LaTeX, a vector as a column and a matrix as a bmatrix (never between plain
+    vertical bars: |−1| reads as an absolute value); an image, one matrix per leading index.
+    The name is written as in the computation and the answer file (W1, not W⁽¹⁾)."""
     a = np.asarray(a)
-    if a.ndim > 2:     # channels of an image, … : one matrix per leading index (1-based)
-        return [line for i in range(a.shape[0]) for line in _matrix_lines(f"{name}[{i + 1}]", a[i])]
+    tex = name.replace("_", r"\_")
+    if a.ndim > 2:
+        return [line for i in range(a.shape[0]) for line in tex_arrays(f"{name}[{i + 1}]", a[i])]
+    return [f"{tex} = {tex_value(a, tex_number)}"]
+
+
+def tex_value(a, number=tex_number) -> str:
+    """A scalar as is, a vector as a column bmatrix, a matrix as a bmatrix (LaTeX)."""
+    a = np.asarray(a)
     if a.ndim == 0:
-        return [f"{name} = {given_number(a)}"]
-    if a.ndim == 1:
-        return [f"{name} = [" + ", ".join(given_number(v) for v in a) + "]"]
-    cells = [[given_number(v) for v in row] for row in a]
-    widths = [max(len(r[j]) for r in cells) for j in range(a.shape[1])]
-    pad = " " * (len(name) + 3)
-    rows = ["[" + ", ".join(c.rjust(widths[j]) for j, c in enumerate(r)) + "]" for r in cells]
-    out = [f"{name} = [" + rows[0] + ("," if len(rows) > 1 else "]")]
-    for k, r in enumerate(rows[1:], 1):
-        out.append(pad + " " + r + ("," if k < len(rows) - 1 else "]"))
-    return out
+        return number(a)
+    rows = a.reshape(-1, 1) if a.ndim == 1 else a.reshape(a.shape[0], -1)
+    body = r" \\ ".join(" & ".join(number(v) for v in row) for row in rows)
+    return r"\begin{bmatrix} " + body + r" \end{bmatrix}"
 
 
 def _md_cell(text: str) -> str:
@@ -272,13 +284,9 @@ def blocks_markdown(blocks) -> str:
         elif kind == "note":
             out += [f"*{b[1]}*", ""]
         elif kind == "math":
-            # consecutive arrays share one code block
-            lines = []
-            while i < len(blocks) and blocks[i][0] == "math":
-                lines += _matrix_lines(blocks[i][1], blocks[i][2])
-                i += 1
-            out += ["```", *lines, "```", ""]
-            continue
+            # display math: vectors as columns, matrices as bmatrix
+            for line in tex_arrays(b[1], b[2]):
+                out += ["$$", line, "$$", ""]
         elif kind == "table":
             _, cols, rows, kinds = b
             out.append("| " + " | ".join(_md_cell(c) for c in cols) + " |")
@@ -300,7 +308,9 @@ table{border-collapse:collapse;margin:.6em 0}td,th{padding:.25em .7em;border:1px
 th{background:#f4f4f4}td.num{text-align:right}
 .arr{display:flex;align-items:center;gap:.5em;margin:.4em 0 .4em 1em;font-family:ui-monospace,
 "SFMono-Regular",Menlo,Consolas,monospace}
-table.m{border-left:2px solid #111;border-right:2px solid #111;margin:0}
+table.m{border-left:2px solid #111;border-right:2px solid #111;margin:0;
+border-image:linear-gradient(to right,#111 .4em,transparent .4em,transparent calc(100% - .4em),
+#111 calc(100% - .4em)) 2;border-top:2px solid;border-bottom:2px solid}
 table.m td{border:none;text-align:right;padding:.1em .6em}
 pre{background:#f6f6f6;padding:.8em;overflow-x:auto}.note{color:#444;font-style:italic}
 @media print{pre{white-space:pre-wrap}}
@@ -308,13 +318,19 @@ pre{background:#f6f6f6;padding:.8em;overflow-x:auto}.note{color:#444;font-style:
 
 
 def _html_array(name: str, a) -> str:
+    """MathML of `name = [column]` (a bracketed table when MathML cannot show it)."""
+    from gradcalc.render.mathml import latex_mathml
     a = np.asarray(a)
     if a.ndim > 2:
         return "".join(_html_array(f"{name}[{i + 1}]", a[i]) for i in range(a.shape[0]))
+    m = latex_mathml(tex_arrays(name, a)[0], display=True)
+    if m is not None:      # (HTML5 needs no namespace: the page names no address at all)
+        m = m.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "")
+        return f'<div class="arr">{m}</div>'
     e = html.escape
     if a.ndim == 0:
         return f'<div class="arr"><span>{e(name)} =</span><span>{e(given_number(a))}</span></div>'
-    rows = a.reshape(1, -1) if a.ndim == 1 else a
+    rows = a.reshape(-1, 1) if a.ndim == 1 else a
     body = "".join("<tr>" + "".join(f"<td>{e(given_number(v))}</td>" for v in r) + "</tr>" for r in rows)
     return f'<div class="arr"><span>{e(name)} =</span><table class="m">{body}</table></div>'
 

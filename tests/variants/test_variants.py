@@ -518,8 +518,10 @@ def test_handout_shows_the_students_numbers_and_the_questions(tmp_path):
     md = (out / "handouts" / "2026001.md").read_text(encoding="utf-8")
     p = VariantMaker(load_template(TEMPLATE)).make("2026001").problem
     assert "Student: 2026001  ·  Name: 张三" in md
-    assert "x = [" + ", ".join(f"{v:g}" for v in p.x) + "]" in md
-    assert "b1 = [" + ", ".join(f"{v:g}" for v in p.layers[0].b) + "]" in md
+    # vectors as columns (issue 12 item 4)
+    assert r"x = \begin{bmatrix} " + r" \\ ".join(f"{v:g}" for v in p.x) + r" \end{bmatrix}" in md
+    assert (r"b1 = \begin{bmatrix} " + r" \\ ".join(f"{v:g}" for v in p.layers[0].b)
+            + r" \end{bmatrix}") in md
     assert "| 7 | dW1 = ∂L/∂W1 | 2 × 2 matrix | 2 |" in md
     assert 'student: "2026001"' in md and "dW1: [[null, null], [null, null]]" in md
     html = (out / "handouts" / "2026001.html").read_text(encoding="utf-8")
