@@ -151,7 +151,10 @@ class Ref(Term):
     term: Term
 
     def show(self, style=TEXT):
-        return self.latex_name if style.latex else self.name
+        shown = style.leaf_fn(self) if style.leaf_fn is not None else None
+        if shown is not None:
+            return shown
+        return (self.latex_name or self.name) if style.latex else self.name
 
     def _eval(self):
         return self.term.eval()

@@ -74,7 +74,7 @@ def product_cell(p, output: str, precision: int = 4) -> str:
 
 def product_latex(p, valued) -> tuple[str, str]:
     """(the product in LaTeX, the same with the operands' values), `valued(array) -> LaTeX`."""
-    return p.term.latex(), p.term.show(replace(mx.LATEX, leaf_fn=lambda lf: valued(lf.value)))
+    return p.latex(), p.latex(valued)
 
 
 def product_equation(p, valued) -> str:
@@ -126,9 +126,9 @@ def _mathml(tex: str, text: str) -> str:
 
 def product_html(p, out: str, num) -> str:
     """∂L/∂x = W1ᵀ·∂L/∂z1 = value (`num(value)` is the page's number markup)."""
-    from gradcalc.derive.symbolic.names import latex_name
-    lhs = r"\frac{\partial %s}{\partial %s}" % (latex_name(out), latex_name(p.input))
-    shown = _mathml(f"{lhs} = {p.term.latex()}", f"∂{out}/∂{p.input} = {p.term.text()}")
+    from gradcalc.solution.matrixforms import tex_name
+    lhs = tex_name(f"∂{out}/∂{p.input}", p.network)
+    shown = _mathml(f"{lhs} = {p.latex()}", f"∂{out}/∂{p.input} = {p.term.text()}")
     if not p.ok:
         return f"<div>{shown} <strong>✗ {escape(p.error)}</strong></div>"
     return f"<div>{shown} = {num(p.value)}</div>"

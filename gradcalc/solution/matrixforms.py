@@ -15,12 +15,11 @@ leaves, so the recursive form is verified like an inline one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from gradcalc import ops
-from gradcalc.derive.symbolic.names import latex_name
 from gradcalc.ops import matrix as mx
 
 INLINE = 72          # a composed δ longer than this is shown by name (∂L/∂z1) and defined after
@@ -49,9 +48,16 @@ class Product:
     value: np.ndarray | None          # the rule evaluated (the input's shape); None: no product
     error: str = ""                   # why it is not a product (a shape mismatch), else ""
     ok: bool = False                  # equal to the autograd downstream gradient
+    network: bool = True              # names as in a network (W1 -> W^{(1)}) for LaTeX
 
     def text(self) -> str:
         return self.term.text()
+
+    def latex(self, valued=None) -> str:
+        """The product in LaTeX; with `valued(array) -> LaTeX`, every operand by its values."""
+        if valued is None:
+            return to_latex(self.term, self.network)
+        return self.term.show(replace(mx.LATEX, leaf_fn=lambda lf: valued(lf.value)))
 
 
 @dataclass
@@ -60,10 +66,20 @@ class MatrixForm:
 
     name: str
     text: str                         # ∂L/∂W1 = … [; where ∂L/∂z1 = …]
-    latex: str
     verified: bool
     max_rel_error: float
     error: str = ""
+    parts: tuple = ()                 # (lhs, term, named δs, network), for the LaTeX
+
+    @property
+    def latex(self) -> str:
+        """The same equation in LaTeX (made when asked: it needs the LaTeX names)."""
+        lhs, body, where, network = self.parts
+        tex = f"{to_latex(lhs, network)} = {to_latex(body, network)}"
+        if where:
+            tex += r",\quad\text{where } " + r",\ ".join(
+                f"{to_latex(r, network)} = {to_latex(r.term, network)}" for r in where)
+        return tex
 
     def to_json(self) -> dict:
         return {"text": self.text, "latex": self.latex, "verified": self.verified,
@@ -90,18 +106,33 @@ class _Names:
         self.output, self.network, self.leaves = output, network, {}
         self.made: dict[int, int] = {}       # id(Ref) -> order made (the backward sweep's order)
 
-    def tex(self, name: str) -> str:
-        return latex_name(name, (), self.network) if "[" not in name else \
-            latex_name(name.split("[")[0], (), self.network) + "_{[" + name.split("[", 1)[1][:-1] + "]}"
-
     def leaf(self, node) -> mx.Leaf:
         if id(node) not in self.leaves:
-            self.leaves[id(node)] = mx.Leaf(node.name, node.value, self.tex(node.name))
+            self.leaves[id(node)] = mx.Leaf(node.name, node.value)
         return self.leaves[id(node)]
 
     def grad(self, name: str) -> tuple[str, str]:
-        return (f"∂{self.output}/∂{name}",
-                r"\frac{\partial %s}{\partial %s}" % (self.tex(self.output), self.tex(name)))
+        return f"∂{self.output}/∂{name}", ""
+
+
+def tex_name(name: str, network: bool = True) -> str:
+    r"""W1 -> W^{(1)}, h1[2] -> h^{(1)}_{[2]}, ∂L/∂z1 -> \frac{\partial L}{\partial z^{(1)}}."""
+    from gradcalc.derive.symbolic.names import latex_name    # only when LaTeX is asked for
+    if name.startswith("∂") and "/∂" in name:
+        top, bottom = name[1:].split("/∂", 1)
+        return r"\frac{\partial %s}{\partial %s}" % (tex_name(top, network), tex_name(bottom, network))
+    if "[" in name and name.endswith("]"):
+        stem, index = name[:-1].split("[", 1)
+        return latex_name(stem, (), network) + "_{[" + index + "]}"
+    return latex_name(name, (), network)
+
+
+def to_latex(term, network: bool = True) -> str:
+    """A term (or a name) in LaTeX, operands named like the lecture."""
+    if isinstance(term, str):
+        return tex_name(term, network)
+    return term.show(replace(mx.LATEX, leaf_fn=lambda lf: None if lf.latex_name else
+                             tex_name(lf.name, network)))
 
 
 def _terms(node) -> tuple:
@@ -131,7 +162,7 @@ def step_products(graph, steps, names: _Names) -> dict[str, list[Product]]:
             if inp.role == "const":
                 continue
             term = t.bind(env)
-            p = Product(s.node, inp.name, term, None)
+            p = Product(s.node, inp.name, term, None, network=names.network)
             try:
                 p.value = mx.as_input(term.eval(), inp.value.shape, term)
             except mx.ShapeMismatch as e:
@@ -204,26 +235,25 @@ def _refs(term: mx.Term, seen: dict) -> None:
 
 
 def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> MatrixForm:
-    lhs, lhs_tex = names.grad(name)
+    lhs, _ = names.grad(name)
     if d is None:      # not reached: the gradient is 0
         ok = not np.any(want)
-        return MatrixForm(name, f"{lhs} = 0", f"{lhs_tex} = 0", ok, 0.0 if ok else float("inf"))
+        return MatrixForm(name, f"{lhs} = 0", ok, 0.0 if ok else float("inf"),
+                          parts=(lhs, mx.Num(0.0), [], names.network))
     body = d
     seen: dict = {}
     _refs(body, seen)
     where = sorted(seen.values(), key=lambda r: names.made.get(id(r), 0))
     text = f"{lhs} = {body.text()}"
-    tex = f"{lhs_tex} = {body.latex()}"
     if where:
         text += "; where " + "; ".join(f"{r.name} = {r.term.text()}" for r in where)
-        tex += r",\quad\text{where } " + r",\ ".join(f"{r.latex_name} = {r.term.latex()}"
-                                                     for r in where)
+    parts = (lhs, body, where, names.network)
     try:
         value = mx.as_input(body.eval(), want.shape, body)
     except mx.ShapeMismatch as e:
-        return MatrixForm(name, text, tex, False, float("inf"), str(e))
+        return MatrixForm(name, text, False, float("inf"), str(e), parts)
     err = rel_error(value, want)
-    return MatrixForm(name, text, tex, bool(err <= TOLERANCE), err)
+    return MatrixForm(name, text, bool(err <= TOLERANCE), err, parts=parts)
 
 
 def build(sol, graph, output) -> MatrixReport:
