@@ -7,6 +7,11 @@ from gradcalc.cli import (LANG, PRECISION, cli, handle_errors, is_program, progr
                           without_cyclic_gc)
 
 
+# the one line that says so when Chinese was asked for (README: "Languages")
+LATEX_ENGLISH_ZH = ("gradcalc: 提示：LaTeX 输出为英文（为了用 pdflatex + amsmath 直接编译）；"
+                    "--lang zh 作用于文本、markdown 与 HTML 输出")
+
+
 @cli.command()
 @click.argument("problem", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "latex"]),
@@ -80,6 +85,8 @@ def solve(problem, fmt, method, exact, symbolic_limit, h, lang, precision, html_
         click.echo("\n" + derivation_markdown(sol, precision, lang), nl=False)
     elif fmt == "latex":
         from gradcalc.render.latex import latex_document
+        if lang == "zh":    # the document compiles with plain LaTeX + amsmath: no CJK fonts
+            click.echo(LATEX_ENGLISH_ZH, err=True)
         click.echo(latex_document(sol, precision), nl=False)
     else:
         from gradcalc.render.console import print_tables

@@ -130,3 +130,14 @@ def test_grade_summary_in_chinese_has_no_english(tmp_path):
     assert "提交数" not in r.stdout                # "4 提交数" is not Chinese
     assert english_in(r.stdout + r.stderr, teacher) == []
     assert english_in(summary, teacher) == []
+
+
+def test_latex_in_chinese_says_in_one_line_that_it_is_english():
+    zh = run(["solve", "problems/hw1.yaml", "--format", "latex", "--lang", "zh",
+              "--method", "autograd"])
+    en = run(["solve", "problems/hw1.yaml", "--format", "latex", "--method", "autograd"])
+    assert zh.exit_code == en.exit_code == 0
+    assert zh.stdout == en.stdout                  # the same English document …
+    lines = zh.stderr.splitlines()
+    assert len(lines) == 1 and "LaTeX" in lines[0] and "英文" in lines[0]   # … said once
+    assert en.stderr == ""
