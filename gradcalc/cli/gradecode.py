@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from gradcalc.cli import cli, handle_errors
-from gradcalc.cli.grade import feedback_names, _prepare_dir
+from gradcalc.cli.grade import _prepare_dir, feedback_names
+from gradcalc.errors import UsageError
+from gradcalc.grading.outfolder import FolderLock
 
 
 @cli.command("grade-code")
@@ -28,8 +30,11 @@ from gradcalc.cli.grade import feedback_names, _prepare_dir
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the random inputs (the same for every student).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line; files only.")
+@click.option("--wait", is_flag=True, help="When another run is writing to the output folder, "
+              "wait for it to finish [default: stop with exit status 2].")
 @handle_errors
-def grade_code(rubric, submissions, out_dir, roster, roster_key, assignment, jobs, seed, quiet):
+def grade_code(rubric, submissions, out_dir, roster, roster_key, assignment, jobs, seed, quiet,
+               wait):
     """Grade the layer code of a class: RUBRIC.yaml names the layers (functions or classes),
     their convention and points; SUBMISSIONS/ holds one .py per student or one folder per
     student.
@@ -45,25 +50,31 @@ def grade_code(rubric, submissions, out_dir, roster, roster_key, assignment, job
       gradcalc grade-code rubric.yaml submissions/ -o grades
       gradcalc grade-code rubric.yaml submissions/ --roster canvas.csv -j 2
     """
-    from gradcalc.cli.grade import _write
-    from gradcalc.errors import UsageError
-    from gradcalc.grading.codegrade import grade_code as run, layer_pass_rates
     from gradcalc.grading.coderubric import load_code_rubric
-    from gradcalc.render.codegrade import feedback_markdown, summary_markdown
-    from gradcalc.render.exports import grades_csv, roster_csv
 
     rub = load_code_rubric(rubric)
     roster_data = None
     if roster:
-        from gradcalc.grading.roster import parse_roster
-        try:
-            raw = Path(roster).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read the roster: {exc.strerror or exc}", file=roster) \
-                from None
-        roster_data = parse_roster(raw, roster)
+        from gradcalc.grading.roster import parse_roster, read_roster_bytes
+        roster_data = parse_roster(read_roster_bytes(roster), roster)
+    if not os.path.isdir(submissions):
+        raise UsageError("expected a folder of submissions", file=submissions)
     out_path = Path(out_dir)
     _prepare_dir(out_path)
+    with FolderLock(str(out_path), wait):
+        _grade(rub, rubric, submissions, out_path, roster_data, roster_key, assignment, jobs,
+               seed, quiet)
+
+
+def _grade(rub, rubric, submissions, out_path, roster_data, roster_key, assignment, jobs, seed,
+           quiet):
+    from gradcalc.cli.grade import _write
+    from gradcalc.fileio import write_atomic
+    from gradcalc.grading.codegrade import grade_code as run, layer_pass_rates
+    from gradcalc.grading.outfolder import MANIFEST, manifest_json, read_manifest, remove_stale
+    from gradcalc.render.codegrade import feedback_markdown, summary_markdown
+    from gradcalc.render.exports import grades_csv, roster_csv
+
     done = [0]
     show = not quiet and sys.stderr.isatty()
 
@@ -72,13 +83,18 @@ def grade_code(rubric, submissions, out_dir, roster, roster_key, assignment, job
         if show:
             click.echo(f"\rchecked {done[0]} submissions", nl=False, err=True)
 
-    report = run(rub, submissions, jobs=jobs, seed=seed, progress=progress)
+    report = run(rub, submissions, jobs=jobs, seed=seed, progress=progress, exclude=[out_path])
     if show and done[0]:
         click.echo("", err=True)
     names = feedback_names(report.results)
+    written, failed = {"grades.csv", "summary.md"}, []
     for r in report.results:
-        _write(out_path / "feedback" / names[id(r)],
-               feedback_markdown(r, rub.title).encode("utf-8"))
+        try:            # one student's file that cannot be written never stops the class
+            write_atomic(out_path / "feedback" / names[id(r)],
+                         feedback_markdown(r, rub.title).encode("utf-8"), skip_unchanged=True)
+            written.add("feedback/" + names[id(r)])
+        except UsageError as exc:
+            failed.append(f"{exc.file}: feedback not written ({exc.message})")
     _write(out_path / "grades.csv", grades_csv(report).encode("utf-8"))
     roster_info = None
     if roster_data is not None:
@@ -86,16 +102,19 @@ def grade_code(rubric, submissions, out_dir, roster, roster_key, assignment, job
                                        assignment or Path(rubric).stem, rub.max_points,
                                        roster_key)
         _write(out_path / "upload.csv", text.encode("utf-8"))
+        written.add("upload.csv")
     _write(out_path / "summary.md",
-           summary_markdown(report, layer_pass_rates(report), _isolation(rub),
-                            roster_info).encode("utf-8"))
+           summary_markdown(report, layer_pass_rates(report), _isolation(rub), roster_info,
+                            failed).encode("utf-8"))
+    remove_stale(str(out_path), read_manifest(str(out_path)), written)
+    _write(out_path / MANIFEST, manifest_json("grade-code", written).encode("utf-8"))
     if not quiet:
         for name, passed, total in layer_pass_rates(report):
             click.echo(f"{name}: {passed}/{total} passed")
         stuck = sum(1 for r in report.results if r.status != "graded")
         click.echo(f"wrote {out_path / 'grades.csv'}, {out_path / 'summary.md'}"
                    + (f", {out_path / 'upload.csv'}" if roster_data is not None else "")
-                   + f" and {len(report.results)} feedback files"
+                   + f" and {len(written) - 2 - (roster_data is not None)} feedback files"
                    + (f"; {stuck} submission(s) could not be checked (see summary.md)"
                       if stuck else ""))
 

@@ -71,24 +71,32 @@ class CodeReport:
     results: list[CodeResult] = field(default_factory=list)
 
 
-def find_submissions(folder: str, file_name: str | None) -> list[tuple[str, Path | None]]:
-    """(student id, the file to check or None) for every submission, sorted by id."""
+def find_submissions(folder: str, file_name: str | None,
+                     exclude=()) -> list[tuple[str, Path | None]]:
+    """(student id, the file to check or None) for every submission, sorted by id; the output
+    folder (`exclude`) is never a submission, and a symbolic link is never followed."""
     root = Path(folder)
     if not root.is_dir():
         raise UsageError("expected a folder of submissions (one .py per student or one folder "
                          "per student)", file=folder)
+    skip = {Path(p).resolve() for p in exclude}
     out = []
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or entry.resolve() in skip:
+            continue
+        if entry.is_symlink():
+            if entry.suffix == ".py" or entry.is_dir():
+                out.append((entry.stem if entry.suffix == ".py" else entry.name, None))
             continue
         if entry.is_file() and entry.suffix == ".py":
             out.append((entry.stem, entry))
         elif entry.is_dir():
             if file_name:
                 cand = entry / file_name
-                out.append((entry.name, cand if cand.is_file() else None))
+                ok = cand.is_file() and not cand.is_symlink()
+                out.append((entry.name, cand if ok else None))
             else:
-                files = sorted(entry.glob("*.py"))
+                files = [f for f in sorted(entry.glob("*.py")) if not f.is_symlink()]
                 out.append((entry.name, files[0] if len(files) == 1 else None))
     if not out:
         raise UsageError("no submissions (.py files or student folders) found", file=folder)
@@ -144,8 +152,8 @@ class _Worker:
 
 
 def grade_code(rubric: CodeRubric, folder: str, *, jobs: int | None = None, seed: int = 0,
-               progress=lambda n: None) -> CodeReport:
-    subs = find_submissions(folder, rubric.file)
+               progress=lambda n: None, exclude=()) -> CodeReport:
+    subs = find_submissions(folder, rubric.file, exclude)
     jobs = max(1, min(jobs or len(os.sched_getaffinity(0)), len(subs)))
     scratch = tempfile.mkdtemp(prefix="gradcalc-grade-code-")
     os.chmod(scratch, 0o711)                  # the children (nobody, when run as root) pass
@@ -159,7 +167,8 @@ def grade_code(rubric: CodeRubric, folder: str, *, jobs: int | None = None, seed
         def one(sub):
             student, path = sub
             if path is None:
-                return _result(rubric, student, "", None, "no file")
+                return _result(rubric, student, "", None,
+                               "no file (missing, not one .py, or a symbolic link)")
             w = workers.get()
             try:
                 reply = _run(w, rubric, student, path, layers, scratch, seed)

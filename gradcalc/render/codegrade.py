@@ -68,7 +68,8 @@ def feedback_markdown(result, title: str, precision: int = 6) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_markdown(report, rates, isolation: list[str], roster_info=None) -> str:
+def summary_markdown(report, rates, isolation: list[str], roster_info=None,
+                     not_written=()) -> str:
     results = report.results
     n = len(results)
     top = report.rubric.max_points
@@ -104,5 +105,7 @@ def summary_markdown(report, rates, isolation: list[str], roster_info=None) -> s
     if roster_info and roster_info.get("not_on_roster"):
         lines += ["", f"Not on the roster (matched on '{roster_info['key']}'): "
                   + ", ".join(roster_info["not_on_roster"])]
+    if not_written:
+        lines += ["", "## Not written", ""] + [f"- {md_text(t)}" for t in not_written]
     lines += ["", "## How the code was run", ""] + [f"- {s}" for s in isolation]
     return "\n".join(lines) + "\n"

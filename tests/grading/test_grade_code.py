@@ -168,3 +168,22 @@ def test_a_bad_rubric_is_one_line_exit_2(tmp_path, text, where):
     (tmp_path / "subs").mkdir()
     r = CliRunner().invoke(cli, ["grade-code", str(f), str(tmp_path / "subs")])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1
+
+
+def test_the_output_folder_inside_the_submissions_is_not_a_submission_and_links_are_not_followed(
+        tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(LAYERS / "cs231n_right.py", subs / "s1.py")
+    secret = tmp_path / "secret.py"
+    secret.write_text("TOKEN = 'x'\n")
+    (subs / "s2.py").symlink_to(secret)
+    (tmp_path / "r.yaml").write_text("layers: {relu: 1}\n")
+    for _ in range(2):                         # a second run into the same folder is fine
+        r = CliRunner().invoke(cli, ["grade-code", str(tmp_path / "r.yaml"), str(subs), "-o",
+                                     str(subs / "out")])
+        assert r.exit_code == 0, r.output
+    table = {row[0]: row for row in rows(subs / "out" / "grades.csv")}
+    assert set(table) == {"student", "(points)", "s1", "s2"}
+    assert table["s1"][2] == "1" and table["s2"][-1].startswith("no file")
+    assert sorted(p.name for p in (subs / "out" / "feedback").iterdir()) == ["s1.md", "s2.md"]
