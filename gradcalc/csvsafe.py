@@ -16,6 +16,8 @@ def printable(text, limit: int | None = None, *, lines: bool = True) -> str:
     (with lines=False also tab, CR and LF, by a space), and at most `limit` characters (the
     rest shown as '…')."""
     text = "" if text is None else str(text)
+    if text.isprintable() and (limit is None or len(text) <= limit):
+        return text                      # the common case: nothing to replace or clip
     if not lines:
         text = text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ").replace("\t", " ")
     text = (_CONTROL if lines else _CONTROL_ALL).sub("\ufffd", text)

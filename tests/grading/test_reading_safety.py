@@ -50,3 +50,24 @@ def test_a_config_file_is_not_an_answer_file_and_is_not_echoed():
     sub = read_document_bytes(b"root: x:0:0\ndaemon: '*:19000'\n", SCHEMA, "shadow.yaml")
     assert sub.unreadable == "not an answer file (no student id and no known quantity)"
     assert not sub.problems
+
+
+def test_an_unreadable_subfolder_is_listed_with_its_reason(tmp_path, monkeypatch):
+    """Item 6 without relying on permissions (root reads every folder)."""
+    import os
+
+    from gradcalc.grading import answerfiles
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "s1.yaml").write_text("student: s1\n")
+    (tmp_path / "a" / "locked").mkdir()
+    real = os.scandir
+
+    def scandir(path):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(answerfiles.os, "scandir", scandir)
+    files, skipped = answerfiles.find_answer_files([tmp_path / "a"])
+    assert [p.name for p, _ in files] == ["s1.yaml"]
+    assert skipped == [(str(tmp_path / "a" / "locked"), "cannot read the folder (Permission denied)")]
