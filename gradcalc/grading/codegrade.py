@@ -172,7 +172,7 @@ def grade_code(rubric: CodeRubric, folder: str, *, jobs: int | None = None, seed
             w = workers.get()
             try:
                 reply = _run(w, rubric, student, path, layers, scratch, seed)
-            except OSError:                   # the worker itself died: start another one
+            except (OSError, ValueError):     # the worker itself died: start another one
                 w.close()
                 w = _Worker(scratch)
                 reply = {"worker_error": "the grading worker ended"}

@@ -117,8 +117,20 @@ def _guard() -> None:
         pass
 
 
+def _die_with_worker() -> None:
+    """Linux: the child is killed if its worker dies (a submission that kills the worker does
+    not live on as an orphan)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)      # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _child(job: dict, w: int) -> None:
     os.setsid()                                   # its own process group: killed as a whole
+    _die_with_worker()
     fd = os.open(job["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)

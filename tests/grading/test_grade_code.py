@@ -39,6 +39,9 @@ HOSTILE = {
                 "import numpy as np\n"
                 "def relu_forward(x):\n    return np.maximum(0, x), x\n"
                 "def relu_backward(dout, cache):\n    while True:\n        pass\n"),
+    # kills the worker that forked it (as root), or is refused (as nobody): either way only
+    # this submission is lost, and the batch goes on with a new worker
+    "s12_killworker": "import posix, time\nposix.kill(posix.getppid(), 9)\ntime.sleep(30)\n",
 }
 
 
@@ -88,7 +91,8 @@ def test_the_batch_finishes_and_grades_every_submission(graded):
     # the buggy file: relu multiplies by the output, conv dw from one example, lstm forget gate
     assert table["s02_buggy"][2:6] == ["0", "0", "0", "0"]
     assert table["s07_delete"][2:6] == ["1", "0", "0", "1"]     # its relu is right
-    assert len(table) == 2 + 11
+    assert len(table) == 2 + 12
+    assert table["s12_killworker"][5] == "0" and table["s12_killworker"][-1] != "graded"
 
 
 @pytest.mark.parametrize("student, status", [
@@ -139,9 +143,9 @@ def test_feedback_names_the_layer_and_the_wrong_gradient(graded):
 def test_summary_has_per_layer_pass_rates_and_says_what_isolation_means(graded):
     _, _, out, _, _ = graded
     s = (out / "summary.md").read_text(encoding="utf-8")
-    # relu passes for s01, s07, s11 of 11 submissions; conv and lstm for s01 and s11
-    assert "| relu | 1 | 27.3% | 3 |" in s
-    assert "| conv\\_naive | 4 | 18.2% | 2 |" in s
+    # relu passes for s01, s07, s11 of 12 submissions; conv and lstm for s01 and s11
+    assert "| relu | 1 | 25.0% | 3 |" in s
+    assert "| conv\\_naive | 4 | 16.7% | 2 |" in s
     assert "not a security sandbox" in s
 
 
