@@ -252,3 +252,56 @@ def test_integer_literals_beyond_float_range(tmp_path, digits):
     p = tmp_path / "p.yaml"
     p.write_text(f"expression: x * 2\nvalues:\n  x: {'9' * digits}\n")
     _one_line(_run("solve", p), f"{p}:3: values.x: expected a finite number, got an integer of")
+
+
+# ---------------------------------------------------------------- 17: overflowing gradients
+@pytest.mark.parametrize("text, step, wrt, line", [
+    ("expression:\n  f: log(x)\nvalues: {x: 5e-324}\n", "f", "log with respect to x", 1),
+    ("expression:\n  f: x / x\nvalues: {x: 1e-320}\n", "f", "div with respect to x", 1),
+    ("input: [0.5, -1.5]\nlayers:\n  - W: [[0.4, -0.2]]\n    b: [0.1]\nloss:\n  type: mse\n"
+     "  target: [0.3]\n  scale: 1e308\n", "L", "mse with respect to y", 5),
+])
+@pytest.mark.parametrize("command", ["solve", "check"])
+def test_an_overflowing_gradient_is_refused_like_an_overflowing_forward(tmp_path, command, text,
+                                                                         step, wrt, line):
+    # was: exit 0 (solve) or 1 (check) with a raw "RuntimeWarning … compare.py:100" and
+    # "DISAGREE … inf"; 1/x at 5e-324 is 2e323 > 1.8e308, so there is no float64 answer
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    r = _run(command, p)
+    _one_line(r, f"{p}:{line}:", f"step {step}: the gradient of {wrt} overflows float64")
+    assert "RuntimeWarning" not in r.stderr
+
+
+def test_an_undefined_derivative_is_still_reported_not_refused(tmp_path):
+    # NaN (∂(a^b)/∂b for a < 0) is not an overflow: JSON null, as before
+    p = tmp_path / "p.yaml"
+    p.write_text("expression: x1 ^ w2\nvalues: {x1: -2, w2: -3}\n")
+    r = _run("solve", "--format", "json", p)
+    assert r.exit_code == 0 and json.loads(r.stdout)["gradients"]["w2"] is None
+
+
+NEAR_1E300 = ("input: [1e300, -1e300]\nlayers:\n  - W: [[1e-300, 2e-300]]\n    b: [0.1]\n"
+              "    activation: sigmoid\nloss:\n  type: mse\n  target: [0.3]\n")
+
+
+def test_inputs_near_1e300_do_not_give_a_false_disagree(tmp_path):
+    # was: DISAGREE for W1 (rel. error 1.0): a step of 1e-6 in W moves z by 1e294
+    p = tmp_path / "p.yaml"
+    p.write_text(NEAR_1E300)
+    r = _run("check", "--format", "json", p)
+    assert r.exit_code == 0, r.stdout
+    [rep] = json.loads(r.stdout)["problems"]
+    assert any("re-estimated with smaller steps" in n for n in rep["agreement"]["notices"])
+    # by hand: z = 1e-300·1e300 + 2e-300·(−1e300) + 0.1 = −0.9, y = σ(z), ∂L/∂y = y − t
+    # (mse with its 1/2), ∂L/∂W = (y − t)·σ′(z)·xᵀ
+    y = 1 / (1 + np.exp(0.9))
+    want = (y - 0.3) * y * (1 - y) * np.array([[1e300, -1e300]])
+    np.testing.assert_allclose(rep["methods"]["numeric"]["W1"], want, rtol=1e-5)
+    np.testing.assert_allclose(rep["methods"]["autograd"]["W1"], want, rtol=1e-12)
+
+
+def test_a_chosen_coarse_step_is_still_caught(tmp_path):
+    # refinement is for the default step only: --h 0.1 must still show a coarse step failing
+    r = _run("check", HW1, "--h", "0.1")
+    assert r.exit_code == 1

@@ -257,11 +257,42 @@ def check_problem(problem, methods=("symbolic", "numeric"), *, symbolic_limit: i
             direction = {"v_dot_grad": vg, "numeric": d.value, "eps": d.eps, "rel_error": rel,
                          "ok": agree or bool(num_res.kinks),
                          "unreliable": not agree and bool(num_res.kinks)}
+        refined = _refine_numeric(problem, num_res, pairs, h, names, tol["numeric"], kmask, auto)
+        if refined:
+            found["numeric"] = num_res.gradients
+            notices.append(f"numeric: {refined} entries re-estimated with smaller steps (the step "
+                           "h·max(1, |θ|) moved the output beyond its linear range)")
+            if direction is not None and not direction["ok"]:
+                # the random direction used the same too-large steps
+                direction.update(ok=True, unreliable=True, steps_too_large=True)
         if sample is not None:
             notices.append(f"numeric: {sample} random entries per parameter (seed {seed})")
     return CheckReport(problem, problem.file, problem.title, sol.output, names, found, pairs, fwd,
                        num_res.kinks if num_res else [], notices, n, sym_res, num_res, direction,
                        sol)
+
+
+REFINE_MAX = 64          # entries re-estimated at most (each costs up to 220 forward passes)
+
+
+def _refine_numeric(problem, num_res, pairs, h, names, tol, kmask, auto) -> int:
+    """With the default step, entries where numeric disagrees are re-estimated with shrinking
+    steps (forward values only: gradcalc.derive.numeric.refine, which converges to the true
+    derivative, so a wrong VJP still disagrees); the numeric pair is compared again.  Returns
+    how many entries got a settled new estimate."""
+    failures = pairs["numeric"].failures
+    if not failures or h is not None:    # a step the user chose is used as chosen (--h 0.1
+        return 0                         # shows a coarse step being caught)
+    from gradcalc.derive.numeric.refine import refine
+    better = refine(problem, [(e.param, e.index) for e in failures[:REFINE_MAX]], h)
+    if not better:
+        return 0
+    grads = {k: np.array(v, dtype=float, copy=True) for k, v in num_res.gradients.items()}
+    for (name, idx), d in better.items():
+        grads[name][idx] = d
+    num_res.gradients = grads
+    pairs["numeric"] = compare(auto, grads, *tol, names, kinks=kmask, b_name="numeric")
+    return len(better)
 
 
 def _compare_forward(auto: dict, sym: dict, atol: float, rtol: float) -> ForwardCompare:

@@ -104,7 +104,14 @@ class Graph:
                                    f"for {len(xs)} inputs")
             for inp, g in zip(node.inputs, grads):
                 g = np.asarray(g, dtype=float).reshape(inp.value.shape)
-                inp.grad = g.copy() if inp.grad is None else inp.grad + g
+                with np.errstate(all="ignore"):
+                    inp.grad = g.copy() if inp.grad is None else inp.grad + g
+                # an overflowing gradient is refused as an overflowing forward value is (NaN is
+                # left: an undefined derivative, such as ∂(a^b)/∂b for a < 0, is reported)
+                if self.check_domain and inp.role != "const" and np.isinf(inp.grad).any():
+                    raise self._domain(node.name, node.field,
+                                       f"the gradient of {op.name} with respect to {inp.name} "
+                                       f"overflows float64 (got {_short(xs)})")
             if record:
                 steps.append(self._step(node, op, xs, grads))
         return steps

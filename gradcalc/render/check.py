@@ -25,6 +25,7 @@ WORDS = {
         "kink_rule": "Kink convention: ",
         "ag": "autograd", "sym_short": "symbolic", "num_short": "numeric",
         "paren": " ({})", "sep": "; ", "unreliable": "unreliable at kinks",
+        "unreliable_steps": "unreliable (the steps were too large)",
         "kink_entries": "{n} entries at a kink (unreliable for finite differences)",
         "only": "autograd only", "at_kinks": "{n} at kinks", "kinks_col": "kinks",
         "pair": "pair",
@@ -51,7 +52,7 @@ WORDS = {
         "direction": "随机方向",
         "kink_rule": "不可导点约定：",
         "ag": "自动微分", "sym_short": "符号", "num_short": "数值",
-        "paren": "（{}）", "sep": "；", "unreliable": "在不可导点不可靠",
+        "paren": "（{}）", "sep": "；", "unreliable": "在不可导点不可靠", "unreliable_steps": "不可靠（步长过大）",
         "kink_entries": "{n} 个分量位于不可导点（有限差分在此不可靠）",
         "only": "仅自动微分", "at_kinks": "{n} 个位于不可导点", "kinks_col": "不可导点",
         "pair": "比较",
@@ -102,7 +103,8 @@ def agreement_line(rep, lang: str = "en") -> str:
     if rep.forward is not None:
         parts.append(f"{w['forward']} {mark[rep.forward.ok]}")
     if rep.direction is not None:
-        state = (w["unreliable"] if rep.direction.get("unreliable")
+        state = (w["unreliable_steps"] if rep.direction.get("steps_too_large")
+                 else w["unreliable"] if rep.direction.get("unreliable")
                  else mark[bool(rep.direction["ok"])])
         parts.append(f"{w['direction']} {state}"
                      + w["paren"].format(f"{w['rel']} {_sci(rep.direction['rel_error'])}"))
