@@ -114,9 +114,10 @@ def train(problem, epochs, batch_size, seed, out, plot, boundary, sweep, quiet, 
             from gradcalc.render.console import print_tables
             from gradcalc.render.train import epoch_table
             print_tables([epoch_table(result, lang, precision)])
-        click.echo(_summary(result))
+        from gradcalc.render.train import run_summary, wrote_line
+        click.echo(run_summary(result, lang))
         for path in written:
-            click.echo(f"wrote {path}")
+            click.echo(wrote_line(path, lang))
     _finish(result)
 
 
@@ -135,16 +136,6 @@ def _write_outputs(result, out, plot, boundary) -> list[str]:
         plot_boundary(result, boundary)
         written.append(boundary)
     return written
-
-
-def _summary(result) -> str:
-    from gradcalc.render import fmt
-    parts = [f"{len(result.records)} epoch{'s' if len(result.records) != 1 else ''}"]
-    if result.final_loss is not None:
-        parts.append(f"final loss {fmt.num(result.final_loss, 6)}")
-    if result.final_accuracy is not None:
-        parts.append(f"accuracy {100 * result.final_accuracy:.1f}%")
-    return (f"{result.label}: " if result.label else "") + ", ".join(parts)
 
 
 def _finish(result) -> None:
@@ -186,13 +177,14 @@ def _run_sweep(prob, spec, epochs, batch, seed, plot, boundary, quiet, fmt, lang
                           "written": written}))
     else:
         from gradcalc.render.console import print_tables
+        from gradcalc.render.train import run_summary, wrote_line
         if not quiet:
             print_tables([sweep_table(results, key, lang, precision)])
         else:
             for r in results:
-                click.echo(_summary(r))
+                click.echo(run_summary(r, lang))
         for path_ in written:
-            click.echo(f"wrote {path_}")
+            click.echo(wrote_line(path_, lang))
     for r in results:
         if r.stopped == "nonfinite":
             click.echo(f"gradcalc: {r.label}: training stopped: {r.message}", err=True)

@@ -30,6 +30,8 @@ WORDS = {
         "value_col": "value", "final": "final", "sweep": "Sweep",
         "params_title": "Parameters after the step: W ← W − lr·g",
         "params_after": "Parameters after step {k}",
+        "run_epochs": "{n} epochs", "run_epoch": "1 epoch", "final_loss": "final loss {v}",
+        "run_accuracy": "accuracy {v}%", "wrote": "wrote {path}",
     },
     "zh": {
         "update": "SGD 更新（第 1 步）：W ← W − lr·g",
@@ -38,19 +40,38 @@ WORDS = {
         "norm": "‖g‖（所有参数梯度的全局范数）",
         "clip": "梯度裁剪（η）", "none": "无", "clipped": "已裁剪", "not_clipped": "未裁剪",
         "scale": "缩放 = η/‖g‖", "lr": "学习率", "momentum": "动量 μ",
-        "epoch": "epoch", "param": "参数", "before": "更新前", "grad": "梯度 g",
+        "epoch": "轮次", "param": "参数", "before": "更新前", "grad": "梯度 g",
         "grad_clipped": "裁剪后的 g", "after": "更新后", "step": "步",
         "loss_before": "更新前损失", "loss_after": "更新后损失",
         "loss": "损失", "accuracy": "准确率", "mean_norm": "平均 ‖g‖",
         "epochs": "训练", "yes": "是", "no": "否",
         "rule": "若 ‖g‖ > η，则 g ← η·g/‖g‖；然后 W ← W − lr·g",
         "momentum_rule": "动量：v ← μ·v + g，W ← W − lr·v（第 1 步 v = g）",
-        "shown": "每 {k} 个 epoch 显示一行；--format json 含全部 {n} 个",
+        "shown": "每 {k} 轮显示一行，另加最后一轮；--format json 含全部 {n} 轮",
         "value_col": "值", "final": "最终", "sweep": "参数扫描",
         "params_title": "更新后的参数：W ← W − lr·g",
         "params_after": "第 {k} 步后的参数",
+        "run_epochs": "{n} 轮", "run_epoch": "1 轮", "final_loss": "最终损失 {v}",
+        "run_accuracy": "准确率 {v}%", "wrote": "已写入 {path}",
     },
 }
+
+
+def run_summary(result, lang: str = "en") -> str:
+    """One line after a training run: epochs, final loss, accuracy (and the sweep label)."""
+    w = _w(lang)
+    n = len(result.records)
+    parts = [w["run_epoch"] if n == 1 else w["run_epochs"].format(n=n)]
+    if result.final_loss is not None:
+        parts.append(w["final_loss"].format(v=fmt.num(result.final_loss, 6)))
+    if result.final_accuracy is not None:
+        parts.append(w["run_accuracy"].format(v=f"{100 * result.final_accuracy:.1f}"))
+    sep = "，" if lang == "zh" else ", "
+    return (f"{result.label}: " if result.label else "") + sep.join(parts)
+
+
+def wrote_line(path, lang: str = "en") -> str:
+    return _w(lang)["wrote"].format(path=path)
 
 
 def _w(lang: str) -> dict:

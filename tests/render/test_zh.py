@@ -59,7 +59,7 @@ def english_in(text: str, teacher: list[str]) -> list[str]:
     text = _PATH.sub(" ", text)
     text = re.sub(r"--[\w-]+", " ", text)          # command-line options are notation
     # formulas: an identifier touching a parenthesis, an index or an operator is notation
-    text = re.sub(r"[A-Za-z]+(?=[(\[⁽₀-₉ᵢⱼₖₗᵀ·_])|(?<=[·(\[])[A-Za-z]+", " ", text)
+    text = re.sub(r"[A-Za-z]+(?=[(\[⁽₀-₉ᵢⱼₖₗᵀ·_])|(?<=[·\[])[A-Za-z]+", " ", text)
     for m in _SENTENCE.finditer(text):
         found.append(m.group(0))
     found += [w for w in _WORD.findall(text) if w.lower() in ENGLISH]
@@ -141,3 +141,11 @@ def test_latex_in_chinese_says_in_one_line_that_it_is_english():
     lines = zh.stderr.splitlines()
     assert len(lines) == 1 and "LaTeX" in lines[0] and "英文" in lines[0]   # … said once
     assert en.stderr == ""
+
+
+def test_train_in_chinese_has_no_english():
+    r = run(["train", "problems/hw1_sgd.yaml", "--epochs", "3", "--batch-size", "all",
+             "--lang", "zh"])
+    assert r.exit_code == 0, r.output
+    assert "3 轮" in r.stdout
+    assert english_in(r.stdout + r.stderr, _teacher_text(ROOT / "problems" / "hw1_sgd.yaml")) == []
