@@ -305,3 +305,55 @@ def test_a_chosen_coarse_step_is_still_caught(tmp_path):
     # refinement is for the default step only: --h 0.1 must still show a coarse step failing
     r = _run("check", HW1, "--h", "0.1")
     assert r.exit_code == 1
+
+
+# ---------------------------------------------------------------- 14: npz zip bomb
+def _npz_declaring(path: Path, shape, data: bytes = b"") -> None:
+    """An .npz whose X.npy header declares `shape` (float64), followed by `data` only."""
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy
+    head = io.BytesIO()
+    npy.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("X.npy", head.getvalue() + data)
+        zf.writestr("labels.npy", _npy_bytes(np.zeros(3, dtype=np.int64)))
+
+
+def _npy_bytes(a) -> bytes:
+    import io
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+PROBLEM_WITH_NPZ = "data: {file: d.npz}\nlayers:\n  - {width: 2}\nloss: cross_entropy\n"
+
+
+def test_an_npz_declaring_gigabytes_is_refused_from_its_header(tmp_path):
+    # was: NumPy allocated the declared 4.8 GB before any size check (2.3 MB → 4.7 GB RSS)
+    _npz_declaring(tmp_path / "d.npz", (20000, 30000), b"\0" * 4096)
+    p = tmp_path / "p.yaml"
+    p.write_text(PROBLEM_WITH_NPZ)
+    r = limited(["solve", p], mem_mb=700, cpu_s=30)
+    assert r.returncode == 2, r.stderr[-1500:]
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert ("p.yaml:1: data.features: d.npz: array 'X' declares shape 20000×30000 "
+            "(600,000,000 entries, 4,578 MiB); at most 5,000,000 entries are read") in r.stderr
+
+
+def test_a_compressed_npz_over_the_entry_limit_and_a_normal_one(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text(PROBLEM_WITH_NPZ)
+    # 6,000 × 1,000 zeros: 48 MB that deflate to ≈ 50 KB, over the 5,000,000-entry limit
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "d.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("X.npy", _npy_bytes(np.zeros((6000, 1000))))
+    assert (tmp_path / "d.npz").stat().st_size < 200_000
+    _one_line(_run("solve", p), "array 'X' declares shape 6000×1000 (6,000,000 entries")
+    # an ordinary archive still loads (the header is read, then the array)
+    np.savez(tmp_path / "d.npz", X=np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]),
+             labels=np.array([1, 0, 1]))
+    r = _run("solve", "--method", "autograd", p)
+    assert r.exit_code == 0, r.output

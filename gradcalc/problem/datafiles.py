@@ -174,6 +174,7 @@ def _npz(ctx, data: dict, raw: bytes, name: str) -> dict:
             if arr_name not in keys:
                 raise ctx.error(base + (key,), f"{name} has no array '{arr_name}'; it has: "
                                                f"{', '.join(keys) or 'nothing'}")
+            _check_header(ctx, raw, arr_name, base + (key,), name)   # before any allocation
             try:
                 a = archive[arr_name]
             except ValueError as e:   # object arrays need pickle, which is refused
@@ -212,3 +213,30 @@ def _npz(ctx, data: dict, raw: bytes, name: str) -> dict:
             raise ctx.error(base, f"{name} has no 'labels' or 'targets' array; name one with "
                                   f"labels: ARRAY or targets: ARRAY")
     return out
+
+
+MAX_NPZ_ENTRIES = 5_000_000     # entries of one array (then Python lists of floats: ≈ 160 MB)
+
+
+def _check_header(ctx, raw: bytes, arr_name: str, path: tuple, name: str) -> None:
+    """Read the shape and dtype from the .npy header inside the zip before NumPy allocates the
+    array: a 2 MB archive can declare (and decompress to) gigabytes."""
+    import zipfile
+    from math import prod
+    from numpy.lib import format as npy
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf, zf.open(f"{arr_name}.npy") as member:
+            version = npy.read_magic(member)
+            read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(
+                version)
+            if read is None:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, _, dtype = read(member, max_header_size=10_000)
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise ctx.error(path, f"{name}: array '{arr_name}' has no readable header ({e})") from None
+    entries = prod(shape)
+    if entries > MAX_NPZ_ENTRIES:
+        raise ctx.error(path, f"{name}: array '{arr_name}' declares shape "
+                              f"{'×'.join(map(str, shape))} ({entries:,} entries, "
+                              f"{entries * dtype.itemsize / 2**20:,.0f} MiB); at most "
+                              f"{MAX_NPZ_ENTRIES:,} entries are read")
