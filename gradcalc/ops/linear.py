@@ -36,7 +36,15 @@ def _affine_matrix(site):
 
 def _affine_sym(W, x, b):
     W, x, b = (np.asarray(v, dtype=object) for v in (W, x, b))
-    return W.dot(x) + b if x.ndim == 1 else x.dot(W.T) + b
+    # every entry is one SymPy sum of all its terms (NumPy's object dot adds them one at a
+    # time, re-sorting a growing sum at each step: quadratic in the width)
+    sp = sympy_module()
+    X = x[None, :] if x.ndim == 1 else x
+    B = np.broadcast_to(b, (X.shape[0], W.shape[0]))
+    out = np.empty(B.shape, dtype=object)
+    for i, j in np.ndindex(B.shape):
+        out[i, j] = sp.Add(*[W[j, k] * X[i, k] for k in range(W.shape[1])], B[i, j])
+    return out[0] if x.ndim == 1 else out
 
 
 register(Op("affine", 3, _affine_forward, _affine_vjp, _affine_sym, "W·x + b", "{0}·{1} + {2}",

@@ -228,8 +228,12 @@ loss: {{type: mse, target: [0.3]}}
     res = symbolic.run(p)
     be = res.backend
     node = next(n for n in be.nodes if n.name == "h1")
+    op = ops.get(node.op)
+    z = be.by_name["z1"]
     for k in range(node.syms.size):
-        form = node.forms.flat[k]
+        form = node.form(k)
+        # the form written once and renamed is the one the op builds for this entry itself
+        assert form == op.sym(z.flat[k], **node.attrs).item()
         (u,) = form.free_symbols
         assert be.partials(node, k) == [(u, sympy.diff(form, u))]
     local = res.formulas(closed=False).local

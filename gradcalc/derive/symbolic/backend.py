@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradcalc import ops
-from gradcalc.derive.symbolic.groups import BULK, differentiate, group_entries
+from gradcalc.derive.symbolic.groups import (BULK, differentiate, elementwise, expr_of,
+                                             group_entries, term_derivative)
 from gradcalc.errors import DomainError
 from gradcalc.ops.arrays import sympy_module   # SymPy, imported on first use
 
@@ -50,11 +51,17 @@ def _partials_of(form, order: dict, skip=frozenset()) -> list:
     """[(u, ∂form/∂u)] for every symbol u of `form` (in `order`) but those in `skip`, by SymPy;
     for a sum only the terms containing u are differentiated (the others give 0)."""
     sp = sympy_module()
+    coeff, body = form.as_coeff_Mul() if form.is_Mul else (1, form)
+    if coeff != 1 and body.is_Add:     # c·(a + b + …), a mean over a batch: ∂ is c·Σ ∂term
+        return [(u, sp.Mul(coeff, d)) for u, d in _partials_of(body, order, skip)]
     terms: dict = {}
     for term in (form.args if form.is_Add else (form,)):
         for u in term.free_symbols:
             if u not in skip:
                 terms.setdefault(u, []).append(term)
+    if form.is_Add and len(form.args) >= BULK:    # terms of one shape: differentiated once
+        return [(u, sp.Add(*[term_derivative(t, u, order, skip, _diff) for t in terms[u]]))
+                for u in sorted(terms, key=order.__getitem__)]
     return [(u, sp.Add(*[_diff(t, u) for t in terms[u]]))
             for u in sorted(terms, key=order.__getitem__)]
 
@@ -97,6 +104,10 @@ class SymNode:
     partials: list = field(default_factory=list)   # per flat entry: [(u, ∂form/∂u)]
     groups: list | None = None      # entries sharing a form up to renaming (not in --exact)
     where: list | None = None       # per flat entry: (its group, its row in the group)
+
+    def form(self, k: int):
+        """The forward form of flat entry k as a SymPy expression."""
+        return expr_of(self.forms.flat[k])
 
 
 class SymBackend:
@@ -177,19 +188,28 @@ class SymBackend:
         sp = self.sp
         op = ops.get(op_name)
         sattrs = {k: self._attr(k, v) for k, v in attrs.items()}
-        forms = np.asarray(op.sym(*inputs, **sattrs), dtype=object)
+        scalar = getattr(op.sym, "scalar", None)     # an elementwise op: one form, renamed
+        lifted = None if self.exact or scalar is None or len(inputs) != 1 else \
+            elementwise(scalar, inputs[0], sattrs, self.order, self.const_symbols)
+        if lifted is not None:
+            forms, group = lifted
+        else:
+            forms, group = np.asarray(op.sym(*inputs, **sattrs), dtype=object), None
         syms = np.empty(forms.shape, dtype=object)
         memo: dict = {}
         for idx in np.ndindex(forms.shape):
             form = forms[idx]
-            if not isinstance(form, sp.Basic):   # a plain number (never text)
+            if group is not None:
+                form = group.template
+            elif not isinstance(form, sp.Basic):   # a plain number (never text)
                 if not isinstance(form, (int, float, np.number)):
                     raise TypeError(f"the SymPy form of {op_name} gave {type(form).__name__}")
                 form = self.number(form)
             if _tree_size(form, memo, FORM_LIMIT) > FORM_LIMIT:
                 raise TooLarge(f"the SymPy form of {name} has more than {FORM_LIMIT} terms "
                                f"written out ({op_name} nests its inputs)")
-            forms[idx] = form
+            if group is None:
+                forms[idx] = form
             text = name + "".join(f"_{i + 1}" for i in idx)
             s = sp.Symbol(text, real=True)
             syms[idx] = s
@@ -199,15 +219,16 @@ class SymBackend:
                 self.values[s] = self._evaluate(form, name, field)
         node = SymNode(name, op_name, list(inputs), attrs, syms, forms)
         if not self.exact:
-            self._evaluate_groups(node, name, field)
+            self._evaluate_groups(node, name, field, None if group is None else [group])
         self.nodes.append(node)
         self._remember(syms, name)
         return syms
 
-    def _evaluate_groups(self, node: SymNode, name, field):
+    def _evaluate_groups(self, node: SymNode, name, field, groups=None):
         """Group the entries by the shape of their forms and evaluate each group in bulk; an
         entry NumPy gives no finite value for is evaluated alone (and reported if it has none)."""
-        node.groups = group_entries(list(node.forms.flat), self.order, self.const_symbols)
+        node.groups = groups or group_entries(list(node.forms.flat), self.order,
+                                              self.const_symbols)
         node.where = [None] * node.forms.size
         syms = node.syms.flat
         for g in node.groups:
@@ -224,7 +245,7 @@ class SymBackend:
                 if math.isfinite(v):
                     self.values[syms[k]] = self.sp.Float(v)
                 else:
-                    self.values[syms[k]] = self._evaluate(node.forms.flat[k], name, field)
+                    self.values[syms[k]] = self._evaluate(node.form(k), name, field)
                     v = _real(self.values[syms[k]])
                 self.fval[syms[k]] = v
 
@@ -277,6 +298,20 @@ class SymBackend:
                 node.partials[k] = _partials_of(form, self.order, self.const_symbols)
         return node.partials[k]
 
+    def group_partials(self, g) -> list:
+        """[(position, ∂template/∂place)] of a group of entries, by SymPy, once per group."""
+        return differentiate(g, _partials_of)
+
+    def partial_count(self) -> int:
+        """The number of partial derivatives in the graph (every entry, every input symbol)."""
+        n = 0
+        for node in self.nodes:
+            for k in range(node.syms.size):
+                g = node.where[k][0] if node.where else None
+                n += len(self.partials(node, k) if g is None or g.own else
+                         self.group_partials(g))
+        return n
+
     def gradients(self, output: np.ndarray) -> dict:
         """d output / d symbol for every symbol reached: numbers (floats, or exact in --exact)."""
         if not self.exact:
@@ -296,9 +331,13 @@ class SymBackend:
         """The same chain rule in float64, a group of entries at a time: every partial derivative
         of a group's template is evaluated for all its entries at once."""
         order = self.order
-        adj = np.zeros(len(order))
+        # sums start at -0.0, the exact identity of IEEE addition, so that every sum (and the
+        # sign of a zero) is the one the entry-by-entry sums give; `reached` as in their dict
+        adj = np.full(len(order), -0.0)
+        reached = np.zeros(len(order), dtype=bool)
         for s in output.flat:
             adj[order[s]] = 1.0
+            reached[order[s]] = True
         for node in reversed(self.nodes):
             out_rows = [order[s] for s in node.syms.flat]
             for g in node.groups:
@@ -310,6 +349,7 @@ class SymBackend:
                     for r in np.flatnonzero(live):
                         for u, d in self.partials(node, g.ks[r]):
                             adj[order[u]] += a[r] * self._value(d)
+                            reached[order[u]] = True
                     continue
                 parts = differentiate(g, _partials_of)
                 if not parts:
@@ -318,8 +358,9 @@ class SymBackend:
                 for r, j in zip(*np.nonzero(~np.isfinite(D) & live[:, None])):
                     D[r, j] = self._value(g.rename(parts[j][1], r))   # SymPy's exact arithmetic
                 targets = np.array([[order[row[p]] for p, _ in parts] for row in g.args])
-                np.add.at(adj, targets, np.where(live[:, None], a[:, None] * D, 0.0))
-        return {s: float(adj[i]) for s, i in order.items()}
+                np.add.at(adj, targets, np.where(live[:, None], a[:, None] * D, -0.0))
+                reached[targets[live]] = True
+        return {s: float(adj[i]) for s, i in order.items() if reached[i]}
 
     def _value(self, expr):
         v = expr.xreplace(self.values)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gradcalc.derive.symbolic.backend import STAND_INS
+from gradcalc.derive.symbolic.groups import Renamed, expr_of, same
 from gradcalc.ops.arrays import sympy_module
 from gradcalc.derive.symbolic.names import latex_name, pretty_name
 from gradcalc.derive.symbolic.output_form import is_transcendental, rewrite_in_output
@@ -65,9 +66,22 @@ class FormulaBuilder:
         self.definitions: list[FormulaLine] = []
         self.cse_names: dict = {}         # common subexpression -> its name c1, c2 …
         self._outputs: dict = {}          # (form, derivative) over the stand-ins -> output form
+        self._group_local: dict = {}      # id(group) -> [(position, shown, raw, free …)]
 
     # -- local derivatives, in the output's terms when SymPy finds such a form
     def _local(self, node: SymNode, k: int) -> list:
+        where = node.where[k] if node.where else None
+        if where is not None and not where[0].own:
+            # the entry's group: its local derivatives are the group's, renamed (built lazily)
+            g, r = where
+            mapping = dict(zip(g.places, g.args[r]))
+            mapping[STAND_INS.o] = node.syms.flat[k]
+            out = []
+            for p, shown, raw, free_s, free_r in self._of_group(g):
+                rr = Renamed(raw, mapping, free_r)
+                out.append((g.args[r][p], rr if shown is raw else Renamed(shown, mapping, free_s),
+                            rr))
+            return sorted(out, key=lambda t: self.be.order[t[0]])
         out = []
         form = node.forms.flat[k]
         s = node.syms.flat[k]
@@ -79,6 +93,23 @@ class FormulaBuilder:
                     shown = o
             out.append((u, shown, d))
         return out
+
+    def _of_group(self, g) -> list:
+        """The local derivatives of a group's template, over its places (and the stand-in
+        output o when written in the output's terms)."""
+        found = self._group_local.get(id(g))
+        if found is None:
+            found = []
+            single = len(g.template.free_symbols) == 1
+            for p, d in self.be.group_partials(g):
+                shown = d
+                if single and is_transcendental(d):
+                    o = self._output_form(d, g.places[p], g.template, STAND_INS.o)
+                    if o is not None:
+                        shown = o
+                found.append((p, shown, d, tuple(shown.free_symbols), tuple(d.free_symbols)))
+            self._group_local[id(g)] = found
+        return found
 
     def _output_form(self, d, u, form, o):
         """rewrite_in_output, found once per elementwise form: the derivative is written over the
@@ -109,8 +140,7 @@ class FormulaBuilder:
                     continue
                 local_lines.append(self._local_line(node, src, entries))
         note = ""
-        work = sum(len(n.partials[k]) for n in be.nodes for k in range(n.syms.size)
-                   if n.partials and n.partials[k] is not None)
+        work = be.partial_count()
         if closed and work > CLOSED_LIMIT:
             # a batch or a wide layer: the closed forms would be long sums nobody reads
             note = (f"Closed forms left out: the graph has {work} partial derivatives "
@@ -141,7 +171,7 @@ class FormulaBuilder:
             for g, (gname, gidx) in gen.items():
                 pr.add(g, gname, gidx)
             raw_pat = None
-            if any(r != s for _, s, r in entries):
+            if any(not same(r, s) for _, s, r in entries):
                 rp = generalize([(key, r) for key, _, r in entries], self.be.info, self.by_key)
                 if rp is not None and rp[1] == letters:
                     raw_pat = rp[0]
@@ -165,8 +195,8 @@ class FormulaBuilder:
                     f"∂{pretty_name(src, key[npos:], pr.network)}"
             lhs_l = (r"\frac{\partial " + latex_name(node.name, key[:npos], pr.network) +
                      r"}{\partial " + latex_name(src, key[npos:], pr.network) + "}")
-            texts.append(f"{lhs_t} = {pr.text(shown)}")
-            latexes.append(f"{lhs_l} = {pr.latex(shown)}")
+            texts.append(f"{lhs_t} = {pr.text(expr_of(shown))}")
+            latexes.append(f"{lhs_l} = {pr.latex(expr_of(shown))}")
         more = len(entries) - _SHOW
         if more > 0:
             texts.append(f"… ({more} more)")
@@ -180,7 +210,7 @@ class FormulaBuilder:
         for node in be.nodes:
             if node.name not in res.named:
                 for k, s in enumerate(node.syms.flat):
-                    inline[s] = node.forms.flat[k].xreplace(inline)
+                    inline[s] = node.form(k).xreplace(inline)
         adj: dict = {s: sp.Integer(1) for s in res.out_handle.flat}
         cache: dict = {}
         for node in reversed(be.nodes):
@@ -199,6 +229,7 @@ class FormulaBuilder:
                                                         f"{pr.latex_names[d]} = {pr.latex(a)}"))
                     a = d
                 for u, shown, _ in self._local_cached(node, k, cache):
+                    shown = expr_of(shown)
                     term = a * shown.xreplace(inline) if inline else a * shown
                     adj[u] = adj[u] + term if u in adj else term
         lines = []

@@ -123,3 +123,80 @@ def differentiate(g: Group, partials_of) -> list:
         skip = {g.places[p] for p in g.consts}
         g.partials = [(order[u], d) for u, d in partials_of(g.template, order, skip)]
     return g.partials
+
+
+class Renamed:
+    """An expression written over a group's places, for one entry (`mapping`: place -> the
+    entry's symbol); the SymPy expression itself is built only when it is printed."""
+
+    __slots__ = ("template", "mapping", "free", "_expr")
+
+    def __init__(self, template, mapping: dict, free: tuple):
+        self.template, self.mapping, self.free, self._expr = template, mapping, free, None
+
+    @property
+    def expr(self):
+        if self._expr is None:
+            self._expr = self.template.xreplace(self.mapping)
+        return self._expr
+
+    @property
+    def free_symbols(self) -> set:
+        return {self.mapping.get(u, u) for u in self.free}
+
+
+def expr_of(e):
+    """The SymPy expression of `e` (a Renamed is built, anything else is returned as is)."""
+    return e.expr if isinstance(e, Renamed) else e
+
+
+def same(a, b) -> bool:
+    """a == b as expressions, without building two renamings of one template."""
+    if a is b:
+        return True
+    if isinstance(a, Renamed) and isinstance(b, Renamed) and a.mapping is b.mapping:
+        return a.template == b.template
+    return expr_of(a) == expr_of(b)
+
+
+_TERMS: dict = {}   # shape of a term -> (its template, its places, {place: ∂template/∂place})
+
+
+def term_derivative(term, u, known: dict, consts: set, diff):
+    """∂term/∂u for one term of a long sum (a mean over a batch: one term per row, all of one
+    shape): SymPy's `diff` differentiates each shape once per place; the terms are renamings."""
+    key, syms = shape_key(term, known, consts)
+    if key is None:
+        return diff(term, u)
+    found = _TERMS.get(key)
+    if found is None:
+        sp = sympy_module()
+        places = [sp.Symbol(f"@t{p}", real=True) for p in range(len(syms))]
+        found = _TERMS[key] = (term.xreplace(dict(zip(syms, places))), places, {})
+    template, places, derivs = found
+    p = syms.index(u)
+    d = derivs.get(p)
+    if d is None:
+        d = derivs[p] = diff(template, places[p])
+    return d.xreplace(dict(zip(places, syms)))
+
+
+def elementwise(scalar, x, attrs: dict, known: dict, consts: set):
+    """The forms of an elementwise step (σ, relu … of every entry of x), written once over a
+    place and renamed per entry on demand: (object array of Renamed, their Group), or None when
+    an entry of x is not a symbol of the graph (then the op builds every form itself)."""
+    sp = sympy_module()
+    x = np.asarray(x, dtype=object)
+    if any(isinstance(v, np.ndarray) for v in attrs.values()) or \
+            not all(u in known and u not in consts for u in x.flat):
+        return None
+    place = sp.Symbol("@0", real=True)
+    template = scalar(place, **attrs)
+    if not isinstance(template, sp.Basic):
+        return None
+    free = (place,) if place in template.free_symbols else ()
+    forms = np.empty(x.shape, dtype=object)
+    for k, u in enumerate(x.flat):
+        forms.flat[k] = Renamed(template, {place: u}, free)
+    return forms, Group(template, [place], list(range(x.size)), [[u] for u in x.flat],
+                        frozenset())

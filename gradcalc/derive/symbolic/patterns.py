@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 
 from gradcalc.derive.symbolic.backend import as_sympy
+from gradcalc.derive.symbolic.groups import Renamed, expr_of
 from gradcalc.ops.arrays import sympy_module
 
 _LETTERS = "ijklmnpqrs"
@@ -101,12 +102,29 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
             g = sp.Symbol(name + "_" + "_".join(str(p) for p in pattern) + "_pattern", real=True)
             gen[g] = (name, pattern)
             to_pattern[s] = g
-    expr = ref.xreplace(to_pattern) if to_pattern else ref
+    ref_expr = expr_of(ref)
+    expr = ref_expr.xreplace(to_pattern) if to_pattern else ref_expr
     # verify: rebuilding every entry from the pattern must give that entry exactly
     for vals, _, e in others:
         back = {g: inst(name, pattern, vals) for g, (name, pattern) in gen.items()}
         if any(v is None for v in back.values()):
             return None
-        if as_sympy(expr).xreplace(back) != e:
+        if _renames_alike(ref, e, to_pattern, back):
+            continue
+        if as_sympy(expr).xreplace(back) != expr_of(e):
             return None
     return expr, key_letters, gen
+
+
+def _renames_alike(ref, e, to_pattern: dict, back: dict) -> bool:
+    """True when `ref` and `e` are one template renamed and the pattern, instantiated for e,
+    renames every place of the template to e's symbol: then rebuilding e from the pattern gives
+    e exactly, without building either expression.  False means: compare the expressions."""
+    if not (isinstance(ref, Renamed) and isinstance(e, Renamed)) or ref.template is not e.template:
+        return False
+    for u in ref.free:
+        s = ref.mapping.get(u, u)
+        s = to_pattern.get(s, s)
+        if back.get(s, s) is not e.mapping.get(u, u):
+            return False
+    return True
