@@ -215,7 +215,7 @@ class Un(Term):
         return "T" if self.op == "T" else "neg"
 
     def bind(self, env):
-        return Un(self.op, self.a.bind(env))
+        return (T if self.op == "T" else neg)(self.a.bind(env))
 
     def show(self, style=TEXT):
         if self.op == "T":
@@ -322,6 +322,12 @@ def T(a):
 
 
 def neg(a):
+    """−a, with −(−a) = a and −((−a) ⊙ b) = a ⊙ b."""
+    if isinstance(a, Un) and a.op == "neg":
+        return a.a
+    if isinstance(a, Bin) and a.op in ("had", "dot", "div") and isinstance(a.a, Un) \
+            and a.a.op == "neg":
+        return Bin(a.op, a.a.a, a.b)
     return Un("neg", a)
 
 

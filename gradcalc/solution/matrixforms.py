@@ -143,8 +143,19 @@ def _terms(node) -> tuple:
 
 def _env(node, names: _Names, g: mx.Term) -> dict:
     env = {"g": g, "out": names.leaf(node)}
-    env.update({i: names.leaf(n) for i, n in enumerate(node.inputs)})
+    env.update({i: _number(n) or names.leaf(n) for i, n in enumerate(node.inputs)})
     return env
+
+
+def _number(node) -> mx.Num | None:
+    """A number written in an expression (the 1 of 1 + exp(−x)) is a number in the formulas
+    too, so that δ ⊙ 1 reads δ."""
+    if node.role != "const" or node.value.ndim != 0:
+        return None
+    try:
+        return mx.Num(float(node.name)) if float(node.name) == float(node.value) else None
+    except ValueError:
+        return None
 
 
 def step_products(graph, steps, names: _Names) -> dict[str, list[Product]]:
