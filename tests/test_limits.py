@@ -357,3 +357,72 @@ def test_a_compressed_npz_over_the_entry_limit_and_a_normal_one(tmp_path):
              labels=np.array([1, 0, 1]))
     r = _run("solve", "--method", "autograd", p)
     assert r.exit_code == 0, r.output
+
+
+# ---------------------------------------------------------------- 13: the memory budget
+WIDE = ("data:\n  generate: spiral\n  n: 100\nlayers:\n  - {width: 30000, activation: relu}\n"
+        "  - {width: 30000, activation: relu}\n  - {width: 3}\nloss: cross_entropy\n")
+PADDED = ("input: [[1, 2, 3], [4, 5, 6], [7, 8, 9]]\nlayers:\n  - type: conv2d\n"
+          "    W: [[1, 0], [0, 1]]\n    padding: 20000\n  - type: flatten\n"
+          "loss:\n  type: mse\n  target: 0\n")
+
+
+@pytest.mark.parametrize("text, where, words", [
+    # was: 17.8 GB in 60 s; 30,000² weights × 64 bytes ≈ 53.6 GiB by the budget's own count
+    (WIDE, "p.yaml:6: layers[1].width", "a layer of 30,000 units on 30,000 inputs (W "
+                                        "30,000×30,000, 300 examples) needs about"),
+    # was: 11.9 GiB tried; the padded image alone is 40,003² ≈ 1.6e9 entries
+    (PADDED, "p.yaml:5: layers[0].padding", "this conv2d layer (padded input 40003×40003, "
+                                            "1 channel) needs about"),
+])
+def test_problems_over_the_budget_are_refused_before_allocating(tmp_path, text, where, words):
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    r = limited(["solve", p], mem_mb=1500, cpu_s=30)
+    assert r.returncode == 2, r.stderr[-1500:]
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert where in r.stderr and words in r.stderr
+    assert "over the memory budget of" in r.stderr and "--max-memory" in r.stderr
+
+
+def test_a_huge_layer_check_shape_is_refused(tmp_path):
+    # was: a MemoryError traceback
+    r = limited(["check", "--layer", "examples/layers.py:Affine", "--shape", "100000x100000"],
+                mem_mb=1500, cpu_s=30)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr[-1500:]
+    assert r.stderr.startswith("gradcalc: error: --shape 100000x100000: an array of "
+                               "10,000,000,000 entries needs about")
+
+
+def test_max_memory_sets_the_budget(tmp_path):
+    from gradcalc.problem import budget
+    p = tmp_path / "p.yaml"
+    p.write_text("data:\n  generate: spiral\n  n: 100\nlayers:\n"
+                 "  - {width: 500, activation: relu}\n  - {width: 3}\nloss: cross_entropy\n")
+    # layer 1: W 500×2 at 64 bytes an entry, 300 examples × 500 activations at 24 bytes
+    need = 500 * 2 * 64 + 300 * 500 * 24
+    assert _run("--max-memory", "1G", "solve", "--method", "autograd", p).exit_code == 0
+    r = _run("--max-memory", "2M", "solve", p)
+    _one_line(r, "layers[0].width: a layer of 500 units on 2 inputs",
+              f"needs about {budget.human(need)}, over the memory budget of 2 MiB")
+    assert budget.budget() == budget.parse_size("2M")        # set for this run
+    assert _run("solve", "--method", "autograd", p).exit_code == 0   # and back to the default
+    _one_line(_run("--max-memory", "lots", "solve", p),
+              "Invalid value for '--max-memory': expected a size such as 2G", lines=2)
+
+
+def test_sizes_and_the_default_budget():
+    from gradcalc.problem import budget
+    assert budget.parse_size("2G") == 2 << 30
+    assert budget.parse_size("500 MB") == 500 << 20
+    assert budget.parse_size("1.5GiB") == 3 << 29
+    assert budget.parse_size("4096") == 4096
+    assert budget.parse_size("50%") == budget.machine_bytes() // 2
+    for bad in ("0", "-1G", "1X", "101%", ""):
+        with pytest.raises(ValueError):
+            budget.parse_size(bad)
+    # under an address-space limit the default budget is a fraction of that limit
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))\n"
+            "from gradcalc.problem import budget; print(budget.budget())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert int(out.stdout) == int((1 << 31) * budget.DEFAULT_FRACTION)

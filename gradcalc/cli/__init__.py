@@ -181,9 +181,26 @@ def without_cyclic_gc():
             gc.enable()
 
 
+def _max_memory(ctx, param, value):
+    """--max-memory SIZE: the memory budget that problems are estimated against."""
+    from gradcalc.problem.budget import parse_size, set_budget
+    if value is None:
+        set_budget(None)
+        return None
+    try:
+        set_budget(parse_size(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
 @click.group(cls=_Group,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="gradcalc")
+@click.option("--max-memory", metavar="SIZE", envvar="GRADCALC_MAX_MEMORY", callback=_max_memory,
+              expose_value=False, is_eager=True,
+              help="Refuse, before allocating, work estimated above SIZE (e.g. 2G, 500M, 25%) "
+                   "[default: half of this machine's memory; env GRADCALC_MAX_MEMORY].")
 def cli():
     """gradcalc: solve backprop homework step by step and check gradients three ways.
 

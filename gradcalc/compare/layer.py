@@ -76,6 +76,20 @@ class LayerReport:
                             for r in self.results]}
 
 
+SHAPE_BYTES = 48        # an array entry of a layer check: value, gradients, central-difference copies
+
+
+def _shape_budget(text: str, shape: tuple) -> None:
+    """`--shape 100000x100000` is refused before NumPy tries to allocate it (was MemoryError)."""
+    from math import prod
+
+    from gradcalc.problem.budget import over
+    entries = prod(shape)
+    refusal = over(entries * SHAPE_BYTES)
+    if refusal:
+        raise UsageError(f"--shape {text}: an array of {entries:,} entries {refusal}")
+
+
 def parse_shapes(shapes) -> tuple[tuple | None, dict[str, tuple]]:
     """["4x3", "w=3x5"] -> ((4, 3), {"w": (3, 5)})."""
     x_shape, params = None, {}
@@ -88,6 +102,7 @@ def parse_shapes(shapes) -> tuple[tuple | None, dict[str, tuple]]:
                              f"e.g. 4x3 or w=3x5") from None
         if not shape or any(d < 1 for d in shape):
             raise UsageError(f"--shape {text}: every dimension must be at least 1")
+        _shape_budget(text, shape)
         if name:
             params[name.strip()] = shape
         elif x_shape is not None:

@@ -46,7 +46,9 @@ def materialize(ctx, doc: dict) -> dict:
         n_features = len(doc["input"])
     layers = doc.get("layers")
     if isinstance(layers, list):
-        out["layers"] = _layers(ctx, layers, n_features)
+        X = out["data"].get("X") if isinstance(out.get("data"), dict) else None
+        n_rows = len(X) if isinstance(X, list) and X else 1
+        out["layers"] = _layers(ctx, layers, n_features, n_rows)
     return out
 
 
@@ -126,7 +128,19 @@ def _supervision(X, y, k, loss_type, out_width) -> dict:
 
 
 # ---------------------------------------------------------------- layers: width + init
-def _layers(ctx, layers: list, n_in: int | None) -> list:
+def _layer_budget(ctx, path, n_out: int, n_in: int, n_rows: int) -> None:
+    """Refuse a width layer whose weights (n_out × n_in) and activations (examples × n_out)
+    do not fit the memory budget, before its weights are drawn: two layers of width 30,000
+    reached 17.8 GB."""
+    from gradcalc.problem.budget import ACTIVATION_BYTES, WEIGHT_BYTES, over
+    refusal = over(n_out * n_in * WEIGHT_BYTES + n_rows * n_out * ACTIVATION_BYTES)
+    if refusal:
+        raise ctx.error(path + ("width",), f"a layer of {n_out:,} units on {n_in:,} inputs "
+                                           f"(W {n_out:,}×{n_in:,}, {n_rows:,} example"
+                                           f"{'s' if n_rows != 1 else ''}) {refusal}")
+
+
+def _layers(ctx, layers: list, n_in: int | None, n_rows: int = 1) -> list:
     out = []
     width = n_in
     for i, raw in enumerate(layers):
@@ -147,6 +161,7 @@ def _layers(ctx, layers: list, n_in: int | None) -> list:
         if width is None:
             raise ctx.error(path + ("width",), "cannot infer the input size of this layer: give "
                                                "the previous layer an explicit W or a width")
+        _layer_budget(ctx, path, n_out, width, n_rows)      # before the weights are drawn
         act = raw.get("activation", "linear")
         kind, seed, std = _init_spec(ctx, raw.get("init"), path + ("init",), act, i)
         rng = np.random.default_rng(seed)

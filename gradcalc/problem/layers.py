@@ -138,6 +138,7 @@ def _conv_layer(ctx, raw, path, ltype, nd, shape, src) -> Layer:
             raise ctx.error(path + ("W",), f"the kernel ({dims_text(kernel)}) is larger than the "
                                            f"padded {src} ({dims_text(tuple(n + 2 * padding for n in spatial))})")
     out_channels = 1 if plain else W.shape[0]
+    _conv_budget(ctx, path, ltype, channels, out_channels, spatial, kernel, padding, stride)
     if "b" in raw:
         if plain:
             b = ctx.array(raw["b"], path + ("b",), (0, 1), "the bias b (a number)")
@@ -158,6 +159,25 @@ def _conv_layer(ctx, raw, path, ltype, nd, shape, src) -> Layer:
         out = (out_channels,) + out
     return Layer(W, b, act, alpha, type=ltype, stride=stride, padding=padding, flip=flip,
                  out_shape=out)
+
+
+def _conv_budget(ctx, path, ltype, channels, out_channels, spatial, kernel, padding, stride):
+    """Refuse before anything is allocated a conv whose padded input, windows and output do
+    not fit the memory budget (padding 20,000 on a 3×3 image asked for 11.9 GiB)."""
+    from math import prod
+
+    from gradcalc.problem.budget import ACTIVATION_BYTES, over
+    padded = prod(s + 2 * padding for s in spatial)
+    out = prod((s + 2 * padding - k) // stride + 1 for s, k in zip(spatial, kernel))
+    # the padded input, every window's patch (out positions × kernel × channels), the output
+    entries = channels * padded + out * prod(kernel) * channels + out_channels * out
+    refusal = over(entries * ACTIVATION_BYTES)
+    if refusal:
+        where = "padding" if padding else "W"
+        raise ctx.error(path + (where,), f"this {ltype} layer (padded input "
+                                         f"{dims_text(tuple(s + 2 * padding for s in spatial))}, "
+                                         f"{channels} channel{'s' if channels != 1 else ''}) "
+                                         f"{refusal}")
 
 
 def _rnn_layer(ctx, raw, path, shape, src) -> Layer:
