@@ -426,3 +426,18 @@ def test_sizes_and_the_default_budget():
             "from gradcalc.problem import budget; print(budget.budget())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert int(out.stdout) == int((1 << 31) * budget.DEFAULT_FRACTION)
+
+
+@pytest.mark.parametrize("spec, words", [
+    # was: OverflowError: cannot convert float infinity to integer
+    ("{uniform: [-1e308, 1e308], shape: [2]}", "input.uniform: expected a range whose width "
+                                               "high − low is a finite number"),
+    ("{uniform: [-1e308, 1e308], decimals: 1, shape: [2]}", "input.uniform: expected a range"),
+    ("{integers: [-1e300, 1e300], shape: [2]}", "input.integers: expected integers within ±2^62"),
+])
+def test_random_ranges_beyond_float64(tmp_path, spec, words):
+    text = (ROOT / "problems" / "hw1_template.yaml").read_text().replace(
+        "input: {uniform: [-2, 2], decimals: 1, shape: [2]}", f"input: {spec}")
+    p = tmp_path / "t.yaml"
+    p.write_text(text)
+    _one_line(_run("variant", p, "--student", "1"), f"{p}:6: {words}")

@@ -152,10 +152,16 @@ def _spec(loc, raw: dict, path: tuple) -> Spec:
                 raise error_at(loc, apath, f"expected whole numbers for integers, got {arg!r}")
             if a > b:
                 raise error_at(loc, apath, f"expected low ≤ high, got [{arg[0]}, {arg[1]}]")
+            if max(abs(a), abs(b)) >= 2.0 ** 62:          # NumPy draws 64-bit integers
+                raise error_at(loc, apath, f"expected integers within ±2^62, got [{arg[0]}, "
+                                           f"{arg[1]}]")
             args = (int(a), int(b))
         else:
             if not a < b:
                 raise error_at(loc, apath, f"expected low < high, got [{arg[0]}, {arg[1]}]")
+            if b - a == float("inf"):                     # [-1e308, 1e308]: high − low overflows
+                raise error_at(loc, apath, f"expected a range whose width high − low is a finite "
+                                           f"number, got [{arg[0]}, {arg[1]}]")
             args = (a, b)
             decimals = DEFAULT_DECIMALS
     else:
