@@ -491,6 +491,68 @@ def test_a_non_finite_value_quoting_a_matrix_is_one_line(tmp_path):
               "non-finite value (got [[1. 1.] [1. 1.]], [[1.e+308 1.e+308 0.e+000] [0.e+000")
 
 
+# ---------------------------------------------------------------- hostile sizes and depths
+# Issue 17 items 11–18 as fuzz classes: each case draws a size or a depth from the ranges that
+# used to crash or hang (nesting past the printer's or NumPy's limits, integer literals beyond
+# float64, steps below resolution, widths, paddings and shapes over the budget, bad option
+# values).  Every case runs in a child under an address-space and CPU limit (tests/test_limits)
+# and must end in 0/1 or one error line (plus one hint line for usage errors).
+def _hostile_case(seed: int, folder: Path) -> list[str]:
+    rng = random.Random(seed)
+    kind = rng.choice(["nest_array", "bigint", "h", "width", "padding", "shape", "usage",
+                       "uniform"])
+    p = folder / f"h{seed}.yaml"
+    if kind == "nest_array":
+        n = rng.randint(17, 120)
+        p.write_text(f"input: {'[' * n}1.0{']' * n}\nlayers:\n  - W: [[1.0]]\n    b: [0.0]\n"
+                     "loss: {type: mse, target: [0.5]}\n")
+        return ["solve", str(p)]
+    if kind == "bigint":
+        p.write_text(f"expression: x * 2\nvalues:\n  x: {'9' * rng.randint(310, 4300)}\n")
+        return ["solve", str(p)]
+    if kind == "h":
+        h = rng.choice(["1e-300", "5e-324", "0", "-0.0", "nan", "inf", "1e300", "1e-13"])
+        return [rng.choice(["solve", "check"]), str(ROOT / "problems" / "hw1.yaml"), "--h", h]
+    if kind == "width":
+        w = rng.randint(30_000, 100_000)
+        p.write_text(f"data:\n  generate: xor\n  n: 50\nlayers:\n  - {{width: {w}}}\n"
+                     f"  - {{width: {w}}}\n  - {{width: 2}}\nloss: cross_entropy\n")
+        return ["solve", str(p)]
+    if kind == "padding":
+        p.write_text("input: [[1, 2], [3, 4]]\nlayers:\n  - type: conv2d\n    W: [[1, 0], [0, 1]]\n"
+                     f"    padding: {rng.randint(20_000, 10**6)}\n  - type: flatten\n"
+                     "loss: {type: mse, target: 0}\n")
+        return ["solve", str(p)]
+    if kind == "shape":
+        a, b = rng.randint(10**5, 10**7), rng.randint(10**5, 10**7)
+        return ["check", "--layer", str(ROOT / "examples" / "layers.py") + ":Affine",
+                "--shape", f"{a}x{b}"]
+    if kind == "uniform":
+        lo = rng.choice(["-1e308", "-1.7e308", "-8.9e307"])
+        text = (ROOT / "problems" / "hw1_template.yaml").read_text().replace(
+            "input: {uniform: [-2, 2], decimals: 1, shape: [2]}",
+            f"input: {{uniform: [{lo}, 1e308], shape: [2]}}")
+        p.write_text(text)
+        return ["variant", str(p), "--student", str(seed)]
+    return rng.choice([["solve", str(ROOT / "problems" / "hw1.yaml"), "--format", "yaml"],
+                       ["--max-memory", "lots", "solve", "x.yaml"], ["solv"], ["graph"],
+                       ["check", "--sample", "0", str(ROOT / "problems" / "hw1.yaml")]])
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_hostile_sizes_and_depths_end_in_one_line(seed, tmp_path):
+    from test_limits import limited
+    argv = _hostile_case(seed, tmp_path)
+    r = limited(argv, mem_mb=1500, cpu_s=40)
+    assert r.returncode in (0, 1, 2), (argv[:3], r.stderr[-800:])
+    assert "Traceback" not in r.stderr, (argv[:3], r.stderr[-800:])
+    if r.returncode == 2:
+        lines = r.stderr.splitlines()
+        assert lines and lines[0].startswith("gradcalc: error: "), (argv[:3], r.stderr[-800:])
+        assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("gradcalc: hint: ")), \
+            (argv[:3], r.stderr[-800:])
+
+
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     first = int(sys.argv[2]) if len(sys.argv) > 2 else 0
