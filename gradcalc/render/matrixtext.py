@@ -26,6 +26,7 @@ WORDS = {
         "note": "Each formula was evaluated with NumPy from the forward values and compared with "
                 "the autograd gradient.",
         "where": " A δ shown by name is defined after 'where' (the recursion, evaluated too).",
+        "where_word": "; where ",
         "mismatch": "does not equal the autograd gradient (max rel. error {err})",
         "cut": " … (cut; see --format json)",
     },
@@ -38,7 +39,8 @@ WORDS = {
         "form": "矩阵形式", "check": "与自动微分的最大相对误差",
         "ok": "✓ {err}", "bad": "✗ {why}",
         "note": "每个公式都用 NumPy 由前向计算的值算出，并与自动微分的梯度比较。",
-        "where": "以名字出现的 δ 在 “where” 之后给出定义（递推式，同样已计算核对）。",
+        "where": "以名字出现的 δ 在“其中”之后给出定义（递推式，同样已计算核对）。",
+        "where_word": "；其中 ",
         "mismatch": "与自动微分的梯度不一致（最大相对误差 {err}）",
         "cut": " …（已截断，完整公式见 --format json）",
     },
@@ -109,13 +111,15 @@ def form_rows(sol, lang: str = "en", precision: int = 4) -> list[list[str]]:
         else:
             why = f.error or w["mismatch"].format(err=f"{f.max_rel_error:.1e}")
             check = w["bad"].format(why=why)
+        if lang == "zh":
+            text = text.replace("; where ", w["where_word"])
         rows.append([text, check])
     return rows
 
 
 def form_note(rows, lang: str = "en") -> str:
     w = words(lang)
-    return w["note"] + (w["where"] if any("; where " in r[0] for r in rows) else "")
+    return w["note"] + (w["where"] if any(w["where_word"] in r[0] for r in rows) else "")
 
 
 # ---------------------------------------------------------------- HTML (MathML)
