@@ -25,5 +25,10 @@ def solve_autograd(problem) -> Solution:
     sol = Solution(problem, forward, formulas, gradients, steps, out.name,
                    list(leaf_values(problem)))
     diagnostics.attach(sol, graph)     # rnn layers: BPTT gradients, vanishing/exploding
-    sol.matrix = matrixforms.build(sol, graph, out)   # the steps in matrix notation, checked
+    try:
+        sol.matrix = matrixforms.build(sol, graph, out)   # the steps in matrix notation, checked
+    except RecursionError:
+        # the composed closed forms nest once per step: a chain of hundreds of steps (an rnn
+        # over T = 1,000, a 500-step expression) is solved and drawn without them
+        sol.matrix = None
     return sol
