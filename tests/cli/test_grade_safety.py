@@ -262,7 +262,7 @@ def test_a_roster_that_is_a_device_or_too_large_is_refused_quickly(tmp_path):
         f.truncate(40 * 1024 * 1024)                      # sparse: 40 MB of NULs, no disk
     res = limited(["grade", HW1, "ans", "--roster", "big.csv", "-o", "g"], tmp_path,
                   timeout=60, memory=1 << 30)
-    assert res.returncode == 2 and "the roster is larger than 32 MB" in res.stderr
+    assert res.returncode == 2 and "the roster is larger than 16 MB" in res.stderr
 
 
 def test_a_dangling_feedback_symlink_gets_a_sensible_message(tmp_path):
