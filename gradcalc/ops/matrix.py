@@ -79,15 +79,15 @@ class Term:
     def latex(self) -> str:
         return self.show(LATEX)
 
-    def eval(self) -> np.ndarray:
+    def compute(self) -> np.ndarray:
         """The value in display form (columns), computed once."""
         cached = self.__dict__.get("_value")
         if cached is None:
-            cached = self._eval()
+            cached = self._compute()
             object.__setattr__(self, "_value", cached)
         return cached
 
-    def _eval(self) -> np.ndarray:
+    def _compute(self) -> np.ndarray:
         raise NotImplementedError
 
     def _wrap(self, child: "Term", style: Style, right: bool = False) -> str:
@@ -111,7 +111,7 @@ class V(Term):
     def show(self, style=TEXT):
         return {"g": "δ", "out": "out"}.get(self.key, f"x{self.key}")
 
-    def _eval(self):
+    def _compute(self):
         raise ValueError(f"unbound operand {self.key!r}")
 
 
@@ -126,7 +126,7 @@ class Leaf(Term):
     def show(self, style=TEXT):
         return style.leaf(self)
 
-    def _eval(self):
+    def _compute(self):
         return display(self.value)
 
 
@@ -138,7 +138,7 @@ class Num(Term):
         text = f"{self.c:.4g}"
         return text.replace("-", "−" if not style.latex else "-")
 
-    def _eval(self):
+    def _compute(self):
         return np.asarray(float(self.c))
 
 
@@ -156,8 +156,8 @@ class Ref(Term):
             return shown
         return (self.latex_name or self.name) if style.latex else self.name
 
-    def _eval(self):
-        return self.term.eval()
+    def _compute(self):
+        return self.term.compute()
 
 
 def _scalar(a) -> bool:
@@ -185,8 +185,8 @@ class Bin(Term):
     def show(self, style=TEXT):
         return self._wrap(self.a, style) + getattr(style, self.op) + self._wrap(self.b, style, True)
 
-    def _eval(self):
-        A, B = self.a.eval(), self.b.eval()
+    def _compute(self):
+        A, B = self.a.compute(), self.b.compute()
         if self.op == "dot":
             if A.ndim == 0 or B.ndim == 0:              # a number times an array
                 return A * B
@@ -227,8 +227,8 @@ class Un(Term):
             return inner + style.T
         return style.neg + self._wrap(self.a, style)
 
-    def _eval(self):
-        A = self.a.eval()
+    def _compute(self):
+        A = self.a.compute()
         if self.op == "neg":
             return -A
         if A.ndim > 2:
@@ -268,8 +268,8 @@ class Apply(Term):
         return _SLOT.sub(lambda m: parts[int(m.group(1))] if int(m.group(1)) < len(parts)
                          else m.group(0), fmt)
 
-    def _eval(self):
-        vals = [a.eval() for a in self.args]
+    def _compute(self):
+        vals = [a.compute() for a in self.args]
         with np.errstate(all="ignore"):
             if self.shapes is None:
                 out = np.asarray(self.fn(*vals), dtype=float)
@@ -398,7 +398,7 @@ def evaluate(op, g, out, xs, attrs, names=None) -> list:
     result = []
     for i, t in enumerate(vjp_terms(op, site)):
         b = t.bind(env)
-        result.append((b, as_input(b.eval(), np.shape(xs[i]), b)))
+        result.append((b, as_input(b.compute(), np.shape(xs[i]), b)))
     return result
 
 

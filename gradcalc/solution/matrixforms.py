@@ -175,7 +175,7 @@ def step_products(graph, steps, names: _Names) -> dict[str, list[Product]]:
             term = t.bind(env)
             p = Product(s.node, inp.name, term, None, network=names.network)
             try:
-                p.value = mx.as_input(term.eval(), inp.value.shape, term)
+                p.value = mx.as_input(term.compute(), inp.value.shape, term)
             except mx.ShapeMismatch as e:
                 p.error = str(e)
             products.append(p)
@@ -260,7 +260,7 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
         text += "; where " + "; ".join(f"{r.name} = {r.term.text()}" for r in where)
     parts = (lhs, body, where, names.network)
     try:
-        value = mx.as_input(body.eval(), want.shape, body)
+        value = mx.as_input(body.compute(), want.shape, body)
     except mx.ShapeMismatch as e:
         return MatrixForm(name, text, False, float("inf"), str(e), parts)
     err = rel_error(value, want)

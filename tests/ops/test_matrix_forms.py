@@ -104,30 +104,30 @@ def test_a_product_whose_shapes_do_not_multiply_is_caught():
     delta = mx.Leaf("∂L/∂z1", np.array([-0.01262, 0.02951]))
     W = mx.Leaf("W1", np.array([[0.4, -0.2], [-0.1, 0.3]]))
     with pytest.raises(mx.ShapeMismatch, match="2×1 · 2×2"):
-        mx.dot(delta, W).eval()
+        mx.dot(delta, W).compute()
     # the right rule is a product, 2×2 · 2×1 -> 2×1: computed by hand,
     # 0.4·(−0.01262) + (−0.1)·0.02951 = −0.007999, −0.2·(−0.01262) + 0.3·0.02951 = 0.011377
-    np.testing.assert_allclose(mx.dot(mx.T(W), delta).eval()[:, 0], [-0.007999, 0.011377],
+    np.testing.assert_allclose(mx.dot(mx.T(W), delta).compute()[:, 0], [-0.007999, 0.011377],
                                atol=1e-9)
     # a row where the input is a column is a mismatch too, even with the right numbers
     with pytest.raises(mx.ShapeMismatch):
-        mx.as_input(mx.T(mx.dot(mx.T(W), delta)).eval(), (2,))
+        mx.as_input(mx.T(mx.dot(mx.T(W), delta)).compute(), (2,))
 
 
 def test_elementwise_products_need_equal_shapes():
     a, b = mx.Leaf("a", np.ones(3)), mx.Leaf("b", np.ones((3, 3)))
     with pytest.raises(mx.ShapeMismatch):
-        mx.had(a, b).eval()
+        mx.had(a, b).compute()
     with pytest.raises(mx.ShapeMismatch):      # no NumPy broadcasting of a column against a row
-        mx.had(a, mx.T(a)).eval()
-    assert mx.had(mx.Num(2.0), a).eval().shape == (3, 1)   # a number scales anything
+        mx.had(a, mx.T(a)).compute()
+    assert mx.had(mx.Num(2.0), a).compute().shape == (3, 1)   # a number scales anything
 
 
 def test_a_wrong_rule_with_conforming_shapes_gives_a_different_value():
     op = ops.get("affine")
     W, x, b = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, -1.0]), np.zeros(2)
     g = np.array([1.0, 0.0])
-    wrong = mx.dot(mx.Leaf("W", W), mx.Leaf("δ", g)).eval()[:, 0]      # W·δ instead of Wᵀ·δ
+    wrong = mx.dot(mx.Leaf("W", W), mx.Leaf("δ", g)).compute()[:, 0]      # W·δ instead of Wᵀ·δ
     right = op.vjp(g, op.forward(W, x, b), W, x, b)[1]
     assert right.tolist() == [1.0, 2.0] and wrong.tolist() == [1.0, 3.0]
 
