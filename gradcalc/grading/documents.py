@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,17 @@ ID_LIMIT = 200           # characters of an id or a name (control characters rep
 
 class _DuplicateKey(Exception):
     pass
+
+
+_DUPLICATE = re.compile(r"duplicate key '(.*)'", re.S)
+
+
+def _duplicate(key: str, schema: QuantitySchema) -> str:
+    """'duplicate key' naming the key only when it is an answer file's own (an id key or a
+    quantity): a file that is not an answer file is never quoted."""
+    if key in ID_KEYS + NAME_KEYS + ("answers",) or schema.resolve(key) is not None:
+        return f"duplicate key '{shorten(key, 20)}'"
+    return "duplicate key"
 
 
 def _no_duplicate_keys(pairs: list) -> dict:
@@ -41,8 +53,7 @@ def read_document_bytes(raw: bytes, schema: QuantitySchema, source: str,
             try:
                 data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
             except _DuplicateKey as exc:     # as YAML does: which of the two is meant?
-                return broken_submission(None, source,
-                                         f"duplicate key '{shorten(str(exc), 20)}'", stem)
+                return broken_submission(None, source, _duplicate(str(exc), schema), stem)
             except (ValueError, RecursionError):
                 data = None       # not JSON after all: YAML flow mappings look alike
         else:
@@ -52,7 +63,11 @@ def read_document_bytes(raw: bytes, schema: QuantitySchema, source: str,
             located = load_yaml_text(text, file=source, fast=True)   # libyaml when installed
             data = located.data
     except GradcalcError as exc:
-        why = exc.message + (f" (line {exc.line})" if exc.line else "")
+        why = exc.message
+        dup = _DUPLICATE.fullmatch(why)
+        if dup:
+            why = _duplicate(dup.group(1), schema)
+        why += f" (line {exc.line})" if exc.line else ""
         return broken_submission(None, source, why, stem)
     return _from_mapping(data, schema, source, stem, located)
 

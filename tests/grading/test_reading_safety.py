@@ -71,3 +71,10 @@ def test_an_unreadable_subfolder_is_listed_with_its_reason(tmp_path, monkeypatch
     files, skipped = answerfiles.find_answer_files([tmp_path / "a"])
     assert [p.name for p, _ in files] == ["s1.yaml"]
     assert skipped == [(str(tmp_path / "a" / "locked"), "cannot read the folder (Permission denied)")]
+
+
+def test_a_duplicate_key_is_named_only_when_it_is_an_answer_files_own():
+    assert read_document_bytes(b"{SECRET: 1, SECRET: 2}\n", SCHEMA, "a.yaml").unreadable == \
+        "duplicate key (line 1)"
+    assert read_document_bytes(b'{"SECRET": 1, "SECRET": 2}', SCHEMA, "a.json").unreadable == \
+        "duplicate key"
