@@ -85,13 +85,15 @@ class _Finder:
                 answer = os.path.splitext(name)[1].lower() in ANSWER_SUFFIXES
                 link = entry.is_symlink()
                 if link and not os.path.exists(entry.path):
-                    if answer:
-                        self.skipped.append((where, "a symlink to a missing file"))
+                    self.skipped.append((where, "a symlink to a missing file"))
                     continue
                 if link and os.path.isdir(entry.path):
                     self.skipped.append((where, "a symlink to a folder (not followed)"))
                     continue
-                if not answer:
+                if not answer:     # listed too: a student's answers.txt or .pdf is worth a look
+                    suffix = os.path.splitext(name)[1]
+                    self.skipped.append((where, f"not an answer file ({suffix or 'no suffix'}; "
+                                                "expected .yaml .yml .json .csv .tsv)"))
                     continue
                 if link:
                     target = os.path.realpath(entry.path)

@@ -150,6 +150,7 @@ def test_every_path_is_graded_or_listed_and_fifos_are_never_opened(tmp_path):
     ans.mkdir()
     (ans / "s1.yaml").write_text(answer("s1"))
     os.mkfifo(ans / "pipe.yaml")                       # opening it for reading would block
+    (ans / "s2_answers.txt").write_text("L = 0.0381")   # a student's wrongly named file
     os.symlink(tmp_path / "nowhere.yaml", ans / "dangling.yaml")
     os.symlink("/dev/zero", ans / "zero.yaml")
     secret = tmp_path / "shadow"
@@ -170,6 +171,8 @@ def test_every_path_is_graded_or_listed_and_fifos_are_never_opened(tmp_path):
     assert "ans/zero.yaml: a symlink leading out of the submissions folder (not followed)" in summary
     assert "ans/shadow.yaml: a symlink leading out of the submissions folder" in summary
     assert "/dev/zero: a device (not opened)" in summary
+    assert "ans/s2\\_answers.txt: not an answer file (.txt; expected .yaml .yml .json .csv .tsv)" \
+        in summary
     if not os.access(locked, os.R_OK):                  # (root reads every folder)
         assert "ans/locked: cannot read the folder" in summary
     everything = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "g").rglob("*.md"))
