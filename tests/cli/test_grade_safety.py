@@ -47,6 +47,15 @@ def answer(student, L=0.0381, **more):
     return "\n".join(lines) + "\n"
 
 
+def klass(tmp_path, *ids):
+    """tmp_path/ans with an answer file <id>.yaml per id (L right)."""
+    ans = tmp_path / "ans"
+    ans.mkdir()
+    for s in ids:
+        (ans / f"{s}.yaml").write_text(answer(s), encoding="utf-8")
+    return ans
+
+
 def rows(path):
     return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
 
@@ -71,9 +80,7 @@ def test_rerun_with_the_output_folder_inside_the_submissions_never_reads_it(tmp_
 
 
 def test_a_grades_csv_moved_elsewhere_is_recognised(tmp_path):
-    ans = tmp_path / "ans"
-    ans.mkdir()
-    (ans / "s1.yaml").write_text(answer("s1"))
+    ans = klass(tmp_path, "s1")
     assert run("grade", HW1, ans, "-o", tmp_path / "g", "-q").exit_code == 0
     (ans / "old_grades.csv").write_bytes((tmp_path / "g" / "grades.csv").read_bytes())
     assert run("grade", HW1, ans, "-o", tmp_path / "g2", "-q").exit_code == 0
@@ -100,10 +107,7 @@ def test_a_long_id_neither_aborts_nor_breaks_the_file_name(tmp_path):
 
 
 def test_one_unwritable_feedback_file_does_not_stop_the_class(tmp_path):
-    ans = tmp_path / "ans"
-    ans.mkdir()
-    for s in ("s1", "s2", "s3"):
-        (ans / f"{s}.yaml").write_text(answer(s))
+    ans = klass(tmp_path, "s1", "s2", "s3")
     out = tmp_path / "g"
     (out / "feedback" / "s2.md").mkdir(parents=True)       # a folder where a file goes
     res = run("grade", HW1, ans, "-o", out, "-q")
@@ -117,9 +121,7 @@ def test_one_unwritable_feedback_file_does_not_stop_the_class(tmp_path):
 
 def test_a_second_run_into_a_locked_folder_stops_or_waits(tmp_path):
     """Item 5: two runs into one folder mixed their files."""
-    ans = tmp_path / "ans"
-    ans.mkdir()
-    (ans / "s1.yaml").write_text(answer("s1"))
+    ans = klass(tmp_path, "s1")
     out = tmp_path / "g"
     out.mkdir()
     fd = os.open(out / ".gradcalc.lock", os.O_RDWR | os.O_CREAT, 0o666)
@@ -146,9 +148,7 @@ def test_a_second_run_into_a_locked_folder_stops_or_waits(tmp_path):
 def test_every_path_is_graded_or_listed_and_fifos_are_never_opened(tmp_path):
     """Items 6 and 9: unreadable folder, dangling symlink, FIFO, a device named *.yaml, a
     symlink to a file outside: each listed in summary.md with its reason, never read."""
-    ans = tmp_path / "ans"
-    ans.mkdir()
-    (ans / "s1.yaml").write_text(answer("s1"))
+    ans = klass(tmp_path, "s1")
     os.mkfifo(ans / "pipe.yaml")                       # opening it for reading would block
     (ans / "s2_answers.txt").write_text("L = 0.0381")   # a student's wrongly named file
     os.symlink(tmp_path / "nowhere.yaml", ans / "dangling.yaml")
@@ -217,9 +217,7 @@ def test_stale_and_reassigned_feedback(tmp_path):
 
 
 def test_a_planted_manifest_cannot_remove_files_outside(tmp_path):
-    ans = tmp_path / "ans"
-    ans.mkdir()
-    (ans / "s1.yaml").write_text(answer("s1"))
+    ans = klass(tmp_path, "s1")
     out = tmp_path / "g"
     out.mkdir()
     victim = tmp_path / "victim.txt"
@@ -234,10 +232,7 @@ def test_a_planted_manifest_cannot_remove_files_outside(tmp_path):
 
 def test_duplicate_roster_ids_get_no_grade_and_are_reported(tmp_path):
     """Item 10: one student's grade was given to two roster rows."""
-    ans = tmp_path / "ans"
-    ans.mkdir()
-    (ans / "s1.yaml").write_text(answer("s1"))
-    (ans / "s2.yaml").write_text(answer("s2"))
+    ans = klass(tmp_path, "s1", "s2")
     roster = tmp_path / "roster.csv"
     roster.write_text("Student,SIS User ID\nAda,s1\nAda again,s1\nBob,s2\n", encoding="utf-8")
     res = run("grade", HW1, ans, "-o", tmp_path / "g", "--roster", roster)
@@ -251,9 +246,7 @@ def test_duplicate_roster_ids_get_no_grade_and_are_reported(tmp_path):
 
 def test_a_roster_that_is_a_device_or_too_large_is_refused_quickly(tmp_path):
     """Item 15: --roster /dev/zero read until memory ran out."""
-    ans = tmp_path / "ans"
-    ans.mkdir()
-    (ans / "s1.yaml").write_text(answer("s1"))
+    klass(tmp_path, "s1")
     res = limited(["grade", HW1, "ans", "--roster", "/dev/zero", "-o", "g"], tmp_path,
                   timeout=60, memory=1 << 30)
     assert res.returncode == 2
@@ -270,9 +263,7 @@ def test_a_roster_that_is_a_device_or_too_large_is_refused_quickly(tmp_path):
 
 def test_a_dangling_feedback_symlink_gets_a_sensible_message(tmp_path):
     """Item 19: it read 'cannot create the output folder: File exists'."""
-    ans = tmp_path / "ans"
-    ans.mkdir()
-    (ans / "s1.yaml").write_text(answer("s1"))
+    ans = klass(tmp_path, "s1")
     out = tmp_path / "g"
     out.mkdir()
     os.symlink(tmp_path / "gone", out / "feedback")
@@ -314,10 +305,7 @@ def test_a_student_whose_variant_cannot_be_made_does_not_stop_the_class(tmp_path
         return real(self, sub)
 
     monkeypatch.setattr(VariantGrader, "key_for", key_for)
-    ans = tmp_path / "ans"
-    ans.mkdir()
-    for s in ("s1", "s2", "s3"):
-        (ans / f"{s}.yaml").write_text(answer(s))
+    ans = klass(tmp_path, "s1", "s2", "s3")
     res = run("grade", ROOT / "problems" / "hw1_template.yaml", ans, "--variants", "-o",
               tmp_path / "g", "-q")
     assert res.exit_code == 0, res.output
