@@ -232,7 +232,7 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
                                 copy_signals=[s.text() for s in signals],
                                 skipped=skipped).encode("utf-8"))
     # what the previous run wrote and this one did not (a withdrawn student's page) goes
-    removed = remove_stale(str(out_path), read_manifest(str(out_path)), written)
+    removed = remove_stale(str(out_path), read_manifest(str(out_path), "grade"), written)
     _write(out_path / MANIFEST, manifest_json("grade", written).encode("utf-8"))
     if show:
         from gradcalc.render.gradetext import words as grade_words

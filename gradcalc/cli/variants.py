@@ -126,7 +126,7 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet, wait):
     try:
         with FolderLock(str(out), wait):
             written = {p.relative_to(out).as_posix() for p in files}
-            previous = read_manifest(str(out))
+            previous = read_manifest(str(out), "variants")
             write_all_atomic(files)        # every file, or none
             remove_stale(str(out), previous, written)
             write_all_atomic({out / MANIFEST: manifest_json("variants", written)})

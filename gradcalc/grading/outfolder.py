@@ -9,6 +9,7 @@ the exact id), so a file always belongs to one id.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -86,6 +87,8 @@ class FolderLock:
                              "finish or add --wait", file=folder) from None
         except OSError as exc:
             os.close(fd)
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                return       # a file system without locks (some NFS mounts): run unlocked
             raise UsageError(f"cannot lock the output folder: {exc.strerror or exc}",
                              file=folder) from None
         self.fd = fd
@@ -113,8 +116,10 @@ def _allowed(entry) -> bool:
     return len(parts) <= 2 and all(p and not p.startswith(".") for p in parts)
 
 
-def read_manifest(folder: str) -> list[str]:
-    """The files the previous run wrote (relative paths); [] when there is no usable manifest."""
+def read_manifest(folder: str, kind: str | None = None) -> list[str]:
+    """The files the previous run wrote (relative paths); [] when there is no usable manifest,
+    or when `kind` is given and the previous run was another command's (a `grade` into the
+    folder `variants` wrote must never remove the variants)."""
     path = os.path.join(folder, MANIFEST)
     try:
         st = os.lstat(path)
@@ -124,7 +129,10 @@ def read_manifest(folder: str) -> list[str]:
             data = json.loads(f.read().decode("utf-8"))
     except (OSError, ValueError, RecursionError):
         return []
-    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or (kind is not None
+                                      and data.get("written_by") != "gradcalc " + kind):
+        return []
+    files = data.get("files")
     return [e for e in files if _allowed(e)] if isinstance(files, list) else []
 
 

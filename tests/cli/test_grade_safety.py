@@ -312,3 +312,18 @@ def test_a_student_whose_variant_cannot_be_made_does_not_stop_the_class(tmp_path
     by = {r[0]: r for r in rows(tmp_path / "g" / "grades.csv")[2:]}
     assert sorted(by) == ["s1", "s2", "s3"]
     assert by["s2"][-1] == "unreadable: no answer key: no well-posed draw for student s2 in 500 draws"
+
+
+def test_grading_into_a_variants_folder_removes_no_variant(tmp_path):
+    """The manifest of another command is never used to remove files."""
+    roster = tmp_path / "r.csv"
+    roster.write_text("Student ID,Name\ns1,A\n", encoding="utf-8")
+    out = tmp_path / "hw1"
+    assert run("variants", ROOT / "problems" / "hw1_template.yaml", "--roster", roster, "-o", out,
+               "--quiet").exit_code == 0
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*") if p.is_file()
+                    and not p.name.startswith("."))
+    ans = klass(tmp_path, "s1")
+    assert run("grade", HW1, ans, "-o", out, "-q").exit_code == 0
+    after = {p.relative_to(out).as_posix() for p in out.rglob("*.*") if p.is_file()}
+    assert set(before) <= after
