@@ -101,11 +101,11 @@ class _Finder:
                         self.skipped.append((where, "a symlink leading out of the submissions "
                                                     "folder (not followed)"))
                         continue
-                mode = entry.stat().st_mode
-                if not stat.S_ISREG(mode):
-                    self.skipped.append((where, _kind(mode) + " (not opened)"))
+                st = entry.stat()
+                if not stat.S_ISREG(st.st_mode):
+                    self.skipped.append((where, _kind(st.st_mode) + " (not opened)"))
                     continue
-                what = self.inputs.get(os.path.realpath(entry.path))
+                what = self.inputs.get((st.st_dev, st.st_ino))
                 if what:
                     self.skipped.append((where, f"{what} of this run (not read)"))
                     continue
@@ -128,7 +128,12 @@ def find_answer_files(paths: Iterable[str | Path], exclude: Iterable = (),
     FIFOs and devices are listed, not opened. `inputs` ({path: what it is}) are the run's
     other input files (the roster): never read as submissions either."""
     finder = _Finder(exclude)
-    finder.inputs = {os.path.realpath(k): v for k, v in (inputs or {}).items()}
+    for path, what in (inputs or {}).items():      # by (device, inode): no realpath per file
+        try:
+            st = os.stat(path)
+            finder.inputs[(st.st_dev, st.st_ino)] = what
+        except OSError:
+            pass
     files: list[tuple[Path, Path | None]] = []
     seen: set = set()
     for p in paths:
@@ -153,7 +158,8 @@ def find_answer_files(paths: Iterable[str | Path], exclude: Iterable = (),
         elif p.exists():
             mode = p.stat().st_mode
             made = _gradcalc_output(str(p)) if stat.S_ISREG(mode) else None
-            what = finder.inputs.get(os.path.realpath(p))
+            st = p.stat()
+            what = finder.inputs.get((st.st_dev, st.st_ino))
             if what:
                 finder.skipped.append((str(p), f"{what} of this run (not read)"))
             elif not stat.S_ISREG(mode):
