@@ -71,6 +71,7 @@ def test_the_text_output_has_one_verdict_row_per_layer():
     # the forget gate's gradient uses next_c instead of prev_c: da is wrong, so is every
     # gradient computed from da; dprev_c = dc·f does not use it
     ("lstm_step", {"x", "prev_h", "Wx", "Wh", "b"}, "forget gate with the wrong c"),
+    ("softmax_loss", {"x"}, "dx without the 1/N of the mean"),
 ])
 def test_each_classic_bug_fails_and_names_the_gradient(layer, expected, why):
     code, rep = as_json("--layer", f"{BUGGY}:{layer}")
@@ -81,12 +82,14 @@ def test_each_classic_bug_fails_and_names_the_gradient(layer, expected, why):
 
 
 def test_the_bugs_are_wrong_by_the_factor_they_should_be():
-    # mean instead of sum over N = 4 rows, and dw / N: a quarter of the truth
-    for layer, name in (("affine_mean", "b"), ("affine_divn", "w")):
+    # mean instead of sum over N = 4 rows, and dw / N: a quarter of the truth; a loss's dx
+    # without the 1/N of its mean: 4 times the truth (x is 4×5 for a loss)
+    for layer, name, factor in (("affine_mean", "b", 0.25), ("affine_divn", "w", 0.25),
+                                ("softmax_loss", "x", 4.0)):
         _, rep = as_json("--layer", f"{BUGGY}:{layer}")
         res = next(x for x in rep["results"] if x["name"] == name)
         for e in res["worst"]:
-            assert e["analytic"] == pytest.approx(e["numeric"] / 4, rel=1e-5)
+            assert e["analytic"] == pytest.approx(e["numeric"] * factor, rel=1e-5)
 
 
 def test_a_missing_gradient_is_a_failure_not_a_note():

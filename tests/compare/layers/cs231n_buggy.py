@@ -114,3 +114,14 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     di, df, do, dg = dc * g, dc * next_c, dnext_h * t, dc * i  # forget gate: next_c, not prev_c
     da = np.hstack([di * i * (1 - i), df * f * (1 - f), do * o * (1 - o), dg * (1 - g ** 2)])
     return da @ Wx.T, da @ Wh.T, dc * f, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def softmax_loss(x, y):
+    """x"""
+    N = x.shape[0]
+    p = np.exp(x - x.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    loss = -np.log(p[np.arange(N), y]).mean()
+    dx = p.copy()
+    dx[np.arange(N), y] -= 1
+    return loss, dx                                            # the 1/N of the mean forgotten
