@@ -191,7 +191,10 @@ def _hinge_matrix(site):
         A[np.arange(n), k] = -A.sum(axis=1)             # … it loses one per active term
         return A.reshape(y.shape)
 
-    a = mx.fn("A({0})", r"A\left({0}\right)", active, mx.V(0), shapes=(site.shapes[0],))
+    # m({0}) are the margins y_j − y_label + margin; # counts the active ones of the example
+    a = mx.fn("(1[m({0}) > 0] − onehot(label)·#[m({0}) > 0])",
+              r"\left(\mathrm{1}[m({0}) > 0] - \operatorname{onehot}(\mathrm{label})\,"
+              r"\#[m({0}) > 0]\right)", active, mx.V(0), shapes=(site.shapes[0],))
     return _per_example(site, a)
 
 

@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from gradcalc.ops.arrays import unbroadcast
+
 
 class ShapeMismatch(ValueError):
     """A displayed product or sum whose operand shapes do not conform."""
@@ -352,17 +354,8 @@ def sum_to(a: Term, out_shape: tuple, shape: tuple) -> Term:
     """The adjoint of broadcasting an input of `shape` to `out_shape`: sum over the copies."""
     if tuple(shape) == tuple(out_shape):
         return a
-
-    def reduce(A):
-        A = np.asarray(A, dtype=float)
-        while A.ndim > len(shape):
-            A = A.sum(axis=0)
-        for axis, n in enumerate(shape):
-            if n == 1 and A.shape[axis] != 1:
-                A = A.sum(axis=axis, keepdims=True)
-        return A.reshape(shape)
-
-    return fn("Σ {0}", r"\sum {0}", reduce, a, shapes=(tuple(out_shape),))
+    return fn("Σ {0}", r"\sum {0}", lambda A: unbroadcast(A, tuple(shape)), a,
+              shapes=(tuple(out_shape),))
 
 
 @dataclass
