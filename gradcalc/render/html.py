@@ -147,7 +147,7 @@ def _matrix_forms(sol, lang) -> str:
     made = forms_html(sol, lang)
     if made is None:
         return ""
-    mw = matrix_words(lang)
+    mw = matrix_words(lang, sol)
     return (f'<section id="matrix"><h2>{escape(mw["title"])}</h2>'
             f'{_table(mw["title"], [mw["form"], mw["check"]], made[0], note=made[1])}</section>')
 
@@ -177,7 +177,7 @@ def _backward(sol, lang, precision) -> str:
                      "".join(locals_), "".join(downs)])
     return _table(w["backward"], [w["node"], w["operation"], w["upstream"], w["local"],
                                   w["downstream"]], rows,
-                  note=w["rule"] + ("; " + matrix_words(lang)["columns"]
+                  note=w["rule"] + ("; " + matrix_words(lang, sol)["columns"]
                                     if sol.matrix else ""))
 
 
@@ -196,7 +196,7 @@ def _extra_tables(sol, lang, precision, methods: bool) -> str:
     from gradcalc.render.solvetables import solve_tables
     cw = check_words(lang)
     # shown already: the methods side by side and the kinks (agreement), SymPy's formulas
-    shown = {cw["methods"], cw["kinks"], cw["local"], cw["closed"], matrix_words(lang)["title"]}
+    shown = {cw["methods"], cw["kinks"], cw["local"], cw["closed"], matrix_words(lang, sol)["title"]}
     parts = []
     for t in solve_tables(sol, lang, precision, methods)[3:]:
         if t.title in shown:

@@ -193,7 +193,7 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
     doc.text(w["rule"])
     from gradcalc.render import matrixtext
     if sol.matrix is not None:
-        doc.text(matrixtext.words(lang)["delta"], matrixtext.DELTA_LATEX)
+        doc.text(matrixtext.words(lang, sol)["delta"], matrixtext.delta_latex(sol))
     lines = []
     for s in sol.steps:
         node = latex_names.get(s.node, name_latex(s.node, net))
@@ -234,7 +234,7 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
         doc.equations([_align(f.latex) for f in (F.gradients or []) + F.definitions])
 
     if sol.matrix is not None and sol.matrix.forms:
-        mw = matrixtext.words(lang)
+        mw = matrixtext.words(lang, sol)
         doc.section(mw["title"])
         doc.text(mw["note"])
         doc.equations([_align(f.latex) + matrixtext.form_check_latex(f)

@@ -45,14 +45,35 @@ WORDS = {
         "cut": " …（已截断，完整公式见 --format json）",
     },
 }
+# a scalar expression problem has no matrices: its notes say nothing of them
+SCALAR = {
+    "en": {"delta": "δ is the row's upstream gradient; every product was evaluated from its "
+                    "operands and equals autograd.",
+           "columns": "every product was evaluated from its operands and equals autograd.",
+           "title": "Gradients composed along the graph (checked)", "form": "formula"},
+    "zh": {"delta": "δ 为该行的上游梯度；每个乘积都已由其操作数计算，并与自动微分一致。",
+           "columns": "每个乘积都已由其操作数计算，并与自动微分一致。",
+           "title": "沿计算图复合的梯度（已核对）", "form": "公式"},
+}
 CLIP = 400      # characters of a closed form shown in a table cell
-DELTA_LATEX = (r"$\delta$ is the row's upstream gradient; vectors are columns, $\cdot$ is a matrix "
-               r"product and $\odot$ is elementwise; every product was evaluated from its "
-               r"operands and equals autograd.")
 
 
-def words(lang: str) -> dict:
-    return pick(WORDS, lang)
+def delta_latex(sol) -> str:
+    """The δ note of the LaTeX document (English, as the document is)."""
+    if getattr(sol.problem, "kind", "") != "network":
+        return (r"$\delta$ is the row's upstream gradient; every product was evaluated from its "
+                r"operands and equals autograd.")
+    return (r"$\delta$ is the row's upstream gradient; vectors are columns, $\cdot$ is a matrix "
+            r"product and $\odot$ is elementwise; every product was evaluated from its operands "
+            r"and equals autograd.")
+
+
+def words(lang: str, sol=None) -> dict:
+    """The words in `lang`; with `sol` a scalar expression problem's own (no matrices)."""
+    w = pick(WORDS, lang)
+    if sol is not None and getattr(sol.problem, "kind", "") != "network":
+        w = {**w, **pick(SCALAR, lang)}
+    return w
 
 
 def products(sol, node: str) -> list:
@@ -102,7 +123,7 @@ def _plain(text: str) -> str:
 
 
 def form_rows(sol, lang: str = "en", precision: int = 4) -> list[list[str]]:
-    w = words(lang)
+    w = words(lang, sol)
     rows = []
     for name, f in (sol.matrix.forms.items() if getattr(sol, "matrix", None) else []):
         text = f.text if len(f.text) <= CLIP else f.text[:CLIP] + w["cut"]

@@ -17,7 +17,7 @@ def matrix_table(sol, lang="en", precision=4) -> Table | None:
     rows = form_rows(sol, lang, precision)
     if not rows:
         return None
-    w = words(lang)
+    w = words(lang, sol)
     return Table(w["title"], [w["form"], w["check"]], rows, note=form_note(rows, lang),
                  kinds=["text", "text"])
 

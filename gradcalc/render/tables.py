@@ -53,7 +53,7 @@ def backward_table(sol, lang="en", precision=4) -> Table:
                      "\n".join(locals_), "\n".join(downs)])
     return Table(w["backward"], [w["node"], w["operation"], w["upstream"], w["local"],
                                  w["downstream"]], rows,
-                 note=w["rule"] + ("; " + matrix_words(lang)["delta"] if sol.matrix else ""),
+                 note=w["rule"] + ("; " + matrix_words(lang, sol)["delta"] if sol.matrix else ""),
                  kinds=["text", "text", "num", "text", "text"])
 
 
