@@ -7,6 +7,9 @@ from gradcalc.solution import diagnostics, matrixforms
 from gradcalc.solution.model import Solution
 
 
+MATRIX_MAX_STEPS = 400   # operations of a graph beyond which the matrix forms are left out
+
+
 def solve_autograd(problem) -> Solution:
     """Forward pass and reverse-mode autograd of a loaded problem, with the rnn diagnostics of
     networks with rnn layers (the independent derivations and the SGD update are added by
@@ -25,10 +28,13 @@ def solve_autograd(problem) -> Solution:
     sol = Solution(problem, forward, formulas, gradients, steps, out.name,
                    list(leaf_values(problem)))
     diagnostics.attach(sol, graph)     # rnn layers: BPTT gradients, vanishing/exploding
-    try:
-        sol.matrix = matrixforms.build(sol, graph, out)   # the steps in matrix notation, checked
-    except RecursionError:
-        # the composed closed forms nest once per step: a chain of hundreds of steps (an rnn
-        # over T = 1,000, a 500-step expression) is solved and drawn without them
-        sol.matrix = None
+    # the composed closed forms nest once per step: a chain of hundreds of steps (an rnn over
+    # T = 1,000, a 500-step expression) is solved and drawn without them (trying cost 640 MB
+    # and seconds before the recursion limit at T = 5,000)
+    sol.matrix = None
+    if sum(n.op is not None for n in graph.nodes) <= MATRIX_MAX_STEPS:
+        try:
+            sol.matrix = matrixforms.build(sol, graph, out)   # the steps in matrix notation
+        except RecursionError:
+            sol.matrix = None
     return sol
