@@ -117,30 +117,30 @@ def _pool_sym(x, *, nd, size, stride, reduce):
 def _pool_matrix(site, nd, kind):
     """∂L/∂x = reshape(Rᵀ·vec(δ)): R has a row per output entry and a column per input entry,
     1 at the first maximum of its window (max: the gradient is routed to the argmax) or
-    1/window size on every entry of the window (average).  R is built here window by window."""
+    1/window size on every entry of the window (average).  R is kept sparse (its nonzero
+    entries; a 28×28 map would make a dense R of tens of MB) and Rᵀ·vec(δ) is the sparse
+    product, Σ over R's entries of R[p, i]·δ[p] into entry i."""
     x = as_float(site.inputs[0])
-    size, stride = site.attrs.get("size", 2), site.attrs.get("stride") or site.attrs.get("size", 2)
-    lead, S = x.shape[:x.ndim - nd], x.shape[x.ndim - nd:]
-    So = tuple((n - size) // stride + 1 for n in S)
-    R = np.zeros((int(np.prod(lead + So)), x.size))
+    size = site.attrs.get("size", 2)
+    where = _pool_offsets(x.shape, nd, size, site.attrs.get("stride"))
     index = np.arange(x.size).reshape(x.shape)
-    row = 0
-    for li in np.ndindex(*lead):
-        for p in np.ndindex(*So):
-            cells = [index[li + tuple(pi * stride + ki for pi, ki in zip(p, k))]
-                     for k in np.ndindex(*(size,) * nd)]
-            if kind == "max":
-                vals = x.reshape(-1)[cells]
-                R[row, cells[int(np.argmax(vals))]] = 1.0     # argmax: the first maximum
-            else:
-                R[row, cells] = 1.0 / len(cells)
-            row += 1
-    name = "R_argmax" if kind == "max" else "R_mean"
-    vec = mx.fn("vec({0})", r"\operatorname{vec}\left({0}\right)", lambda g: g.reshape(-1),
-                mx.V("g"), shapes=(site.out_shape,))
-    return (mx.fn("reshape({0})", r"\operatorname{reshape}\left({0}\right)",
-                  lambda v: v.reshape(x.shape), mx.dot(mx.T(mx.Leaf(name, R, r"R_{\mathrm{%s}}" % name[2:])), vec),
-                  shapes=((x.size,),)),)
+    cells = np.stack([index[w].reshape(-1) for w in where])      # (window entries, outputs)
+    rows = np.arange(cells.shape[1])
+    if kind == "max":      # np.argmax picks the first maximum: the tie rule
+        arg = np.argmax(np.stack([x[w].reshape(-1) for w in where]), axis=0)
+        R = (rows, cells[arg, rows], np.ones(rows.size))
+    else:
+        R = (np.tile(rows, len(where)), cells.reshape(-1), np.full(cells.size, 1.0 / len(where)))
+
+    def route(g):          # Rᵀ·vec(δ), R sparse
+        r, c, v = R
+        return np.bincount(c, weights=v * g.reshape(-1)[r], minlength=x.size).reshape(x.shape)
+
+    name = "argmax" if kind == "max" else "mean"
+    return (mx.fn(f"reshape(R_{name}ᵀ·vec({{0}}))",
+                  rf"\operatorname{{reshape}}\left(R_{{\mathrm{{{name}}}}}^{{\top}} \cdot "
+                  rf"\operatorname{{vec}}\left({{0}}\right)\right)",
+                  route, mx.V("g"), shapes=(site.out_shape,)),)
 
 
 def _pool_op(name, nd, kind, sample, attrs_sample):
