@@ -9,3 +9,4 @@ from gradcalc.ops.registry import (ACTIVATIONS, KINK_CONVENTION, LOSSES, REGISTR
 # order, which the tables, the JSON schema and the snapshots follow: a new family goes last.
 from gradcalc.ops import elementwise, linear, losses, conv, pool, recurrent  # noqa: E402,F401,I001
 from gradcalc.ops import normalization, embedding  # noqa: E402,F401,I001
+from gradcalc.ops import gates, attention  # noqa: E402,F401,I001
