@@ -135,6 +135,9 @@ def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: s
         lines.append("")
     if skipped:    # every path given or found is graded or listed here, with its reason
         lines += [f"## {w['skipped']} ({len(skipped)})", ""]
+        if lang == "zh":
+            from gradcalc.render.i18n import zh_text
+            skipped = [zh_text(t) for t in skipped[:5000]] + skipped[5000:]
         lines += [f"- {md_text(t)}" for t in skipped[:5000]]
         lines += ([f"- … {len(skipped) - 5000}"] if len(skipped) > 5000 else []) + [""]
     if histogram:

@@ -79,7 +79,20 @@ PHRASES_ZH = [
     ("the input patch of each output: ", "每个输出对应的输入块："),
     ("⋆ upstream (correlation)", "⋆ 上游梯度（互相关）"),
     ("; −count at label", "；标签处为 −（margin_j > 0 的个数）"),
-    ("max pool", "最大池化"), ("average pool", "平均池化"),
+    ("max pool", "最大池化"), ("average pool", "平均池化"), (" array)", " 数组)"),
+    ("mean over the batch", "对批量取平均"),
+    # why grade left a path out (grading/answerfiles.py)
+    ("the output folder of this run (not read)", "本次运行的输出文件夹（不读取）"),
+    ("an output folder of gradcalc (not read)", "gradcalc 的输出文件夹（不读取）"),
+    ("a symlink to a missing file", "指向不存在文件的符号链接"),
+    ("a symlink to a folder (not followed)", "指向文件夹的符号链接（不跟随）"),
+    ("a symlink leading out of the submissions folder (not followed)",
+     "指向提交文件夹之外的符号链接（不跟随）"),
+    ("the problem file of this run (not read)", "本次运行的题目文件（不读取）"),
+    ("the roster of this run (not read)", "本次运行的名单（不读取）"),
+    ("a FIFO (not opened)", "FIFO（未打开）"), ("a device (not opened)", "设备文件（未打开）"),
+    ("a socket (not opened)", "套接字（未打开）"),
+    ("not a regular file (not opened)", "不是普通文件（未打开）"),
     ("relu'(0) = 0, leaky_relu'(0) = alpha, abs'(0) = 0, a hinge term at margin 0 contributes 0, "
      "max/min ties go to the first argument; a max pool sends the gradient to the first maximum "
      "of its window (row-major)",
@@ -111,6 +124,14 @@ _PATTERNS_ZH = [
     (r"(\S+) = (\S+) ∗ (\S+) uses the kernel flipped, so ",
      lambda m: f"{m[1]} = {m[2]} ∗ {m[3]} 用的是翻转后的卷积核，因此 "),
     (r"\bupstream\b", lambda m: "上游梯度"),
+    (r"\(([^()]+?) if ([^()]+?) else ([^()]+?)\)", lambda m: f"（{m[2]} 时为 {m[1]}，否则为 {m[3]}）"),
+    (r"^for$", lambda m: "当"), (r"^otherwise$", lambda m: "其他情况"),
+    (r"\(verified: max rel\.(?:\\ | )error ([^()]*)\)", lambda m: f"（已验证：最大相对误差 {m[1]}）"),
+    (r"not an answer file \(([^;()]*); expected ([^()]*)\)",
+     lambda m: f"不是答案文件（{'无后缀' if m[1] == 'no suffix' else m[1]}；应为 {m[2]}）"),
+    (r"a (\S+) written by gradcalc \(not read\)", lambda m: f"gradcalc 写出的 {m[1]}（不读取）"),
+    (r"cannot read the folder \(([^()]*)\)", lambda m: f"无法读取该文件夹（{m[1]}）"),
+    (r"cannot read \(([^()]*)\)", lambda m: f"无法读取（{m[1]}）"),
     (r"the (\S+) input crosses its kink between θ − h and θ \+ h",
      lambda m: f"{m[1]} 的输入在 θ − h 与 θ + h 之间越过不可导点"),
     (r"(\d+) differentiated entries > the limit (\d+) \(raise it with --symbolic-limit\)",
@@ -136,6 +157,24 @@ def zh_text(text: str) -> str:
     for pattern, repl in _PATTERNS_ZH:
         text = re.sub(pattern, repl, text)
     return text
+
+
+def zh_latex(text: str) -> str:
+    """LaTeX (in markdown $$…$$ blocks) with the words of its \\text{…} in Chinese: words
+    printed one \\text each are joined first (\\text{mean}\\ \\text{over} → \\text{mean over})."""
+    import re
+    word = r"\\text\{([^{}]*)\}"
+    joined = re.compile(word + r"\\ " + word)
+    while joined.search(text):
+        text = joined.sub(lambda m: r"\text{" + m[1] + " " + m[2] + "}", text)
+    # a pooling formula: \max \text{of each} 2\times 2 \text{window of} {h} (\text{stride} 2)
+    text = re.sub(r"(\\max \\text\{of each\}|\\text\{(?:max|mean) of each\}) (.+?) "
+                  r"\\text\{window of\} (\\text\{[^{}]*\}|\{.*?\}|\S+) \(\\text\{stride\} (\d+)\)",
+                  lambda m: (m[3] + r" \text{ 的每个 }" + m[2] + r"\text{ 窗口取"
+                             + ("最大值" if "max" in m[1] else "平均值") + "（步长 " + m[4] + "）}"),
+                  text)
+    text = re.sub(r"\(" + word + r"\)", lambda m: r"\text{(" + m[1] + ")}", text)
+    return re.sub(word, lambda m: r"\text{" + zh_text(m[1]) + "}", text)
 
 
 def localize(tables, lang: str):

@@ -230,7 +230,8 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
         doc.equations([_align(f.latex) for f in F.local])
         doc.section(check_words(lang)["closed"])
         if F.note:
-            doc.text(F.note)
+            from gradcalc.render.i18n import zh_text
+            doc.text(zh_text(F.note) if lang == "zh" else F.note)
         doc.equations([_align(f.latex) for f in (F.gradients or []) + F.definitions])
 
     if sol.matrix is not None and sol.matrix.forms:
@@ -255,7 +256,7 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
     doc.equations(lines)
     if rep is not None:
         from gradcalc.render.check import agreement_line
-        doc.text(agreement_line(rep, "en"))
+        doc.text(agreement_line(rep, lang))
     return doc
 
 
@@ -291,4 +292,8 @@ def latex_document(sol, precision: int = 4) -> str:
 
 def derivation_markdown(sol, precision: int = 4, lang: str = "en") -> str:
     """The same derivation as markdown with $$…$$ math blocks."""
-    return _build(sol, precision, lang).markdown(sol.title)
+    text = _build(sol, precision, lang).markdown(sol.title)
+    if lang == "zh":     # the words inside the formulas too: \text{(other entries 0)} …
+        from gradcalc.render.i18n import zh_latex
+        text = zh_latex(text)
+    return text

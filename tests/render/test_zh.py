@@ -91,6 +91,16 @@ def test_solve_in_chinese_has_no_english(path):
     assert english_in(r.stdout + r.stderr, _teacher_text(path)) == []
 
 
+@pytest.mark.parametrize("path", PROBLEMS, ids=lambda p: p.stem)
+def test_markdown_in_chinese_has_no_english(path):
+    r = run(["solve", path.relative_to(ROOT), "--lang", "zh", "--format", "markdown"])
+    assert r.exit_code == 0, r.output
+    # LaTeX commands and names set in roman (\mathrm{positions}, \operatorname{softmax}) are
+    # notation
+    text = re.sub(r"\\(?:mathrm|operatorname)\{[^{}]*\}|\\[A-Za-z]+", " ", r.stdout)
+    assert english_in(text + r.stderr, _teacher_text(path)) == []
+
+
 def test_check_in_chinese_has_no_english():
     r = run(["check", "problems/", "--lang", "zh"])
     teacher = [t for p in (ROOT / "problems").glob("*.yaml") for t in _teacher_text(p)]
