@@ -15,7 +15,7 @@ from gradcalc.cli import (EXIT_MISMATCH, EXIT_OK, LANG, PRECISION, cli, handle_e
               show_default=True, help="Output format; json is for machines.")
 @click.option("--symbolic-limit", type=click.IntRange(0), default=None,
               help="Skip SymPy (with a notice) above this many differentiated entries "
-                   "[default: 500].")
+                   "[default: 10000; 500 with --exact].")
 @click.option("--h", "h", type=float, default=None,
               help="Finite-difference step: entry θ moves by h·max(1, |θ|) [default: 1e-6].")
 @click.option("--richardson", is_flag=True,

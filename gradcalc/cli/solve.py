@@ -25,7 +25,7 @@ LATEX_ENGLISH_ZH = ("gradcalc: 提示：LaTeX 输出为英文（为了用 pdflat
 @click.option("--exact", is_flag=True,
               help="SymPy reads the decimals as fractions (0.4 = 2/5) and prints exact values.")
 @click.option("--symbolic-limit", type=click.IntRange(0), default=None,
-              help="Skip SymPy above this many differentiated entries [default: 500].")
+              help="Skip SymPy above this many differentiated entries [default: 10000; 500 with --exact].")
 @click.option("--h", "h", type=float, default=None,
               help="Finite-difference step: θ moves by h·max(1, |θ|) [default: 1e-6].")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,

@@ -221,9 +221,9 @@ def check_problem(problem, methods=("symbolic", "numeric"), *, symbolic_limit: i
     notices: list[str] = []
     fwd = None
     sym_res = num_res = direction = None
-    from gradcalc.derive.symbolic import DEFAULT_LIMIT, size as problem_size
+    from gradcalc.derive.symbolic import DEFAULT_LIMIT, EXACT_LIMIT, size as problem_size
     n = problem_size(problem)
-    limit = DEFAULT_LIMIT if symbolic_limit is None else symbolic_limit
+    limit = (EXACT_LIMIT if exact else DEFAULT_LIMIT) if symbolic_limit is None else symbolic_limit
 
     if "symbolic" in methods:
         if n > limit:

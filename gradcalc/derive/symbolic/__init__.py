@@ -4,7 +4,8 @@ The package's face is the entry point `run` (and `size`, `DEFAULT_LIMIT`, `TooLa
 decide whether to call it); SymPy itself is imported only when something is computed.
 
     backend      the SymPy backend for network.build: symbols, forward forms, partial derivatives
-    engine       run, SymbolicResult, size and the default size limit
+    engine       run, SymbolicResult, size and the default size limits
+    groups       entries sharing one form up to renaming: differentiated once, evaluated in bulk
     names        names shown like the lecture (pretty_name, latex_name)
     printing     unicode and LaTeX printing of expressions, exact_text
     output_form  derivatives in terms of the step's output (σ′ = o(1 − o))
@@ -12,6 +13,6 @@ decide whether to call it); SymPy itself is imported only when something is comp
     formulas     Formulas: local derivatives and closed forms per parameter
 """
 from gradcalc.derive.symbolic.backend import TooLarge
-from gradcalc.derive.symbolic.engine import DEFAULT_LIMIT, SymbolicResult, run, size
+from gradcalc.derive.symbolic.engine import DEFAULT_LIMIT, EXACT_LIMIT, SymbolicResult, run, size
 
-__all__ = ["DEFAULT_LIMIT", "SymbolicResult", "TooLarge", "run", "size"]
+__all__ = ["DEFAULT_LIMIT", "EXACT_LIMIT", "SymbolicResult", "TooLarge", "run", "size"]

@@ -12,7 +12,8 @@ from gradcalc.problem.model import ExpressionProblem, NetworkProblem
 if TYPE_CHECKING:
     from gradcalc.derive.symbolic.formulas import Formulas
 
-DEFAULT_LIMIT = 500          # differentiated entries; beyond this `solve`/`check` skip SymPy
+DEFAULT_LIMIT = 10000        # differentiated entries; beyond this `solve`/`check` skip SymPy
+EXACT_LIMIT = 500            # the same with --exact (rational arithmetic, one entry at a time)
 
 
 def size(problem) -> int:

@@ -129,10 +129,11 @@ class Renamed:
     """An expression written over a group's places, for one entry (`mapping`: place -> the
     entry's symbol); the SymPy expression itself is built only when it is printed."""
 
-    __slots__ = ("template", "mapping", "free", "_expr")
+    __slots__ = ("template", "mapping", "free", "_expr", "_free")
 
     def __init__(self, template, mapping: dict, free: tuple):
         self.template, self.mapping, self.free, self._expr = template, mapping, free, None
+        self._free = None
 
     @property
     def expr(self):
@@ -142,7 +143,27 @@ class Renamed:
 
     @property
     def free_symbols(self) -> set:
-        return {self.mapping.get(u, u) for u in self.free}
+        if self._free is None:
+            self._free = {self.mapping.get(u, u) for u in self.free}
+        return self._free
+
+
+class _Every:
+    """Every symbol may be renamed (templates hold only places)."""
+
+    def __contains__(self, item) -> bool:
+        return True
+
+
+_SHAPES: dict = {}
+
+
+def template_shape(template):
+    """shape_key of a template, remembered: (key, its symbols in order of first appearance)."""
+    found = _SHAPES.get(template)
+    if found is None:
+        found = _SHAPES[template] = shape_key(template, _Every(), set())
+    return found
 
 
 def expr_of(e):

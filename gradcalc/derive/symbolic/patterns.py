@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 
 from gradcalc.derive.symbolic.backend import as_sympy
-from gradcalc.derive.symbolic.groups import Renamed, expr_of
+from gradcalc.derive.symbolic.groups import Renamed, expr_of, template_shape
 from gradcalc.ops.arrays import sympy_module
 
 _LETTERS = "ijklmnpqrs"
@@ -120,11 +120,18 @@ def _renames_alike(ref, e, to_pattern: dict, back: dict) -> bool:
     """True when `ref` and `e` are one template renamed and the pattern, instantiated for e,
     renames every place of the template to e's symbol: then rebuilding e from the pattern gives
     e exactly, without building either expression.  False means: compare the expressions."""
-    if not (isinstance(ref, Renamed) and isinstance(e, Renamed)) or ref.template is not e.template:
+    if not (isinstance(ref, Renamed) and isinstance(e, Renamed)):
         return False
-    for u in ref.free:
-        s = ref.mapping.get(u, u)
+    if ref.template is e.template:
+        pairs = zip(ref.free, ref.free)
+    else:   # two templates of one shape (∂z/∂x₁ = W₁, ∂z/∂x₂ = W₂): compare place by place
+        (kr, pr), (ke, pe) = template_shape(ref.template), template_shape(e.template)
+        if kr is None or kr != ke:
+            return False
+        pairs = zip(pr, pe)
+    for ur, ue in pairs:
+        s = ref.mapping.get(ur, ur)
         s = to_pattern.get(s, s)
-        if back.get(s, s) is not e.mapping.get(u, u):
+        if back.get(s, s) is not e.mapping.get(ue, ue):
             return False
     return True
