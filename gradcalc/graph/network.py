@@ -6,7 +6,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from gradcalc import ops
+from gradcalc.graph.normgraph import norm_layer_graph, norm_names
 from gradcalc.problem.model import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
+from gradcalc.problem.normlayers import NORM_TYPES
 
 
 class Backend(Protocol):
@@ -47,6 +49,9 @@ def forward_names(problem: Problem) -> list[str]:
     n = len(problem.layers)
     for i in range(1, n + 1):
         layer = problem.layers[i - 1]
+        if layer.type in NORM_TYPES:
+            names += norm_names(layer, i, f"h{i}" if i < n else "y")
+            continue
         if layer.type not in ("dense", "conv2d", "conv1d"):
             names += _typed_names(layer, i, n, time_steps(problem, i) if layer.type == "rnn" else 0)
             continue
@@ -133,6 +138,8 @@ def _typed_layer(p: NetworkProblem, be: Backend, values: dict, i: int, layer, h,
         return out, out_name
     if kind == "flatten":
         return be.apply(kind, [h], out_name, attrs, f"flatten({h_name})", field), out_name
+    if kind in NORM_TYPES:
+        return norm_layer_graph(p, be, param, i, layer, h, h_name, out_name, field), out_name
     if kind != "rnn":
         nd = 2 if kind.endswith("2d") else 1
         window = "×".join([str(layer.size)] * nd)

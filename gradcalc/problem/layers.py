@@ -9,6 +9,8 @@ import numpy as np
 from gradcalc import ops
 from gradcalc.problem.context import ValidationContext, freeze, unknown_message, value_kind
 from gradcalc.problem.model import LAYER_KEYS, TYPE_KEYS, Layer
+from gradcalc.problem.gatedlayers import GATED_TYPES, gated_layer
+from gradcalc.problem.normlayers import NORM_TYPES, norm_layer
 
 
 def dims_text(shape) -> str:
@@ -79,10 +81,15 @@ def layer_activation(ctx: ValidationContext, raw: dict, path, default: str, ltyp
     return act, alpha
 
 
-def typed_layer(ctx: ValidationContext, raw: dict, path, i: int, ltype: str, shape: tuple) -> Layer:
-    """Validate a conv / pooling / flatten / rnn layer against the shape of its input."""
+def typed_layer(ctx: ValidationContext, raw: dict, path, i: int, ltype: str, shape: tuple,
+                n: int | None = None) -> Layer:
+    """Validate a typed layer against the shape of one example's input (n: the batch size)."""
     ctx.keys(raw, path, TYPE_KEYS[ltype], f"layer {i} ({ltype})")
     src = source_text(i)
+    if ltype in NORM_TYPES:
+        return norm_layer(ctx, raw, path, i, ltype, shape, n, src)
+    if ltype in GATED_TYPES:
+        return gated_layer(ctx, raw, path, ltype, shape, src)
     if ltype in ("conv2d", "conv1d"):
         return _conv_layer(ctx, raw, path, ltype, 2 if ltype == "conv2d" else 1, shape, src)
     if ltype == "flatten":

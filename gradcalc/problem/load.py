@@ -10,6 +10,7 @@ from gradcalc.problem.context import ValidationContext, freeze, unknown_message,
 from gradcalc.problem.expression import expression_problem
 from gradcalc.problem.layers import (dims_text, first_layer_type, layer_activation, layer_type,
                                      refuse_typed_keys, source_text, typed_layer)
+from gradcalc.problem.normlayers import check_ids
 from gradcalc.problem.model import (LAYER_KEYS, LOSS_KEYS, TOP_KEYS_EXPRESSION, TOP_KEYS_NETWORK,
                                     TOP_KEYS_OTHER, TYPE_KEYS, Layer, Loss, NetworkProblem, Problem)
 
@@ -17,7 +18,13 @@ from gradcalc.problem.model import (LAYER_KEYS, LOSS_KEYS, TOP_KEYS_EXPRESSION, 
 _INPUT_KINDS = {"conv2d": ((2, 3), "an image (H×W or C×H×W)"),
                 "conv1d": ((1, 2), "a signal (L or C×L)"),
                 "rnn": ((2,), "a sequence (T×D, rows are time steps)"),
-                "flatten": ((1, 2, 3), "an array")}
+                "flatten": ((1, 2, 3), "an array"),
+                "embedding": ((1,), "a sequence of integer ids (0-based rows of W)"),
+                "batchnorm": ((1, 2, 3), "a vector, or C×L / C×H×W"),
+                "layernorm": ((1, 2), "a vector (or T×D: each row normalized)"),
+                "dropout": ((1, 2, 3), "an array")}
+for _t in ("lstm", "gru", "attention"):
+    _INPUT_KINDS[_t] = _INPUT_KINDS["rnn"]
 for _t in ("maxpool2d", "avgpool2d"):
     _INPUT_KINDS[_t] = _INPUT_KINDS["conv2d"]
 for _t in ("maxpool1d", "avgpool1d"):
@@ -104,7 +111,9 @@ def _network_problem(ctx: ValidationContext, doc: dict, title: str) -> NetworkPr
         path = ("layers", i)
         ltype = layer_type(ctx, raw, path)
         if ltype != "dense":
-            layer = typed_layer(ctx, raw, path, i, ltype, shape)
+            layer = typed_layer(ctx, raw, path, i, ltype, shape, x.shape[0] if has_data else None)
+            if ltype == "embedding":
+                check_ids(ctx, x, ("data", "X") if has_data else ("input",), layer.W.shape[0])
             layers.append(layer)
             shape = layer.out_shape
             width = shape[-1] if shape else 1

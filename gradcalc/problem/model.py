@@ -22,6 +22,15 @@ TYPE_KEYS = {"dense": LAYER_KEYS + ("type",), "conv2d": _CONV_KEYS, "conv1d": _C
              "maxpool2d": _POOL_KEYS, "avgpool2d": _POOL_KEYS, "maxpool1d": _POOL_KEYS,
              "avgpool1d": _POOL_KEYS, "flatten": ("type", "name"),
              "rnn": ("type", "Wxh", "Whh", "b", "h0", "activation", "alpha", "return", "name")}
+# normalization, dropout and embedding layers (validated in problem.normlayers)
+TYPE_KEYS.update({"batchnorm": ("type", "gamma", "beta", "eps", "name", "residual"),
+                  "layernorm": ("type", "gamma", "beta", "eps", "name", "residual"),
+                  "dropout": ("type", "p", "mask", "seed", "mode", "name", "residual"),
+                  "embedding": ("type", "W", "name")})
+# gated recurrent and attention layers (validated in problem.gatedlayers)
+TYPE_KEYS.update({"lstm": ("type", "Wxh", "Whh", "b", "h0", "c0", "gate_order", "return", "name"),
+                  "gru": ("type", "Wxh", "Whh", "b", "bh", "h0", "return", "name"),
+                  "attention": ("type", "Wq", "Wk", "Wv", "Wo", "causal", "name")})
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,16 @@ class Layer:
     Whh: np.ndarray | None = None   # rnn: recurrent weights (H × H)
     h0: np.ndarray | None = None    # rnn: initial state (H); None means zeros (not a parameter)
     out_shape: tuple = ()           # shape of one example's output (no batch axis)
+    gamma: np.ndarray | None = None  # batchnorm / layernorm: scale (one per feature or channel)
+    beta: np.ndarray | None = None   # batchnorm / layernorm: shift
+    eps: float = 1e-5               # batchnorm / layernorm: added to the (biased) variance
+    p: float = 0.0                  # dropout: the probability of dropping a unit
+    mask: np.ndarray | None = None  # dropout: 0/1, the shape of the layer's input (batch too)
+    mode: str = "train"             # dropout: "train" (mask and 1/(1 − p)) or "eval" (identity)
+    # lstm / gru / attention: the parameters given in the file, by key (Wxh, Whh, b, bh, h0, c0,
+    # Wq, Wk, Wv, Wo), in file order; absent h0, c0, bh are zeros and not parameters
+    params: dict = field(default_factory=dict)
+    opts: dict = field(default_factory=dict)   # gate_order (lstm), causal (attention)
 
     @property
     def attrs(self) -> dict:
@@ -100,6 +119,10 @@ class NetworkProblem:
     def parameters(self) -> dict[str, np.ndarray]:
         out = {}
         for i, layer in enumerate(self.layers, 1):
+            if layer.type in ("lstm", "gru", "attention"):
+                out.update({f"{k}_{i}" if k in ("h0", "c0") else f"{k}{i}": v
+                            for k, v in layer.params.items()})
+                continue
             if layer.type == "rnn":
                 out[f"Wxh{i}"] = layer.Wxh
                 out[f"Whh{i}"] = layer.Whh
@@ -107,7 +130,14 @@ class NetworkProblem:
                 if layer.h0 is not None:
                     out[f"h0_{i}"] = layer.h0
                 continue
-            if layer.W is None:        # pooling and flatten have no parameters
+            if layer.gamma is not None:     # batchnorm, layernorm
+                out[f"gamma{i}"] = layer.gamma
+                out[f"beta{i}"] = layer.beta
+                continue
+            if layer.type == "embedding":
+                out[f"W{i}"] = layer.W
+                continue
+            if layer.W is None:        # pooling, flatten and dropout have no parameters
                 continue
             out[f"W{i}"] = layer.W
             out[f"b{i}"] = layer.b
