@@ -125,7 +125,7 @@ def test_a_graph_of_a_thousand_nodes_is_drawn_within_limits(tmp_path, suffix):
     p = tmp_path / "chain.yaml"
     p.write_text(_chain_with_a_shared_weight(500))
     out = tmp_path / f"g{suffix}"
-    r = limited(["graph", p, "-o", out], cpu_s=30)
+    r = limited(["graph", p, "-o", out], cpu_s=30 if suffix == ".png" else 10)
     assert r.returncode == 0, r.stderr[-2000:]
     assert out.stat().st_size > 10_000
     if suffix == ".png":       # too wide for 144 dpi within the pixel budget: said, not hidden
@@ -451,3 +451,31 @@ def test_rnn_json_over_3000_steps_fits_in_a_small_address_space(tmp_path):
     assert r.returncode == 0, r.stderr[-1500:]
     assert len(r.stdout) < 12_000_000
     assert len(json.loads(r.stdout)["steps"]) > 3000
+
+
+def test_a_large_svg_is_written_directly_with_every_label(tmp_path):
+    # above LARGE_LABELS the .svg is written without matplotlib (an rnn over T = 1,000 took
+    # half a minute of text drawing); same ids, same values as the JSON
+    import re
+    import xml.etree.ElementTree as ET
+    p = tmp_path / "r.yaml"
+    p.write_text(_rnn(1000))
+    out = tmp_path / "g.svg"
+    r = limited(["graph", p, "-o", out], cpu_s=15)
+    assert r.returncode == 0, r.stderr[-1500:]
+    root = ET.parse(out).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg" and len(root.get("viewBox").split()) == 4
+    labels = {}
+    for g in root.iter(f"{ns}g"):
+        m = re.fullmatch(r"(value|grad)--(\d+)--(.+)--(.+)--(\d+)", g.get("id", ""))
+        if m:
+            labels[m.groups()] = "".join(g.find(f"{ns}text").itertext())
+    wires = {k[1] for k in labels}
+    assert len(wires) > 6000                        # 5 inputs a step, the stack of 1,000 states
+    data = json.loads(_run("solve", "--format", "json", "--method", "autograd", p).stdout)
+    # every wire leaving Wxh1 shows Wxh1's forward value, written as value_lines writes it
+    shown = {v for (role, _, q, _, _), v in labels.items() if role == "value" and q == "Wxh1"}
+    want = data["forward"]["Wxh1"]
+    assert len(shown) <= 2 and any(f"{want[0][0]:.2f}".rstrip("0") in v for v in shown), shown
+    assert "matplotlib" not in out.read_text()[:2000]

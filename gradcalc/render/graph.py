@@ -7,6 +7,7 @@ from pathlib import Path
 from gradcalc.errors import UsageError
 from gradcalc.fileio import write_atomic
 from gradcalc.render.graphmodel import LINE, WORDS, GraphModel, from_solution, value_lines
+from gradcalc.render.graphsvg import LARGE_LABELS, svg_text
 from gradcalc.render.i18n import pick
 
 FORMATS = (".svg", ".png", ".pdf", ".dot")
@@ -152,15 +153,9 @@ def figure(model: GraphModel):
     gx = head[2].x - 20
     ax.plot([gx, gx + 14], [sy, sy], color=RED, lw=2.2, solid_capstyle="round")
 
-    colour = {"value": GREEN, "grad": RED, "legend_value": GREEN, "legend_grad": RED,
-              "name": MUTED, "attr": MUTED}
+    colour = COLOURS
     texts = {}
-    for k, e in enumerate(model.edges):
-        # ids like value--3--h1--z2: role, wire, quantity, consumer (for tests and styling)
-        dst = model.node(e.dst)
-        consumer = "OUTPUT" if dst.kind == "output" else dst.name
-        for lab in (e.value_label, e.grad_label):
-            lab.owner = f"{lab.role}--{k}--{e.name}--{consumer}"
+    _label_ids(model)
     for lab in model.labels():
         for i, line in enumerate(lab.lines):
             t = ax.text(lab.x, lab.y + (i + 0.5) * lab.size * LINE, line, fontsize=lab.size,
@@ -177,6 +172,8 @@ def render_bytes(sol, fmt: str, lang: str = "en", precision: int = 4) -> tuple[b
     import logging
     model = from_solution(sol, lang, precision)
     notices = []
+    if fmt == "svg" and 2 * len(model.edges) + len(model.nodes) > LARGE_LABELS:
+        return _large_svg(model), notices
     # a CJK font without a bold face is used at normal weight: not worth a log line per text
     fm_log = logging.getLogger("matplotlib.font_manager")
     level = fm_log.level
@@ -185,6 +182,31 @@ def render_bytes(sol, fmt: str, lang: str = "en", precision: int = 4) -> tuple[b
         return _render(model, fmt, notices)
     finally:
         fm_log.setLevel(level)
+
+
+COLOURS = {"value": GREEN, "grad": RED, "legend_value": GREEN, "legend_grad": RED,
+           "name": MUTED, "attr": MUTED}
+
+
+def _label_ids(model: GraphModel) -> None:
+    """ids like value--3--h1--z2: role, wire, quantity, consumer (for tests and styling)."""
+    for k, e in enumerate(model.edges):
+        dst = model.node(e.dst)
+        consumer = "OUTPUT" if dst.kind == "output" else dst.name
+        for lab in (e.value_label, e.grad_label):
+            lab.owner = f"{lab.role}--{k}--{e.name}--{consumer}"
+
+
+def _large_svg(model: GraphModel) -> bytes:
+    """A graph of more than LARGE_LABELS labels: laid out with the font-free width estimate and
+    written as SVG directly (gradcalc.render.graphsvg), without matplotlib."""
+    from gradcalc.render.graphlayout import BOLD_SIZES, approx_width, layout
+    # bold texts run about a tenth wider than the estimate's average glyph
+    layout(model, lambda t, s: approx_width(t, s) * (1.12 if s in BOLD_SIZES else 1.0))
+    _label_ids(model)
+    palette = {"wire": WIRE, "gate_face": GATE_FACE, "gate_edge": GATE_EDGE,
+               "input_face": INPUT_FACE, "input_edge": INPUT_EDGE}
+    return svg_text(model, COLOURS, palette).encode("utf-8")
 
 
 def _render(model, fmt, notices):
