@@ -6,7 +6,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from gradcalc import ops
+from gradcalc.graph.gated import gated_layer, gated_names
 from gradcalc.graph.normgraph import norm_layer_graph, norm_names
+from gradcalc.problem.gatedlayers import GATED_TYPES
 from gradcalc.problem.model import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
 from gradcalc.problem.normlayers import NORM_TYPES
 
@@ -51,6 +53,9 @@ def forward_names(problem: Problem) -> list[str]:
         layer = problem.layers[i - 1]
         if layer.type in NORM_TYPES:
             names += norm_names(layer, i, f"h{i}" if i < n else "y")
+            continue
+        if layer.type in GATED_TYPES:
+            names += gated_names(layer, i, n, time_steps(problem, i))
             continue
         if layer.type not in ("dense", "conv2d", "conv1d"):
             names += _typed_names(layer, i, n, time_steps(problem, i) if layer.type == "rnn" else 0)
@@ -136,6 +141,10 @@ def _typed_layer(p: NetworkProblem, be: Backend, values: dict, i: int, layer, h,
         out = be.apply(layer.activation, [z], out_name, layer.attrs,
                        _act_formula(layer.activation, f"z{i}"), field + ("activation",))
         return out, out_name
+    if kind in GATED_TYPES:
+        T = time_steps(p, i)
+        return gated_layer(p, be, values, i, layer, h, h_name, weights, weight_names, T,
+                           lambda t: step_name(p, i, t, T))
     if kind == "flatten":
         return be.apply(kind, [h], out_name, attrs, f"flatten({h_name})", field), out_name
     if kind in NORM_TYPES:
@@ -251,7 +260,7 @@ def layer_output_name(problem: NetworkProblem, i: int) -> str:
         return "x"
     n = len(problem.layers)
     layer = problem.layers[i - 1]
-    if layer.type == "rnn" and layer.return_ == "last":
+    if layer.type in ("rnn", "lstm", "gru") and layer.return_ == "last":
         return "y" if i == n else f"h{i}[{time_steps(problem, i)}]"
     return "y" if i == n else f"h{i}"
 

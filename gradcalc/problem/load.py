@@ -151,7 +151,7 @@ def _network_problem(ctx: ValidationContext, doc: dict, title: str) -> NetworkPr
         raise ctx.error(("layers", len(layers) - 1),
                         f"the loss needs one vector per example, but the last layer gives shape "
                         f"{dims_text(shape)}; add a flatten (and a dense) layer"
-                        + (" or use return: last" if layers[-1].type == "rnn" else ""))
+                        + (" or use return: last" if layers[-1].type in ("rnn", "lstm", "gru") else ""))
     loss = None
     if "loss" in doc:
         loss = _loss(ctx, doc["loss"], layers, targets, labels, out=width, batch=batch,
