@@ -29,6 +29,8 @@ WORDS = {
         "personal": "Every student has different numbers: compute with yours.",
         "key": "Answer key", "draws": "draws", "value": "value", "interval": "accepted",
         "solution": "Worked solution", "slope": "slope α = {a}",
+        "stride": "stride {s}", "padding": "padding {p}", "flipped": "flipped kernel",
+        "window": "window {k}", "array": "{dims} array",
     },
     "zh": {
         "student": "学号", "name": "姓名", "given": "已知", "input": "输入",
@@ -49,6 +51,8 @@ WORDS = {
         "personal": "每位同学的数值各不相同，请用你自己的数值计算。",
         "key": "参考答案", "draws": "抽取次数", "value": "值", "interval": "可接受范围",
         "solution": "完整解答", "slope": "斜率 α = {a}",
+        "stride": "步长 {s}", "padding": "填充 {p}", "flipped": "卷积核翻转",
+        "window": "窗口 {k}", "array": "{dims} 数组",
     },
 }
 
@@ -84,6 +88,8 @@ def shape_text(a, lang: str) -> str:
         return w["scalar"]
     if a.ndim == 1:
         return w["vector"].format(n=a.shape[0])
+    if a.ndim > 2:       # feature maps, kernels: every axis (not the first two only)
+        return w["array"].format(dims=" × ".join(map(str, a.shape)))
     return w["matrix"].format(r=a.shape[0], c=a.shape[1])
 
 
@@ -92,11 +98,11 @@ def _layer_note(i: int, layer, w: dict) -> str | None:
     kind = getattr(layer, "type", "dense")
     parts = []
     if kind in ("conv2d", "conv1d"):
-        parts = [f"stride {layer.stride}", f"padding {layer.padding}"]
+        parts = [w["stride"].format(s=layer.stride), w["padding"].format(p=layer.padding)]
         if layer.flip:
-            parts.append("flipped kernel")
+            parts.append(w["flipped"])
     elif kind.startswith(("maxpool", "avgpool")):
-        parts = [f"window {layer.size}", f"stride {layer.stride}"]
+        parts = [w["window"].format(k=layer.size), w["stride"].format(s=layer.stride)]
     if layer.activation == "leaky_relu":
         parts.append(w["slope"].format(a=given_number(layer.alpha)))
     if kind == "dense" and not parts:
@@ -152,6 +158,9 @@ def given_blocks(problem, lang: str, solution=None) -> list:
                 formula = formula.replace("scale·", given_number(loss.scale) + "·") \
                     .replace("+ margin", "+ " + given_number(loss.margin)) \
                     .replace("(mean over the batch)", f"({w['mean']})")
+            if lang == "zh":
+                from gradcalc.render.i18n import zh_text
+                formula = zh_text(formula)
             lines.append(f"{name} = {formula}")
         if any("σ(" in line for line in lines):
             lines.append("σ(z) = 1 / (1 + exp(−z))")

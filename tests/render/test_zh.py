@@ -159,3 +159,17 @@ def test_train_in_chinese_has_no_english():
     assert r.exit_code == 0, r.output
     assert "3 轮" in r.stdout
     assert english_in(r.stdout + r.stderr, _teacher_text(ROOT / "problems" / "hw1_sgd.yaml")) == []
+
+
+@pytest.mark.parametrize("problem", ["hw1_template.yaml", "cnn_tiny.yaml"])
+def test_handouts_and_keys_in_chinese_have_no_english(tmp_path, problem):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns001,Ada\n", encoding="utf-8")
+    r = run(["variants", f"problems/{problem}", "--roster", roster, "-o", tmp_path / "v",
+             "--lang", "zh", "--quiet"])
+    assert r.exit_code == 0, r.output
+    for md in ("handouts/s001.md", "keys/s001.md"):
+        text = (tmp_path / "v" / md).read_text(encoding="utf-8")
+        # the blank answer file (YAML keys) and the math are notation
+        text = re.sub(r"```yaml.*?```|\$\$.*?\$\$|\$[^$]*\$", " ", text, flags=re.S)
+        assert english_in(text, _teacher_text(ROOT / "problems" / problem)) == [], md
