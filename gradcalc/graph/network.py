@@ -7,7 +7,7 @@ import numpy as np
 
 from gradcalc import ops
 from gradcalc.graph.gated import gated_layer, gated_names
-from gradcalc.graph.normgraph import norm_layer_graph, norm_names
+from gradcalc.graph.normgraph import add_residual, norm_layer_graph, norm_names, residual_names
 from gradcalc.problem.gatedlayers import GATED_TYPES
 from gradcalc.problem.model import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
 from gradcalc.problem.normlayers import NORM_TYPES
@@ -52,7 +52,7 @@ def forward_names(problem: Problem) -> list[str]:
     for i in range(1, n + 1):
         layer = problem.layers[i - 1]
         if layer.type in NORM_TYPES:
-            names += norm_names(layer, i, f"h{i}" if i < n else "y")
+            names += residual_names(norm_names(layer, i, f"h{i}" if i < n else "y"), layer, i)
             continue
         if layer.type in GATED_TYPES:
             names += gated_names(layer, i, n, time_steps(problem, i))
@@ -60,7 +60,7 @@ def forward_names(problem: Problem) -> list[str]:
         if layer.type not in ("dense", "conv2d", "conv1d"):
             names += _typed_names(layer, i, n, time_steps(problem, i) if layer.type == "rnn" else 0)
             continue
-        names += [f"W{i}", f"b{i}", f"z{i}", f"h{i}" if i < n else "y"]
+        names += residual_names([f"W{i}", f"b{i}", f"z{i}", f"h{i}" if i < n else "y"], layer, i)
     if problem.loss is not None:
         names += ["L_data", "R", "L"] if problem.l2 else ["L"]
     return names
@@ -72,9 +72,11 @@ def _network(p: NetworkProblem, be: Backend, values: dict) -> Any:
     weights = []
     weight_names = []
     n = len(p.layers)
+    named = {"x": h}                # what a later layer's `residual:` may add
     for i, layer in enumerate(p.layers, 1):
         if layer.type != "dense":
             h, h_name = _typed_layer(p, be, values, i, layer, h, h_name, weights, weight_names)
+            h, h_name = add_residual(be, p, i, h, h_name, named)
             continue
         W = be.leaf(f"W{i}", values.get(f"W{i}", layer.W), "param")
         b = be.leaf(f"b{i}", values.get(f"b{i}", layer.b), "param")
@@ -83,10 +85,10 @@ def _network(p: NetworkProblem, be: Backend, values: dict) -> Any:
         field = ("layers", i - 1)
         formula = f"W{i}·{h_name} + b{i}" if not p.batch else f"{h_name}·W{i}ᵀ + b{i}"
         z = be.apply("affine", [W, h, b], f"z{i}", {}, formula, field + ("W",))
-        out_name = f"h{i}" if i < n else "y"
+        out_name = f"f{i}" if layer.residual else f"h{i}" if i < n else "y"
         h = be.apply(layer.activation, [z], out_name, layer.attrs,
                      _act_formula(layer.activation, f"z{i}"), field + ("activation",))
-        h_name = out_name
+        h, h_name = add_residual(be, p, i, h, out_name, named)
     if p.loss is None:
         return h
     loss_name = "L_data" if p.l2 else "L"
@@ -121,7 +123,7 @@ def _typed_layer(p: NetworkProblem, be: Backend, values: dict, i: int, layer, h,
     """Conv, pooling, flatten and rnn layers; returns the output handle and its name."""
     n = len(p.layers)
     field = ("layers", i - 1)
-    out_name = f"h{i}" if i < n else "y"
+    out_name = f"f{i}" if layer.residual else f"h{i}" if i < n else "y"   # f{i}: before + NAME
     kind = layer.type
     attrs = layer.op_attrs(p.batch)
 

@@ -60,3 +60,20 @@ def mask_text(mask) -> str:
     if m.ndim <= 1:
         return "[" + " ".join(map(str, m.ravel())) + "]"
     return "[" + "; ".join(mask_text(row)[1:-1] for row in m) + "]"
+
+
+def residual_names(names: list[str], layer: Layer, i: int) -> list[str]:
+    """With `residual:` the layer's own result is f{i}, and its output is f{i} + NAME."""
+    return names[:-1] + [f"f{i}", names[-1]] if layer.residual else names
+
+
+def add_residual(be, p: NetworkProblem, i: int, h, h_name: str, named: dict):
+    """h{i} = f{i} + NAME when layer i has `residual: NAME`; remembers the layer's output."""
+    layer = p.layers[i - 1]
+    if layer.residual:
+        out = f"h{i}" if i < len(p.layers) else "y"
+        h = be.apply("add", [h, named[layer.residual]], out, {}, f"{h_name} + {layer.residual}",
+                     ("layers", i - 1, "residual"))
+        h_name = out
+    named[h_name] = h
+    return h, h_name

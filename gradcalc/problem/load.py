@@ -10,7 +10,7 @@ from gradcalc.problem.context import ValidationContext, freeze, unknown_message,
 from gradcalc.problem.expression import expression_problem
 from gradcalc.problem.layers import (dims_text, first_layer_type, layer_activation, layer_type,
                                      refuse_typed_keys, source_text, typed_layer)
-from gradcalc.problem.normlayers import check_ids
+from gradcalc.problem.normlayers import apply_residuals, check_ids
 from gradcalc.problem.model import (LAYER_KEYS, LOSS_KEYS, TOP_KEYS_EXPRESSION, TOP_KEYS_NETWORK,
                                     TOP_KEYS_OTHER, TYPE_KEYS, Layer, Loss, NetworkProblem, Problem)
 
@@ -144,6 +144,7 @@ def _network_problem(ctx: ValidationContext, doc: dict, title: str) -> NetworkPr
         width = W.shape[0]
         shape = (width,)
 
+    layers = apply_residuals(ctx, layers_raw, layers, x.shape[1:] if has_data else x.shape)
     typed = any(layer.type != "dense" for layer in layers)
     batch = has_data if typed else x.ndim == 2
     last = ("layers", len(layers) - 1) + (("W",) if layers[-1].W is not None else ())

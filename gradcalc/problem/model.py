@@ -11,12 +11,13 @@ TOP_KEYS_NETWORK = ("title", "description", "input", "data", "layers", "loss", "
 TOP_KEYS_EXPRESSION = ("title", "description", "expression", "values")
 # sections owned by other modules (grading rubric, optimizer, variants); validated there
 TOP_KEYS_OTHER = ("grading", "optimizer", "variants")
-LAYER_KEYS = ("W", "b", "activation", "alpha", "name")
+LAYER_KEYS = ("W", "b", "activation", "alpha", "name", "residual")
 LOSS_KEYS = {"mse": ("type", "target", "scale"), "cross_entropy": ("type", "label"),
              "hinge": ("type", "label", "margin"), "bce": ("type", "target")}
 CONSTANTS = {"pi": math.pi, "e": math.e}
 # keys of the layer types besides dense (`type:` on a layer); see problem.layers
-_CONV_KEYS = ("type", "W", "b", "stride", "padding", "flip", "activation", "alpha", "name")
+_CONV_KEYS = ("type", "W", "b", "stride", "padding", "flip", "activation", "alpha", "name",
+              "residual")
 _POOL_KEYS = ("type", "size", "stride", "name")
 TYPE_KEYS = {"dense": LAYER_KEYS + ("type",), "conv2d": _CONV_KEYS, "conv1d": _CONV_KEYS,
              "maxpool2d": _POOL_KEYS, "avgpool2d": _POOL_KEYS, "maxpool1d": _POOL_KEYS,
@@ -55,6 +56,7 @@ class Layer:
     p: float = 0.0                  # dropout: the probability of dropping a unit
     mask: np.ndarray | None = None  # dropout: 0/1, the shape of the layer's input (batch too)
     mode: str = "train"             # dropout: "train" (mask and 1/(1 − p)) or "eval" (identity)
+    residual: str | None = None     # h{i} = f(z{i}) + this earlier quantity (x or h{j}, j < i)
     # lstm / gru / attention: the parameters given in the file, by key (Wxh, Whh, b, bh, h0, c0,
     # Wq, Wk, Wv, Wo), in file order; absent h0, c0, bh are zeros and not parameters
     params: dict = field(default_factory=dict)

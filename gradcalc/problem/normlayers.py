@@ -113,3 +113,33 @@ def check_ids(ctx: ValidationContext, x: np.ndarray, xpath: tuple, vocab: int) -
     if bad.size:
         raise ctx.error(xpath, f"id {bad[0]:g} is out of range: expected 0 … {vocab - 1} "
                                f"(W has {vocab} rows)")
+
+
+def apply_residuals(ctx: ValidationContext, layers_raw: list, layers: list, in_shape: tuple) -> list:
+    """`residual: NAME` on layer i (0-based): NAME is x or h{j} of an earlier layer j ≤ i whose
+    output (one example) has the shape of layer i's output."""
+    import re
+    from dataclasses import replace
+
+    shapes = {"x": tuple(in_shape)}
+    out = []
+    for i, (raw, layer) in enumerate(zip(layers_raw, layers)):
+        if isinstance(raw, dict) and "residual" in raw:
+            ref, path = raw["residual"], ("layers", i, "residual")
+            earlier = "x" + "".join(f", h{j}" for j in range(1, i + 1) if f"h{j}" in shapes)
+            if not isinstance(ref, str) or ref not in shapes:
+                m = re.fullmatch(r"h(\d+)", ref) if isinstance(ref, str) else None
+                if m and int(m.group(1)) > i:
+                    raise ctx.error(path, f"{ref} is the output of layer {int(m.group(1)) - 1}, "
+                                          f"which comes later; layer {i} can add {earlier}")
+                raise ctx.error(path, f"expected the name of an earlier layer's output "
+                                      f"({earlier}), got {value_kind(ref) if not isinstance(ref, str) else ref}")
+            if shapes[ref] != tuple(layer.out_shape):
+                raise ctx.error(path, f"{ref} has shape {_dims(shapes[ref])} but the output of "
+                                      f"layer {i} has shape {_dims(layer.out_shape)}; a residual "
+                                      f"adds quantities of the same shape")
+            layer = replace(layer, residual=ref)
+        if layer.type not in ("rnn", "lstm", "gru"):       # their outputs are named otherwise
+            shapes[f"h{i + 1}"] = tuple(layer.out_shape)
+        out.append(layer)
+    return out
