@@ -48,7 +48,7 @@ def _embed_matrix(site):
 
 
 register(Op("embedding", 1, _embed_forward, _embed_vjp, _embed_sym, "W[ids]", "{0}[ids]",
-            ("onehot(ids)ᵀ (rows of repeated ids add)",), matrix=_embed_matrix,
+            ("onehot(ids) (one row per position; rows of W hit twice add)",), matrix=_embed_matrix,
             local=lambda out, W, *, ids: (_onehot(ids, np.shape(W)[0]),),
             sample=lambda rng: (rng.uniform(-1, 1, (5, 3)),),
             attrs_sample={"ids": np.array([1, 3, 1, 0])}))
