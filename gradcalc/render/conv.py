@@ -262,8 +262,13 @@ def diagnostics_table(summary: dict, lang: str, precision: int) -> Table:
     rows = [[w["norms"], fmt.value(np.asarray(summary["grad_norms"]), precision)],
             [w["ratio"], _maybe(summary["ratio_first_last"], precision)],
             [w["factor"], _maybe(summary["factor_per_step"], precision)],
-            [w["sigma"], fmt.num(summary["whh_spectral_norm"], precision)],
             [w["verdict"], verdict]]
+    if "whh_spectral_norm" in summary:      # rnn layers; lstm and gru add the cell path instead
+        rows.insert(3, [w["sigma"], fmt.num(summary["whh_spectral_norm"], precision)])
+    if "cell_grad_norms" in summary:
+        rows.insert(3, ["‖∂L/∂c_t‖ (cell path)", fmt.value(np.asarray(summary["cell_grad_norms"]),
+                                                           precision)])
+        rows.insert(4, ["‖∂L/∂c_1‖ / ‖∂L/∂c_T‖", _maybe(summary["cell_ratio_first_last"], precision)])
     return Table(w["diag"].format(i=summary["layer"]), [w["quantity"], w["value"]], rows,
                  note=w["diag_note"], kinds=["text", "text"])
 

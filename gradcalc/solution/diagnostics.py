@@ -122,6 +122,53 @@ def diagnose(problem, graph) -> tuple[list[dict], dict[int, Bptt]]:
     return summaries, details
 
 
+def _norms(graph, names: list[str], batch: bool) -> tuple[np.ndarray, list[float]]:
+    nodes = [graph.by_name[n] for n in names]
+    total = np.stack([n.grad if n.grad is not None else np.zeros_like(n.value) for n in nodes],
+                     axis=1 if batch else 0)
+    rows = total if batch else total[None]
+    with np.errstate(over="ignore"):
+        return total, [float(np.linalg.norm(rows[:, t])) for t in range(rows.shape[1])]
+
+
+def gated(problem, graph) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """lstm and gru layers: ‖∂L/∂h_t‖ per step and, for an lstm, ‖∂L/∂c_t‖ along the cell path
+    (the path an lstm adds: c_(t−1) → c_t multiplies the gradient by the forget gate f_t).
+    Returns the JSON-ready summaries and the T×H gradients of h{i} and c{i}."""
+    summaries, grads = [], {}
+    if getattr(problem, "kind", "") != "network":
+        return summaries, grads
+    for i, layer in enumerate(problem.layers, 1):
+        if layer.type not in ("lstm", "gru"):
+            continue
+        T = time_steps(problem, i)
+        total, norms = _norms(graph, [step_name(problem, i, t, T) for t in range(1, T + 1)],
+                              problem.batch)
+        kind, ratio, factor = verdict(norms)
+        grads[rnn_state_name(problem, i)] = total
+        summary = {"layer": i, "type": layer.type, "states": f"h{i}", "T": T,
+                   "grad_norms": norms, "ratio_first_last": ratio, "factor_per_step": factor,
+                   "verdict": kind}
+        words = f"along the states h_t: ‖∂L/∂h_1‖ / ‖∂L/∂h_{T}‖ = {_g(ratio)} ({kind})"
+        if layer.type == "lstm":
+            cells, cnorms = _norms(graph, [f"c{i}[{t}]" for t in range(1, T + 1)], problem.batch)
+            ckind, cratio, cfactor = verdict(cnorms)
+            grads[f"c{i}"] = cells
+            summary.update({"cells": f"c{i}", "cell_grad_norms": cnorms,
+                            "cell_ratio_first_last": cratio, "cell_factor_per_step": cfactor,
+                            "cell_verdict": ckind})
+            words += (f"; along the cells c_t: ‖∂L/∂c_1‖ / ‖∂L/∂c_{T}‖ = {_g(cratio)} ({ckind}; "
+                      f"each step back multiplies ∂L/∂c_t by the forget gate f_t, about "
+                      f"{_g(cfactor)} here)")
+        summary["explanation"] = words[0].upper() + words[1:] + "."
+        summaries.append(summary)
+    return summaries, grads
+
+
+def _g(v) -> str:
+    return "undefined" if v is None else f"{v:.3g}"
+
+
 def attach(sol, graph) -> None:
     """Add the rnn diagnostics to a Solution of a network with rnn layers (no-op otherwise).
 
@@ -129,9 +176,12 @@ def attach(sol, graph) -> None:
     every step, as backpropagation through time defines them (the T×H arrays themselves are
     read-outs of the steps, so the graph gives them no gradient of their own)."""
     problem = sol.problem
-    if not rnn_layers(problem):
+    more, grads = gated(problem, graph)
+    sol.gradients.update(grads)
+    if not rnn_layers(problem) and not more:
         return
     summaries, details = diagnose(problem, graph)
+    summaries += more
     for i, d in details.items():
         sol.gradients[f"z{i}"] = d.delta
         sol.gradients[rnn_state_name(problem, i)] = d.total
