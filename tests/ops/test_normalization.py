@@ -271,3 +271,19 @@ def test_shipped_problems_agree_three_ways(stem):
                            env={"COLUMNS": "120"})
     assert r.exit_code == 0, r.output
     assert "agree" in r.output
+
+
+@pytest.mark.parametrize("stem,labels", [("batchnorm", ("batch norm x̂", "xhat2", "gamma2")),
+                                         ("dropout", ("• ⊙ mask2 / (1 − p)", "h2")),
+                                         ("embedding", ("W[ids]", "W1")),
+                                         ("residual", ("+", "tanh", "h1"))])
+def test_graph_pictures_render(tmp_path, stem, labels):
+    from click.testing import CliRunner
+
+    from gradcalc.cli import cli
+    out = tmp_path / f"{stem}.svg"
+    r = CliRunner().invoke(cli, ["graph", str(ROOT / "problems" / f"{stem}.yaml"), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    svg = out.read_text()
+    for label in labels:
+        assert f">{label}<" in svg, label
