@@ -86,7 +86,7 @@ class Term:
         cached = self.__dict__.get("_value")
         if cached is None:
             cached = self._compute()
-            object.__setattr__(self, "_value", cached)
+            self._value = cached
         return cached
 
     def _compute(self) -> np.ndarray:
@@ -101,11 +101,11 @@ class Term:
         return s
 
 
-@dataclass(frozen=True, eq=False)
 class V(Term):
     """A placeholder: "g" (upstream), "out", or an input index."""
 
-    key: Any
+    def __init__(self, key: Any):
+        self.key = key
 
     def bind(self, env):
         return env.get(self.key, self)
@@ -117,13 +117,11 @@ class V(Term):
         raise ValueError(f"unbound operand {self.key!r}")
 
 
-@dataclass(frozen=True, eq=False)
 class Leaf(Term):
     """A named operand with its value (a forward value, an upstream gradient, a target)."""
 
-    name: str
-    value: Any
-    latex_name: str = ""
+    def __init__(self, name: str, value: Any, latex_name: str = ""):
+        self.name, self.value, self.latex_name = name, value, latex_name
 
     def show(self, style=TEXT):
         return style.leaf(self)
@@ -132,9 +130,9 @@ class Leaf(Term):
         return display(self.value)
 
 
-@dataclass(frozen=True, eq=False)
 class Num(Term):
-    c: float
+    def __init__(self, c: float):
+        self.c = c
 
     def show(self, style=TEXT):
         text = f"{self.c:.4g}"
@@ -144,13 +142,11 @@ class Num(Term):
         return np.asarray(float(self.c))
 
 
-@dataclass(frozen=True, eq=False)
 class Ref(Term):
     """A composed term shown by its name (∂L/∂z1), evaluated from its definition."""
 
-    name: str
-    latex_name: str
-    term: Term
+    def __init__(self, name: str, latex_name: str, term: Term):
+        self.name, self.latex_name, self.term = name, latex_name, term
 
     def show(self, style=TEXT):
         shown = style.leaf_fn(self) if style.leaf_fn is not None else None
@@ -166,11 +162,9 @@ def _scalar(a) -> bool:
     return a.ndim == 0 or a.shape == (1, 1)
 
 
-@dataclass(frozen=True, eq=False)
 class Bin(Term):
-    op: str             # "dot", "had", "div", "add", "sub"
-    a: Term
-    b: Term
+    def __init__(self, op: str, a: Term, b: Term):
+        self.op, self.a, self.b = op, a, b      # op: "dot", "had", "div", "add", "sub"
 
     @property
     def prec(self):      # type: ignore[override]
@@ -203,10 +197,9 @@ class Bin(Term):
                     "sub": np.subtract}[self.op](A, B)
 
 
-@dataclass(frozen=True, eq=False)
 class Un(Term):
-    op: str             # "T" (transpose), "neg"
-    a: Term
+    def __init__(self, op: str, a: Term):
+        self.op, self.a = op, a                 # op: "T" (transpose), "neg"
 
     @property
     def prec(self):      # type: ignore[override]
@@ -241,16 +234,14 @@ class Un(Term):
 _SLOT = re.compile(r"(?<!\\mathrm)\{(\d)\}")      # not the 1 of \mathrm{1} (an indicator)
 
 
-@dataclass(frozen=True, eq=False)
 class Apply(Term):
     """A named function of terms: `fn(*raw args) -> raw result`.  `shapes` gives each argument's
     raw shape (None: elementwise on the display form, shape kept)."""
 
-    text_fmt: str
-    latex_fmt: str
-    fn: Callable
-    args: tuple
-    shapes: tuple | None = None
+    def __init__(self, text_fmt: str, latex_fmt: str, fn: Callable, args: tuple,
+                 shapes: tuple | None = None):
+        self.text_fmt, self.latex_fmt, self.fn = text_fmt, latex_fmt, fn
+        self.args, self.shapes = args, shapes
 
     def bind(self, env):
         return Apply(self.text_fmt, self.latex_fmt, self.fn, tuple(a.bind(env) for a in self.args),

@@ -11,7 +11,6 @@ from dataclasses import replace
 from gradcalc.ops import matrix as mx
 from gradcalc.render import fmt
 from gradcalc.render.i18n import pick
-from gradcalc.render.mathml import escape, latex_mathml
 
 WORDS = {
     "en": {
@@ -145,6 +144,7 @@ def form_note(rows, lang: str = "en") -> str:
 
 # ---------------------------------------------------------------- HTML (MathML)
 def _mathml(tex: str, text: str) -> str:
+    from gradcalc.render.mathml import escape, latex_mathml    # the HTML report only
     m = latex_mathml(tex, display=False) if len(tex) < 4000 else None
     return m if m is not None else f"<code>{escape(text)}</code>"
 
@@ -155,12 +155,14 @@ def product_html(p, out: str, num) -> str:
     lhs = tex_name(f"∂{out}/∂{p.input}", p.network)
     shown = _mathml(f"{lhs} = {p.latex()}", f"∂{out}/∂{p.input} = {p.term.text()}")
     if not p.ok:
+        from gradcalc.render.mathml import escape
         return f"<div>{shown} <strong>✗ {escape(p.error)}</strong></div>"
     return f"<div>{shown} = {num(p.value)}</div>"
 
 
 def forms_html(sol, lang: str = "en") -> tuple[list[list[str]], str] | None:
     """Rows (the form as MathML, its check) and the note of the HTML report's table."""
+    from gradcalc.render.mathml import escape
     rows = form_rows(sol, lang)
     if not rows:
         return None
