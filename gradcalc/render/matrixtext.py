@@ -11,6 +11,7 @@ from dataclasses import replace
 from gradcalc.ops import matrix as mx
 from gradcalc.render import fmt
 from gradcalc.render.i18n import pick
+from gradcalc.solution.matrixforms import TOLERANCE
 
 WORDS = {
     "en": {
@@ -22,6 +23,7 @@ WORDS = {
         "title": "Gradients in matrix notation (composed along the graph, checked)",
         "form": "matrix form", "check": "max rel. error vs autograd",
         "ok": "✓ {err}", "bad": "✗ {why}",
+        "zero": "✓ 0 up to rounding (|error| ≤ 1e-14)",
         "note": "Each formula was evaluated with NumPy from the forward values and compared with "
                 "the autograd gradient.",
         "where": " A δ shown by name is defined after 'where' (the recursion, evaluated too).",
@@ -37,6 +39,7 @@ WORDS = {
         "title": "矩阵形式的梯度（沿计算图复合，已核对）",
         "form": "矩阵形式", "check": "与自动微分的最大相对误差",
         "ok": "✓ {err}", "bad": "✗ {why}",
+        "zero": "✓ 舍入误差内为 0（|误差| ≤ 1e-14）",
         "note": "每个公式都用 NumPy 由前向计算的值算出，并与自动微分的梯度比较。",
         "where": "以名字出现的 δ 在“其中”之后给出定义（递推式，同样已计算核对）。",
         "where_word": "；其中 ",
@@ -110,6 +113,8 @@ def product_equation(p, valued) -> str:
 
 
 def form_check_latex(f) -> str:
+    if f.verified and f.max_rel_error > TOLERANCE:
+        return r"\quad\text{(verified: 0 up to rounding, error at most 1e-14)}"
     if f.verified:
         return rf"\quad\text{{(verified: max rel.\ error {f.max_rel_error:.1e})}}"
     return r"\quad\text{(NOT verified: " + _plain(f.error or "values differ") + ")}"
@@ -126,7 +131,9 @@ def form_rows(sol, lang: str = "en", precision: int = 4) -> list[list[str]]:
     rows = []
     for name, f in (sol.matrix.forms.items() if getattr(sol, "matrix", None) else []):
         text = f.text if len(f.text) <= CLIP else f.text[:CLIP] + w["cut"]
-        if f.verified:
+        if f.verified and f.max_rel_error > TOLERANCE:     # both 0 up to rounding
+            check = w["zero"]
+        elif f.verified:
             check = w["ok"].format(err=f"{f.max_rel_error:.1e}")
         else:
             why = f.error or w["mismatch"].format(err=f"{f.max_rel_error:.1e}")

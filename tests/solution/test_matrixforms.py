@@ -200,3 +200,18 @@ def test_a_wrong_rule_cannot_pass(monkeypatch):
     assert [(p.node, p.input, p.error) for p in sol.matrix.mismatches()] == \
         [("z1", "x", "does not equal the autograd gradient")]
     assert not sol.matrix.forms["x"].verified and sol.matrix.forms["x"].max_rel_error > 0.1
+
+
+def test_a_gradient_that_is_zero_up_to_rounding_is_verified():
+    # a bias right before batchnorm cannot change L (batchnorm subtracts the batch mean), so
+    # ∂L/∂b1 = 0 exactly; autograd and the composed form round to different ±1e-17
+    text = (PROBLEMS / "batchnorm.yaml").read_text()
+    text = text.replace("activation: tanh\n  - type: batchnorm", "activation: linear\n  - type: batchnorm")
+    from gradcalc.problem.load import parse_problem
+    sol = solve(parse_problem(text, "bn.yaml"), "autograd")
+    assert np.max(np.abs(sol.gradients["b1"])) < 1e-15
+    f = sol.matrix.forms["b1"]
+    assert f.verified and sol.matrix.mismatches() == []
+    from gradcalc.render.solvetables import matrix_table
+    row = next(r for r in matrix_table(sol).rows if r[0].startswith("∂L/∂b1 ="))
+    assert row[1] == "✓ 0 up to rounding (|error| ≤ 1e-14)"
