@@ -106,7 +106,7 @@ def _grade(rub, rubric, submissions, out_path, roster_data, roster_key, assignme
     _write(out_path / "summary.md",
            summary_markdown(report, layer_pass_rates(report), _isolation(rub), roster_info,
                             failed).encode("utf-8"))
-    remove_stale(str(out_path), read_manifest(str(out_path)), written)
+    remove_stale(str(out_path), read_manifest(str(out_path), "grade-code"), written)
     _write(out_path / MANIFEST, manifest_json("grade-code", written).encode("utf-8"))
     if not quiet:
         for name, passed, total in layer_pass_rates(report):
