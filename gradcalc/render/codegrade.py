@@ -104,7 +104,10 @@ def summary_markdown(report, rates, isolation: list[str], roster_info=None,
         lines += [f"| {md_text(r.student)} | {md_text(r.status)} |" for r in stuck]
     if roster_info and roster_info.get("not_on_roster"):
         lines += ["", f"Not on the roster (matched on '{roster_info['key']}'): "
-                  + ", ".join(roster_info["not_on_roster"])]
+                  + ", ".join(md_text(s) for s in roster_info["not_on_roster"])]
+    if roster_info and roster_info.get("unmatched"):
+        lines += ["", "On the roster without a submission (their upload.csv cell is blank): "
+                  + ", ".join(md_text(s) for s in roster_info["unmatched"])]
     if not_written:
         lines += ["", "## Not written", ""] + [f"- {md_text(t)}" for t in not_written]
     lines += ["", "## How the code was run", ""] + [f"- {s}" for s in isolation]

@@ -62,7 +62,8 @@ def graded(tmp_path_factory):
     (root / "rubric.yaml").write_text(RUBRIC)
     roster = root / "roster.csv"
     roster.write_text("Student,ID,SIS User ID,HW3\r\n    Points Possible,,,\r\n"
-                      "Ada,1,s01_right,\r\nBob,2,s02_buggy,\r\n", encoding="utf-8")
+                      "Ada,1,s01_right,\r\nBob,2,s02_buggy,\r\nCy,3,s99_absent,\r\n",
+                      encoding="utf-8")
     out = root / "out"
     mp = pytest.MonkeyPatch()
     mp.setenv("GRADCALC_TEST_SECRET", "hunter2")
@@ -154,6 +155,9 @@ def test_the_roster_upload(graded):
     up = rows(out / "upload.csv")
     assert up[0] == ["Student", "ID", "SIS User ID", "rubric"]
     assert up[2][-1] == "8" and up[3][-1] == "0"
+    assert up[4] == ["Cy", "3", "s99_absent", ""]      # no submission: blank, and said
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "On the roster without a submission" in summary and "s99\\_absent" in summary
 
 
 @pytest.mark.parametrize("text, where", [
