@@ -38,16 +38,19 @@ def escape_cell(text) -> str:
 CELL_LIMIT = 10_000          # characters of one cell (a 5 MB "name" is not copied whole)
 
 
-def csv_text(rows, delimiter: str = ",", newline: str = "\r\n", escape: bool = True) -> str:
+def csv_text(rows, delimiter: str = ",", newline: str = "\r\n", escape: bool = True,
+             quote_all: bool = False) -> str:
     """THE writer of every CSV gradcalc writes: each cell formula-escaped (escape_cell), and
     control characters replaced (printable), at most CELL_LIMIT characters, and
     every cell holding a CR or LF quoted whatever the line ending (csv.writer quotes only the
     characters of its own line terminator, so with "\\n" a bare CR in a student id would start
     a new spreadsheet row such as "=1+1"). `newline` is the row ending ("\\r\\n" as RFC 4180,
-    or "\\n"); `escape=False` leaves cells as they are (numbers and names gradcalc made)."""
+    or "\\n"); `escape=False` leaves cells as they are (numbers and names gradcalc made);
+    `quote_all` puts every cell inside quotes (Blackboard asks it of comma-delimited files)."""
     lines: list[str] = []
     # lineterminator "\r\n" makes the csv module quote a cell holding either character
-    writer = csv.writer(_Lines(lines), delimiter=delimiter, lineterminator="\r\n")
+    writer = csv.writer(_Lines(lines), delimiter=delimiter, lineterminator="\r\n",
+                        quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
     for row in rows:
         writer.writerow([escape_cell(printable(c, CELL_LIMIT)) for c in row] if escape else
                         ["" if c is None else str(c) for c in row])

@@ -87,9 +87,14 @@ def _prepare_dir(out: Path) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No table and no progress bar; files only.")
 @click.option("--wait", is_flag=True, help="When another run is writing to the output folder, "
               "wait for it to finish [default: stop with exit status 2].")
+@click.option("--export", "exports", multiple=True, metavar="PLATFORM",
+              type=click.Choice(["gradescope", "prairielearn", "moodle", "blackboard", "canvas"]),
+              help="Also write what PLATFORM imports (repeatable): gradescope/<student>.json, "
+                   "prairielearn/<student>.json, moodle.csv, blackboard.csv; canvas is "
+                   "upload.csv (needs --roster).")
 @handle_errors
 def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_answers, variants,
-          lang, precision, quiet, wait):
+          lang, precision, quiet, wait, exports=()):
     """Grade a class: PROBLEM (with an optional `grading:` rubric) against SUBMISSIONS (answer
     files or folders of them: YAML/JSON, one per student, or CSV, a row per student).
 
@@ -140,6 +145,8 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
             raise UsageError("no such file or folder", file=p)
     _prepare_dir(out_path)
     with FolderLock(str(out_path), wait):
+        from gradcalc.cli.gradeexports import Exports
+        export = Exports(exports, out_path, lang, hide_answers, precision, bool(roster))
         files, skipped = find_answer_files(submissions, exclude=[out_path], inputs=dict(
             [(roster, "the roster")] if roster else [], **{problem: "the problem file"}))
         if not files:
@@ -151,14 +158,14 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
         try:
             _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path,
                          roster, roster_data, roster_key, assignment, hide_answers, lang,
-                         precision, quiet, histogram, skipped)
+                         precision, quiet, histogram, skipped, export)
         finally:
             histogram.close()
 
 
 def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path, roster,
                  roster_data, roster_key, assignment, hide_answers, lang, precision, quiet,
-                 histogram, skipped=()) -> None:
+                 histogram, skipped=(), export=None) -> None:
     from gradcalc.grading.answerfiles import read_file
     from gradcalc.grading.outfolder import MANIFEST, manifest_json, read_manifest, remove_stale
     from gradcalc.grading.submissions import flag_duplicates
@@ -201,6 +208,8 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
                 write_atomic(os.path.join(folder, name), text.encode("utf-8"),
                              skip_unchanged=True, exists=name in present)
                 written.add("feedback/" + name)
+                if export is not None:      # (gradescope/prairielearn: before the release)
+                    written.update(export.submission(result, name))
             except UsageError as exc:
                 failed.append(exc)
             for q in result.questions:
@@ -221,6 +230,9 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
                                        rubric.max_points, roster_key)
         _write(out_path / "upload.csv", text.encode("utf-8"))
         written.add("upload.csv")
+    if export is not None:
+        written.update(export.class_files(report.results, assignment or Path(problem).stem,
+                                          rubric.max_points))
     _write(out_path / "histogram.png",
            histogram.png(report.totals, rubric.max_points, prob.title))
     if grader is not None:
@@ -253,6 +265,8 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
             click.echo(gw["note_attention"].format(n=n_att), err=True)
         if skipped:
             click.echo(gw["note_skipped"].format(n=len(skipped)), err=True)
+        if export is not None and export.note():
+            click.echo(export.note(), err=True)
         if removed:
             click.echo(gw["note_removed"].format(n=len(removed)), err=True)
     if failed:

@@ -25,7 +25,7 @@ _SAFE = re.compile(r"[^\w.\-]")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
                      *(f"lpt{i}" for i in range(1, 10))}
 # folders whose files a manifest may name (anything else in a manifest is ignored)
-SUBFOLDERS = ("feedback", "problems", "handouts", "keys")
+SUBFOLDERS = ("feedback", "problems", "handouts", "keys", "gradescope", "prairielearn")
 
 
 def clip_bytes(text: str, limit: int) -> str:
