@@ -52,7 +52,8 @@ PRECISION = click.option("--precision", type=click.IntRange(1, 17), default=4, s
 # module (start-up time); a command missing here is still found: every module is imported then.
 _HOME = {"schema": "schema", "solve": "solve", "check": "check", "grade": "grade",
          "template": "grade", "grade-code": "gradecode", "train": "train", "graph": "graph",
-         "variant": "variants", "variants": "variants"}
+         "variant": "variants", "variants": "variants", "autograder": "autograder",
+         "autograder-run": "autograder", "key": "key"}
 
 
 class _Commands(dict):
@@ -225,5 +226,6 @@ def _import(name: str) -> None:
 
 def _register():
     """Import every command module."""
-    for name in ("schema", "solve", "check", "grade", "gradecode", "train", "graph", "variants"):
+    for name in ("schema", "solve", "check", "grade", "gradecode", "train", "graph", "variants",
+                 "autograder", "key"):
         _import(name)
