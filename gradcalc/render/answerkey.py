@@ -9,15 +9,18 @@ from gradcalc.render.handout import (blocks_markdown, given_blocks, question_lab
 from gradcalc.csvsafe import csv_text   # THE CSV writer: formula escaping, CR quoted
 
 
-def key_markdown(variant, questions, refs: dict, output: str, lang: str = "en", name: str = "",
-                 precision: int = 4, solution=None) -> str:
-    """A teaching assistant's key: the asked answers with the accepted intervals, then the
-    worked solution tables."""
+def key_blocks(variant, questions, refs: dict, output: str, lang: str = "en", name: str = "",
+               solution=None, math=None) -> list:
+    """The key's blocks (see handout.blocks_markdown): title, who, the given numbers, and the
+    asked answers with their accepted intervals. A variant whose `student` is None (the one
+    problem of a whole class) has no who line. `math` writes a value (markdown: $…$ math)."""
     w = words(lang)
+    math = math or _math
     p = variant.problem
-    who = f"{w['student']}: {variant.student}" + (f"  ·  {w['name']}: {name}" if name else "")
-    blocks: list = [("h1", f"{w['key']}: {p.title}"),
-                    ("p", who + f"  ·  {w['draws']}: {variant.draws}", "user")]
+    blocks: list = [("h1", f"{w['key']}: {p.title}")]
+    if variant.student is not None:
+        who = f"{w['student']}: {variant.student}" + (f"  ·  {w['name']}: {name}" if name else "")
+        blocks.append(("p", who + f"  ·  {w['draws']}: {variant.draws}", "user"))
     blocks += given_blocks(p, lang, solution)
     rows = []
     for i, q in enumerate(questions, 1):
@@ -27,12 +30,20 @@ def key_markdown(variant, questions, refs: dict, output: str, lang: str = "en", 
         a = np.asarray(v, dtype=float)
         tol = q.tolerance(a)
         lo, hi = a - tol, a + tol
-        rows.append([str(i), question_label(q.name, output), _math(a),
-                     f"{_math(lo)} … {_math(hi)}", fmt.num(q.points, 6)])
+        rows.append([str(i), question_label(q.name, output), math(a),
+                     f"{math(lo)} … {math(hi)}", fmt.num(q.points, 6)])
     blocks.append(("h2", w["questions"]))
     blocks.append(("table", ["#", w["answer"], w["value"], w["interval"], w["points"]], rows,
                    ["num", "text", "num", "num", "num"]))
-    text = blocks_markdown(blocks)
+    return blocks
+
+
+def key_markdown(variant, questions, refs: dict, output: str, lang: str = "en", name: str = "",
+                 precision: int = 4, solution=None) -> str:
+    """A teaching assistant's key: the asked answers with the accepted intervals, then the
+    worked solution tables."""
+    w = words(lang)
+    text = blocks_markdown(key_blocks(variant, questions, refs, output, lang, name, solution))
     if solution is not None:
         from gradcalc.render.markdown import tables_markdown
         from gradcalc.render.solvetables import solve_tables

@@ -288,6 +288,8 @@ def blocks_markdown(blocks) -> str:
             out += [f"# {b[1]}", ""]
         elif kind == "h2":
             out += [f"## {b[1]}", ""]
+        elif kind == "h3":
+            out += [f"### {b[1]}", ""]
         elif kind == "p":       # ("p", text, "user"): text from a roster, markdown escaped
             out += [md_text(b[1]) if len(b) > 2 else b[1], ""]
         elif kind == "note":
@@ -349,7 +351,7 @@ def blocks_html(blocks, lang: str = "en", title: str = "") -> str:
     parts = []
     for b in blocks:
         kind = b[0]
-        if kind in ("h1", "h2"):
+        if kind in ("h1", "h2", "h3"):
             parts.append(f"<{kind}>{e(b[1])}</{kind}>")
         elif kind == "p":
             parts.append(f"<p>{e(b[1])}</p>")
