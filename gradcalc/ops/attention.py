@@ -41,7 +41,7 @@ def _proj_matrix(site):
 
 
 register(Op("proj", 2, _proj_forward, _proj_vjp, _proj_sym, "X·Wᵀ", "{1}·{0}ᵀ", ("{1}", "{0}"),
-            matrix=_proj_matrix,
+            matrix=_proj_matrix, local=lambda out, W, x: (as_float(x), as_float(W)),
             sample=lambda rng: (rng.uniform(-1, 1, (2, 3)), rng.uniform(-1, 1, (4, 3)))))
 
 
@@ -86,12 +86,12 @@ def _weights_sym(q, k, *, causal=False):
 
 
 def _weights_matrix(site):
-    """Δ_S = A ⊙ (δ − (A ⊙ δ)·𝟙·𝟙ᵀ)/√d (the softmax rule row by row); ∂Q = Δ_S·K, ∂K = Δ_Sᵀ·Q."""
-    A = as_float(site.out)
+    """Δ_S = A ⊙ (δ − (A ⊙ δ)·𝟙·𝟙ᵀ)/√d with A the output (the softmax rule row by row);
+    ∂Q = Δ_S·K, ∂K = Δ_Sᵀ·Q."""
     d = site.shapes[0][-1]
-    dS = mx.fn(f"A ⊙ ({{0}} − (A ⊙ {{0}})·𝟙·𝟙ᵀ)/√{d}",
-               rf"A \odot \left({{0}} - (A \odot {{0}}) \mathbf{{1}} \mathbf{{1}}^\top\right) / \sqrt{{{d}}}",
-               lambda g: _dscores(g, A, d), G, shapes=(site.out_shape,))
+    dS = mx.fn(f"({{1}} ⊙ ({{0}} − ({{1}} ⊙ {{0}})·𝟙·𝟙ᵀ)/√{d})",
+               rf"\left({{1}} \odot \left({{0}} - ({{1}} \odot {{0}}) \mathbf{{1}} \mathbf{{1}}^\top\right) / \sqrt{{{d}}}\right)",
+               lambda g, A: _dscores(g, A, d), G, mx.V("out"), shapes=(site.out_shape, site.out_shape))
     if len(site.out_shape) == 2:
         return mx.dot(dS, mx.V(1)), mx.dot(mx.T(dS), mx.V(0))
     mm = lambda a, b: a @ b                                               # noqa: E731
@@ -102,7 +102,10 @@ def _weights_matrix(site):
 
 
 register(Op("attn_weights", 2, _weights_forward, _weights_vjp, _weights_sym, "softmax(Q·Kᵀ/√d)",
-            "softmax({0}·{1}ᵀ/√d)", ("Δ_S·{1}", "Δ_Sᵀ·{0}"), matrix=_weights_matrix,
+            "softmax({0}·{1}ᵀ/√d)", ("{1}/√d, then softmax′ row by row",
+                                     "{0}/√d, then softmax′ row by row"), matrix=_weights_matrix,
+            local=lambda out, q, k, causal=False: (as_float(k) / np.sqrt(np.shape(q)[-1]),
+                                                   as_float(q) / np.sqrt(np.shape(q)[-1])),
             sample=lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 2))),
             attrs_sample={"causal": True}))
 
@@ -132,4 +135,5 @@ def _mix_matrix(site):
 
 register(Op("attn_mix", 2, lambda a, v: as_float(a) @ as_float(v), _mix_vjp, _mix_sym, "A·V",
             "{0}·{1}", ("{1}ᵀ", "{0}ᵀ"), matrix=_mix_matrix,
+            local=lambda out, a, v: (np.swapaxes(as_float(v), -1, -2), np.swapaxes(as_float(a), -1, -2)),
             sample=lambda rng: (rng.uniform(0, 1, (3, 3)), rng.uniform(-1, 1, (3, 2)))))

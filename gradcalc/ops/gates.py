@@ -210,13 +210,14 @@ def _lstm_sample(rng):
 
 register(Op("lstm_cell", 6, _lstm_cell_forward, _lstm_cell_vjp, _lstm_cell_sym, "LSTM cell",
             "σ(f_t) ⊙ {5} + σ(i_t) ⊙ tanh(g_t)",
-            ("δ_z·x_tᵀ", "δ_z·h_(t−1)ᵀ", "δ_z", "{0}ᵀ·δ_z (row t only)", "{1}ᵀ·δ_z", "f_t"),
+            ("δ_z·x_tᵀ with δ = 𝟙", "δ_z·h_(t−1)ᵀ with δ = 𝟙", "δ_z with δ = 𝟙",
+             "{0}ᵀ·δ_z with δ = 𝟙 (row t only)", "{1}ᵀ·δ_z with δ = 𝟙", "f_t"),
             matrix=lambda site: _lstm_matrix(site, "cell"), sample=_lstm_sample,
             attrs_sample={"step": 2, "batch": False, "order": "ifgo"}))
 register(Op("lstm_hidden", 6, _lstm_hidden_forward, _lstm_hidden_vjp, _lstm_hidden_sym,
             "LSTM state", "σ(o_t) ⊙ tanh({5})",
-            ("δ_z·x_tᵀ", "δ_z·h_(t−1)ᵀ", "δ_z", "{0}ᵀ·δ_z (row t only)", "{1}ᵀ·δ_z",
-             "o_t ⊙ (1 − tanh²({5}))"),
+            ("δ_z·x_tᵀ with δ = 𝟙", "δ_z·h_(t−1)ᵀ with δ = 𝟙", "δ_z with δ = 𝟙",
+             "{0}ᵀ·δ_z with δ = 𝟙 (row t only)", "{1}ᵀ·δ_z with δ = 𝟙", "o_t ⊙ (1 − tanh²({5}))"),
             matrix=lambda site: _lstm_matrix(site, "hidden"), sample=_lstm_sample,
             attrs_sample={"step": 3, "batch": False, "order": "ifog"}))
 
@@ -298,8 +299,8 @@ def _gru_matrix(site):
 
 register(Op("gru_step", 6, _gru_forward, _gru_vjp, _gru_sym, "GRU step",
             "(1 − u_t) ⊙ n_t + u_t ⊙ {5}",
-            ("δ_a·x_tᵀ", "δ_s·h_(t−1)ᵀ", "δ_a", "δ_s", "{0}ᵀ·δ_a (row t only)",
-             "{1}ᵀ·δ_s + u_t"),
+            ("δ_a·x_tᵀ with δ = 𝟙", "δ_s·h_(t−1)ᵀ with δ = 𝟙", "δ_a with δ = 𝟙",
+             "δ_s with δ = 𝟙", "{0}ᵀ·δ_a with δ = 𝟙 (row t only)", "{1}ᵀ·δ_s + u_t with δ = 𝟙"),
             matrix=_gru_matrix,
             sample=lambda rng: (rng.uniform(-1, 1, (6, 3)), rng.uniform(-1, 1, (6, 2)),
                                 rng.uniform(-1, 1, 6), rng.uniform(-1, 1, 6),

@@ -163,7 +163,8 @@ def _rnn_pre_vjp(g, out, Wxh, Whh, b, x, h0, hs):
     dprev = g @ Whh
     dhs = np.zeros(hs.shape)
     dhs[..., :-1, :] = dprev[..., 1:, :]
-    return (flat.T @ x.reshape(-1, x.shape[-1]), flat.T @ prev.reshape(-1, H),
+    # g has one column per row of Wxh (4H for an lstm's gate stack); prev one per state unit
+    return (flat.T @ x.reshape(-1, x.shape[-1]), flat.T @ prev.reshape(-1, prev.shape[-1]),
             unbroadcast(flat, b.shape), g @ Wxh, unbroadcast(dprev[..., 0, :], h0.shape), dhs)
 
 
@@ -188,7 +189,7 @@ def _rnn_pre_matrix(site):
                 mx.dot(mx.T(V(1)), _pick(g, 0, site.out_shape, False)),
                 mx.dot(shift, mx.dot(g, V(1))))
     H, shape = hs.shape[-1], site.out_shape
-    flat = mx.fn("{0}", "{0}", lambda a: a.reshape(-1, H), g, shapes=(shape,))
+    flat = mx.fn("{0}", "{0}", lambda a: a.reshape(-1, shape[-1]), g, shapes=(shape,))
 
     X = mx.fn("{0}", "{0}", lambda v: v.reshape(-1, v.shape[-1]), V(3), shapes=(x.shape,))
     prev = mx.Leaf("H_prev", prev.value.reshape(-1, H), prev.latex_name)

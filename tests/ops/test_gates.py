@@ -369,3 +369,57 @@ def test_lstm_problem_loads_with_its_names():
     sol = solve(p)
     assert sol.forward["z1"].shape == (3, 8) and sol.forward["c1"].shape == (3, 2)
     assert {"Wxh1", "Whh1", "b1", "h0_1", "c0_1"} <= set(sol.gradients)
+
+
+# ------------------------------------------------------------------ the ops in every layout
+R = np.random.default_rng(21)
+LAYOUTS = [
+    ("lstm_cell", (R.uniform(-1, 1, (8, 3)), R.uniform(-1, 1, (8, 2)), R.uniform(-1, 1, 8),
+                   R.uniform(-1, 1, (4, 5, 3)), R.uniform(-1, 1, 2), R.uniform(-1, 1, 2)),
+     {"step": 2, "batch": True, "order": "ifog"}),            # h0, c0 shared by a batch
+    ("lstm_hidden", (R.uniform(-1, 1, (8, 3)), R.uniform(-1, 1, (8, 2)), R.uniform(-1, 1, 8),
+                     R.uniform(-1, 1, (4, 5, 3)), R.uniform(-1, 1, (4, 2)), R.uniform(-1, 1, (4, 2))),
+     {"step": 5, "batch": True, "order": "ifgo"}),
+    ("gru_step", (R.uniform(-1, 1, (6, 3)), R.uniform(-1, 1, (6, 2)), R.uniform(-1, 1, 6),
+                  R.uniform(-1, 1, 6), R.uniform(-1, 1, (4, 5, 3)), R.uniform(-1, 1, 2)),
+     {"step": 1, "batch": True}),
+    ("gru_step", (R.uniform(-1, 1, (6, 3)), R.uniform(-1, 1, (6, 2)), R.uniform(-1, 1, 6),
+                  R.uniform(-1, 1, 6), R.uniform(-1, 1, (4, 5, 3)), R.uniform(-1, 1, (4, 2))),
+     {"step": 3, "batch": True}),
+    ("proj", (R.uniform(-1, 1, (2, 3)), R.uniform(-1, 1, (4, 5, 3))), {}),
+    ("attn_weights", (R.uniform(-1, 1, (2, 4, 3)), R.uniform(-1, 1, (2, 4, 3))), {"causal": False}),
+    ("attn_weights", (R.uniform(-1, 1, (2, 4, 3)), R.uniform(-1, 1, (2, 4, 3))), {"causal": True}),
+    ("attn_mix", (R.uniform(0, 1, (2, 4, 4)), R.uniform(-1, 1, (2, 4, 3))), {}),
+    # the lstm's z{i} read-out: rnn_pre with a 4H gate stack over H states
+    ("rnn_pre", (R.uniform(-1, 1, (8, 3)), R.uniform(-1, 1, (8, 2)), R.uniform(-1, 1, 8),
+                 R.uniform(-1, 1, (4, 3)), R.uniform(-1, 1, 2), R.uniform(-1, 1, (4, 2))), {}),
+    ("rnn_pre", (R.uniform(-1, 1, (8, 3)), R.uniform(-1, 1, (8, 2)), R.uniform(-1, 1, 8),
+                 R.uniform(-1, 1, (2, 4, 3)), R.uniform(-1, 1, 2), R.uniform(-1, 1, (2, 4, 2))), {}),
+]
+
+
+@pytest.mark.parametrize("case", range(len(LAYOUTS)))
+def test_vjp_and_matrix_rule_in_every_layout(case):
+    from gradcalc import ops
+    from gradcalc.ops import matrix as mx
+    name, xs, attrs = LAYOUTS[case]
+    op = ops.REGISTRY[name]
+    xs = [np.array(x, dtype=float) for x in xs]
+    out = np.asarray(op.forward(*xs, **attrs), dtype=float)
+    g = np.random.default_rng(case).uniform(-1, 1, out.shape)
+    grads = op.vjp(g, out, *xs, **attrs)
+    # central differences of the op's forward in the direction of g
+    for k, x in enumerate(xs):
+        want = np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            old = x[idx]
+            x[idx] = old + 1e-6
+            up = float(np.sum(g * op.forward(*xs, **attrs)))
+            x[idx] = old - 1e-6
+            down = float(np.sum(g * op.forward(*xs, **attrs)))
+            x[idx] = old
+            want[idx] = (up - down) / 2e-6
+        np.testing.assert_allclose(grads[k], want, rtol=1e-6, atol=1e-8, err_msg=f"{name} input {k}")
+    for k, (term, value) in enumerate(mx.evaluate(op, g, out, xs, attrs)):
+        np.testing.assert_allclose(value, np.reshape(grads[k], np.shape(xs[k])), rtol=1e-10,
+                                   atol=1e-12, err_msg=f"{name} input {k}: {term.text()}")
