@@ -34,11 +34,10 @@ def norm_layer_graph(p: NetworkProblem, be, param, i: int, layer: Layer, h, h_na
         W = param(f"W{i}", layer.W)
         ids = np.rint(p.x).astype(int)      # validated: whole numbers 0 … V − 1
         return be.apply("embedding", [W], out_name, {"ids": ids},
-                        f"W{i}[{h_name}] (row k of W{i} for id k)", field + ("W",))
+                        f"W{i}[{h_name}]", field + ("W",))
     if kind == "dropout":
         if layer.mode == "eval":
-            return be.apply("linear", [h], out_name, {}, f"{h_name} (eval mode: no dropout)",
-                            field + ("mode",))
+            return be.apply("linear", [h], out_name, {}, h_name, field + ("mode",))   # eval
         mask = be.leaf(f"mask{i}", layer.mask, "const")
         return be.apply("dropout", [h, mask], out_name, {"p": layer.p},
                         f"{h_name} ⊙ mask{i} / (1 − {layer.p:g}), mask{i} = {mask_text(layer.mask)}",
@@ -46,10 +45,9 @@ def norm_layer_graph(p: NetworkProblem, be, param, i: int, layer: Layer, h, h_na
     gamma, beta = param(f"gamma{i}", layer.gamma), param(f"beta{i}", layer.beta)
     ndim = len(layer.out_shape) + (1 if p.batch else 0)
     axes, axis = _norm_axes(layer, ndim, p.batch)
-    over = ("the batch" if axes == (0,) else "the batch and positions") \
-        if kind == "batchnorm" else "the features of each example"
+    # μ and σ² over the batch (batchnorm) or the features of each example (layernorm)
     xhat = be.apply(kind, [h], f"xhat{i}", {"axes": axes, "eps": layer.eps},
-                    f"({h_name} − μ) / √(σ² + {layer.eps:g}), μ and σ² over {over}", field)
+                    f"({h_name} − μ) / √(σ² + {layer.eps:g})", field)
     return be.apply("scale_shift", [xhat, gamma, beta], out_name, {"axis": axis},
                     f"gamma{i} ⊙ xhat{i} + beta{i}", field + ("gamma",))
 

@@ -191,31 +191,39 @@ _binary("pow", _pow_forward, _pow_vjp, lambda a, b: a ** b, "^", "{0}^{1}",
         sample=lambda rng: (rng.uniform(0.5, 2, 3), rng.uniform(-2, 2, 3)))
 
 
-def _maxmin(name, pick_first, sym_rel, label):
+def _maxmin(name, wins, label):
+    """max / min: `wins(a, b)` is a strictly winning first argument; a tie (a = b) splits the
+    gradient evenly, ½ to each argument, as torch.maximum / torch.minimum and jnp.maximum /
+    jnp.minimum do (and as a central difference across the tie measures)."""
+    def share(a, b):           # the first argument's share of the gradient: 1, ½ or 0
+        a, b = np.broadcast_arrays(as_float(a), as_float(b))
+        return np.where(a == b, 0.5, wins(a, b).astype(float))
+
     def forward(a, b):
         a, b = np.broadcast_arrays(as_float(a), as_float(b))
-        return np.where(pick_first(a, b), a, b)
+        return np.where(wins(a, b), a, b)
 
     def vjp(g, out, a, b):
-        first = pick_first(*np.broadcast_arrays(as_float(a), as_float(b)))
-        return (unbroadcast(np.where(first, g, 0.0), np.shape(a)),
-                unbroadcast(np.where(first, 0.0, g), np.shape(b)))
+        s = share(a, b)
+        return (unbroadcast(g * s, np.shape(a)), unbroadcast(g * (1.0 - s), np.shape(b)))
 
     def sym(a, b):
         sp = sympy_module()
-        return sp.Piecewise((a, sym_rel(a, b)), (b, True))
+        return sp.Piecewise((a, wins(a, b)), (b, wins(b, a)), ((a + b) / 2, True))
 
     def form(A, B):
-        rel = "≥" if name == "max" else "≤"
-        tex = r"\ge" if name == "max" else r"\le"
-        first = mx.fn(f"1[{{0}} {rel} {{1}}]", rf"\mathrm{{1}}[{{0}} {tex} {{1}}]",
-                      lambda a, b: pick_first(*np.broadcast_arrays(a, b)).astype(float), A, B)
+        rel = ">" if name == "max" else "<"
+        tex = ">" if name == "max" else "<"
+        first = mx.fn(f"(1[{{0}} {rel} {{1}}] + ½·1[{{0}} = {{1}}])",
+                      rf"\left(\mathrm{{1}}[{{0}} {tex} {{1}}] + \tfrac12\,\mathrm{{1}}[{{0}} = {{1}}]\right)",
+                      lambda a, b: share(a, b), A, B)
         return mx.had(G, first), mx.had(G, mx.sub(mx.Num(1.0), first))
 
     return _binary(name, forward, vjp, sym, label, name + "({0}, {1})",
-                   (f"1 if {{0}} is the {name} else 0", f"1 if {{1}} is the {name} else 0"),
+                   (f"1 if {{0}} is the {name}, ½ at a tie, else 0",
+                    f"1 if {{1}} is the {name}, ½ at a tie, else 0"),
                    syntax=name, form=form, branch=lambda a, b, tol=0.0: kink_side(as_float(a) - as_float(b), 0.0, tol))
 
 
-_maxmin("max", lambda a, b: a >= b, lambda a, b: a >= b, "max")
-_maxmin("min", lambda a, b: a <= b, lambda a, b: a <= b, "min")
+_maxmin("max", lambda a, b: a > b, "max")
+_maxmin("min", lambda a, b: a < b, "min")

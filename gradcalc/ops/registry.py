@@ -9,10 +9,11 @@ import numpy as np
 
 # Convention at kinks (declared in the README): the derivative takes the value of the branch
 # that is *not* strictly active, as PyTorch and JAX do: relu'(0) = 0, abs'(0) = 0,
-# leaky_relu'(0) = alpha, a hinge term with margin exactly 0 contributes 0, and max/min give a
-# tie to their first argument; a max pool routes the gradient to the first maximum of a window.
+# leaky_relu'(0) = alpha, a hinge term with margin exactly 0 contributes 0, and a max/min tie
+# splits the gradient evenly, ½ to each argument (torch.maximum and jnp.maximum do this); a max
+# pool routes the gradient to the first maximum of a window.
 KINK_CONVENTION = ("relu'(0) = 0, leaky_relu'(0) = alpha, abs'(0) = 0, a hinge term at margin 0 "
-                   "contributes 0, max/min ties go to the first argument"
+                   "contributes 0, a max/min tie gives ½ to each argument"
                    "; a max pool sends the gradient to the first maximum of its window (row-major)")
 
 

@@ -94,10 +94,10 @@ PHRASES_ZH = [
     ("a socket (not opened)", "套接字（未打开）"),
     ("not a regular file (not opened)", "不是普通文件（未打开）"),
     ("relu'(0) = 0, leaky_relu'(0) = alpha, abs'(0) = 0, a hinge term at margin 0 contributes 0, "
-     "max/min ties go to the first argument; a max pool sends the gradient to the first maximum "
+     "a max/min tie gives ½ to each argument; a max pool sends the gradient to the first maximum "
      "of its window (row-major)",
      "relu'(0) = 0，leaky_relu'(0) = alpha，abs'(0) = 0，间隔恰为 0 的 hinge 项贡献 0，"
-     "max/min 相等时取第一个参数；最大池化把梯度传给窗口中（按行优先）第一个最大值"),
+     "max/min 相等时两个参数各得 ½；最大池化把梯度传给窗口中（按行优先）第一个最大值"),
     ("symbolic method skipped: ", "符号方法已跳过："),
     (", the correlation of the input with the upstream gradient: ", "，即输入与上游梯度的互相关："),
     (", one sum per output channel", "，每个输出通道求一次和"),
@@ -106,6 +106,9 @@ PHRASES_ZH = [
     (": skipped", "：已跳过"),
     ("the SymPy forms would be too large to differentiate in reasonable time",
      "SymPy 表达式过大，无法在合理时间内求导"),
+    # batchnorm, layernorm, dropout, embedding (gradcalc.graph.normgraph, gradcalc.ops)
+    (" (one row per position; rows of W hit twice add)", "（每个位置一行；被取两次的行相加）"),
+    (" (diagonal)", "（对角线）"),
 ]
 _PATTERNS_ZH = [
     (r"\b(max|mean) of each (\S+) window of (\S+) \(stride (\d+)\)",

@@ -199,11 +199,21 @@ def test_kink_convention_relu_abs_leaky():
     assert ops.get("leaky_relu").vjp(one, zero, zero, alpha=0.2)[0][0] == 0.2
 
 
-def test_kink_convention_max_min_tie_goes_to_first_argument():
+def test_kink_convention_max_min_tie_splits_evenly():
+    # as torch.maximum/minimum and jnp.maximum/minimum: ½ to each argument at a tie; and a
+    # central difference across the tie, (max(a + h, b) − max(a − h, b)) / 2h = h / 2h, says ½ too
     a = b = np.array(1.5)
     for name in ("max", "min"):
         da, db = ops.get(name).vjp(np.array(1.0), a, a, b)
-        assert (float(da), float(db)) == (1.0, 0.0)
+        assert (float(da), float(db)) == (0.5, 0.5)
+        h = 1e-3
+        f = ops.get(name).forward
+        assert float((f(a + h, b) - f(a - h, b)) / (2 * h)) == pytest.approx(0.5)
+    # away from a tie the winner takes all
+    da, db = ops.get("max").vjp(np.array(1.0), None, np.array(2.0), np.array(1.0))
+    assert (float(da), float(db)) == (1.0, 0.0)
+    da, db = ops.get("min").vjp(np.array(1.0), None, np.array(2.0), np.array(1.0))
+    assert (float(da), float(db)) == (0.0, 1.0)
 
 
 def test_kink_convention_hinge_term_at_margin_zero_contributes_nothing():
