@@ -2,12 +2,14 @@
 
 Each series doubles its size until one run takes longer than --max-seconds (30 s by default),
 prints wall and CPU seconds per size, the largest size that stays under a second, and the
-exponent p of a least-squares fit time ≈ c·sizeᵖ over the points well above start-up (at least
-twice the start-up of `gradcalc --version`, measured in the same run: the baseline).
+exponent p of a least-squares fit (time − t₀) ≈ c·sizeᵖ, t₀ being the series' smallest time
+(its start-up), over the points that take at least twice t₀: how the work itself grows.  The
+start-up of `gradcalc --version` is measured in the same run as the baseline.
 
     python bench/bench_scaling.py                      # a few minutes
     python bench/bench_scaling.py --max-seconds 3      # a quick run
     python bench/bench_scaling.py --plot docs/scaling.png
+    python bench/bench_scaling.py --cpu      # fit and plot CPU seconds (a shared machine)
 
 Sizes: solve and check run a 2-layer sigmoid network with n inputs and n hidden units
 (n² + 3n + 1 differentiated entries; n grows by √2 so that the entries about double); check
@@ -35,9 +37,13 @@ GRADCALC = [sys.executable, "-m", "gradcalc"]
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+class Refused(Exception):
+    """gradcalc refused the input (exit 2), e.g. a problem file over its size limits."""
+
+
 def run(cmd: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, this child only) of one process; exit 0 or 1
-    (a check or a grade that found a mismatch) is a finished run."""
+    (a check or a grade that found a mismatch) is a finished run, exit 2 raises Refused."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -45,6 +51,8 @@ def run(cmd: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode()
     proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) == 2:
+        raise Refused(err.strip().splitlines()[-1] if err.strip() else "exit status 2")
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"failed: {' '.join(cmd)}\n{err}")
     return wall, usage.ru_utime + usage.ru_stime
@@ -65,7 +73,11 @@ def series(name: str, points, command, max_seconds: float) -> list[tuple[int, fl
     print(f"  {'size':>9}  {'wall s':>8}  {'CPU s':>8}")
     out = []
     for size, arg in points:
-        wall, cpu = run(command(arg))
+        try:
+            wall, cpu = run(command(arg))
+        except Refused as exc:
+            print(f"  {size:>9,}  refused: {exc}")
+            break
         out.append((size, wall, cpu))
         print(f"  {size:>9,}  {wall:8.3f}  {cpu:8.3f}", flush=True)
         if wall > max_seconds:
@@ -73,29 +85,31 @@ def series(name: str, points, command, max_seconds: float) -> list[tuple[int, fl
     return out
 
 
-def fit(points, floor: float) -> float | None:
-    """The exponent p of time ≈ c·sizeᵖ (least squares in log-log) over the points above floor."""
-    pts = [(s, w) for s, w, _ in points if w >= floor]
+def fit(points, col: int = 1) -> float | None:
+    """The exponent p of (time − t₀) ≈ c·sizeᵖ (least squares in log-log), t₀ the smallest time
+    of the series, over the points that take at least twice t₀; `col` 1 is wall, 2 CPU time."""
+    t0 = min(p[col] for p in points)
+    pts = [(p[0], p[col] - t0) for p in points if p[col] >= 2 * t0]
     if len(pts) < 2:
         return None
     x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
     return float(np.polyfit(x, y, 1)[0])
 
 
-def plot(results: dict, startup: float, path: Path) -> None:
+def plot(results: dict, startup: float, path: Path, col: int = 1) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=100)
     for (name, unit), (points, p) in results.items():
         label = f"{name} (p = {p:.2f})" if p is not None else name
-        ax.loglog([s for s, _, _ in points], [w for _, w, _ in points], "o-", label=label)
+        ax.loglog([p[0] for p in points], [p[col] for p in points], "o-", label=label)
     ax.axhline(1.0, color="grey", ls="--", lw=0.8)
     ax.axhline(startup, color="grey", ls=":", lw=0.8)
     ax.text(ax.get_xlim()[0] * 1.1, 1.05, "1 s", color="grey", fontsize=8)
     ax.text(ax.get_xlim()[0] * 1.1, startup * 1.05, "start-up", color="grey", fontsize=8)
     ax.set_xlabel("size: differentiated entries (solve, check) or submissions (grade)")
-    ax.set_ylabel("wall seconds, whole process")
+    ax.set_ylabel(("wall" if col == 1 else "CPU") + " seconds, whole process")
     ax.legend(fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
@@ -108,11 +122,14 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=30.0,
                     help="stop a series after the first run longer than this (default 30)")
     ap.add_argument("--plot", type=Path, help="write a log-log plot of the curves here (PNG)")
+    ap.add_argument("--cpu", action="store_true",
+                    help="fit and plot CPU seconds (user + system) instead of wall seconds")
     args = ap.parse_args()
+    col = 2 if args.cpu else 1
     run(GRADCALC + ["--version"])
-    startup = min(run(GRADCALC + ["--version"])[0] for _ in range(3))
+    startup = min(run(GRADCALC + ["--version"])[col - 1] for _ in range(3))
     print(f"load average {os.getloadavg()[0]:.2f}; baseline: `gradcalc --version` "
-          f"{startup:.3f} s (best of 3); exponents fitted over runs ≥ {2 * startup:.2f} s")
+          f"{startup:.3f} {'CPU' if args.cpu else 'wall'} s (best of 3)")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -141,16 +158,17 @@ def main() -> None:
         results[("grade", "submissions")] = series(
             "grade problems/hw1.yaml (submissions)", [(2 ** k, 2 ** k) for k in range(4, 30)],
             subs, args.max_seconds)
-    print("\nsummary (exponent p: time ≈ c·sizeᵖ above start-up)")
+    print("\nsummary (exponent p: time − t₀ ≈ c·sizeᵖ, t₀ the series' smallest time)")
     fitted = {}
     for key, points in results.items():
-        p = fit(points, 2 * startup)
+        p = fit(points, col)
         fitted[key] = (points, p)
-        under = [s for s, w, _ in points if w < 1.0]
+        under = [pt[0] for pt in points if pt[col] < 1.0]
+        largest = f"{max(under):,} {key[1]}" if under else "none"
         print(f"  {key[0]:26s} p = {'n/a' if p is None else f'{p:.2f}':>5}   "
-              f"largest size under 1 s: {max(under) if under else 'none':,} {key[1]}")
+              f"largest size under 1 s: {largest}")
     if args.plot:
-        plot(fitted, startup, args.plot)
+        plot(fitted, startup, args.plot, col)
 
 
 if __name__ == "__main__":
