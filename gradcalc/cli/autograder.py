@@ -92,8 +92,7 @@ def _validate(problem: str) -> bool:
 
 
 def _build_wheel() -> tuple[str, bytes]:
-    import gradcalc
-    src = Path(gradcalc.__file__).resolve().parent.parent
+    src = Path(__file__).resolve().parents[2]          # gradcalc/cli/autograder.py -> the tree
     if not (src / "pyproject.toml").is_file():
         raise UsageError("gradcalc is not installed from a source tree; give --wheel FILE or "
                          "leave --build-wheel out (setup.sh then installs from PyPI)")
@@ -117,6 +116,11 @@ def autograder_run(root):
     """Grade <root>/submission into <root>/results/results.json (run by run_autograder).
 
     Always writes results.json: a submission that cannot be graded scores 0 with the reason.
+
+    \b
+    Examples (a rehearsal outside Gradescope, the bundle unpacked into ag/source):
+      gradcalc autograder-run --root ag
+      GRADCALC_AUTOGRADER_ROOT=ag ag/source/run_autograder     # the same, as Gradescope runs it
     """
     from gradcalc.render.autograder import SETTINGS
     from gradcalc.render.exports_lms import results_json
