@@ -92,16 +92,20 @@ def _prepare_dir(out: Path) -> None:
               help="Also write what PLATFORM imports (repeatable): gradescope/<student>.json, "
                    "prairielearn/<student>.json, moodle.csv, blackboard.csv; canvas is "
                    "upload.csv (needs --roster).")
+@click.option("--overrides", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Manual regrades (YAML: student, question, points or credit, comment, who), "
+                   "applied on every run and shown in the feedback and grades.csv.")
 @handle_errors
 def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_answers, variants,
-          lang, precision, quiet, wait, exports=()):
+          lang, precision, quiet, wait, exports=(), overrides=None):
     """Grade a class: PROBLEM (with an optional `grading:` rubric) against SUBMISSIONS (answer
     files or folders of them: YAML/JSON, one per student, or CSV, a row per student).
 
     Wrong answers get follow-through credit when they are consistent with the student's own
     earlier answers, and are matched against a catalogue of classic backprop mistakes.
     Writes grades.csv, feedback/<student>.md, summary.md and histogram.png to the output folder
-    (each file atomically). Exit 0 when grading ran, 2 when the problem or rubric is unusable.
+    (each file atomically). Exit 0 when grading ran, 1 when no answer of any submission matched
+    (a wrong problem file?), 2 when the problem, rubric or overrides file is unusable.
     The output folder is never read as submissions; one run at a time writes to it (a lock),
     and the feedback of students no longer in the class is removed (a manifest lists what
     each run wrote). Paths that were not graded are listed in summary.md with the reason.
@@ -136,6 +140,8 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
 
         def key_for(sub):
             return key
+    from gradcalc.cli.gradepolicy import ClassPolicy
+    policy = ClassPolicy(rubric, schema, overrides)    # an unusable overrides file: exit 2
     roster_data = None
     if roster:
         roster_data = parse_roster(read_roster_bytes(roster), roster)
@@ -148,7 +154,8 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
         from gradcalc.cli.gradeexports import Exports
         export = Exports(exports, out_path, lang, hide_answers, precision, bool(roster))
         files, skipped = find_answer_files(submissions, exclude=[out_path], inputs=dict(
-            [(roster, "the roster")] if roster else [], **{problem: "the problem file"}))
+            [(roster, "the roster")] if roster else [], **{problem: "the problem file"},
+            **({overrides: "the overrides file"} if overrides else {})))
         if not files:
             raise UsageError("no answer files (.yaml .yml .json .csv .tsv) found in "
                              + ", ".join(submissions)
@@ -158,14 +165,14 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
         try:
             _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path,
                          roster, roster_data, roster_key, assignment, hide_answers, lang,
-                         precision, quiet, histogram, skipped, export)
+                         precision, quiet, histogram, skipped, export, policy)
         finally:
             histogram.close()
 
 
 def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path, roster,
                  roster_data, roster_key, assignment, hide_answers, lang, precision, quiet,
-                 histogram, skipped=(), export=None) -> None:
+                 histogram, skipped=(), export=None, policy=None) -> None:
     from gradcalc.grading.answerfiles import read_file
     from gradcalc.grading.outfolder import MANIFEST, manifest_json, read_manifest, remove_stale
     from gradcalc.grading.submissions import flag_duplicates
@@ -182,6 +189,10 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
             subs.extend(read_file(path, schema, base))
             advance(1)
     flag_duplicates(subs)
+    if policy is None:
+        from gradcalc.cli.gradepolicy import ClassPolicy
+        policy = ClassPolicy(rubric, schema, None)
+    subs, set_aside = policy.select(subs, key_for)    # grading: {duplicates: flag|latest|best}
 
     feedback_dir = out_path / "feedback"
     file_of = feedback_names(subs)             # decided from ids before grading: deterministic
@@ -202,6 +213,7 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
                 sub.answers = {}
                 k = key_for(sub)
             result = k.grade(sub)
+            policy.finish(result, sub)             # duplicates, lateness, overrides
             text = feedback_markdown(result, prob.title, lang, hide_answers, precision)
             name = file_of[id(sub)]
             try:        # one student's file that cannot be written never stops the class
@@ -217,8 +229,33 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
             results.append(result)
             advance(1)
     signals = grader.copy_signals(subs) if grader is not None else []
+    from gradcalc.cli.gradepolicy import signal_rows, signal_text, signals_csv
+    if signals:    # the submitter's status and feedback say so: graded again (a few)
+        where = {s.source: i for i, s in enumerate(subs)}
+        for row in signal_rows(signals, None):
+            i = where.get(row[2])
+            if i is None:
+                continue
+            sub = subs[i]
+            sub.problems.append(signal_text(row))
+            result = key_for(sub).grade(sub)
+            policy.finish(result, sub)
+            try:
+                write_atomic(os.path.join(folder, file_of[id(sub)]), feedback_markdown(
+                    result, prob.title, lang, hide_answers, precision).encode("utf-8"),
+                    skip_unchanged=True)
+            except UsageError as exc:
+                failed.append(exc)
+            for q in result.questions:
+                q.release()
+            results[i] = result
     del subs
+    if roster_data is not None:
+        policy.roster(results, roster_data, roster_key)
     report = summarize(prob.title, rubric, results)
+    sig_rows = signal_rows(signals, report)
+    _write(out_path / "signals.csv", signals_csv(sig_rows).encode("utf-8"))
+    written.add("signals.csv")
 
     _write(out_path / "grades.csv", grades_csv(report).encode("utf-8"))
     skipped = [f"{p}: {why}" for p, why in skipped] \
@@ -241,8 +278,9 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
         written.add("copy_signals.csv")
     _write(out_path / "summary.md",
            out.summary_markdown(report, lang, histogram="histogram.png", roster_info=roster_info,
-                                copy_signals=[s.text() for s in signals],
-                                skipped=skipped).encode("utf-8"))
+                                copy_signals=[signal_text(r) for r in sig_rows
+                                              if r[0] == "variant-match"],
+                                skipped=skipped, set_aside=set_aside).encode("utf-8"))
     # what the previous run wrote and this one did not (a withdrawn student's page) goes
     removed = remove_stale(str(out_path), read_manifest(str(out_path), "grade"), written)
     _write(out_path / MANIFEST, manifest_json("grade", written).encode("utf-8"))
@@ -269,10 +307,18 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
             click.echo(export.note(), err=True)
         if removed:
             click.echo(gw["note_removed"].format(n=len(removed)), err=True)
+        from gradcalc.cli.gradepolicy import report_console
+        warn = out.warnings(report, lang)
+        report_console(report, gw, warn[1:] if report.nothing_matched() else warn, set_aside,
+                       policy.unused)
     if failed:
         more = f" (and {len(failed) - 1} more; every other file was written)" if len(failed) > 1 \
             else " (every other file was written)"
         raise UsageError(failed[0].message + more, file=failed[0].file)
+    if report.nothing_matched():      # every file is written; the run says so loudly
+        from gradcalc.cli.gradepolicy import nothing_matched_exit
+        from gradcalc.render.gradetext import words as grade_words
+        nothing_matched_exit(grade_words(lang)["nothing_matched"])
 
 
 @cli.command()

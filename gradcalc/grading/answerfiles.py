@@ -41,11 +41,14 @@ def _gradcalc_output(path: str) -> str | None:
     except OSError:
         return None
     lines = head.decode("utf-8", "replace").lstrip("\ufeff").splitlines()
-    if len(lines) >= 2 and lines[0].endswith(",total,max,percent,status") \
+    if len(lines) >= 2 and lines[0].endswith((",total,max,percent,status",
+                                              ",total,max,percent,status,adjustments")) \
             and lines[1].startswith("(points),"):
         return "grades.csv"
     if lines and lines[0].startswith("student,source,matches_variant_of,"):
         return "copy_signals.csv"
+    if lines and lines[0] == "signal,student,source,other_student,detail":
+        return "signals.csv"
     return None
 
 
@@ -192,7 +195,8 @@ def read_file(path: str | Path, schema: QuantitySchema, base: Path | None = None
     try:      # never blocks on a FIFO and never reads one: only a regular file is read
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
         with open(fd, "rb", closefd=True) as f:
-            mode = os.fstat(fd).st_mode
+            st = os.fstat(fd)
+            mode, mtime = st.st_mode, st.st_mtime
             if not stat.S_ISREG(mode):
                 return [broken_submission(path, source, _kind(mode) + " (not opened)")]
             raw = f.read(MAX_BYTES + 1)
@@ -201,8 +205,12 @@ def read_file(path: str | Path, schema: QuantitySchema, base: Path | None = None
     if len(raw) > MAX_BYTES:
         return [broken_submission(path, source, "file too large (over 5 MB)")]
     if path.suffix.lower() in (".csv", ".tsv"):
-        return read_csv_bytes(raw, schema, source, stem=path.stem)
-    return [read_document_bytes(raw, schema, source, stem=path.stem)]
+        subs = read_csv_bytes(raw, schema, source, stem=path.stem)
+    else:
+        subs = [read_document_bytes(raw, schema, source, stem=path.stem)]
+    for s in subs:     # the last resort of duplicates: latest
+        s.mtime = mtime
+    return subs
 
 
 def read_submissions(paths: Iterable[str | Path], schema: QuantitySchema,

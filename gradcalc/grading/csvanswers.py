@@ -12,6 +12,7 @@ import numpy as np
 from gradcalc.csvsafe import printable
 from gradcalc.errors import AnswerError
 from gradcalc.grading.quantities import QuantitySchema
+from gradcalc.grading.rubric import parse_time
 from gradcalc.grading.submissions import (Submission, add_answer, broken_submission, decode_text,
                                           set_entry, unknown_quantities_text)
 from gradcalc.grading.values import shorten
@@ -20,6 +21,8 @@ from gradcalc.grading.values import shorten
 CSV_ID_HEADERS = ("student", "id", "studentid", "student_id", "sisuserid", "username", "login",
                   "学号")
 CSV_NAME_HEADERS = ("name", "studentname", "fullname", "姓名")
+# the LMS export's submission time (Canvas "submitted", Moodle "Completed", Google Forms "Timestamp")
+CSV_TIME_HEADERS = ("submitted", "submittedat", "timestamp", "completed", "提交时间")
 
 
 def sniff_delimiter(header: str) -> str:
@@ -52,11 +55,12 @@ def read_csv_bytes(raw: bytes, schema: QuantitySchema, source: str, stem: str = 
     keys = [header_key(h) for h in header]
     id_col = next((keys.index(k) for k in CSV_ID_HEADERS if k in keys), None)
     name_col = next((keys.index(k) for k in CSV_NAME_HEADERS if k in keys), None)
+    time_col = next((keys.index(k) for k in CSV_TIME_HEADERS if k in keys), None)
     columns: list[tuple[int, str, tuple | None, str]] = []
     unknown, repeated = [], []
     taken: set = set()
     for i, h in enumerate(header):
-        if i in (id_col, name_col) or not h:
+        if i in (id_col, name_col, time_col) or not h:
             continue
         resolved = schema.resolve(h)
         if resolved is None:
@@ -88,12 +92,17 @@ def read_csv_bytes(raw: bytes, schema: QuantitySchema, source: str, stem: str = 
             sub.problems.append(f"missing student id (used '{sub.student}')")
         if name_col is not None and name_col < len(row):
             sub.name = printable(row[name_col].strip(), 200, lines=False)
+        if time_col is not None and time_col < len(row) and row[time_col].strip():
+            sub.submitted = parse_time(row[time_col])
+            if sub.submitted is None:
+                sub.problems.append(f"'{shorten(header[time_col], 20)}': not a date and time "
+                                    f"(ignored)")
         if len(row) > len(header):
             sub.problems.append(f"{len(row) - len(header)} cell(s) beyond the header ignored")
         for i, qname, index, written in columns:
             cell = row[i] if i < len(row) else ""
             if index is None:
-                add_answer(sub, qname, written, cell, rownum)
+                add_answer(sub, qname, written, cell, rownum, cell.strip())
             else:
                 set_entry(sub, schema, qname, index, written, cell, rownum)
         for qname in list(sub.answers):   # entry columns all left blank

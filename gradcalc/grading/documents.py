@@ -9,12 +9,14 @@ from typing import Any
 from gradcalc.csvsafe import printable
 from gradcalc.errors import GradcalcError
 from gradcalc.grading.quantities import QuantitySchema
+from gradcalc.grading.rubric import parse_time
 from gradcalc.grading.submissions import (Submission, add_answer, broken_submission, decode_text,
-                                          set_entry, unknown_quantities_text)
+                                          set_entry, unknown_quantities_text, written_numbers)
 from gradcalc.grading.values import answer_kind, shorten
 
 ID_KEYS = ("student", "id", "student_id")
 NAME_KEYS = ("name",)
+TIME_KEYS = ("submitted",)     # when it was handed in (duplicates: latest; late penalties)
 ID_LIMIT = 200           # characters of an id or a name (control characters replaced)
 
 
@@ -88,9 +90,15 @@ def _from_mapping(data: Any, schema: QuantitySchema, source: str, stem: str,
     name = next((data[k] for k in NAME_KEYS if k in data), "")
     sub.name = printable(str(name).strip(), ID_LIMIT, lines=False) \
         if isinstance(name, (str, int, float)) and name is not None else ""
+    when = next((data[k] for k in TIME_KEYS if k in data), None)
+    if when is not None:
+        sub.submitted = parse_time(when)
+        if sub.submitted is None:
+            sub.problems.append("'submitted' is not a date and time such as 2026-10-01T23:59 "
+                                "(ignored)")
     if "answers" in data:
         answers, prefix = data["answers"], ("answers",)
-        extra = [k for k in data if k not in ID_KEYS + NAME_KEYS + ("answers",)]
+        extra = [k for k in data if k not in ID_KEYS + NAME_KEYS + TIME_KEYS + ("answers",)]
         if extra:
             sub.problems.append("ignored key" + ("s" if len(extra) > 1 else "") + " "
                                 + ", ".join(f"'{shorten(k, 20)}'" for k in extra[:5]))
@@ -101,7 +109,7 @@ def _from_mapping(data: Any, schema: QuantitySchema, source: str, stem: str,
                                 f"{answer_kind(answers)}")
             answers = {}
     else:   # a flat file: every other top-level key is a quantity
-        answers = {k: v for k, v in data.items() if k not in ID_KEYS + NAME_KEYS}
+        answers = {k: v for k, v in data.items() if k not in ID_KEYS + NAME_KEYS + TIME_KEYS}
         prefix = ()
     unknown = []
     for key, value in answers.items():
@@ -114,7 +122,9 @@ def _from_mapping(data: Any, schema: QuantitySchema, source: str, stem: str,
         if index is not None:
             set_entry(sub, schema, qname, index, str(key), value, line)
         else:
-            add_answer(sub, qname, str(key), value, line)
+            texts = getattr(located, "texts", None)
+            add_answer(sub, qname, str(key), value, line,
+                       written_numbers(value, texts, prefix + (key,)) if texts else "")
     if unknown and sub.id_missing and not sub.answers and not sub.name:
         # no id, no name, nothing it names is a quantity: not an answer file (a config file,
         # a password file …) whose keys are never echoed into grades.csv or feedback

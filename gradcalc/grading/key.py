@@ -1,7 +1,7 @@
 """The answer key, made once per problem (reference, tolerances, mistake variants), and one student's grade."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,10 +11,17 @@ from gradcalc.grading.quantities import QuantitySchema
 from gradcalc.grading.rubric import Question, Rubric, load_rubric
 from gradcalc.grading.submissions import Submission
 from gradcalc.grading.tape import Tape
+from gradcalc.grading.results import QuestionResult, StudentResult  # noqa: F401 (re-exported)
 
 # A mistake is diagnosable only if its value lies at least this many tolerances from the right
 # answer in some entry: otherwise a small slip could be "diagnosed" as that mistake.
 DIAGNOSABLE = 3.0
+# A one-number answer is named as a mistake only within this fraction of the tolerance of the
+# mistake's value (a number merely inside the interval may be there by coincidence), and a
+# mistake is named only when every other catalogued mistake is at least AMBIGUOUS times
+# farther (in tolerances): otherwise the answer is "wrong" without a guess.
+SCALAR_MARGIN = 0.5
+AMBIGUOUS = 2.0
 
 
 @dataclass
@@ -24,8 +31,11 @@ class _Slot:
 
 
 def _conform(a: np.ndarray, shape: tuple) -> np.ndarray | None:
-    """The answer in the reference's shape, when it is the same array written differently
-    (a number for a 1-vector, a flat list for a 1×n matrix); None when the shape is wrong."""
+    """The answer in the reference's shape, when it is the same array written differently;
+    None when the shape is wrong. The shape rule (README, "Scoring"): a vector of the problem
+    (one axis) may be written flat, as a row or as a column, and a number as a 1-entry list; a
+    matrix (two axes, even 1×n) in its own shape, or flat when one axis is 1 (a flat list has
+    no orientation); its transpose is the `transposed` mistake; any other shape is wrong."""
     if a.shape == shape:
         return a
     size = 1
@@ -46,77 +56,6 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     # np.allclose(a, b, rtol=1e-9, atol=1e-12) for finite arrays, without its overhead
     # (this runs thousands of times per answer key; one key per student with --variants)
     return a.shape == b.shape and bool((np.abs(a - b) <= 1e-12 + 1e-9 * np.abs(b)).all())
-
-
-@dataclass
-class QuestionResult:
-    """One question of one student. kind: correct, partial, follow_through, mistake, wrong,
-    shape, blank, unreadable."""
-
-    name: str
-    points: float
-    credit: float = 0.0                      # fraction of the points
-    kind: str = "blank"
-    wrong_entries: tuple = ()                # 0-based indices wrong against the reference
-    mistake: tuple | None = None             # (key, params) when a catalogued mistake matches
-    upstream: tuple = ()                     # wrong earlier answers this one is consistent with
-    rounding: bool = False                   # correct given the student's rounded earlier answers
-    ft_full: bool = False                    # every entry consistent with the earlier answers
-    given: np.ndarray | None = None
-    text: str = ""
-    error: str = ""
-    interval: tuple | None = None            # (low, high) arrays of the accepted interval
-    expected_shape: tuple = ()
-    cluster: str = ""                        # identical-wrong-answer key (copying signal)
-
-    @property
-    def score(self) -> float:
-        return self.points * self.credit
-
-    def release(self) -> None:
-        """Drop the arrays once the feedback is written (10,000 students stay small)."""
-        self.given = None
-        self.interval = None
-
-
-@dataclass
-class StudentResult:
-    student: str
-    name: str
-    source: str
-    questions: list[QuestionResult]
-    problems: list[str] = field(default_factory=list)
-    unreadable: str | None = None
-    ungraded: tuple = ()                     # valid quantities answered that the rubric does not ask
-    duplicate: bool = False
-
-    @property
-    def total(self) -> float:
-        return float(sum(q.score for q in self.questions))
-
-    @property
-    def max_points(self) -> float:
-        return float(sum(q.points for q in self.questions))
-
-    @property
-    def percent(self) -> float:
-        m = self.max_points
-        return 100.0 * self.total / m if m else 0.0
-
-    @property
-    def status(self) -> str:
-        if self.unreadable:
-            return f"unreadable: {self.unreadable}"
-        parts = list(self.problems)
-        blank = [q.name for q in self.questions if q.kind == "blank"]
-        if blank and len(blank) == len(self.questions):
-            parts.append("nothing answered")
-        elif blank:
-            parts.append(f"not answered: {', '.join(blank)}")
-        bad = [q.name for q in self.questions if q.kind == "unreadable"]
-        if bad:
-            parts.append(f"unreadable: {', '.join(bad)}")
-        return "; ".join(parts) if parts else "ok"
 
 
 class AnswerKey:
@@ -191,7 +130,7 @@ class AnswerKey:
             found = candidates[name]
             found.append(("sign_flip", {}, -ref))
             if ref.ndim == 2 and t.ops[slot.node] is None:
-                found.append(("transposed", {"W": leaf}, ref.T))
+                found.append(("transposed", {"Q": name, "W": leaf}, ref.T))
             for c, op in enumerate(t.ops):
                 if op is not None and op.name == "affine" and t.inputs[c][2] == slot.node \
                         and np.ndim(t.ref_grads[c]) == 2:
@@ -257,7 +196,7 @@ class AnswerKey:
             ans = answers.get(name)
             if ans is None:
                 continue
-            r.text = ans.text
+            r.text, r.source = ans.text, ans.source
             if ans.error is not None or ans.value is None:
                 r.kind, r.error = "unreadable", ans.error or "unreadable"
                 continue
@@ -287,8 +226,11 @@ class AnswerKey:
             r = results[name]
             kind = r.kind
             if kind != "blank":
-                if kind in ("partial", "wrong", "shape") and r.given is not None and not r.mistake:
-                    r.cluster = name + "=" + _value_key(r.given)
+                if kind in ("partial", "wrong", "shape", "mistake", "follow_through") \
+                        and r.given is not None:
+                    r.wrong_value = name + "=" + _value_key(r.given)
+                    if kind != "mistake" and not r.mistake:
+                        r.cluster = r.wrong_value
                 r.interval = interval
             result.questions.append(r)
         return result
@@ -373,13 +315,46 @@ class AnswerKey:
     def _diagnose(self, q: Question, r: QuestionResult, a: np.ndarray | None) -> None:
         if a is None or r.kind not in ("partial", "wrong", "follow_through") or r.ft_full:
             return
-        for (key, params, value), tol in zip(self.variants[q.name], self._variant_tolerances(q.name)):
-            if value.shape == a.shape and self._close(q, a, value, tol).all():
-                r.mistake = (key, params)
-                credit = q.credit_for(key)
-                if credit > r.credit or (credit == r.credit and r.kind != "follow_through"):
-                    r.kind, r.credit, r.upstream = "mistake", credit, ()
-                return
+        found = self._explained(q, a, self.variants[q.name], self._variant_tolerances(q.name))
+        if found is not None:
+            key, params = found
+            r.mistake = (key, params)
+            credit = q.credit_for(key)
+            if credit > r.credit or (credit == r.credit and r.kind != "follow_through"):
+                r.kind, r.credit, r.upstream = "mistake", credit, ()
+
+    def _explained(self, q: Question, a: np.ndarray, variants, tols) -> tuple | None:
+        """(key, params) of the one catalogued mistake that explains `a`, or None.
+
+        Distances are in tolerances (the largest |a − v| / tol over the entries). A mistake is
+        named only when its value is within the tolerance in every entry (within
+        SCALAR_MARGIN of it for a one-number answer), it is closer than the reference, and
+        every other mistake is at least AMBIGUOUS times farther."""
+        ref = self.reference[q.name]
+        ref_tol = self.tolerance[q.name]
+        with np.errstate(all="ignore"):
+            d_ref = float(np.nanmax(np.abs(a - ref) / ref_tol)) if a.shape == ref.shape \
+                else np.inf
+            best, best_d, second = None, np.inf, np.inf
+            for (key, params, value), tol in zip(variants, tols):
+                if value.shape != a.shape:
+                    continue
+                diff = np.abs(a - value)
+                if not (diff <= tol).all():      # NaN (a blank entry) never matches
+                    d = np.inf
+                else:
+                    d = float(np.max(diff / np.where(tol > 0, tol, np.inf)))
+                if d < best_d:
+                    best, best_d, second = (key, params), d, best_d
+                elif d < second:
+                    second = d
+        if best is None or best_d == np.inf:
+            return None
+        if a.size == 1 and best_d > SCALAR_MARGIN:
+            return None          # one number merely inside the interval: perhaps coincidence
+        if not best_d < d_ref or (second < np.inf and second < AMBIGUOUS * max(best_d, 1e-9)):
+            return None
+        return best
 
     def _catalogued(self, name: str, a: np.ndarray) -> bool:
         q = self._question(name)
@@ -387,13 +362,23 @@ class AnswerKey:
                    for (_, _, value), tol in zip(self.variants[name], self._variant_tolerances(name)))
 
     def _off_shape(self, q: Question, r: QuestionResult, given: np.ndarray) -> None:
-        """A wrong shape scores 0, unless it is a catalogued one (a transposed dW …)."""
-        for (key, params, value), tol in zip(self.variants[q.name], self._variant_tolerances(q.name)):
-            if value.shape == given.shape and value.shape != self.reference[q.name].shape \
-                    and self._close(q, given, value, tol).all():
-                r.mistake = (key, params)
-                r.kind, r.credit = "mistake", q.credit_for(key)
-                return
+        """A wrong shape scores 0, unless it is a catalogued one: the transpose of a matrix
+        (the shape rule: `transposed` credit, whatever the quantity), an unsummed bias …"""
+        ref = self.reference[q.name]
+        if ref.ndim == 2 and given.shape == ref.shape[::-1] \
+                and self._close(q, given.T, ref, self.tolerance[q.name]).all():
+            leaf = self.schema.gradient_of.get(q.name)
+            shape = "×".join(map(str, ref.shape))
+            r.mistake = ("transposed", {"Q": q.name, "W": leaf if leaf is not None
+                                        else f"{q.name} ({shape})"})
+            r.kind, r.credit = "mistake", q.credit_for("transposed")
+            return
+        off = [(k, p, v) for k, p, v in self.variants[q.name] if v.shape != ref.shape]
+        tols = [q.tolerance(v) for _, _, v in off]
+        found = self._explained(q, given, off, tols) if off else None
+        if found is not None:
+            r.mistake = found
+            r.kind, r.credit = "mistake", q.credit_for(found[0])
 
 
 def _value_key(a: np.ndarray) -> str:

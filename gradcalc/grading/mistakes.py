@@ -48,8 +48,8 @@ MISTAKES: dict[str, tuple[str, str]] = {
         "the sign of the gradient is flipped",
         "梯度的符号反了"),
     "transposed": (
-        "transposed: d{W} must have the shape of {W}",
-        "转置了：d{W} 应与 {W} 形状相同"),
+        "transposed: {Q} must have the shape of {W}",
+        "转置了：{Q} 应与 {W} 形状相同"),
     "mse_no_half": (
         "dropped the ½ of the MSE: the loss and every gradient doubled",
         "漏掉了均方误差的 ½：损失和所有梯度都变成了两倍"),

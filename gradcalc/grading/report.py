@@ -10,6 +10,9 @@ from gradcalc.grading.rubric import Rubric
 from gradcalc.grading.submissions import Submission
 
 
+MATCH_MIN = 3     # answered submissions before "nothing matched" is an error (exit 1)
+
+
 @dataclass
 class QuestionStats:
     name: str
@@ -18,6 +21,16 @@ class QuestionStats:
     total: float = 0.0
     counts: Counter = field(default_factory=Counter)     # kind -> students
     mistakes: Counter = field(default_factory=Counter)   # mistake key -> students
+    wrong: Counter = field(default_factory=Counter)      # wrong value key -> students
+    diagnosis: dict = field(default_factory=dict)        # wrong value key -> mistake key or ""
+    discrimination: float | None = None   # correlation of the score with the rest of the total
+
+    def common_wrong(self) -> tuple[str, int, str] | None:
+        """(value, students, mistake key or "") of the most common wrong answer."""
+        if not self.wrong:
+            return None
+        key, n = min(self.wrong.items(), key=lambda kv: (-kv[1], kv[0]))
+        return key.split("=", 1)[1], n, self.diagnosis.get(key, "")
 
     @property
     def mean(self) -> float:
@@ -39,8 +52,34 @@ class ClassReport:
     pairs: list[tuple[str, str, int]]          # students sharing several identical wrong answers
 
     @property
+    def counted(self) -> list[StudentResult]:
+        """The results the statistics are made of (not excluded: see grading.policy)."""
+        return [r for r in self.results if not r.excluded]
+
+    @property
+    def excluded(self) -> list[StudentResult]:
+        return [r for r in self.results if r.excluded]
+
+    @property
     def totals(self) -> list[float]:
-        return [r.total for r in self.results]
+        return [r.total for r in self.results if not r.excluded]
+
+    def nothing_matched(self) -> bool:
+        """A wrong problem file, key or tolerance: no submission answered any question of this
+        problem although some named quantities it does not have, or at least MATCH_MIN
+        submissions answered and not one answer is right, partly right or consistent."""
+        readable = [r for r in self.results if not r.unreadable]
+        answered = [r for r in readable if any(q.kind != "blank" for q in r.questions)]
+        if not answered:
+            return any(p.startswith("unknown quantit") for r in readable for p in r.problems)
+        ok = ("correct", "partial", "follow_through")
+        return len(answered) >= MATCH_MIN and not any(
+            q.kind in ok for r in answered for q in r.questions)
+
+    def low_questions(self) -> list[QuestionStats]:
+        """Questions whose class mean is under warn_below of their points."""
+        low = self.rubric.warn_below
+        return [st for st in self.stats if st.n and st.points > 0 and st.mean < low * st.points]
 
 
 def sort_key(r: StudentResult):
@@ -52,12 +91,18 @@ def summarize(title: str, rubric: Rubric, results: list[StudentResult]) -> Class
     stats = [QuestionStats(q.name, q.points) for q in rubric.questions]
     by_cluster: dict[str, list[str]] = {}
     for r in results:
+        if r.excluded:
+            continue        # listed apart; never in the statistics (nor a copying cluster)
         for st, qr in zip(stats, r.questions):
             st.n += 1
             st.total += qr.score
             st.counts[qr.kind] += 1
             if qr.mistake:
                 st.mistakes[qr.mistake[0]] += 1
+            if qr.wrong_value:
+                st.wrong[qr.wrong_value] += 1
+                if qr.wrong_value not in st.diagnosis:
+                    st.diagnosis[qr.wrong_value] = qr.mistake[0] if qr.mistake else ""
             if qr.cluster:
                 by_cluster.setdefault(qr.cluster, [])
                 if r.student not in by_cluster[qr.cluster]:
@@ -74,7 +119,23 @@ def summarize(title: str, rubric: Rubric, results: list[StudentResult]) -> Class
                 shared[tuple(sorted((a, b)))] += 1
     pairs = sorted(((a, b, k) for (a, b), k in shared.items() if k >= 2),
                    key=lambda t: (-t[2], t[0], t[1]))
+    _discrimination(stats, [r for r in results if not r.excluded])
     return ClassReport(title, rubric, results, stats, clusters, pairs)
+
+
+def _discrimination(stats: list[QuestionStats], counted: list[StudentResult]) -> None:
+    """Per question, the correlation (Pearson) of its score with the rest of the total over the
+    counted students: high when the students who do well overall get it right. None for
+    fewer than 3 students or when either side does not vary."""
+    import numpy as np
+    if len(counted) < 3 or not stats:
+        return
+    S = np.array([[q.score for q in r.questions] for r in counted], dtype=float)
+    rest = S.sum(axis=1, keepdims=True) - S
+    for j, st in enumerate(stats):
+        a, b = S[:, j] - S[:, j].mean(), rest[:, j] - rest[:, j].mean()
+        den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        st.discrimination = float((a * b).sum() / den) if den > 1e-12 else None
 
 
 def grade_submissions(key: AnswerKey | Callable[[Submission], AnswerKey],

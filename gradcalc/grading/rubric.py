@@ -15,7 +15,11 @@ DEFAULT_RTOL = 0.01
 DEFAULT_ATOL = 1e-6
 DEFAULT_FOLLOW_THROUGH = 1.0
 DEFAULT_MISTAKE_CREDIT = 0.0
-GRADING_KEYS = ("rtol", "atol", "sigfigs", "follow_through", "mistake_credit", "questions")
+GRADING_KEYS = ("rtol", "atol", "sigfigs", "follow_through", "mistake_credit", "questions",
+                "duplicates", "due", "late", "warn_below")
+DUPLICATE_POLICIES = ("flag", "latest", "best")
+DEFAULT_TRANSPOSED_CREDIT = 0.5     # the shape rule: a matrix answered transposed
+DEFAULT_WARN_BELOW = 0.2            # a question whose class mean is under 20% of its points
 QUESTION_KEYS = ("points", "rtol", "atol", "sigfigs", "follow_through", "mistake_credit")
 
 
@@ -31,6 +35,8 @@ class Question:
 
     def credit_for(self, mistake: str) -> float:
         table = dict(self.mistake_credit)
+        if mistake == "transposed" and mistake not in table:
+            return DEFAULT_TRANSPOSED_CREDIT
         return table.get(mistake, table.get("default", DEFAULT_MISTAKE_CREDIT))
 
     def tolerance(self, ref: np.ndarray) -> np.ndarray:
@@ -49,6 +55,11 @@ class Question:
 class Rubric:
     questions: tuple[Question, ...]
     defaulted: bool = False     # no `grading:` section: every forward quantity and parameter gradient
+    duplicates: str = "flag"    # several submissions of one id: flag (grade none), latest, best
+    due: object = None          # datetime.datetime (naive = local time) or None
+    late_per_day: float = 0.0   # fraction of the total taken per day (or part of one) late
+    late_max_days: int | None = None   # later than this many days: not accepted (0)
+    warn_below: float = DEFAULT_WARN_BELOW   # class mean under this fraction of a question's points
 
     @property
     def max_points(self) -> float:
@@ -159,13 +170,16 @@ def load_rubric(problem, schema: QuantitySchema) -> Rubric:
                                   settings["mistake_credit"]))
     if sum(q.points for q in questions) <= 0:
         raise ctx.error(("questions",), "the questions are worth 0 points in total")
-    return Rubric(tuple(questions))
+    return Rubric(tuple(questions), **_staff_settings(ctx, raw))
 
 
 def _settings(ctx: _RubricCtx, raw: dict, path: tuple, inherited: dict) -> dict:
     out = dict(inherited)
     if "rtol" in raw:
         out["rtol"] = ctx.number(raw["rtol"], path + ("rtol",), what="a relative tolerance")
+        if not 0 < out["rtol"] < 1:   # rtol: 5 accepts anything; rtol: 0 nothing but exact
+            raise ctx.error(path + ("rtol",), f"expected a relative tolerance between 0 and 1 "
+                                              f"(exclusive), e.g. 0.01, got {out['rtol']:g}")
     if "atol" in raw:
         out["atol"] = ctx.number(raw["atol"], path + ("atol",), what="an absolute tolerance")
     if "sigfigs" in raw:
@@ -194,4 +208,71 @@ def _settings(ctx: _RubricCtx, raw: dict, path: tuple, inherited: dict) -> dict:
         else:
             table = {"default": ctx.number(mc, p, 0, 1, "a credit fraction")}
         out["mistake_credit"] = tuple(sorted(table.items()))
+    return out
+
+
+def fraction(ctx: _RubricCtx, value, path: tuple, what: str) -> float:
+    """A fraction in [0, 1], written 0.1 or "10%"."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            value = float(value.strip()[:-1]) / 100.0
+        except ValueError:
+            raise ctx.error(path, f"expected {what} such as 10% or 0.1, got {value!r}") from None
+    return ctx.number(value, path, 0, 1, what)
+
+
+def parse_time(text) -> object:
+    """A date-time as written in a rubric, an answer file or an LMS export (ISO 8601:
+    2026-10-01T23:59, 2026-10-01 23:59:00, with or without a zone) as a naive local datetime;
+    None when it is not one."""
+    import datetime as dt
+    if isinstance(text, dt.datetime):
+        t = text
+    elif isinstance(text, dt.date):
+        t = dt.datetime(text.year, text.month, text.day, 23, 59, 59)
+    else:
+        s = str(text).strip()
+        if s.endswith("Z"):
+            s = s[:-1] + "+00:00"
+        try:
+            t = dt.datetime.fromisoformat(s)
+        except ValueError:
+            return None
+        if len(s) == 10:     # a date alone: due at the end of that day
+            t = t.replace(hour=23, minute=59, second=59)
+    if t.tzinfo is not None:
+        t = t.astimezone().replace(tzinfo=None)
+    return t
+
+
+def _staff_settings(ctx: _RubricCtx, raw: dict) -> dict:
+    """duplicates, due, late and warn_below of the `grading:` section."""
+    out: dict = {}
+    if "duplicates" in raw:
+        v = raw["duplicates"]
+        if v not in DUPLICATE_POLICIES:
+            raise ctx.error(("duplicates",), f"expected one of {', '.join(DUPLICATE_POLICIES)}, "
+                                             f"got {v!r}")
+        out["duplicates"] = v
+    if raw.get("due") is not None:
+        due = parse_time(raw["due"])
+        if due is None:
+            raise ctx.error(("due",), f"expected a date and time such as 2026-10-01T23:59, "
+                                      f"got {raw['due']!r}")
+        out["due"] = due
+    if "late" in raw:
+        late = ctx.keys(raw["late"], ("late",), ("per_day", "max_days"), "late")
+        if "due" not in out:
+            raise ctx.error(("late",), "a late penalty needs a `due:` date")
+        if "per_day" in late:
+            out["late_per_day"] = fraction(ctx, late["per_day"], ("late", "per_day"),
+                                           "a fraction of the total per day")
+        if late.get("max_days") is not None:
+            d = ctx.number(late["max_days"], ("late", "max_days"), 0, 3650, "a number of days")
+            if d != int(d):
+                raise ctx.error(("late", "max_days"), f"expected a whole number of days, got {d:g}")
+            out["late_max_days"] = int(d)
+    if "warn_below" in raw:
+        out["warn_below"] = fraction(ctx, raw["warn_below"], ("warn_below",),
+                                     "a fraction of a question's points")
     return out

@@ -25,6 +25,7 @@ class Answer:
     error: str | None = None
     text: str = ""                    # the expression as written, when it was not a plain number
     line: int | None = None
+    source: str = ""                  # the value exactly as written (0.53705 stays 0.53705)
 
 
 @dataclass
@@ -38,6 +39,9 @@ class Submission:
     problems: list[str] = field(default_factory=list)
     unreadable: str | None = None     # the whole file could not be read
     id_missing: bool = False
+    submitted: object = None          # datetime: the file's `submitted` field or the export's column
+    mtime: float | None = None        # the file's modification time (duplicates: latest, last resort)
+    not_graded: str = ""              # why the policy grades it 0 (duplicates: flag)
 
 
 def broken_submission(path: Path | None, source: str, why: str, stem: str | None = None) -> Submission:
@@ -89,15 +93,18 @@ def unknown_quantities_text(unknown: list[str]) -> str:
     return f"unknown quantit{'ies' if len(unknown) > 1 else 'y'} {shown}{more} ignored"
 
 
-def add_answer(sub: Submission, qname: str, written: str, value: Any, line: int | None) -> None:
+def add_answer(sub: Submission, qname: str, written: str, value: Any, line: int | None,
+               source: str = "") -> None:
     if qname in sub.answers:
         sub.problems.append(f"{written}: given twice (kept the first)")
         return
-    ans = Answer(qname, written, line=line)
+    ans = Answer(qname, written, line=line, source=source)
     if value is None or (isinstance(value, str) and not value.strip()):
         return   # left blank: not answered
     plain = _numbers(value)
     if plain is not None:   # the common case: numbers only, nothing to parse or report
+        if not source:
+            ans.source = written_numbers(value)
         ans.value = plain
         sub.answers[qname] = ans
         return
@@ -149,6 +156,20 @@ def _numbers(value: Any) -> np.ndarray | None:
     if not np.isfinite(a).all():
         return None
     return a
+
+
+def written_numbers(v, texts: dict | None = None, path: tuple = ()) -> str:
+    """A YAML/JSON number (or list of them) as the student wrote it: the loader's source text
+    of each scalar when known (`texts`, path -> text), else the shortest text that reads back
+    as the same float (which is what a JSON file or a plain decimal says)."""
+    if type(v) is list:
+        return "[" + ", ".join([written_numbers(x, texts, path + (i,)) for i, x in enumerate(v)]) \
+            + "]"
+    if texts is not None:
+        t = texts.get(path)
+        if t is not None:
+            return t
+    return repr(v) if type(v) is float else str(v)
 
 
 def _has_text(v) -> bool:

@@ -24,6 +24,7 @@ _TAGS_OF = {ScalarNode: _SCALAR_TAGS, MappingNode: _MAPPING_TAGS, SequenceNode: 
 # Exponent floats without a dot, which YAML 1.1 reads as strings: 1e-3, 2E5, -1.5e+2.
 _EXP_FLOAT = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)[eE][-+]?\d+")
 
+_FLOAT_TAG, _INT_TAG, _STR_TAG = _STD + "float", _STD + "int", _STD + "str"
 _TOO_LARGE = f"document too large or too many aliases (limit {MAX_VALUES} values)"
 
 
@@ -34,6 +35,7 @@ class Located:
     data: Any
     file: str = "<string>"
     lines: dict = field(default_factory=dict, repr=False)
+    texts: dict = field(default_factory=dict, repr=False)   # path -> source text of each number
 
     def line(self, path: tuple) -> int | None:
         """Line of the value at path, else of its nearest recorded ancestor."""
@@ -174,6 +176,7 @@ class _Builder:
     def __init__(self, loader: _Loader):
         self.loader = loader
         self.lines: dict = {}
+        self.texts: dict = {}    # path -> a number's text as written (feedback quotes it)
         self.count = 0
         self.seen: set = set()     # nodes already built once: meeting one again means an alias
         self.active: set = set()   # nodes on the current build stack: meeting one means a cycle
@@ -230,6 +233,9 @@ class _Builder:
         if not in_alias:
             self.lines[path] = line
         tag = node.tag
+        if tag == _FLOAT_TAG or tag == _INT_TAG or (
+                not node.style and tag == _STR_TAG and _EXP_FLOAT.fullmatch(node.value)):
+            self.texts[path] = node.value
         if not (tag.startswith(_STD) and tag[len(_STD):] in _SCALAR_TAGS):
             self._check_tag(node, here)     # raises its message
         return self._scalar(node, here)
@@ -283,7 +289,7 @@ def load_yaml_text(text: str | bytes, file: str = "<string>", fast: bool = False
             raise ProblemError("file is empty")
         builder = _Builder(_Loader(""))
         data = builder.build(node, (), node.start_mark.line + 1)
-        return Located(data=data, file=file, lines=builder.lines)
+        return Located(data=data, file=file, lines=builder.lines, texts=builder.texts)
     except ProblemError as e:
         raise e.located(file=file)
     except RecursionError:

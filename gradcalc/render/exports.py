@@ -13,14 +13,19 @@ def grades_csv(report, display=lambda n: n) -> str:
     """student, name, one column per question, total, max, percent, status; the first row
     after the header ("(points)") gives each question's points."""
     names = [q.name for q in report.rubric.questions]
-    rows = [["student", "name"] + [display(n) for n in names] + ["total", "max", "percent", "status"],
+    # the audit column (late penalties, staff overrides) only when there is something in it
+    audit = any(r.adjustments for r in report.results)
+    rows = [["student", "name"] + [display(n) for n in names] + ["total", "max", "percent", "status"]
+            + (["adjustments"] if audit else []),
             ["(points)", ""] + [points(q.points) for q in report.rubric.questions]
-            + [points(report.rubric.max_points), points(report.rubric.max_points), "100.0", ""]]
+            + [points(report.rubric.max_points), points(report.rubric.max_points), "100.0", ""]
+            + ([""] if audit else [])]
     for r in report.results:
         total, top = r.total, r.max_points
         pct = 100.0 * total / top if top else 0.0      # = r.percent, without summing again
         rows.append([r.student, r.name] + [points(q.score) for q in r.questions]
-                    + [points(total), points(top), percent(pct), r.status])
+                    + [points(total), points(top), percent(pct), r.status]
+                    + (["; ".join(r.adjustments)] if audit else []))
     return _csv(rows)
 
 
@@ -46,7 +51,8 @@ def match_roster(roster, results, key_column: str | None = None) -> tuple[int, d
 def roster_csv(roster, results, assignment: str, max_points: float,
                key_column: str | None = None) -> tuple[str, dict]:
     """The roster's identity columns verbatim (apart from formula escaping) plus the assignment
-    column. A student id submitted twice, or on two roster rows, is left blank for a person to
+    column. A student id graded twice (duplicates: flag) or on two roster rows gets 0, never a
+    blank, and is listed in summary.md for a person to
     decide. Returns (CSV text, {"not_on_roster": [...], "unmatched": [...], "key": column name,
     "duplicates": ids on more than one roster row})."""
     col, by_id = match_roster(roster, results, key_column)
@@ -76,7 +82,7 @@ def roster_csv(roster, results, assignment: str, max_points: float,
             continue
         matched.add(key)
         out.append(ident + ([points(group[0].total)] if len(group) == 1 and rows_of[key] == 1
-                            else [""]))
+                            else ["0"]))
     extra = sorted({r.student for r in results if r.student.strip().casefold() not in matched})
     text = _csv(out, roster.delimiter)
     return ("\ufeff" + text if roster.bom else text), {

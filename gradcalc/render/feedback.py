@@ -129,6 +129,8 @@ def given_text(q, precision: int) -> str:
     value = _value(q.given, precision) if q.given is not None else ""
     if q.text and q.text != value:
         return f"{_code(q.text)} = {value}"
+    if q.source:     # quoted exactly as written: 0.53705 stays 0.53705 (never re-rounded)
+        return md_text(q.source)
     return value
 
 
@@ -138,8 +140,18 @@ _STATUS_ZH = (("nothing answered", "全部未作答"), ("not answered: ", "未�
               ("unreadable: ", "无法读取："))
 
 
+_SIGNAL = {"en": "copy-signal: your answers match another student's variant better than your "
+                 "own (reported to the course staff, not scored; or a mistyped id)",
+           "zh": "copy-signal：你的答案与另一位同学的题目变体更吻合（已报告给助教，不影响分数；"
+                 "也可能是学号填错）"}
+
+
 def status_text(status: str, lang: str) -> str:
-    """A submission's status in the feedback's language."""
+    """A submission's status in the feedback's language. An integrity signal is stated
+    without naming the other student (grades.csv and summary.md name both)."""
+    if "copy-signal:" in status:
+        status = "; ".join(_SIGNAL["zh" if lang == "zh" else "en"] if p.startswith("copy-signal:")
+                           else p for p in status.split("; "))
     if lang != "zh":
         return status
     if status == "ok":

@@ -14,7 +14,7 @@ def _mistake_label(key: str, lang: str) -> str:
     from gradcalc.grading.mistakes import MISTAKES
     text = MISTAKES[key][1 if lang == "zh" else 0]
     # the generic form of a catalogue entry, without the place names
-    return re.sub(r"\{(\w+)\}", lambda m: {"act": "σ", "n": "N"}.get(m.group(1), m.group(1)), text)
+    return re.sub(r"\{(\w+)\}", lambda m: {"act": "σ", "n": "N", "Q": "dW"}.get(m.group(1), m.group(1)), text)
 
 
 def _students(n: int, lang: str) -> str:
@@ -49,6 +49,62 @@ def question_table(report, lang: str = "en", display=lambda n: n) -> Table:
                  kinds=["text", "num", "num", "num", "num", "num", "text"])
 
 
+def warnings(report, lang: str = "en", display=lambda n: n) -> list[str]:
+    """The batch's sanity: nothing matched (exit 1), questions with a low class mean."""
+    w = words(lang)
+    out = [w["nothing_matched"]] if report.nothing_matched() else []
+    pct = points(100 * report.rubric.warn_below)
+    out += [w["low_mean"].format(q=display(st.name), mean=points(st.mean), pts=points(st.points),
+                                 pct=pct) for st in report.low_questions()]
+    return out
+
+
+def _item_rows(report, lang: str, display) -> list[str]:
+    """Item analysis: per question mean, share correct, discrimination (correlation with the
+    rest of the total), the most common wrong answer and its diagnosis."""
+    w = words(lang)
+    lines = [f"## {w['items']}", "",
+             f"| {w['question']} | {w['mean']} | {w['pct_correct']} | {w['discrimination']} | "
+             f"{w['common_wrong']} | {w['students']} | {w['diagnosis']} |",
+             "|---|---:|---:|---:|---|---:|---|"]
+    for st in report.stats:
+        d = "—" if st.discrimination is None else f"{st.discrimination:.2f}"
+        cw = st.common_wrong()
+        if cw is None:
+            value, n, diag = "—", "", ""
+        else:
+            value = cw[0].partition(":")[2]
+            value = value if len(value) <= 60 else value[:59] + "…"
+            n = str(cw[1])
+            diag = f"`{cw[2]}` {md_text(_mistake_label(cw[2], lang))}" if cw[2] \
+                else md_text(w["no_diagnosis"])
+        lines.append(f"| {md_text(display(st.name))} | {points(st.mean)} | "
+                     f"{percent(st.share('correct'))} | {d} | {md_text(value)} | {n} | "
+                     f"{diag} |")
+    return lines + [""]
+
+
+def excluded_rows(report, lang: str = "en", set_aside=()) -> list[str]:
+    """The submissions left out of the statistics, with their files, reasons and grades."""
+    w = words(lang)
+    ex = report.excluded
+    lines = []
+    if ex:
+        lines += [f"## {w['excluded']} ({len(ex)})", "", w["excluded_note"], "",
+                  f"| {w['student']} | {w['file']} | {w['reason']} | {w['grade_given']} |",
+                  "|---|---|---|---:|"]
+        for r in ex[:5000]:
+            lines.append(f"| {md_text(r.student)} | {md_text(r.source)} | {md_text(r.excluded)}"
+                         f"{': ' + md_text(r.unreadable) if r.unreadable else ''} | "
+                         f"{points(r.total)} |")
+        lines.append("")
+    if set_aside:
+        lines += [f"### {w['set_aside']} ({len(set_aside)})", ""]
+        lines += [f"- {md_text(s)} — {md_text(src)}: {md_text(why)}" for s, src, why in set_aside]
+        lines.append("")
+    return lines
+
+
 def attention(report) -> dict[str, list[str]]:
     dup = sorted({r.student for r in report.results if r.duplicate})
     missing = sorted(r.source for r in report.results
@@ -59,14 +115,18 @@ def attention(report) -> dict[str, list[str]]:
 
 def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: str | None = None,
                      roster_info: dict | None = None, copy_signals: list[str] | None = None,
-                     skipped: list[str] | None = None) -> str:
+                     skipped: list[str] | None = None, set_aside=()) -> str:
     w = words(lang)
     res = report.results
     totals = report.totals
     lines = [f"# {w['summary']}: {md_text(report.title)}", ""]
     n_unread = sum(1 for r in res if r.unreadable)
+    n_ex = len(res) - len(totals)
     lines.append(f"- {w['submissions']}: {len(res)} ({w['graded']} {len(res) - n_unread}, "
-                 f"{w['unreadable_files']} {n_unread})")
+                 f"{w['unreadable_files']} {n_unread}; {w['excluded'].lower()} {n_ex})")
+    warn = warnings(report, lang, display)
+    if warn:
+        lines += [f"- **{w['warnings']}**:"] + [f"  - **{md_text(t)}**" for t in warn]
     if totals:
         mx = report.rubric.max_points
         lines.append(f"- {w['total']}: {w['mean']} {points(statistics.fmean(totals))} / {points(mx)} "
@@ -84,8 +144,9 @@ def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: s
         lines.append(f"| {md_text(display(st.name))} | {points(st.points)} | {tol} | {points(st.mean)} | "
                      f"{percent(st.share('correct'))} | {percent(st.share('follow_through'))} | "
                      f"{percent(st.share('mistake'))} | {md_text(_top(st, lang))} |")
+    lines += [""] + _item_rows(report, lang, display)
     # mistakes
-    lines += ["", f"## {w['mistakes']}", ""]
+    lines += [f"## {w['mistakes']}", ""]
     any_mistake = False
     for st in report.stats:
         if not st.mistakes:
@@ -119,8 +180,9 @@ def summary_markdown(report, lang: str = "en", display=lambda n: n, histogram: s
     else:
         lines += [w["none"], ""]
     if copy_signals:
-        lines += [f"### {w['copy_signals']}", ""]
+        lines += [f"### {w['signals']}", ""]
         lines += [f"- {md_text(t)}" for t in sorted(copy_signals)] + [""]
+    lines += excluded_rows(report, lang, set_aside)
     att = attention(report)
     if roster_info:
         att["not_on_roster"] = roster_info.get("not_on_roster", [])

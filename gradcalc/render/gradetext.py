@@ -43,13 +43,13 @@ WORDS = {
         "tolerance": "tolerance", "per_student": "students",
         "not_on_roster": "submissions not on the roster",
         "roster_unmatched": "roster rows without a submission",
-        "roster_duplicates": "ids on more than one roster row (no grade given)",
+        "roster_duplicates": "ids on more than one roster row (given 0 in upload.csv)",
         "skipped": "paths not graded",
         "class_note": "{n} submissions; mean {mean} / {max}, median {median}",
         "sigfigs": "{n} sig. fig., atol {atol}",
         "wrote": "wrote {files} and {n} feedback files in {folder}",
-        "note_roster_dup": "note: {n} id(s) on more than one roster row got no grade in "
-                           "upload.csv; see summary.md",
+        "note_roster_dup": "note: {n} id(s) on more than one roster row got 0 in upload.csv "
+                           "(a person decides); see summary.md",
         "note_not_on_roster": "note: {n} submission(s) not on the roster (matched on '{key}'); "
                               "see summary.md",
         "note_attention": "note: {n} submission(s) need attention (duplicate or missing ids, "
@@ -57,6 +57,23 @@ WORDS = {
         "note_skipped": "note: {n} path(s) not graded; see summary.md",
         "note_removed": "note: removed {n} file(s) of the previous run that this run did not "
                         "write (students no longer in the class)",
+        "items": "Item analysis",
+        "discrimination": "discrimination", "common_wrong": "most common wrong answer",
+        "diagnosis": "diagnosis", "no_diagnosis": "— (wrong, no catalogued mistake)",
+        "excluded": "Not in the statistics",
+        "excluded_note": "Listed here with their files, left out of every mean, median, item "
+                         "statistic and the histogram; grades.csv and upload.csv give them the "
+                         "policy's value shown.",
+        "reason": "reason", "file": "file", "grade_given": "grade given",
+        "set_aside": "Set aside by the duplicates policy (not graded, no row in grades.csv)",
+        "warnings": "Warnings",
+        "nothing_matched": "nothing matched: no answer of any submission is right, partly right "
+                           "or consistent with the student's own earlier answers — likely a "
+                           "wrong problem file, answer key or tolerance",
+        "low_mean": "{q}: class mean {mean} of {pts} points is under {pct}% — check the key, "
+                    "the tolerance or the question",
+        "signals": "Integrity signals (see signals.csv; reported, never scored)",
+        "adjustments": "Adjustments",
     },
     "zh": {
         "feedback": "作业反馈", "student": "学生", "score": "得分", "status": "状态",
@@ -93,16 +110,30 @@ WORDS = {
         "tolerance": "容差", "per_student": "人",
         "not_on_roster": "不在名单中的提交",
         "roster_unmatched": "名单中没有提交的学生",
-        "roster_duplicates": "名单中重复的学号（未给成绩）",
+        "roster_duplicates": "名单中重复的学号（upload.csv 中给 0 分）",
         "skipped": "未评分的路径",
         "class_note": "共 {n} 份提交；平均 {mean} / {max}，中位数 {median}",
         "sigfigs": "{n} 位有效数字，atol {atol}",
         "wrote": "已写入 {files}，以及 {folder} 中的 {n} 份反馈",
-        "note_roster_dup": "注意：{n} 个学号在名单中出现多次，upload.csv 中未给成绩；见 summary.md",
+        "note_roster_dup": "注意：{n} 个学号在名单中出现多次，upload.csv 中给 0 分（请人工处理）；见 summary.md",
         "note_not_on_roster": "注意：{n} 份提交不在名单中（按“{key}”匹配）；见 summary.md",
         "note_attention": "注意：{n} 份提交需要处理（学号重复或缺失、文件无法读取）；见 summary.md",
         "note_skipped": "注意：{n} 个路径未评分；见 summary.md",
         "note_removed": "注意：删除了上次运行写下而本次未写的 {n} 个文件（已不在班上的学生）",
+        "items": "题目分析",
+        "discrimination": "区分度", "common_wrong": "最常见的错误答案",
+        "diagnosis": "诊断", "no_diagnosis": "—（错误，非已知的常见错误）",
+        "excluded": "未计入统计",
+        "excluded_note": "以下提交连同文件列出，不计入平均、中位数、题目统计和直方图；"
+                         "grades.csv 和 upload.csv 中给出所示的按规则的分数。",
+        "reason": "原因", "file": "文件", "grade_given": "给分",
+        "set_aside": "按重复提交规则搁置（不评分，grades.csv 中无此行）",
+        "warnings": "警告",
+        "nothing_matched": "没有任何匹配：所有提交的所有答案都不正确、也不与学生自己前面的答案一致"
+                           "——很可能是题目文件、答案或容差用错了",
+        "low_mean": "{q}：全班平均 {mean}（满分 {pts}）低于 {pct}%——请检查答案、容差或题目",
+        "signals": "诚信线索（见 signals.csv；仅报告，不影响分数）",
+        "adjustments": "调整",
     },
 }
 

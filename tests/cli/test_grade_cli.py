@@ -93,12 +93,13 @@ def test_grade_a_class(klass, tmp_path):
     assert total["s02"] == ["8"]                       # rounded to 3 significant figures
     assert total["s03"] == ["7.5"]                     # z1 half right, the rest follow-through
     assert total["s04"] == ["6"]                       # forgot σ′: dW1 and db1 lost
-    assert total["s05"] == ["7"]                       # dW2 transposed
+    assert total["s05"] == ["7.5"]                     # dW2 transposed: 50% by default
     assert total["s06"] == ["7"]                       # dW1 unreadable
-    assert sorted(total["s01"]) == ["1", "8"]          # s01 twice: the JSON copy and the YAML
+    assert total["s01"] == ["0", "0"]                  # s01 twice (duplicates: flag): none graded
     assert total["s07"] == ["0"] and by["s07"][0][-1] == "unreadable: not a text file (binary)"
     assert by["empty"][0][-1] == "unreadable: the file is empty"
-    assert all(r[-1].startswith("duplicate student id") for r in by["s01"])
+    assert all(r[-1].startswith("duplicate student id") and "not graded (duplicates: flag" in r[-1]
+               for r in by["s01"])
     assert by["s06"][0][-1] == "unreadable: dW1"
     # formula injection escaped, plain negative numbers and Chinese names untouched
     assert "'=cmd|' /C calc'!A0" in by and by["'=cmd|' /C calc'!A0"][0][1] == "'=HYPERLINK(\"http://x\")"
@@ -178,7 +179,7 @@ def test_roster_upload(klass, tmp_path):
     rows = read_csv(out / "upload.csv")
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "HW1 (345)"]
     assert rows[1] == ["    Points Possible", "", "", "", "", "10"]
-    assert rows[2] == ["Lovelace, Ada", "101", "s01", "ada", "A", ""]   # two submissions: a person decides
+    assert rows[2] == ["Lovelace, Ada", "101", "s01", "ada", "A", "0"]  # two submissions, flag: 0, listed
     assert rows[3] == ["张三", "102", "s02", "zs", "A", "10"]
     assert rows[4][0] == "'=HYPERLINK(\"x\")" and rows[4][-1] == "9.5"   # s03: z1 half right, 10 points
     assert rows[5][-1] == ""

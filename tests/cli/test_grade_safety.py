@@ -238,8 +238,9 @@ def test_duplicate_roster_ids_get_no_grade_and_are_reported(tmp_path):
     res = run("grade", HW1, ans, "-o", tmp_path / "g", "--roster", roster)
     assert res.exit_code == 0
     up = rows(tmp_path / "g" / "upload.csv")
-    assert up[1] == ["Ada", "s1", ""] and up[2] == ["Ada again", "s1", ""] and up[3] == ["Bob", "s2", "1"]
-    assert "ids on more than one roster row (no grade given) (1): s1" in \
+    # issue 16: never blank; 0 (a value every LMS imports) and listed for a person to decide
+    assert up[1] == ["Ada", "s1", "0"] and up[2] == ["Ada again", "s1", "0"] and up[3] == ["Bob", "s2", "1"]
+    assert "ids on more than one roster row (given 0 in upload.csv) (1): s1" in \
         (tmp_path / "g" / "summary.md").read_text(encoding="utf-8")
     assert "1 id(s) on more than one roster row" in res.output
 
