@@ -60,14 +60,18 @@ def gated_layer(p, be, values: dict, i: int, layer, h, h_name: str, weights: lis
     else:
         c, c_name = state("c0")
         attrs = {"batch": p.batch, "order": layer.opts.get("gate_order", "ifgo")}
+        order = attrs["order"]
         for t in range(1, T + 1):
-            z = f"Wxh{i}·{h_name}[{t}] + Whh{i}·{prev_name} + b{i}"
-            c = be.apply("lstm_cell", [Wxh, Whh, b, h, prev, c], f"c{i}[{t}]", {"step": t, **attrs},
-                         f"f_t ⊙ {c_name} + i_t ⊙ g_t, [i; f; g; o]_t from {z}", field)
+            gates = f"a{i}[{t}]"
+            a = be.apply("lstm_gates", [Wxh, Whh, b, h, prev], gates, {"step": t, **attrs},
+                         f"[{'; '.join(order)}] = [{'; '.join('tanh' if k == 'g' else 'σ' for k in order)}]"
+                         f"(Wxh{i}·{h_name}[{t}] + Whh{i}·{prev_name} + b{i})", field)
+            c = be.apply("lstm_cell", [a, c], f"c{i}[{t}]", {"order": order},
+                         f"{gates}_f ⊙ {c_name} + {gates}_i ⊙ {gates}_g", field)
             c_name = f"c{i}[{t}]"
             name = step(t)
-            prev = be.apply("lstm_hidden", [Wxh, Whh, b, h, prev, c], name, {"step": t, **attrs},
-                            f"o_t ⊙ tanh({c_name})", field)
+            prev = be.apply("lstm_hidden", [a, c], name, {"order": order},
+                            f"{gates}_o ⊙ tanh({c_name})", field)
             prev_name = name
             states.append(prev)
             cells.append(c)

@@ -5,16 +5,15 @@ import numpy as np
 
 from gradcalc.ops import matrix as mx
 from gradcalc.ops.arrays import as_float, sympy_module, unbroadcast
-from gradcalc.ops.elementwise import _sigmoid
 from gradcalc.ops.registry import Op, register
 
 # LSTM, as torch.nn.LSTM:  z_t = Wxh x_t + Whh h_(t−1) + b  (4H rows: the gate stack)
-#   i = σ(z_i), f = σ(z_f), g = tanh(z_g), o = σ(z_o)
-#   c_t = f ⊙ c_(t−1) + i ⊙ g        (op lstm_cell)
-#   h_t = o ⊙ tanh(c_t)               (op lstm_hidden)
-# Two nodes per step, so the cell path c_(t−1) → c_t is its own edge of the graph (its gradient
-# is shown per step and the vanishing-gradient diagnostics read it); the four gates stay inside
-# the ops (one small SymPy form per step, not a dozen nodes per step).  `order` is the order of
+#   a_t = [i; f; g; o] = [σ(z_i); σ(z_f); tanh(z_g); σ(z_o)]   (op lstm_gates)
+#   c_t = f ⊙ c_(t−1) + i ⊙ g                                   (op lstm_cell)
+#   h_t = o ⊙ tanh(c_t)                                         (op lstm_hidden)
+# Three nodes per step: the gates are computed once (their VJP reads the activations from the
+# node's own output), and the cell path c_(t−1) → c_t is its own edge of the graph (its gradient
+# is shown per step and the vanishing-gradient diagnostics read it).  `order` is the order of
 # the gate blocks in the stack: "ifgo" (PyTorch, the default) or "ifog" (CS231n).
 ORDERS = ("ifgo", "ifog")
 
@@ -29,15 +28,17 @@ def _blocks(z, order):
 
 
 def _stack(parts: dict, order, shape):
-    return np.concatenate([np.broadcast_to(parts[k], shape) if k in parts else np.zeros(shape)
-                           for k in order], axis=-1)
+    H = shape[-1]
+    out = np.zeros(shape[:-1] + (H * len(order),))
+    for p, k in enumerate(order):
+        if k in parts:
+            out[..., p * H:(p + 1) * H] = parts[k]
+    return out
 
 
-def _lstm_gates(Wxh, Whh, b, x, h, step, batch, order):
-    z = _xt(x, step - 1, batch) @ Wxh.T + h @ Whh.T + b
-    s = _blocks(z, order)
-    return {"i": _sigmoid(s["i"]), "f": _sigmoid(s["f"]), "g": np.tanh(s["g"]),
-            "o": _sigmoid(s["o"])}
+def _sig(z):
+    # σ(z) = (1 + tanh(z/2))/2: one ufunc, no overflow for any z
+    return 0.5 + 0.5 * np.tanh(0.5 * z)
 
 
 def _floats(*vs):
@@ -48,71 +49,13 @@ def _side_grads(dz, W, src, t=None, batch=False):
     """∂W = δ·srcᵀ summed over a batch, ∂src = δ·W (src = x: only row t of the T×D input)."""
     if t is None:                   # the state h_(t−1) (one shared h0 for a batch: summed)
         sb = np.broadcast_to(src, dz.shape[:-1] + src.shape[-1:])
-        dW = np.outer(dz, sb) if dz.ndim == 1 else dz.T @ sb
+        dW = dz[:, None] * sb if dz.ndim == 1 else dz.T @ sb
         return dW, unbroadcast(dz @ W, src.shape)
     xt = _xt(src, t, batch)
-    dW = np.outer(dz, xt) if dz.ndim == 1 else dz.T @ xt
+    dW = dz[:, None] * xt if dz.ndim == 1 else dz.T @ xt
     dx = np.zeros(src.shape)
     dx[(slice(None), t) if batch else t] = dz @ W
     return dW, dx
-
-
-def _lstm_cell_forward(Wxh, Whh, b, x, h, c, *, step, batch=False, order="ifgo"):
-    Wxh, Whh, b, x, h, c = _floats(Wxh, Whh, b, x, h, c)
-    a = _lstm_gates(Wxh, Whh, b, x, h, step, batch, order)
-    return a["f"] * c + a["i"] * a["g"]
-
-
-def _lstm_cell_dz(g, c, a, order):
-    # ∂c_t/∂z: i ⊙ (1 − i) ⊙ g, f ⊙ (1 − f) ⊙ c_(t−1), i ⊙ (1 − g²), nothing for o
-    return _stack({"i": g * a["g"] * a["i"] * (1 - a["i"]), "f": g * c * a["f"] * (1 - a["f"]),
-                   "g": g * a["i"] * (1 - a["g"] ** 2)}, order, a["i"].shape)
-
-
-def _lstm_cell_vjp(g, out, Wxh, Whh, b, x, h, c, *, step, batch=False, order="ifgo"):
-    Wxh, Whh, b, x, h, c, g = _floats(Wxh, Whh, b, x, h, c, g)
-    a = _lstm_gates(Wxh, Whh, b, x, h, step, batch, order)
-    dz = _lstm_cell_dz(g, c, a, order)
-    dWxh, dx = _side_grads(dz, Wxh, x, step - 1, batch)
-    dWhh, dh = _side_grads(dz, Whh, h)
-    return dWxh, dWhh, unbroadcast(dz, b.shape), dx, dh, unbroadcast(g * a["f"], c.shape)
-
-
-def _lstm_hidden_forward(Wxh, Whh, b, x, h, c, *, step, batch=False, order="ifgo"):
-    Wxh, Whh, b, x, h, c = _floats(Wxh, Whh, b, x, h, c)
-    return _lstm_gates(Wxh, Whh, b, x, h, step, batch, order)["o"] * np.tanh(c)
-
-
-def _lstm_hidden_vjp(g, out, Wxh, Whh, b, x, h, c, *, step, batch=False, order="ifgo"):
-    Wxh, Whh, b, x, h, c, g = _floats(Wxh, Whh, b, x, h, c, g)
-    o = _lstm_gates(Wxh, Whh, b, x, h, step, batch, order)["o"]
-    tc = np.tanh(c)
-    dz = _stack({"o": g * tc * o * (1 - o)}, order, o.shape)
-    dWxh, dx = _side_grads(dz, Wxh, x, step - 1, batch)
-    dWhh, dh = _side_grads(dz, Whh, h)
-    return dWxh, dWhh, unbroadcast(dz, b.shape), dx, dh, unbroadcast(g * o * (1 - tc ** 2), c.shape)
-
-
-def _sym_gates(Wxh, Whh, b, x, h, step, batch, order):
-    sp = sympy_module()
-    Wxh, Whh, b, x, h = (np.asarray(v, dtype=object) for v in (Wxh, Whh, b, x, h))
-    z = _xt(x, step - 1, batch).dot(Wxh.T) + h.dot(Whh.T) + b
-    s = _blocks(np.asarray(z, dtype=object), order)
-    sig = np.vectorize(lambda v: 1 / (1 + sp.exp(-v)), otypes=[object])
-    return {"i": sig(s["i"]), "f": sig(s["f"]), "g": np.vectorize(sp.tanh, otypes=[object])(s["g"]),
-            "o": sig(s["o"])}
-
-
-def _lstm_cell_sym(Wxh, Whh, b, x, h, c, *, step, batch=False, order="ifgo"):
-    a = _sym_gates(Wxh, Whh, b, x, h, step, batch, order)
-    return np.asarray(a["f"] * np.asarray(c, dtype=object) + a["i"] * a["g"], dtype=object)
-
-
-def _lstm_hidden_sym(Wxh, Whh, b, x, h, c, *, step, batch=False, order="ifgo"):
-    sp = sympy_module()
-    a = _sym_gates(Wxh, Whh, b, x, h, step, batch, order)
-    tc = np.vectorize(sp.tanh, otypes=[object])(np.asarray(c, dtype=object))
-    return np.asarray(a["o"] * tc, dtype=object)
 
 
 def _pick(term, k: int, shape: tuple, batch: bool):
@@ -170,56 +113,168 @@ def _gate_text(parts: dict, order) -> tuple[str, str]:
     return text, latex
 
 
-def _lstm_matrix(site, kind):
-    """δ_z, the gradient of the gate stack (gate values i, f, g, o of step t by name), then the
-    products of the RNN step: ∂Wxh = δ_z·x_tᵀ, ∂Whh = δ_z·h_(t−1)ᵀ, ∂b = δ_z, ∂x_t = Wxhᵀ·δ_z,
-    ∂h_(t−1) = Whhᵀ·δ_z; and ∂c_(t−1) = δ ⊙ f (cell) or ∂c_t = δ ⊙ o ⊙ (1 − tanh²(c_t)) (state)."""
-    Wxh, Whh, b, x, h, c = _floats(*site.inputs)
+def _gates_forward(Wxh, Whh, b, x, h, *, step, batch=False, order="ifgo"):
+    Wxh, Whh, b, x, h = _floats(Wxh, Whh, b, x, h)
+    z = _xt(x, step - 1, batch) @ Wxh.T + h @ Whh.T + b
+    a = _sig(z)                          # σ of every block, then tanh of the cell block
+    H = z.shape[-1] // 4
+    p = order.index("g")
+    a[..., p * H:(p + 1) * H] = np.tanh(z[..., p * H:(p + 1) * H])
+    return a
+
+
+def _gates_deriv(a, order):
+    """act′(z) from the activations: σ′ = σ(1 − σ), tanh′ = 1 − tanh²."""
+    d = a * (1.0 - a)
+    H = a.shape[-1] // 4
+    p = order.index("g")
+    g = a[..., p * H:(p + 1) * H]
+    d[..., p * H:(p + 1) * H] = 1.0 - g * g
+    return d
+
+
+def _gates_vjp(g, out, Wxh, Whh, b, x, h, *, step, batch=False, order="ifgo"):
+    Wxh, Whh, b, x, h, g = _floats(Wxh, Whh, b, x, h, g)
+    dz = g * _gates_deriv(as_float(out), order)
+    dWxh, dx = _side_grads(dz, Wxh, x, step - 1, batch)
+    dWhh, dh = _side_grads(dz, Whh, h)
+    return dWxh, dWhh, unbroadcast(dz, b.shape), dx, dh
+
+
+def _gates_sym(Wxh, Whh, b, x, h, *, step, batch=False, order="ifgo"):
+    sp = sympy_module()
+    Wxh, Whh, b, x, h = (np.asarray(v, dtype=object) for v in (Wxh, Whh, b, x, h))
+    z = np.asarray(_xt(x, step - 1, batch).dot(Wxh.T) + h.dot(Whh.T) + b, dtype=object)
+    s = _blocks(z, order)
+    sig = np.vectorize(lambda v: 1 / (1 + sp.exp(-v)), otypes=[object])
+    act = {k: (np.vectorize(sp.tanh, otypes=[object])(v) if k == "g" else sig(v))
+           for k, v in s.items()}
+    return np.concatenate([act[k] for k in order], axis=-1)
+
+
+def _gates_matrix(site):
+    """δ_z = δ ⊙ act′(z) with act′ read from the output a = [i; f; g; o] (σ′ = σ(1 − σ) on
+    i, f, o; tanh′ = 1 − g² on g); then ∂Wxh = δ_z·x_tᵀ, ∂Whh = δ_z·h_(t−1)ᵀ, ∂b = δ_z,
+    ∂x_t = Wxhᵀ·δ_z, ∂h_(t−1) = Whhᵀ·δ_z (a batch: rows)."""
     at = site.attrs
-    step, batch, order = at["step"], at.get("batch", False), at.get("order", "ifgo")
-    a = _lstm_gates(Wxh, Whh, b, x, h, step, batch, order)
-    G = mx.V("g")
-    leaf = {k: mx.Leaf(f"{k}_{step}", v, f"{k}_{{{step}}}") for k, v in a.items()}
-    if kind == "cell":
-        parts = {"i": ("δ ⊙ g ⊙ i ⊙ (1 − i)", r"\delta \odot g \odot i \odot (1 - i)"),
-                 "f": ("δ ⊙ c_(t−1) ⊙ f ⊙ (1 − f)", r"\delta \odot c_{t-1} \odot f \odot (1 - f)"),
-                 "g": ("δ ⊙ i ⊙ (1 − g²)", r"\delta \odot i \odot (1 - g^{2})")}
-        fn = lambda d: _lstm_cell_dz(d, c, a, order)                    # noqa: E731
-        last = _state_term(mx.had(G, leaf["f"]), site, 5)
-    else:
-        parts = {"o": ("δ ⊙ tanh(c_t) ⊙ o ⊙ (1 − o)", r"\delta \odot \tanh(c_t) \odot o \odot (1 - o)")}
-        fn = lambda d: _stack({"o": d * np.tanh(c) * a["o"] * (1 - a["o"])}, order,   # noqa: E731
-                              a["o"].shape)
-        tanh_c = mx.fn("tanh({0})", r"\tanh\left({0}\right)", np.tanh, mx.V(5))
-        last = _state_term(mx.had(mx.had(G, leaf["o"]),
-                                  mx.sub(mx.Num(1.0), mx.fn("{0}²", "{0}^{2}", np.square, tanh_c))),
-                           site, 5)
-    text, latex = _gate_text(parts, order)
-    d = mx.fn(text.replace("δ", "{0}"), latex.replace(r"\delta", "{0}"), fn, G,
-              shapes=(site.out_shape,))
+    step, order = at["step"], at.get("order", "ifgo")
+    blocks = {"i": ("i ⊙ (1 − i)", r"i \odot (1 - i)"), "f": ("f ⊙ (1 − f)", r"f \odot (1 - f)"),
+              "g": ("1 − g²", "1 - g^{2}"), "o": ("o ⊙ (1 − o)", r"o \odot (1 - o)")}
+    text, latex = _gate_text(blocks, order)
+    deriv = mx.fn(text.replace("[", "act′ = [", 1), latex, lambda a: _gates_deriv(a, order),
+                  mx.V("out"), shapes=(site.out_shape,))
+    d = mx.had(mx.V("g"), deriv)
     dWxh, dx = _side_terms(d, 0, 3, site, step - 1)
     dWhh, dh = _side_terms(d, 1, 4, site)
-    return dWxh, dWhh, _bias_term(d, site, 2), dx, dh, last
+    return dWxh, dWhh, _bias_term(d, site, 2), dx, dh
 
 
-def _lstm_sample(rng):
-    H, D, T = 2, 3, 4
-    return (rng.uniform(-1, 1, (4 * H, D)), rng.uniform(-1, 1, (4 * H, H)), rng.uniform(-1, 1, 4 * H),
-            rng.uniform(-1, 1, (T, D)), rng.uniform(-1, 1, H), rng.uniform(-1, 1, H))
-
-
-register(Op("lstm_cell", 6, _lstm_cell_forward, _lstm_cell_vjp, _lstm_cell_sym, "LSTM cell",
-            "σ(f_t) ⊙ {5} + σ(i_t) ⊙ tanh(g_t)",
-            ("δ_z·x_tᵀ with δ = 𝟙", "δ_z·h_(t−1)ᵀ with δ = 𝟙", "δ_z with δ = 𝟙",
-             "{0}ᵀ·δ_z with δ = 𝟙 (row t only)", "{1}ᵀ·δ_z with δ = 𝟙", "f_t"),
-            matrix=lambda site: _lstm_matrix(site, "cell"), sample=_lstm_sample,
+register(Op("lstm_gates", 5, _gates_forward, _gates_vjp, _gates_sym, "LSTM gates",
+            "[σ; σ; tanh; σ]({0}·{3}_t + {1}·{4} + {2})",
+            ("act′(z_t)·x_tᵀ", "act′(z_t)·h_(t−1)ᵀ", "act′(z_t)",
+             "diag(act′(z_t))·{0} (row t only)", "diag(act′(z_t))·{1}"),
+            local=lambda out, Wxh, Whh, b, x, h, *, step, batch=False, order="ifgo":
+            _gates_local(out, Wxh, Whh, x, h, step, batch, order),
+            matrix=_gates_matrix,
+            sample=lambda rng: (rng.uniform(-1, 1, (8, 3)), rng.uniform(-1, 1, (8, 2)),
+                                rng.uniform(-1, 1, 8), rng.uniform(-1, 1, (4, 3)),
+                                rng.uniform(-1, 1, 2)),
             attrs_sample={"step": 2, "batch": False, "order": "ifgo"}))
-register(Op("lstm_hidden", 6, _lstm_hidden_forward, _lstm_hidden_vjp, _lstm_hidden_sym,
-            "LSTM state", "σ(o_t) ⊙ tanh({5})",
-            ("δ_z·x_tᵀ with δ = 𝟙", "δ_z·h_(t−1)ᵀ with δ = 𝟙", "δ_z with δ = 𝟙",
-             "{0}ᵀ·δ_z with δ = 𝟙 (row t only)", "{1}ᵀ·δ_z with δ = 𝟙", "o_t ⊙ (1 − tanh²({5}))"),
-            matrix=lambda site: _lstm_matrix(site, "hidden"), sample=_lstm_sample,
-            attrs_sample={"step": 3, "batch": False, "order": "ifog"}))
+
+
+def _gates_local(out, Wxh, Whh, x, h, step, batch, order):
+    # as rnn_step: ∂a/∂Wxh_ij = act′(z_i) x_j, ∂a/∂Whh_ij = act′(z_i) h_j, ∂a/∂b = act′(z),
+    # ∂a/∂x_t = diag(act′(z)) Wxh, ∂a/∂h = diag(act′(z)) Whh
+    Wxh, Whh, x, h = _floats(Wxh, Whh, x, h)
+    d = _gates_deriv(as_float(out), order)
+    col = d[..., :, None]
+    return (col * _xt(x, step - 1, batch)[..., None, :],
+            col * np.broadcast_to(h, d.shape[:-1] + h.shape[-1:])[..., None, :], d, col * Wxh,
+            col * Whh)
+
+
+def _gate(a, k, order):
+    H = a.shape[-1] // 4
+    p = order.index(k)
+    return a[..., p * H:(p + 1) * H]
+
+
+def _cell_forward(a, c, *, order="ifgo"):
+    a, c = as_float(a), as_float(c)
+    return _gate(a, "f", order) * c + _gate(a, "i", order) * _gate(a, "g", order)
+
+
+def _cell_vjp(g, out, a, c, *, order="ifgo"):
+    a, c, g = as_float(a), as_float(c), as_float(g)
+    i, f, gg = (_gate(a, k, order) for k in "ifg")
+    da = _stack({"i": g * gg, "f": g * c, "g": g * i}, order, i.shape)
+    return da, unbroadcast(g * f, c.shape)
+
+
+def _hidden_forward(a, c, *, order="ifgo"):
+    return _gate(as_float(a), "o", order) * np.tanh(as_float(c))
+
+
+def _hidden_vjp(g, out, a, c, *, order="ifgo"):
+    a, c, g = as_float(a), as_float(c), as_float(g)
+    o, tc = _gate(a, "o", order), np.tanh(c)
+    return _stack({"o": g * tc}, order, o.shape), unbroadcast(g * o * (1.0 - tc * tc), c.shape)
+
+
+def _cell_sym(a, c, *, order="ifgo"):
+    a, c = np.asarray(a, dtype=object), np.asarray(c, dtype=object)
+    return np.asarray(_gate(a, "f", order) * c + _gate(a, "i", order) * _gate(a, "g", order),
+                      dtype=object)
+
+
+def _hidden_sym(a, c, *, order="ifgo"):
+    sp = sympy_module()
+    a, c = np.asarray(a, dtype=object), np.asarray(c, dtype=object)
+    return np.asarray(_gate(a, "o", order) * np.vectorize(sp.tanh, otypes=[object])(c),
+                      dtype=object)
+
+
+def _block_term(k, order, site):
+    """One gate block of the gate stack a (input 0), printed a_k."""
+    return mx.fn("{0}_" + k, "{0}_{" + k + "}", lambda a: _gate(a, k, order), mx.V(0),
+                 shapes=(site.shapes[0],))
+
+
+def _cell_matrix(site):
+    """∂a = [δ ⊙ g; δ ⊙ c_(t−1); δ ⊙ i; 0] (blocks i, f, g, o), ∂c_(t−1) = δ ⊙ f."""
+    order = site.attrs.get("order", "ifgo")
+    c = as_float(site.inputs[1])
+    parts = {"i": ("{0} ⊙ g", r"{0} \odot g"), "f": ("{0} ⊙ c_(t−1)", r"{0} \odot c_{t-1}"),
+             "g": ("{0} ⊙ i", r"{0} \odot i")}
+    text, latex = _gate_text(parts, order)
+    da = mx.fn(text, latex, lambda d, a: _cell_vjp(d, None, a, c, order=order)[0], mx.V("g"),
+               mx.V(0), shapes=(site.out_shape, site.shapes[0]))
+    return da, _state_term(mx.had(mx.V("g"), _block_term("f", order, site)), site, 1)
+
+
+def _hidden_matrix(site):
+    """∂a = [0; 0; 0; δ ⊙ tanh(c_t)] (the o block), ∂c_t = δ ⊙ o ⊙ (1 − tanh²(c_t))."""
+    order = site.attrs.get("order", "ifgo")
+    tanh_c = mx.fn("tanh({0})", r"\tanh\left({0}\right)", np.tanh, mx.V(1))
+    text, latex = _gate_text({"o": ("{0} ⊙ tanh(c_t)", r"{0} \odot \tanh(c_t)")}, order)
+    c = as_float(site.inputs[1])
+    da = mx.fn(text, latex, lambda d: _stack({"o": d * np.tanh(c)}, order, d.shape), mx.V("g"),
+               shapes=(site.out_shape,))
+    dc = mx.had(mx.had(mx.V("g"), _block_term("o", order, site)),
+                mx.sub(mx.Num(1.0), mx.fn("{0}²", "{0}^{2}", np.square, tanh_c)))
+    return da, _state_term(dc, site, 1)
+
+
+def _cell_sample(rng):
+    return rng.uniform(0.05, 0.95, 8), rng.uniform(-1, 1, 2)
+
+
+register(Op("lstm_cell", 2, _cell_forward, _cell_vjp, _cell_sym, "LSTM cell", "f ⊙ {1} + i ⊙ g",
+            ("[g; c_(t−1); i; 0] by block", "f"), matrix=_cell_matrix, sample=_cell_sample,
+            attrs_sample={"order": "ifgo"}))
+register(Op("lstm_hidden", 2, _hidden_forward, _hidden_vjp, _hidden_sym, "LSTM state",
+            "o ⊙ tanh({1})", ("[0; 0; 0; tanh(c_t)] by block", "o ⊙ (1 − tanh²({1}))"),
+            matrix=_hidden_matrix, sample=_cell_sample, attrs_sample={"order": "ifog"}))
 
 
 # GRU, as torch.nn.GRU (gate blocks r, u, n; u is PyTorch's z, renamed to keep z for the layer):
@@ -229,7 +284,7 @@ register(Op("lstm_hidden", 6, _lstm_hidden_forward, _lstm_hidden_vjp, _lstm_hidd
 def _gru_parts(Wxh, Whh, b, bh, x, h, step, batch):
     a = _blocks(_xt(x, step - 1, batch) @ Wxh.T + b, "run")
     s = _blocks(h @ Whh.T + bh, "run")
-    r, u = _sigmoid(a["r"] + s["r"]), _sigmoid(a["u"] + s["u"])
+    r, u = _sig(a["r"] + s["r"]), _sig(a["u"] + s["u"])
     n = np.tanh(a["n"] + r * s["n"])
     return r, u, n, s["n"]
 

@@ -374,12 +374,15 @@ def test_lstm_problem_loads_with_its_names():
 # ------------------------------------------------------------------ the ops in every layout
 R = np.random.default_rng(21)
 LAYOUTS = [
-    ("lstm_cell", (R.uniform(-1, 1, (8, 3)), R.uniform(-1, 1, (8, 2)), R.uniform(-1, 1, 8),
-                   R.uniform(-1, 1, (4, 5, 3)), R.uniform(-1, 1, 2), R.uniform(-1, 1, 2)),
-     {"step": 2, "batch": True, "order": "ifog"}),            # h0, c0 shared by a batch
-    ("lstm_hidden", (R.uniform(-1, 1, (8, 3)), R.uniform(-1, 1, (8, 2)), R.uniform(-1, 1, 8),
-                     R.uniform(-1, 1, (4, 5, 3)), R.uniform(-1, 1, (4, 2)), R.uniform(-1, 1, (4, 2))),
+    ("lstm_gates", (R.uniform(-1, 1, (8, 3)), R.uniform(-1, 1, (8, 2)), R.uniform(-1, 1, 8),
+                    R.uniform(-1, 1, (4, 5, 3)), R.uniform(-1, 1, 2)),
+     {"step": 2, "batch": True, "order": "ifog"}),            # h0 shared by a batch
+    ("lstm_gates", (R.uniform(-1, 1, (8, 3)), R.uniform(-1, 1, (8, 2)), R.uniform(-1, 1, 8),
+                    R.uniform(-1, 1, (4, 5, 3)), R.uniform(-1, 1, (4, 2))),
      {"step": 5, "batch": True, "order": "ifgo"}),
+    ("lstm_cell", (R.uniform(0, 1, (4, 8)), R.uniform(-1, 1, 2)), {"order": "ifog"}),   # c0 shared
+    ("lstm_cell", (R.uniform(0, 1, (4, 8)), R.uniform(-1, 1, (4, 2))), {"order": "ifgo"}),
+    ("lstm_hidden", (R.uniform(0, 1, (4, 8)), R.uniform(-1, 1, (4, 2))), {"order": "ifog"}),
     ("gru_step", (R.uniform(-1, 1, (6, 3)), R.uniform(-1, 1, (6, 2)), R.uniform(-1, 1, 6),
                   R.uniform(-1, 1, 6), R.uniform(-1, 1, (4, 5, 3)), R.uniform(-1, 1, 2)),
      {"step": 1, "batch": True}),
