@@ -93,8 +93,12 @@ def _network(p: NetworkProblem, be: Backend, values: dict) -> Any:
         return h
     loss_name = "L_data" if p.l2 else "L"
     formula = ops.fill_attrs(ops.get(p.loss.type).formula.format("y"), p.loss.attrs)
-    L = be.apply(p.loss.type, [h], loss_name, p.loss.attrs, formula + (" (mean over the batch)" if p.batch else ""),
-                 ("loss",))
+    if p.loss.type == "cross_entropy" and p.loss.label is None:     # soft targets
+        formula = "−Σ t ⊙ log softmax(y)"
+    over = {"mean": " (mean over the batch)" if p.batch else "",
+            "sum": " (sum over the batch)" if p.batch else "",
+            "mean_all": " (mean over all outputs)"}[p.loss.reduction]
+    L = be.apply(p.loss.type, [h], loss_name, p.loss.attrs, formula + over, ("loss",))
     if not p.l2:
         return L
     names = " + ".join(f"‖{name}‖²" for name in weight_names)

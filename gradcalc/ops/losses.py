@@ -14,24 +14,31 @@ def _rows(y):
     return (y[None, :], 1) if y.ndim == 1 else (y, y.shape[0])
 
 
-def _mse_forward(y, target, scale=0.5):
+def _den(shape, reduction="mean"):
+    """What the summed loss is divided by: the batch size (mean, the default), 1 (sum), or every
+    output of every example (mean_all: PyTorch's BCELoss / MSELoss mean)."""
+    n = 1 if len(shape) <= 1 else shape[0]
+    return {"mean": n, "sum": 1, "mean_all": int(np.prod(shape)) or 1}[reduction]
+
+
+def _mse_forward(y, target, scale=0.5, reduction="mean"):
     y = as_float(y)
-    if y.ndim == 1:     # one example: the same arithmetic without the batch axis (faster)
-        t = target if np.shape(target) == y.shape else np.reshape(target, y.shape)
+    if y.ndim == 1 and reduction != "mean_all":     # one example: the same arithmetic without
+        t = target if np.shape(target) == y.shape else np.reshape(target, y.shape)   # (faster)
         return np.asarray(scale * ((y - t) ** 2).sum())      # / n with n = 1: exact
-    Y, n = _rows(y)
-    return np.asarray(scale * np.sum((Y - np.reshape(target, Y.shape)) ** 2) / n)
+    Y, _ = _rows(y)
+    return np.asarray(scale * np.sum((Y - np.reshape(target, Y.shape)) ** 2) / _den(y.shape, reduction))
 
 
-def _mse_vjp(g, out, y, target, scale=0.5):
+def _mse_vjp(g, out, y, target, scale=0.5, reduction="mean"):
     y = as_float(y)
-    n = 1 if y.ndim == 1 else y.shape[0]
+    n = _den(y.shape, reduction)
     return (g * 2.0 * scale * (y - np.reshape(target, y.shape)) / n,)
 
 
-def _mse_sym(y, target, scale=0.5):
+def _mse_sym(y, target, scale=0.5, reduction="mean"):
     y = np.asarray(y, dtype=object)
-    n = 1 if y.ndim == 1 else y.shape[0]
+    n = _den(y.shape, reduction)
     t = np.reshape(np.asarray(target, dtype=object), y.shape)
     return np.asarray(scale * sum(((y - t) ** 2).ravel()) / n, dtype=object)
 
@@ -40,35 +47,45 @@ def _labels(label, n):
     return np.reshape(np.asarray(label, dtype=int), (n,))
 
 
-def _ce_forward(y, label):
+# cross-entropy with a class index per example (label) or, for soft targets, a probability
+# vector per example (target): L = Σ_i (log Σ_k exp y_ik − Σ_k t_ik y_ik) / n
+def _ce_forward(y, label=None, target=None, reduction="mean"):
     y = as_float(y)
-    if y.ndim == 1:     # one example: the same arithmetic without the batch axis (faster)
+    if y.ndim == 1 and target is None and reduction == "mean":   # one example (faster)
         k = np.asarray(label, dtype=int).reshape(1)[0]
         m = y.max()
         return np.asarray(m + np.log(np.exp(y - m).sum()) - y[k])
     Y, n = _rows(y)
-    k = _labels(label, n)
     m = row_max(Y)
     logz = (m + np.log(row_sum(np.exp(Y - m))))[:, 0]
-    return np.asarray(np.sum(logz - Y[np.arange(n), k]) / n)
+    picked = (np.reshape(as_float(target), Y.shape) * Y).sum(axis=1) if target is not None \
+        else Y[np.arange(n), _labels(label, n)]
+    return np.asarray(np.sum(logz - picked) / _den(y.shape, reduction))
 
 
-def _ce_vjp(g, out, y, label):
+def _ce_vjp(g, out, y, label=None, target=None, reduction="mean"):
     y = as_float(y)
     Y, n = _rows(y)
     p = softmax(Y)
-    p[np.arange(n), _labels(label, n)] -= 1.0
-    return (g * p.reshape(y.shape) / n,)
+    if target is not None:
+        p = p - np.reshape(as_float(target), Y.shape)
+    else:
+        p[np.arange(n), _labels(label, n)] -= 1.0
+    return (g * p.reshape(y.shape) / _den(y.shape, reduction),)
 
 
-def _ce_sym(y, label):
+def _ce_sym(y, label=None, target=None, reduction="mean"):
     sp = sympy_module()
     Y = np.asarray(y, dtype=object)
     Y = Y[None, :] if Y.ndim == 1 else Y
     n = Y.shape[0]
-    k = _labels(label, n)
-    total = sum(sp.log(sum(sp.exp(v) for v in Y[i])) - Y[i, k[i]] for i in range(n))
-    return np.asarray(total / n, dtype=object)
+    if target is not None:
+        T = np.reshape(np.asarray(target, dtype=object), Y.shape)
+        total = sum(sp.log(sum(sp.exp(v) for v in Y[i])) - sum(T[i] * Y[i]) for i in range(n))
+    else:
+        k = _labels(label, n)
+        total = sum(sp.log(sum(sp.exp(v) for v in Y[i])) - Y[i, k[i]] for i in range(n))
+    return np.asarray(total / _den(np.shape(y), reduction), dtype=object)
 
 
 def _hinge_margins(y, label, margin):
@@ -79,19 +96,19 @@ def _hinge_margins(y, label, margin):
     return M, k, n
 
 
-def _hinge_forward(y, label, margin=1.0):
+def _hinge_forward(y, label, margin=1.0, reduction="mean"):
     M, _, n = _hinge_margins(y, label, margin)
-    return np.asarray(np.sum(np.maximum(M, 0.0)) / n)
+    return np.asarray(np.sum(np.maximum(M, 0.0)) / _den(np.shape(y), reduction))
 
 
-def _hinge_vjp(g, out, y, label, margin=1.0):
+def _hinge_vjp(g, out, y, label, margin=1.0, reduction="mean"):
     M, k, n = _hinge_margins(y, label, margin)
     active = (M > 0).astype(float)          # a term at margin exactly 0 contributes 0
     active[np.arange(n), k] = -active.sum(axis=1)
-    return (g * active.reshape(np.shape(y)) / n,)
+    return (g * active.reshape(np.shape(y)) / _den(np.shape(y), reduction),)
 
 
-def _hinge_sym(y, label, margin=1.0):
+def _hinge_sym(y, label, margin=1.0, reduction="mean"):
     sp = sympy_module()
     Y = np.asarray(y, dtype=object)
     Y = Y[None, :] if Y.ndim == 1 else Y
@@ -103,10 +120,10 @@ def _hinge_sym(y, label, margin=1.0):
             if j != k[i]:
                 m = Y[i, j] - Y[i, k[i]] + margin
                 terms.append(sp.Piecewise((m, m > 0), (0, True)))
-    return np.asarray(sum(terms) / n, dtype=object)
+    return np.asarray(sum(terms) / _den(np.shape(y), reduction), dtype=object)
 
 
-def _hinge_branch(y, label, margin=1.0, tol=0.0):
+def _hinge_branch(y, label, margin=1.0, tol=0.0, reduction="mean"):
     M, k, n = _hinge_margins(y, label, margin)
     M[np.arange(n), k] = -1.0    # never a kink
     return kink_side(M, 0.0, tol)
@@ -117,23 +134,23 @@ def _bce_check(y, target=None):   # called with the inputs only (the target is a
     return None if np.all((y > 0) & (y < 1)) else "bce needs outputs strictly between 0 and 1"
 
 
-def _bce_forward(y, target):
+def _bce_forward(y, target, reduction="mean"):
     Y, n = _rows(y)
     T = np.reshape(target, Y.shape)
-    return np.asarray(-np.sum(T * np.log(Y) + (1 - T) * np.log(1 - Y)) / n)
+    return np.asarray(-np.sum(T * np.log(Y) + (1 - T) * np.log(1 - Y)) / _den(np.shape(y), reduction))
 
 
-def _bce_vjp(g, out, y, target):
+def _bce_vjp(g, out, y, target, reduction="mean"):
     y = as_float(y)
-    n = 1 if y.ndim == 1 else y.shape[0]
+    n = _den(y.shape, reduction)
     t = np.reshape(target, y.shape)
     return (g * (y - t) / (y * (1 - y)) / n,)
 
 
-def _bce_sym(y, target):
+def _bce_sym(y, target, reduction="mean"):
     sp = sympy_module()
     y = np.asarray(y, dtype=object)
-    n = 1 if y.ndim == 1 else y.shape[0]
+    n = _den(y.shape, reduction)
     t = np.reshape(np.asarray(target, dtype=object), y.shape)
     return np.asarray(-sum(ti * sp.log(yi) + (1 - ti) * sp.log(1 - yi)
                            for yi, ti in zip(y.ravel(), t.ravel())) / n, dtype=object)
@@ -143,7 +160,7 @@ def _bce_sym(y, target):
 # The loss is a number, so its rule is δ (a scalar, 1 at the seed) times a matrix shaped like y,
 # divided by the batch size n.  t, onehot(label) are leaves with their values.
 def _n(site):
-    return 1 if len(site.shapes[0]) <= 1 else site.shapes[0][0]
+    return _den(site.shapes[0], site.attrs.get("reduction", "mean"))
 
 
 def _per_example(site, term):
@@ -176,6 +193,8 @@ def _row_softmax(Y):
 def _ce_matrix(site):
     p = mx.fn("softmax({0})", r"\operatorname{softmax}\left({0}\right)", _row_softmax, mx.V(0),
               shapes=(site.shapes[0],))
+    if site.attrs.get("target") is not None:          # soft targets: softmax(y) − t
+        return _per_example(site, mx.sub(p, _target(site)))
     return _per_example(site, mx.sub(p, _onehot(site)))
 
 

@@ -217,6 +217,15 @@ def _loss(ctx: ValidationContext, raw, layers, targets, labels, *, out: int, bat
                               "activation: linear on the last layer (softmax twice is wrong)")
     if kind in ("cross_entropy", "hinge") and out < 2:
         raise ctx.error(wpath, f"a {kind} loss needs at least 2 class scores, got {out}")
+    reduction = raw.get("reduction", "mean")
+    allowed = ("mean", "sum", "mean_all") if kind in ("mse", "bce") else ("mean", "sum")
+    if reduction not in allowed:
+        raise ctx.error(path + ("reduction",), f"expected one of {', '.join(allowed)} (over the "
+                                               f"batch; mean_all: over every output, as PyTorch's "
+                                               f"mean), got {value_kind(reduction) if not isinstance(reduction, str) else reduction}")
+    if kind == "cross_entropy" and ("target" in raw or (batch and targets is not None)):
+        return Loss(ops.LOSSES[kind], target=_soft_targets(ctx, raw, targets, batch, out),
+                    reduction=reduction)
     if kind in ("mse", "bce"):
         if batch:
             if "target" in raw:
@@ -239,7 +248,7 @@ def _loss(ctx: ValidationContext, raw, layers, targets, labels, *, out: int, bat
             raise ctx.error(path + ("target",) if not batch else ("data", "targets"),
                             "bce targets must lie in [0, 1]")
         scale = ctx.number(raw["scale"], path + ("scale",)) if "scale" in raw else 0.5
-        return Loss(ops.LOSSES[kind], target=target, scale=scale)
+        return Loss(ops.LOSSES[kind], target=target, scale=scale, reduction=reduction)
     # classification losses
     if batch:
         if "label" in raw:
@@ -260,4 +269,31 @@ def _loss(ctx: ValidationContext, raw, layers, targets, labels, *, out: int, bat
         raise ctx.error(lpath, f"label {int(bad[0])} is out of range: expected 0 … {out - 1} "
                                f"(0-based, {out} classes)")
     margin = ctx.number(raw["margin"], path + ("margin",)) if "margin" in raw else 1.0
-    return Loss(ops.LOSSES[kind], label=label, margin=margin)
+    return Loss(ops.LOSSES[kind], label=label, margin=margin, reduction=reduction)
+
+
+def _soft_targets(ctx: ValidationContext, raw: dict, targets, batch: bool, out: int) -> np.ndarray:
+    """Cross-entropy against probability vectors (`target:` for one example, data.targets for a
+    batch) instead of class labels: entries in [0, 1], each vector summing to 1."""
+    if "label" in raw:
+        raise ctx.error(("loss", "target"), "give either 'label' (a class) or 'target' (a "
+                                            "probability vector), not both")
+    if batch:
+        if "target" in raw:
+            raise ctx.error(("loss", "target"), "with 'data', targets come from data.targets")
+        target, tpath = targets, ("data", "targets")
+        if target.shape[1] != out:
+            raise ctx.error(tpath, f"expected {out} columns to match the {out} class scores, got "
+                                   f"{target.shape[1]}")
+    else:
+        tpath = ("loss", "target")
+        target = ctx.array(raw["target"], tpath, 1, "the target probabilities t")
+        if target.shape[0] != out:
+            raise ctx.error(tpath, f"expected {out} probabilities to match the {out} class "
+                                   f"scores, got {target.shape[0]}")
+    sums = np.atleast_2d(target).sum(axis=1)
+    if np.any((target < 0) | (target > 1)) or np.any(np.abs(sums - 1) > 1e-9):
+        bad = sums[np.abs(sums - 1) > 1e-9]
+        raise ctx.error(tpath, "expected probabilities: entries in [0, 1] summing to 1 per example"
+                        + (f", got a sum of {bad[0]:g}" if bad.size else ""))
+    return target

@@ -12,8 +12,10 @@ TOP_KEYS_EXPRESSION = ("title", "description", "expression", "values")
 # sections owned by other modules (grading rubric, optimizer, variants); validated there
 TOP_KEYS_OTHER = ("grading", "optimizer", "variants")
 LAYER_KEYS = ("W", "b", "activation", "alpha", "name", "residual")
-LOSS_KEYS = {"mse": ("type", "target", "scale"), "cross_entropy": ("type", "label"),
-             "hinge": ("type", "label", "margin"), "bce": ("type", "target")}
+LOSS_KEYS = {"mse": ("type", "target", "scale", "reduction"),
+             "cross_entropy": ("type", "label", "target", "reduction"),
+             "hinge": ("type", "label", "margin", "reduction"),
+             "bce": ("type", "target", "reduction")}
 CONSTANTS = {"pi": math.pi, "e": math.e}
 # keys of the layer types besides dense (`type:` on a layer); see problem.layers
 _CONV_KEYS = ("type", "W", "b", "stride", "padding", "flip", "activation", "alpha", "name",
@@ -88,16 +90,21 @@ class Loss:
     label: np.ndarray | None = None  # int class indices (0-based)
     scale: float = 0.5
     margin: float = 1.0
+    reduction: str = "mean"         # over the batch: mean, sum, or mean_all (every output; mse, bce)
 
     @property
     def attrs(self) -> dict:
+        # the default reduction is left out: the ops' own default, and the tables stay as they were
+        extra = {"reduction": self.reduction} if self.reduction != "mean" else {}
         if self.type == "mse":
-            return {"target": self.target, "scale": self.scale}
+            return {"target": self.target, "scale": self.scale, **extra}
         if self.type == "bce":
-            return {"target": self.target}
+            return {"target": self.target, **extra}
         if self.type == "hinge":
-            return {"label": self.label, "margin": self.margin}
-        return {"label": self.label}
+            return {"label": self.label, "margin": self.margin, **extra}
+        if self.label is None:         # cross-entropy with soft targets (probability vectors)
+            return {"target": self.target, **extra}
+        return {"label": self.label, **extra}
 
 
 @dataclass(frozen=True)

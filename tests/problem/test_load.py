@@ -201,7 +201,7 @@ def test_unknown_top_key_suggests():
 def test_unknown_layer_key_lists_the_keys():
     assert error("input: [1.0, 2.0]\nlayers:\n  - W: [[1.0, 2.0]]\n    bias: [1]\n") == \
         ("p.yaml:4: layers[0].bias: unknown key 'bias' in layer 0 "
-         "(expected one of: W, b, activation, alpha, name)")
+         "(expected one of: W, b, activation, alpha, name, residual)")
 
 
 def test_unknown_activation_suggests():
@@ -218,7 +218,7 @@ def test_unknown_loss_suggests():
 
 def test_key_of_another_loss():
     assert error("input: [1.0]\nlayers:\n  - W: [[1.0]]\nloss: {type: mse, target: [1], label: 2}\n") \
-        == "p.yaml:4: loss.label: unknown key 'label' in a mse loss (expected one of: type, target, scale)"
+        == "p.yaml:4: loss.label: unknown key 'label' in a mse loss (expected one of: type, target, scale, reduction)"
 
 
 def test_unknown_function_suggests():
