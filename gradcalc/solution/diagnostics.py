@@ -157,9 +157,16 @@ def gated(problem, graph) -> tuple[list[dict], dict[str, np.ndarray]]:
             summary.update({"cells": f"c{i}", "cell_grad_norms": cnorms,
                             "cell_ratio_first_last": cratio, "cell_factor_per_step": cfactor,
                             "cell_verdict": ckind})
-            words += (f"; along the cells c_t: ‖∂L/∂c_1‖ / ‖∂L/∂c_{T}‖ = {_g(cratio)} ({ckind}; "
-                      f"each step back multiplies ∂L/∂c_t by the forget gate f_t, about "
-                      f"{_g(cfactor)} here)")
+            order = layer.opts.get("gate_order", "ifgo")
+            H = layer.params["Whh"].shape[1]
+            p = order.index("f")
+            f = float(np.mean([np.asarray(graph.by_name[f"a{i}[{t}]"].value)[..., p * H:(p + 1) * H]
+                               for t in range(1, T + 1)]))
+            summary["forget_gate_mean"] = f
+            words += (f"; along the cells c_t: ‖∂L/∂c_1‖ / ‖∂L/∂c_{T}‖ = {_g(cratio)} ({ckind}, "
+                      f"about {_g(cfactor)} per step back: the path c_(t−1) → c_t multiplies "
+                      f"∂L/∂c_t by the forget gate f_t, {_g(f)} on average here, with no Whh "
+                      f"and no tanh′ on it)")
         summary["explanation"] = words[0].upper() + words[1:] + "."
         summaries.append(summary)
     return summaries, grads

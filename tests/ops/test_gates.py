@@ -426,3 +426,100 @@ def test_vjp_and_matrix_rule_in_every_layout(case):
     for k, (term, value) in enumerate(mx.evaluate(op, g, out, xs, attrs)):
         np.testing.assert_allclose(value, np.reshape(grads[k], np.shape(xs[k])), rtol=1e-10,
                                    atol=1e-12, err_msg=f"{name} input {k}: {term.text()}")
+
+
+# ------------------------------------------------------------------ variants and grading
+LSTM_TEMPLATE = """\
+title: "LSTM variant"
+input: {uniform: [-1, 1], decimals: 1, shape: [3, 2]}
+layers:
+  - type: lstm
+    Wxh: {uniform: [-1, 1], decimals: 1, shape: [8, 2]}
+    Whh: {uniform: [-0.5, 0.5], decimals: 1, shape: [8, 2]}
+    b: {uniform: [-0.5, 0.5], decimals: 1, shape: [8]}
+    gate_order: ifog
+  - W: {uniform: [-1, 1], decimals: 1, shape: [1, 2]}
+loss:
+  type: mse
+  target: [{uniform: [-1, 1], decimals: 1}]
+variants:
+  seed: "lstm-2026"
+"""
+
+
+def test_a_variant_template_with_random_lstm_weights():
+    from gradcalc.variants.maker import VariantMaker
+    from gradcalc.variants.template import parse_template
+    t = parse_template(LSTM_TEMPLATE)
+    a, b = VariantMaker(t).make("s001"), VariantMaker(t).make("s002")
+    pa, pb = a.problem, b.problem
+    Wa = np.asarray(pa.layers[0].params["Wxh"])
+    assert Wa.shape == (8, 2) and np.all(np.abs(Wa) <= 1) and np.allclose(Wa, np.round(Wa, 1))
+    assert not np.array_equal(Wa, pb.layers[0].params["Wxh"])       # another student, other numbers
+    np.testing.assert_array_equal(Wa, VariantMaker(parse_template(LSTM_TEMPLATE)).make("s001")
+                                  .problem.layers[0].params["Wxh"])   # the same student, the same
+    # the variant's gradients against the reference here (its own forward, central differences)
+    L = pa.layers[0].params
+    P = {"x": np.array(pa.x, dtype=float), "Wxh": np.array(L["Wxh"], dtype=float),
+         "Whh": np.array(L["Whh"], dtype=float), "b": np.array(L["b"], dtype=float)}
+    W, tgt = np.asarray(pa.layers[1].W), np.asarray(pa.loss.target)
+
+    def loss():
+        hs, _ = ref_lstm(P["x"], P["Wxh"], P["Whh"], P["b"], np.zeros(2), np.zeros(2), "ifog")
+        return 0.5 * float(np.sum((W @ hs[-1] - tgt) ** 2))
+
+    sol = solve(pa)
+    want = central(loss, P)
+    for k in ("Wxh", "Whh", "b"):
+        np.testing.assert_allclose(sol.gradients[f"{k}1"], want[k], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(sol.gradients["x"], want["x"], rtol=1e-6, atol=1e-9)
+
+
+def test_grading_an_lstm_problem(tmp_path):
+    import yaml
+    sol = solve(PROBLEMS / "lstm.yaml")
+    # h1[3] (the last state, a question of the template) is left out: an answer file reads
+    # "h1[3]" as entry 3 of h1 — the same holds for rnn layers; a grading issue of its own
+    good = {k: np.asarray(sol.forward[k]).tolist() for k in ("z1", "c1", "h1", "y", "L")}
+    good.update({f"d{k}": np.asarray(sol.gradients[k]).tolist()
+                 for k in ("Wxh1", "Whh1", "b1", "h0_1", "c0_1", "W2", "b2")})
+    bad = dict(good, dc0_1=(np.asarray(good["dc0_1"]) * -1).tolist())
+    (tmp_path / "ans").mkdir()
+    for who, ans in (("s1", good), ("s2", bad)):
+        (tmp_path / "ans" / f"{who}.yaml").write_text(yaml.safe_dump({"student": who, "answers": ans}))
+    r = CliRunner().invoke(main, ["grade", str(PROBLEMS / "lstm.yaml"), str(tmp_path / "ans"),
+                                  "-o", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    rows = {line.split(",")[0]: line.split(",") for line in
+            (tmp_path / "out" / "grades.csv").read_text().splitlines()}
+    head = rows["student"]
+    questions = [q for q in head[2:head.index("total")] if q != "h1[3]"]
+    assert all(rows["s1"][head.index(q)] == "1" for q in questions), rows["s1"]
+    assert rows["s2"][head.index("dc0_1")] == "0" and rows["s2"][head.index("dWxh1")] == "1"
+
+
+def test_cell_gradients_and_the_t30_comparison():
+    # ∂L/∂c_t of every step (the cell path of the diagnostics) against the reference here: a
+    # perturbation added to c_t after step t, differentiated by central differences
+    P, problem = _lstm_case(6, "ifgo", T=4)
+    sol = solve(problem)
+
+    def loss_with(t, delta):
+        H = P["Whh"].shape[1]
+        h, c = P["h0"], P["c0"]
+        for s in range(P["x"].shape[0]):
+            z = P["Wxh"] @ P["x"][s] + P["Whh"] @ h + P["b"]
+            i, f, g, o = sig(z[:H]), sig(z[H:2 * H]), np.tanh(z[2 * H:3 * H]), sig(z[3 * H:])
+            c = f * c + i * g + (delta if s == t else 0.0)
+            h = o * np.tanh(c)
+        return 0.5 * float(np.sum((P["W"] @ h - P["t"]) ** 2))
+
+    for t in range(4):
+        d = np.zeros(2)
+        want = central(lambda: loss_with(t, d), {"d": d})["d"]
+        np.testing.assert_allclose(sol.gradients["c1"][t], want, rtol=1e-6, atol=1e-9)
+    rnn = solve(load_problem(PROBLEMS / "rnn_T30.yaml")).diagnostics.summaries[0]
+    lstm = solve(load_problem(PROBLEMS / "lstm_T30.yaml")).diagnostics.summaries[0]
+    assert rnn["verdict"] == "vanishing" and rnn["ratio_first_last"] < 1e-10
+    assert lstm["cell_verdict"] == "stable" and lstm["cell_ratio_first_last"] > 0.1
+    assert len(lstm["cell_grad_norms"]) == 30 and 0.9 < lstm["forget_gate_mean"] < 1.0
