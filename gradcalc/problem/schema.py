@@ -64,6 +64,18 @@ _TYPED_KEYS = {   # keys of the layer types besides dense (convolution, pooling,
     "Whh": {"$ref": "#/$defs/array", "type": "array", "description": "Hidden-to-hidden weights."},
     "h0": {"$ref": "#/$defs/array", "description": "Initial hidden state (default zeros)."},
     "return": {"enum": ["last", "all"], "default": "last"},
+    "c0": {"$ref": "#/$defs/array", "description": "lstm: initial cell state (default zeros)."},
+    "bh": {"$ref": "#/$defs/array", "description": "gru: hidden-side bias (3H, default zeros)."},
+    "gate_order": {"enum": ["ifgo", "ifog"], "default": "ifgo",
+                   "description": "lstm: the order of the gate blocks in Wxh, Whh, b: ifgo as "
+                                  "torch.nn.LSTM (input, forget, cell, output), ifog as CS231n."},
+    "Wq": {"$ref": "#/$defs/array", "type": "array", "description": "attention: queries (d×D)."},
+    "Wk": {"$ref": "#/$defs/array", "type": "array", "description": "attention: keys (d×D)."},
+    "Wv": {"$ref": "#/$defs/array", "type": "array", "description": "attention: values (d×D)."},
+    "Wo": {"$ref": "#/$defs/array", "type": "array",
+           "description": "attention: optional output projection (out × d)."},
+    "causal": {"type": "boolean", "default": False,
+               "description": "attention: step t attends to steps 1 … t only."},
 }
 
 
