@@ -85,6 +85,10 @@ def variants(template, roster, outdir, id_column, lang, precision, quiet, wait):
 
     tmpl = load_template(template)
     ros = read_roster(roster, id_column)
+    if not tmpl.is_random:     # issue 16: every student would get the same numbers
+        click.echo(f"warning: {template} has no random numbers (no {{uniform: …}} or "
+                   "{choice: …} values): every student gets the same variant and the same "
+                   "numbers", err=True)
     out = Path(outdir)
     files: dict[Path, str] = {}
     records, draws = [], []

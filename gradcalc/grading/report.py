@@ -68,7 +68,7 @@ class ClassReport:
         """A wrong problem file, key or tolerance: no submission answered any question of this
         problem although some named quantities it does not have, or at least MATCH_MIN
         submissions answered and not one answer is right, partly right or consistent."""
-        readable = [r for r in self.results if not r.unreadable]
+        readable = [r for r in self.results if not r.unreadable and not r.duplicate]
         answered = [r for r in readable if any(q.kind != "blank" for q in r.questions)]
         if not answered:
             return any(p.startswith("unknown quantit") for r in readable for p in r.problems)

@@ -88,7 +88,15 @@ def _entry_labels(name: str, shape: tuple) -> tuple:
 
 # ---------------------------------------------------------------- per question "why"
 def why(q, lang: str, display=lambda n: n) -> str:
-    """The reason for a question's credit, in words."""
+    """The reason for a question's credit, in words (and a staff override, when one applies)."""
+    text = _why(q, lang, display)
+    if q.override:
+        text += ("；" if lang == "zh" else "; ") + words(lang)["overridden"].format(
+            pct=points(100 * q.credit), note=q.override)
+    return text
+
+
+def _why(q, lang: str, display=lambda n: n) -> str:
     from gradcalc.grading.mistakes import mistake_text   # (a cached import: a dict look-up after the first)
     w = words(lang)
     pct = points(100 * q.credit)
@@ -180,6 +188,8 @@ def feedback_markdown(r, title: str, lang: str = "en", hide_answers: bool = Fals
              f"- {w['status']}: {md_text(status_text(r.status, lang))}"]
     if r.ungraded:
         lines.append(f"- {w['ungraded']}: {', '.join(md_text(display(n)) for n in r.ungraded)}")
+    if r.adjustments:     # late penalty, staff overrides: the same text as grades.csv
+        lines.append(f"- {w['adjustments']}: {md_text('; '.join(r.adjustments))}")
     lines += ["", f"| {w['question']} | {w['points']} | {w['result']} |", "|---|---:|---|"]
     rows = []      # (name, "score / points", reason) of each question, made once
     for q in r.questions:

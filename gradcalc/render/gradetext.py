@@ -74,6 +74,7 @@ WORDS = {
                     "the tolerance or the question",
         "signals": "Integrity signals (see signals.csv; reported, never scored)",
         "adjustments": "Adjustments",
+        "overridden": "changed by the course staff to {pct}% credit: {note}",
     },
     "zh": {
         "feedback": "作业反馈", "student": "学生", "score": "得分", "status": "状态",
@@ -134,6 +135,7 @@ WORDS = {
         "low_mean": "{q}：全班平均 {mean}（满分 {pts}）低于 {pct}%——请检查答案、容差或题目",
         "signals": "诚信线索（见 signals.csv；仅报告，不影响分数）",
         "adjustments": "调整",
+        "overridden": "助教改为 {pct}% 的分：{note}",
     },
 }
 
