@@ -84,7 +84,10 @@ def _network(p: NetworkProblem, be: Backend, values: dict) -> Any:
         weight_names.append(f"W{i}")
         field = ("layers", i - 1)
         formula = f"W{i}·{h_name} + b{i}" if not p.batch else f"{h_name}·W{i}ᵀ + b{i}"
-        z = be.apply("affine", [W, h, b], f"z{i}", {}, formula, field + ("W",))
+        if p.layout == "in_out":        # W is in × out (CS231n): z = x·W + b
+            formula = f"{h_name}·W{i} + b{i}"
+        z = be.apply("affine_in_out" if p.layout == "in_out" else "affine", [W, h, b], f"z{i}", {},
+                     formula, field + ("W",))
         out_name = f"f{i}" if layer.residual else f"h{i}" if i < n else "y"
         h = be.apply(layer.activation, [z], out_name, layer.attrs,
                      _act_formula(layer.activation, f"z{i}"), field + ("activation",))

@@ -10,3 +10,4 @@ from gradcalc.ops.registry import (ACTIVATIONS, KINK_CONVENTION, LOSSES, REGISTR
 from gradcalc.ops import elementwise, linear, losses, conv, pool, recurrent  # noqa: E402,F401,I001
 from gradcalc.ops import normalization, embedding  # noqa: E402,F401,I001
 from gradcalc.ops import gates, attention  # noqa: E402,F401,I001
+from gradcalc.ops import inout  # noqa: E402,F401,I001

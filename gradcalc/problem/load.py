@@ -101,6 +101,12 @@ def _network_problem(ctx: ValidationContext, doc: dict, title: str) -> NetworkPr
         if "labels" in data:
             labels = _labels(ctx, data["labels"], ("data", "labels"), x.shape[0])
 
+    layout = doc.get("layout", "out_in")
+    if layout not in ("out_in", "in_out"):
+        raise ctx.error(("layout",), f"expected out_in (W is out × in, z = W·x + b: the lecture) "
+                                     f"or in_out (W is in × out, z = x·W + b), got "
+                                     f"{layout if isinstance(layout, str) else value_kind(layout)}")
+    in_out = layout == "in_out"
     layers_raw = doc["layers"]
     if not isinstance(layers_raw, list) or not layers_raw:
         raise ctx.error(("layers",), "expected a non-empty list of layers")
@@ -128,20 +134,24 @@ def _network_problem(ctx: ValidationContext, doc: dict, title: str) -> NetworkPr
                        else LAYER_KEYS, f"layer {i}")
         if "W" not in raw:
             raise ctx.error(path, "a layer needs a weight matrix 'W' (shape out × in)")
-        W = ctx.array(raw["W"], path + ("W",), 2, "W (out × in)")
-        if W.shape[1] != width:
-            raise ctx.error(path + ("W",), f"expected {width} columns to match {width} "
-                                           f"{source_text(i)}, got {W.shape[1]}")
+        # layout: in_out (CS231n): W is in × out and z = x·W + b; the default is out × in
+        W = ctx.array(raw["W"], path + ("W",), 2, "W (in × out)" if in_out else "W (out × in)")
+        n_in, n_out = (W.shape[0], W.shape[1]) if in_out else (W.shape[1], W.shape[0])
+        if n_in != width:
+            what = "rows (layout: in_out)" if in_out else "columns"
+            raise ctx.error(path + ("W",), f"expected {width} {what} to match {width} "
+                                           f"{source_text(i)}, got {n_in}")
         if "b" in raw:
             b = ctx.array(raw["b"], path + ("b",), 1, "the bias b")
-            if b.shape[0] != W.shape[0]:
-                raise ctx.error(path + ("b",), f"expected {W.shape[0]} entries to match the "
-                                               f"{W.shape[0]} rows of W, got {b.shape[0]}")
+            if b.shape[0] != n_out:
+                raise ctx.error(path + ("b",), f"expected {n_out} entries to match the "
+                                               f"{n_out} {'columns' if in_out else 'rows'} of W, "
+                                               f"got {b.shape[0]}")
         else:
-            b = freeze(np.zeros(W.shape[0]))
+            b = freeze(np.zeros(n_out))
         act, alpha = layer_activation(ctx, raw, path, "linear", "dense")
-        layers.append(Layer(W, b, act, alpha, out_shape=(W.shape[0],)))
-        width = W.shape[0]
+        layers.append(Layer(W, b, act, alpha, out_shape=(n_out,)))
+        width = n_out
         shape = (width,)
 
     layers = apply_residuals(ctx, layers_raw, layers, x.shape[1:] if has_data else x.shape)
@@ -174,7 +184,7 @@ def _network_problem(ctx: ValidationContext, doc: dict, title: str) -> NetworkPr
             if l2 < 0:
                 raise ctx.error(("regularization", "l2"), f"expected λ ≥ 0, got {l2}")
     return NetworkProblem(title, x, tuple(layers), loss, l2, ctx.loc.file, doc, ctx.loc,
-                          batched=batch if typed else None)
+                          batched=batch if typed else None, layout=layout)
 
 
 def _needs_materialize(doc: dict) -> bool:

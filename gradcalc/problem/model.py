@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-TOP_KEYS_NETWORK = ("title", "description", "input", "data", "layers", "loss", "regularization")
+TOP_KEYS_NETWORK = ("title", "description", "input", "data", "layers", "loss", "regularization",
+                    "layout")
 TOP_KEYS_EXPRESSION = ("title", "description", "expression", "values")
 # sections owned by other modules (grading rubric, optimizer, variants); validated there
 TOP_KEYS_OTHER = ("grading", "optimizer", "variants")
@@ -118,6 +119,7 @@ class NetworkProblem:
     raw: dict = field(default_factory=dict, repr=False, compare=False)
     source: Any = field(default=None, repr=False, compare=False)   # yamlio.Located
     batched: bool | None = None     # set when the layers are typed (x.ndim alone cannot tell)
+    layout: str = "out_in"          # dense W: out × in (z = W·x + b) or in_out (z = x·W + b)
 
     kind = "network"
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from gradcalc.render import fmt
 from gradcalc.render.charts import line_chart_svg, plot_specs
-from gradcalc.render.i18n import is_network, layout_note, pick, words as table_words
+from gradcalc.render.i18n import in_out_words, is_network, layout_note, pick, words as table_words
 from gradcalc.render.mathml import (escape, latex_mathml, math_element, mathml, mathml_identifier,
                                     mathml_partial, mathml_row)
 
@@ -186,7 +186,7 @@ def _gradients(sol, lang, precision) -> str:
     rows = [[math_element(mathml_partial(sol.output, name)), _num(sol.gradients[name], precision)]
             for name in sol.leaves]
     return _table(w["gradients"], [w["name"], w["gradient"]], rows, {1},
-                  note=w["layout"] if is_network(sol.problem) else "")
+                  note=in_out_words(sol.problem, w["layout"]) if is_network(sol.problem) else "")
 
 
 def _extra_tables(sol, lang, precision, methods: bool) -> str:

@@ -59,7 +59,15 @@ def layout_note(problem, lang: str, english: str = "") -> str:
     it) in `lang`; nothing for a scalar expression problem."""
     if not is_network(problem):
         return ""
-    return WORDS["zh"]["layout_full"] if lang == "zh" else english
+    return in_out_words(problem, WORDS["zh"]["layout_full"] if lang == "zh" else english)
+
+
+def in_out_words(problem, text: str) -> str:
+    """A layout note as it holds for `problem`: W is out × in, or in × out with `layout: in_out`
+    (the gradients keep the parameter's shape either way)."""
+    if getattr(problem, "layout", "out_in") != "in_out":
+        return text
+    return text.replace("out × in", "in × out").replace("输出 × 输入", "输入 × 输出")
 
 
 # English phrases that reach the tables from the layers below render (op labels and local

@@ -155,7 +155,7 @@ def _escape(text: str) -> str:
 
 def _build(sol, precision: int, lang: str = "en") -> _Doc:
     from gradcalc.render.check import words as check_words
-    from gradcalc.render.i18n import words
+    from gradcalc.render.i18n import in_out_words, words
     w = words(lang)
     net = _network(sol)
     doc = _Doc()
@@ -243,7 +243,7 @@ def _build(sol, precision: int, lang: str = "en") -> _Doc:
 
     doc.section(w["gradients"])
     if net:
-        doc.text(w["layout"])
+        doc.text(in_out_words(sol.problem, w["layout"]))
     lines = []
     exact = rep.symbolic.exact_gradients if rep is not None and rep.symbolic is not None \
         and rep.symbolic.exact else {}

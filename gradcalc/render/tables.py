@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gradcalc.render import fmt
-from gradcalc.render.i18n import is_network, words
+from gradcalc.render.i18n import in_out_words, is_network, words
 
 
 @dataclass
@@ -62,5 +62,5 @@ def gradient_table(sol, lang="en", precision=4) -> Table:
     rows = [[f"∂{sol.output}/∂{name}", fmt.value(sol.gradients[name], precision, multiline=True)]
             for name in sol.leaves]
     return Table(w["gradients"], [w["name"], w["gradient"]], rows,
-                 note=w["layout"] if is_network(sol.problem) else "",
+                 note=in_out_words(sol.problem, w["layout"]) if is_network(sol.problem) else "",
                  kinds=["text", "num"])

@@ -91,3 +91,55 @@ def test_bad_conventions_are_refused(loss, targets, words):
     with pytest.raises(ProblemError, match=None) as info:
         problem(loss, targets)
     assert words in str(info.value)
+
+
+HW1_IN_OUT = """layout: in_out
+input: [0.5, -1.5]
+layers:
+  - W: [[0.4, -0.1], [-0.2, 0.3]]
+    b: [0.1, -0.3]
+    activation: sigmoid
+  - W: [[0.2], [-0.5]]
+    b: [0.05]
+loss: {type: mse, target: [0.3]}
+"""
+
+
+def test_layout_in_out_by_hand():
+    # the lecture's hw1 with every W written in × out (CS231n): z = x·W + b
+    x, W1, b1 = np.array([0.5, -1.5]), np.array([[0.4, -0.1], [-0.2, 0.3]]), np.array([0.1, -0.3])
+    W2, b2, t = np.array([[0.2], [-0.5]]), np.array([0.05]), np.array([0.3])
+    h1 = 1 / (1 + np.exp(-(x @ W1 + b1)))
+    y = h1 @ W2 + b2
+    dy = y - t
+    dz1 = (W2 @ dy) * h1 * (1 - h1)
+    sol = solve(parse_problem(HW1_IN_OUT))
+    np.testing.assert_allclose(sol.forward["z1"], [0.6, -0.8], atol=1e-15)   # 0.2 + 0.3 + 0.1 …
+    np.testing.assert_allclose(sol.forward["L"], 0.5 * dy[0] ** 2, rtol=1e-14)
+    # gradients keep the parameter's shape: ∂L/∂W is in × out like W
+    np.testing.assert_allclose(sol.gradients["W2"], np.outer(h1, dy), rtol=1e-12)
+    np.testing.assert_allclose(sol.gradients["W1"], np.outer(x, dz1), rtol=1e-12)
+    np.testing.assert_allclose(sol.gradients["x"], W1 @ dz1, rtol=1e-12)
+    # and they are the transposes of the lecture layout's (problems/hw1.yaml is this network)
+    from pathlib import Path
+    hw1 = solve(Path(__file__).resolve().parents[2] / "problems" / "hw1.yaml")
+    for name in ("W1", "W2"):
+        np.testing.assert_allclose(sol.gradients[name], hw1.gradients[name].T, rtol=1e-14)
+
+
+def test_layout_in_out_batch_and_shapes():
+    p = parse_problem("layout: in_out\ndata:\n  X: [[1.0, 2.0, 3.0], [0.0, 1.0, -1.0]]\n"
+                      "  targets: [[1.0, 0.0], [0.0, 1.0]]\nlayers:\n"
+                      "  - W: [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]\nloss: mse\n")
+    sol = solve(p)
+    Xb = np.array([[1.0, 2.0, 3.0], [0.0, 1.0, -1.0]])
+    Wb = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    dY = (Xb @ Wb - np.eye(2)) / 2
+    np.testing.assert_allclose(sol.gradients["W1"], Xb.T @ dY, rtol=1e-12)
+    assert sol.gradients["W1"].shape == (3, 2)
+    with pytest.raises(ProblemError) as info:
+        parse_problem("layout: in_out\ninput: [1.0, 2.0]\nlayers:\n  - W: [[1.0, 2.0, 3.0]]\n")
+    assert "expected 2 rows (layout: in_out) to match 2 inputs, got 1" in str(info.value)
+    with pytest.raises(ProblemError) as info:
+        parse_problem("layout: io\ninput: [1.0]\nlayers:\n  - W: [[1.0]]\n")
+    assert "expected out_in" in str(info.value)
