@@ -523,3 +523,36 @@ def test_cell_gradients_and_the_t30_comparison():
     assert rnn["verdict"] == "vanishing" and rnn["ratio_first_last"] < 1e-10
     assert lstm["cell_verdict"] == "stable" and lstm["cell_ratio_first_last"] > 0.1
     assert len(lstm["cell_grad_norms"]) == 30 and 0.9 < lstm["forget_gate_mean"] < 1.0
+
+
+def test_a_batch_through_attention_then_gru_every_example_on_its_own(tmp_path):
+    f = tmp_path / "batch.yaml"
+    f.write_text("""\
+data:
+  X: [[[1.0, 0.5], [-0.5, 1.0], [0.2, -1.0]], [[0.3, 0.1], [0.4, -0.2], [-0.6, 0.9]]]
+  targets: [[0.5], [-0.2]]
+layers:
+  - type: attention
+    Wq: [[0.5, -0.3], [0.2, 0.4]]
+    Wk: [[0.1, 0.3], [-0.2, 0.1]]
+    Wv: [[0.4, -0.5], [0.3, 0.2], [0.1, 0.1]]
+    causal: true
+  - type: gru
+    Wxh: [[0.5, -0.3, 0.1], [0.2, 0.4, 0.0], [0.1, 0.3, 0.2], [-0.2, 0.1, 0.3], [0.4, -0.5, 0.1], [0.3, 0.2, -0.1]]
+    Whh: [[0.1, -0.4], [0.3, 0.2], [0.2, 0.1], [-0.1, 0.3], [0.5, -0.2], [0.1, 0.4]]
+    h0: [0.1, -0.2]
+  - W: [[1.0, -1.0]]
+loss: {type: mse}
+""")
+    r = CliRunner().invoke(main, ["check", str(f)])
+    assert r.exit_code == 0, r.output
+    p = load_problem(f)
+    sol = solve(p)
+    A = p.layers[0].params
+    G = p.layers[1].params
+    for n in range(2):
+        h, a = ref_attention(np.asarray(p.x[n]), A["Wq"], A["Wk"], A["Wv"], causal=True)
+        np.testing.assert_allclose(sol.forward["a1"][n], a, rtol=1e-12)
+        np.testing.assert_allclose(sol.forward["h1"][n], h, rtol=1e-12)
+        hs = ref_gru(h, G["Wxh"], G["Whh"], G["b"], np.zeros(6), G["h0"])
+        np.testing.assert_allclose(sol.forward["h2"][n], hs, rtol=1e-12)
