@@ -149,8 +149,9 @@ class GraphNet:
 
 
 def make_net(problem):
-    """FastNet when every layer is dense, else the graph fallback."""
-    if all(getattr(layer, "type", "dense") == "dense" for layer in problem.layers):
+    """FastNet when every layer is dense (W out × in), else the graph fallback."""
+    if all(getattr(layer, "type", "dense") == "dense" for layer in problem.layers) and \
+            getattr(problem, "layout", "out_in") == "out_in":
         return FastNet(problem)
     return GraphNet(problem)
 

@@ -86,6 +86,8 @@ def true_class(problem) -> np.ndarray:
     if loss.type == "bce":
         t = np.atleast_2d(loss.target)
         return (t[:, 0] > 0.5).astype(int) if t.shape[1] == 1 else np.argmax(t, axis=1)
+    if loss.label is None:         # cross-entropy with soft targets: the likeliest class
+        return np.argmax(np.atleast_2d(loss.target), axis=1)
     return np.atleast_1d(loss.label).astype(int)
 
 
@@ -181,7 +183,7 @@ def train(problem, *, epochs: int = 100, batch_size: int | str = "all", seed: in
     truth = true_class(problem) if kind == "classification" else None
     if loss is None:
         sup_key, sup_all = None, None
-    elif loss.type in ("mse", "bce"):
+    elif loss.type in ("mse", "bce") or loss.label is None:     # soft cross-entropy targets too
         sup_key, sup_all = "target", loss.target
     else:
         sup_key, sup_all = "label", loss.label

@@ -143,3 +143,20 @@ def test_layout_in_out_batch_and_shapes():
     with pytest.raises(ProblemError) as info:
         parse_problem("layout: io\ninput: [1.0]\nlayers:\n  - W: [[1.0]]\n")
     assert "expected out_in" in str(info.value)
+
+
+def test_training_in_out_follows_the_lecture_layout_and_soft_targets_train():
+    from pathlib import Path
+
+    from gradcalc.train.loop import train
+    sgd = "optimizer: {type: sgd, lr: 0.5}\n"
+    hw1 = (Path(__file__).resolve().parents[2] / "problems" / "hw1.yaml").read_text()
+    a = train(parse_problem(hw1 + sgd), epochs=5)
+    b = train(parse_problem(HW1_IN_OUT + sgd), epochs=5)
+    # the same network written transposed: the same SGD trajectory
+    assert b.final_loss == pytest.approx(a.final_loss, rel=1e-12)
+    assert b.final_loss < solve(parse_problem(HW1_IN_OUT)).forward["L"]
+    soft = (f"data:\n  X: {_rows(X)}\n  targets: {_rows(SOFT)}\nlayers:\n  - W: {_rows(W)}\n"
+            "loss: cross_entropy\n")
+    r = train(parse_problem(soft + sgd), epochs=20)
+    assert r.final_loss < float(solve(parse_problem(soft)).forward["L"])
