@@ -287,3 +287,36 @@ def test_graph_pictures_render(tmp_path, stem, labels):
     svg = out.read_text()
     for label in labels:
         assert f">{label}<" in svg, label
+
+
+CONV_BN = """data:
+  X: [[[[0.1, 0.5, -0.2], [0.3, -0.4, 0.8], [0.0, 0.2, 0.6]]], [[[0.9, -0.1, 0.4], [-0.5, 0.7, 0.2], [0.3, 0.1, -0.6]]]]
+  labels: [0, 1]
+layers:
+  - type: conv2d
+    W: [[[[1.0, -0.5], [0.5, 0.2]]], [[[-0.3, 0.8], [0.1, -0.7]]]]
+    b: [0.1, -0.1]
+  - type: batchnorm
+    gamma: [1.5, 0.7]
+    beta: [0.1, 0.0]
+  - type: flatten
+  - W: [[0.2, -0.1, 0.3, 0.5, -0.4, 0.1, 0.2, 0.3], [0.1, 0.2, -0.3, 0.1, 0.2, 0.3, -0.2, 0.1]]
+loss: cross_entropy
+"""
+
+
+def test_batchnorm_after_a_conv_is_per_channel_and_agrees_three_ways(tmp_path):
+    from click.testing import CliRunner
+
+    from gradcalc.cli import cli
+    sol = solve(parse_problem(CONV_BN))
+    z = sol.forward["z1"]                        # N×C×H×W = 2×2×2×2
+    want, _ = staged_norm(z, (0, 2, 3))          # one μ, σ² per channel over N×H×W
+    np.testing.assert_allclose(sol.forward["xhat2"], want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(sol.forward["h2"],
+                               np.array([1.5, 0.7])[:, None, None] * want
+                               + np.array([0.1, 0.0])[:, None, None], rtol=1e-12)
+    f = tmp_path / "cbn.yaml"
+    f.write_text(CONV_BN)
+    r = CliRunner().invoke(cli, ["check", str(f)])
+    assert r.exit_code == 0, r.output
