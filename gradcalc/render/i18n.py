@@ -89,6 +89,7 @@ PHRASES_ZH = [
     ("; −count at label", "；标签处为 −（margin_j > 0 的个数）"),
     ("max pool", "最大池化"), ("average pool", "平均池化"), (" array)", " 数组)"),
     ("mean over the batch", "对批量取平均"),
+    (" with δ = 𝟙", "（取 δ = 𝟙）"), (", then softmax′ row by row", "，再逐行乘以 softmax′"),
     # why grade left a path out (grading/answerfiles.py)
     ("the output folder of this run (not read)", "本次运行的输出文件夹（不读取）"),
     ("an output folder of gradcalc (not read)", "gradcalc 的输出文件夹（不读取）"),
