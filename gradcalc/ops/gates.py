@@ -161,7 +161,7 @@ def _gates_matrix(site):
     blocks = {"i": ("i ⊙ (1 − i)", r"i \odot (1 - i)"), "f": ("f ⊙ (1 − f)", r"f \odot (1 - f)"),
               "g": ("1 − g²", "1 - g^{2}"), "o": ("o ⊙ (1 − o)", r"o \odot (1 - o)")}
     text, latex = _gate_text(blocks, order)
-    deriv = mx.fn(text.replace("[", "act′ = [", 1), latex, lambda a: _gates_deriv(a, order),
+    deriv = mx.fn(text, latex, lambda a: _gates_deriv(a, order),
                   mx.V("out"), shapes=(site.out_shape,))
     d = mx.had(mx.V("g"), deriv)
     dWxh, dx = _side_terms(d, 0, 3, site, step - 1)
