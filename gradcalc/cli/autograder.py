@@ -62,6 +62,7 @@ def autograder(problem, output, visibility, stdout_visibility, hide_answers, stu
         raw = Path(problem).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read the file: {exc.strerror or exc}", file=problem) from None
+    extra = _data_files(problem, raw)
     shipped = None
     if wheel:
         shipped = (Path(wheel).name, Path(wheel).read_bytes())
@@ -69,7 +70,7 @@ def autograder(problem, output, visibility, stdout_visibility, hide_answers, stu
         shipped = _build_wheel()
     settings = settings_json(Path(problem).name, visibility, stdout_visibility, hide_answers,
                              lang, precision, student_id, variants)
-    write_atomic(output, bundle_zip(raw, settings, __version__, shipped))
+    write_atomic(output, bundle_zip(raw, settings, __version__, shipped, extra))
     how = (f"the wheel {shipped[0]} in the zip" if shipped
            else f"PyPI (gradcalc=={__version__})")
     click.echo(f"wrote {output}: setup.sh installs gradcalc from {how}; upload it as the "
@@ -89,6 +90,29 @@ def _validate(problem: str) -> bool:
     from gradcalc.grading.key import AnswerKey
     AnswerKey(load_problem(problem), lazy=True)
     return False
+
+
+def _data_files(problem: str, raw: bytes) -> list[tuple[str, bytes]]:
+    """The data file a problem reads (`data: {file: NAME}`), shipped beside it under the same
+    relative name; a name outside the problem's folder cannot be, and is refused."""
+    from gradcalc.problem.yamlio import load_yaml_text
+    doc = load_yaml_text(raw, file=problem).data
+    data = doc.get("data") if isinstance(doc, dict) else None
+    name = data.get("file") if isinstance(data, dict) else None
+    if not isinstance(name, str):
+        return []
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts or rel.as_posix() in (
+            "setup.sh", "run_autograder", "problem.yaml", "gradcalc_autograder.json"):
+        raise UsageError(f"data.file '{name}' is outside the problem's folder: the bundle ships "
+                         "it beside the problem, so name it relative to the problem file "
+                         "(a file in the same folder or below)", file=problem)
+    path = Path(problem).parent / rel
+    try:
+        return [(rel.as_posix(), path.read_bytes())]
+    except OSError as exc:
+        raise UsageError(f"cannot read the data file: {exc.strerror or exc}", file=str(path)) \
+            from None
 
 
 def _build_wheel() -> tuple[str, bytes]:
@@ -129,8 +153,12 @@ def autograder_run(root):
     try:
         settings = json.loads((root / "source" / SETTINGS).read_text(encoding="utf-8"))
         data = _grade_one(root, settings)
-    except (GradcalcError, OSError, ValueError) as exc:
+    except Exception as exc:    # results.json is written whatever happens (Gradescope needs it)
+        if not isinstance(exc, (GradcalcError, OSError, ValueError)):
+            import traceback    # a fault of gradcalc's: the trace for the instructor's stdout
+            traceback.print_exc(file=sys.stdout)
         why = str(exc)          # GradcalcError: "<file>:<line>: <field>: <what>"
+        settings = settings if isinstance(settings, dict) else {}
         data = {"score": 0.0, "output": f"gradcalc could not grade this submission: {why}",
                 "visibility": settings.get("visibility", "visible"),
                 "stdout_visibility": settings.get("stdout_visibility", "hidden"), "tests": []}

@@ -54,14 +54,17 @@ def settings_json(problem_name: str, visibility: str, stdout_visibility: str,
 
 
 def bundle_zip(problem: bytes, settings: str, version: str,
-               wheel: tuple[str, bytes] | None = None) -> bytes:
-    """The zip Gradescope takes: its files at the root, the two scripts executable."""
+               wheel: tuple[str, bytes] | None = None,
+               data: list[tuple[str, bytes]] = ()) -> bytes:
+    """The zip Gradescope takes: its files at the root, the two scripts executable; `data`
+    are files the problem reads, under their names relative to it."""
     buf = io.BytesIO()
     files = [("setup.sh", setup_sh(wheel[0] if wheel else None, version).encode(), 0o755),
              ("run_autograder", run_autograder_sh().encode(), 0o755),
              (PROBLEM, problem, 0o644), (SETTINGS, settings.encode(), 0o644)]
     if wheel:
         files.append((wheel[0], wheel[1], 0o644))
+    files += [(name, raw, 0o644) for name, raw in data]
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data, mode in files:
             info = zipfile.ZipInfo(name, _EPOCH)

@@ -171,3 +171,34 @@ def test_a_fixed_problem_with_a_shipped_wheel_installs_and_grades(tmp_path):
     assert data["score"] == 1                               # z1 = W1 x + b1 of hw1: [0.6, -0.8]
     z1 = data["tests"][0]["output"]                          # --hide-answers: no interval shown
     assert "accepted: (hidden)" in z1 and "∈" not in z1 and "0.5939" not in z1
+
+
+def test_a_data_file_the_problem_reads_is_shipped_beside_it(tmp_path):
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "pts.csv").write_text("x1,x2,label\n0,1,0\n1,0,1\n1,1,0\n0,0,1\n")
+    (d / "p.yaml").write_text("data: {file: pts.csv, labels: label}\nlayers:\n  - {width: 2}\n"
+                              "loss: cross_entropy\n")
+    out = tmp_path / "ag.zip"
+    r = run("autograder", d / "p.yaml", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert zipfile.ZipFile(out).read("pts.csv") == (d / "pts.csv").read_bytes()
+    root = tree(tmp_path, out, "s1", {"a.yaml": answer_file("s1", {"L": 0.5})})
+    data = run_autograder(root)
+    jsonschema.validate(data, GRADESCOPE)
+    assert [t["name"] for t in data["tests"]] == ["y", "L", "dW1", "db1"]   # it loaded the data
+    (tmp_path / "pts.csv").write_bytes((d / "pts.csv").read_bytes())   # it exists: still refused
+    (d / "q.yaml").write_text("data: {file: ../pts.csv, labels: label}\nlayers:\n"
+                              "  - {width: 2}\nloss: cross_entropy\n")
+    r = run("autograder", d / "q.yaml", "-o", tmp_path / "q.zip")
+    assert r.exit_code == 2 and not (tmp_path / "q.zip").exists()
+    assert r.output.startswith(f"gradcalc: error: {d / 'q.yaml'}: data.file '../pts.csv' is "
+                               "outside the problem's folder")
+
+
+def test_unusable_settings_still_give_a_results_json(tmp_path, bundle):
+    root = tree(tmp_path, bundle, "2026001", {"a.yaml": "student: x\n"})
+    (root / "source" / "gradcalc_autograder.json").write_text("[1, 2")
+    data = run_autograder(root)
+    jsonschema.validate(data, GRADESCOPE)
+    assert data["score"] == 0 and data["output"].startswith("gradcalc could not grade")
