@@ -8,6 +8,7 @@ import yaml
 from click.testing import CliRunner
 
 from gradcalc.cli import cli
+from twolayer import two_layer   # tests/cli/twolayer.py: the NumPy reference
 
 ROOT = Path(__file__).resolve().parents[2]
 HW1 = ROOT / "problems" / "hw1_rubric.yaml"
@@ -17,22 +18,6 @@ QUESTIONS = ["z1", "h1", "y", "L", "dW2", "db2", "dW1", "db1"]
 
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def two_layer(doc):
-    """A sigmoid hidden layer, a linear output and ½Σ(y − t)², by hand, from the problem YAML."""
-    x = np.array(doc["input"], float)
-    (l1, l2) = doc["layers"]
-    W1, b1, W2, b2 = (np.array(l1["W"], float), np.array(l1["b"], float),
-                      np.array(l2["W"], float), np.array(l2["b"], float))
-    t = np.array(doc["loss"]["target"], float)
-    z1 = W1 @ x + b1
-    h1 = 1 / (1 + np.exp(-z1))
-    y = W2 @ h1 + b2
-    dy = y - t
-    dz1 = (W2.T @ dy) * h1 * (1 - h1)
-    return {"z1": z1, "h1": h1, "y": y, "L": 0.5 * float(dy @ dy), "dW2": np.outer(dy, h1),
-            "db2": dy, "dW1": np.outer(dz1, x), "db1": dz1}
 
 
 def numbers(text):
