@@ -247,8 +247,9 @@ def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
         assert isinstance(node, Call)
         children = [walk(arg, None, field) for arg in node.args]
         own = name or fresh()       # named after its inputs: t1, t2 … read bottom-up
-        formula = ops.get(node.op).formula.format(*[c[1] for c in children])
-        handle = be.apply(node.op, [c[0] for c in children], own, {}, formula, field)
+        attrs = dict(node.attrs)      # sum(A, axis=0): {"axis": 0}
+        formula = ops.fill_attrs(ops.get(node.op).formula.format(*[c[1] for c in children]), attrs)
+        handle = be.apply(node.op, [c[0] for c in children], own, attrs, formula, field)
         return handle, own
 
     out = None

@@ -11,3 +11,4 @@ from gradcalc.ops import elementwise, linear, losses, conv, pool, recurrent  # n
 from gradcalc.ops import normalization, embedding  # noqa: E402,F401,I001
 from gradcalc.ops import gates, attention  # noqa: E402,F401,I001
 from gradcalc.ops import inout  # noqa: E402,F401,I001
+from gradcalc.ops import exprarray  # noqa: E402,F401,I001

@@ -3,10 +3,37 @@ from __future__ import annotations
 
 import difflib
 
+import numpy as np
+
 from gradcalc import ops
 from gradcalc.errors import ExpressionError
 from gradcalc.problem.context import ValidationContext, value_kind
+from gradcalc.ops.exprarray import out_shape, shape_error, shape_text
 from gradcalc.problem.model import CONSTANTS, ExpressionProblem
+
+
+def _shape_of(ctx: ValidationContext, path: tuple, step: str, node, shapes: dict) -> tuple:
+    """The shape of step `step`, checking every operation's input shapes on the way (NumPy's
+    broadcasting for elementwise ops): a mismatch is one error naming the step and both shapes."""
+    from gradcalc.problem.exprparse import Call, Var
+    out = {}
+    stack = [(node, False)]
+    while stack:                     # post-order without recursion
+        current, done = stack.pop()
+        if not isinstance(current, Call):
+            out[id(current)] = shapes.get(current.name, ()) if isinstance(current, Var) else ()
+            continue
+        if not done:
+            stack.append((current, True))
+            stack.extend((arg, False) for arg in current.args)
+            continue
+        ins = [out[id(arg)] for arg in current.args]
+        attrs = dict(current.attrs)
+        why = shape_error(current.op, ins, attrs)
+        if why is not None:
+            raise ctx.error(path, f"{step}: {why}")
+        out[id(current)] = out_shape(current.op, ins, attrs)
+    return out[id(node)]
 
 
 def expression_problem(ctx: ValidationContext, doc: dict, title: str) -> ExpressionProblem:
@@ -22,13 +49,17 @@ def expression_problem(ctx: ValidationContext, doc: dict, title: str) -> Express
     values_raw = doc.get("values", {})
     if not isinstance(values_raw, dict):
         raise ctx.error(("values",), f"expected a mapping (values), got {value_kind(values_raw)}")
-    values: dict[str, float] = {}
+    functions = ops.expression_functions()
+    values: dict = {}
     for name, v in values_raw.items():
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
             raise ctx.error(("values", name), f"'{name}' is not a valid variable name")
-        values[name] = ctx.number(v, ("values", name))
-
-    functions = ops.expression_functions()
+        if name in functions:
+            raise ctx.error(("values", name), f"'{name}' is a function name; choose another name")
+        # a number, a vector or a matrix (issue 15); numbers stay floats as before
+        values[name] = (ctx.array(v, ("values", name), (1, 2), "a vector or a matrix")
+                        if isinstance(v, list) else ctx.number(v, ("values", name)))
+    shapes = {name: np.shape(v) for name, v in values.items()}
     steps = []
     defined = set(values)
     for name, text, path in items:
@@ -55,4 +86,9 @@ def expression_problem(ctx: ValidationContext, doc: dict, title: str) -> Express
                 raise ctx.error(path, f"variable '{var}' {why}; give it under 'values'{tip}")
         steps.append((name, node))
         defined.add(name)
+        shapes[name] = _shape_of(ctx, path, name, node, shapes)
+    if shapes[steps[-1][0]] != () and any(s != () for s in shapes.values()):
+        last, _, path = items[-1]
+        raise ctx.error(path, f"the output is step '{last}' of shape {shape_text(shapes[last])}; "
+                              "gradients need a scalar output (sum it, e.g. sum(...), or add a step)")
     return ExpressionProblem(title, tuple(steps), values, ctx.loc.file, doc, ctx.loc)

@@ -28,19 +28,24 @@ class Var:
 
 @dataclass(frozen=True)
 class Call:
-    """An operation: add/sub/mul/div/pow/neg or a function name as written."""
+    """An operation: add/sub/mul/div/pow/neg/matmul/transpose or a function name as written;
+    attrs holds keyword arguments as (name, value) pairs: sum(A, axis=0) is sum_axis with axis 0."""
     op: str
     args: tuple
+    attrs: tuple = ()
 
 
 Node = Union[Num, Var, Call]
 
 # Binary infix operators of the expression grammar: symbol -> (operation name, precedence).
-BINARY_OPS = {"+": ("add", 1), "-": ("sub", 1), "*": ("mul", 2), "/": ("div", 2)}
+BINARY_OPS = {"+": ("add", 1), "-": ("sub", 1), "*": ("mul", 2), "/": ("div", 2), "@": ("matmul", 2)}
+# keyword arguments: sum(A, axis=0) and mean(A, axis=1) reduce one axis (ops sum_axis, mean_axis)
+AXIS_FUNCTIONS = {"sum": "sum_axis", "mean": "mean_axis"}
 
 
 class _Token(NamedTuple):
-    kind: str   # "num", "name", "call" (a name followed by "("), "end", or an operator "+-*/^(),"
+    kind: str   # "num", "name", "call" (a name followed by "("), "end", "T" (a postfix .T),
+                # "kw" (a keyword argument's name and its "="), or an operator "+-*/@^(),"
     text: str   # as written
     col: int    # 1-based column
 
@@ -93,6 +98,10 @@ def _tokenize(text: str, functions: Mapping[str, int]) -> list[_Token]:
             while j < n and text[j] in _SPACE:
                 j += 1
             is_call = j < n and text[j] == "("
+            if j < n and text[j] == "=" and not text.startswith("==", j):
+                tokens.append(_Token("kw", name, col))
+                i = j + 1
+                continue
             if is_call and name not in functions:
                 raise _error(_unknown_function(name, functions), col)
             tokens.append(_Token("call" if is_call else "name", name, col))
@@ -100,12 +109,18 @@ def _tokenize(text: str, functions: Mapping[str, int]) -> list[_Token]:
         elif text.startswith("**", i):
             tokens.append(_Token("^", "**", col))
             i += 2
-        elif ch in "+-*/^(),":
+        elif ch in "+-*/@^(),":
             tokens.append(_Token(ch, ch, col))
             i += 1
         elif ch == ".":
-            if tokens and tokens[-1].kind in ("name", "num", ")"):
-                raise _error("'.' attribute access is not allowed", col)
+            attr = _NAME.match(text, i + 1)
+            if tokens and tokens[-1].kind in ("name", ")", "T") and attr and attr.group() == "T":
+                tokens.append(_Token("T", ".T", col))     # the transpose, the one attribute
+                i = attr.end()
+                continue
+            if tokens and tokens[-1].kind in ("name", "num", ")", "T"):
+                shown = f" '.{attr.group()}'" if attr else ""
+                raise _error(f"attribute access{shown} is not allowed (only .T, the transpose)", col)
             raise _error("unexpected '.'", col)
         elif ch in "'\"":
             raise _error("strings are not allowed", col)
@@ -189,6 +204,9 @@ class _Parser:
             self.close(token)
         else:
             raise self.unexpected(token)
+        while self.peek().kind == "T":
+            self.advance()
+            node = Call("transpose", (node,))
         if self.peek().kind == "^":
             self.advance()
             node = Call("pow", (node, self.operand()))
@@ -205,6 +223,8 @@ class _Parser:
             args.append(self.expr())
             while self.peek().kind == ",":
                 self.advance()
+                if self.peek().kind == "kw":
+                    return self.keyword_call(name, opening, args)
                 args.append(self.expr())
         self.close(opening)
         arity = self.functions[name.text]
@@ -212,6 +232,20 @@ class _Parser:
             plural = "" if arity == 1 else "s"
             raise _error(f"{name.text}() takes {arity} argument{plural}, got {len(args)}", name.col)
         return Call(name.text, tuple(args))
+
+    def keyword_call(self, name: _Token, opening: _Token, args: list) -> Call:
+        """sum(A, axis=k) / mean(A, axis=k): one array, then axis= a non-negative integer."""
+        kw = self.advance()
+        if name.text not in AXIS_FUNCTIONS or kw.text != "axis":
+            what = " or ".join(f"{f}(A, axis=k)" for f in AXIS_FUNCTIONS)
+            raise _error(f"keyword argument '{kw.text}=' is not allowed (only {what})", kw.col)
+        if len(args) != 1:
+            raise _error(f"{name.text}(A, axis=k) takes one array, got {len(args)}", name.col)
+        value = self.advance()
+        if value.kind != "num" or not value.text.isdigit():
+            raise _error("axis= expects a whole number (0 for columns, 1 for rows)", value.col)
+        self.close(opening)
+        return Call(AXIS_FUNCTIONS[name.text], tuple(args), (("axis", int(value.text)),))
 
     def close(self, opening: _Token) -> None:
         token = self.peek()
@@ -291,6 +325,13 @@ def to_text(node: Node) -> str:
     if isinstance(node, Var):
         return node.name
     prec = _precedence(node)
+    if node.op == "transpose" and len(node.args) == 1 and _precedence(node.args[0]) == _ATOM \
+            and not isinstance(node.args[0], Num):
+        return to_text(node.args[0]) + ".T"
+    if node.attrs:
+        name = {v: k for k, v in AXIS_FUNCTIONS.items()}.get(node.op, node.op)
+        keywords = "".join(f", {k}={v}" for k, v in node.attrs)
+        return f"{name}({', '.join(to_text(arg) for arg in node.args)}{keywords})"
     if prec == _ATOM:
         return f"{node.op}({', '.join(to_text(arg) for arg in node.args)})"
     if prec == _NEG:
