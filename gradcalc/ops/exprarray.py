@@ -310,6 +310,8 @@ def shape_error(op: str, shapes: list, attrs: dict) -> str | None:
         shown = (f"{shape_text(shapes[0])} {symbol} {shape_text(shapes[1])}" if symbol in
                  ("@", "+", "-", "*", "/", "^") else
                  f"{symbol or op}({shape_text(shapes[0])}, {shape_text(shapes[1])})")
+    elif op in ("sum_axis", "mean_axis"):
+        shown = f"{op[:-5]}({shape_text(shapes[0])}, axis={attrs.get('axis')})"
     else:
         shown = f"{op}({shape_text(shapes[0])})"
     return f"{shown} — {why}"
