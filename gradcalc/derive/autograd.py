@@ -87,6 +87,25 @@ class Graph:
 
         Gradients are accumulated (+=), so a value used by several operations is right.
         Creation order is a topological order because a node is made after its inputs."""
+        # one errstate for the sweep; the overflow check runs once at the end (below)
+        with np.errstate(all="ignore"):
+            steps = self._sweep(output, record, check=False)
+            if self.check_domain and not self._all_finite():
+                # a gradient is inf or NaN somewhere: sweep again checking after every
+                # accumulation, so that an overflow is refused at the step that made it
+                steps = self._sweep(output, record, check=True)
+        return steps
+
+    def _all_finite(self) -> bool:
+        """Every gradient a non-constant node holds is finite (an entry that was ever inf stays
+        inf or becomes NaN as more is added, so this sees every overflow of the sweep)."""
+        total = 0.0
+        for node in self.nodes:
+            if node.grad is not None and node.role != "const":
+                total += float(np.add.reduce(node.grad, axis=None))
+        return bool(np.isfinite(total))     # a sum that overflows only costs the second sweep
+
+    def _sweep(self, output: Node, record: bool, check: bool) -> list[Step]:
         for node in self.nodes:
             node.grad = None
         output.grad = np.ones_like(output.value)
@@ -97,18 +116,16 @@ class Graph:
                 continue
             op = ops.get(node.op)
             xs = [n.value for n in node.inputs]
-            with np.errstate(all="ignore"):
-                grads = op.vjp(node.grad, node.value, *xs, **node.attrs)
+            grads = op.vjp(node.grad, node.value, *xs, **node.attrs)
             if len(grads) != len(xs):
                 raise RuntimeError(f"the VJP of '{op.name}' returned {len(grads)} gradients "
                                    f"for {len(xs)} inputs")
             for inp, g in zip(node.inputs, grads):
                 g = np.asarray(g, dtype=float).reshape(inp.value.shape)
-                with np.errstate(all="ignore"):
-                    inp.grad = g.copy() if inp.grad is None else inp.grad + g
+                inp.grad = g.copy() if inp.grad is None else inp.grad + g
                 # an overflowing gradient is refused as an overflowing forward value is (NaN is
                 # left: an undefined derivative, such as ∂(a^b)/∂b for a < 0, is reported)
-                if self.check_domain and inp.role != "const" and np.isinf(inp.grad).any():
+                if check and inp.role != "const" and np.isinf(inp.grad).any():
                     raise self._domain(node.name, node.field,
                                        f"the gradient of {op.name} with respect to {inp.name} "
                                        f"overflows float64 (got {_short(xs)})")
