@@ -35,6 +35,7 @@ WORDS = {
                      "δ_t = act′(z_t) ⊙ ∂L/∂h_t; then ∂L/∂Wxh = Σ_t δ_t x_tᵀ, "
                      "∂L/∂Whh = Σ_t δ_t h_(t−1)ᵀ, ∂L/∂b = Σ_t δ_t.",
         "norms": "‖∂L/∂h_t‖, t = 1 … T", "ratio": "‖∂L/∂h_1‖ / ‖∂L/∂h_T‖",
+        "cell_norms": "‖∂L/∂c_t‖ (cell path)", "cell_ratio": "‖∂L/∂c_1‖ / ‖∂L/∂c_T‖",
         "factor": "factor per step back in time", "sigma": "‖Whh‖₂ (largest singular value)",
         "verdict": "verdict",
         "vanishing": "vanishing", "exploding": "exploding", "stable": "stable",
@@ -64,6 +65,7 @@ WORDS = {
         "bptt_note": "∂L/∂h_t = 上层传来的梯度 + Whhᵀ δ_(t+1)；δ_t = act′(z_t) ⊙ ∂L/∂h_t；"
                      "∂L/∂Wxh = Σ_t δ_t x_tᵀ，∂L/∂Whh = Σ_t δ_t h_(t−1)ᵀ，∂L/∂b = Σ_t δ_t。",
         "norms": "‖∂L/∂h_t‖，t = 1 … T", "ratio": "‖∂L/∂h_1‖ / ‖∂L/∂h_T‖",
+        "cell_norms": "‖∂L/∂c_t‖（细胞状态路径）", "cell_ratio": "‖∂L/∂c_1‖ / ‖∂L/∂c_T‖",
         "factor": "每向前一步的倍数", "sigma": "‖Whh‖₂（最大奇异值）", "verdict": "结论",
         "vanishing": "梯度消失", "exploding": "梯度爆炸", "stable": "稳定",
         "undefined": "无法判断",
@@ -266,9 +268,8 @@ def diagnostics_table(summary: dict, lang: str, precision: int) -> Table:
     if "whh_spectral_norm" in summary:      # rnn layers; lstm and gru add the cell path instead
         rows.insert(3, [w["sigma"], fmt.num(summary["whh_spectral_norm"], precision)])
     if "cell_grad_norms" in summary:
-        rows.insert(3, ["‖∂L/∂c_t‖ (cell path)", fmt.value(np.asarray(summary["cell_grad_norms"]),
-                                                           precision)])
-        rows.insert(4, ["‖∂L/∂c_1‖ / ‖∂L/∂c_T‖", _maybe(summary["cell_ratio_first_last"], precision)])
+        rows.insert(3, [w["cell_norms"], fmt.value(np.asarray(summary["cell_grad_norms"]), precision)])
+        rows.insert(4, [w["cell_ratio"], _maybe(summary["cell_ratio_first_last"], precision)])
     return Table(w["diag"].format(i=summary["layer"]), [w["quantity"], w["value"]], rows,
                  note=w["diag_note"], kinds=["text", "text"])
 
