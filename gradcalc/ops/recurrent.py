@@ -36,17 +36,20 @@ def _rnn_step_vjp(g, out, Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0
     Wxh, Whh, b, x, h = as_float(Wxh), as_float(Whh), as_float(b), as_float(x), as_float(h)
     act, a = _rnn_act(activation, alpha)
     t = step - 1                                        # step is 1-based
-    z = _rnn_z(Wxh, Whh, b, x, h, t, batch)
-    dz = as_float(act.vjp(as_float(g), as_float(out), z, **a)[0])        # δ_t = act′(z_t) ⊙ ∂L/∂h_t
     xt = _rnn_x(x, t, batch)
-    hb = np.broadcast_to(h, dz.shape)                   # h0 is shared by a batch
+    z = xt @ Wxh.T + h @ Whh.T + b                      # z_t, as _rnn_z
+    dz = as_float(act.vjp(as_float(g), as_float(out), z, **a)[0])        # δ_t = act′(z_t) ⊙ ∂L/∂h_t
+    hb = h if h.shape == dz.shape else np.broadcast_to(h, dz.shape)     # h0 shared by a batch
     if dz.ndim == 1:
-        dWxh, dWhh = np.outer(dz, xt), np.outer(dz, hb)  # δ_t x_tᵀ, δ_t h_(t−1)ᵀ
+        col = dz[:, None]
+        dWxh, dWhh = col * xt, col * hb                 # δ_t x_tᵀ, δ_t h_(t−1)ᵀ (outer products)
     else:
         dWxh, dWhh = dz.T @ xt, dz.T @ hb
     dx = np.zeros(x.shape)
     dx[(slice(None), t) if batch else t] = dz @ Wxh     # only x_t feeds this step
-    return (dWxh, dWhh, unbroadcast(dz, b.shape), dx, unbroadcast(dz @ Whh, h.shape))
+    dh = dz @ Whh
+    return (dWxh, dWhh, dz if dz.shape == b.shape else unbroadcast(dz, b.shape), dx,
+            dh if dh.shape == h.shape else unbroadcast(dh, h.shape))
 
 
 def _rnn_step_local(out, Wxh, Whh, b, x, h, *, step, activation="tanh", alpha=0.01, batch=False):
