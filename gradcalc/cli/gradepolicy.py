@@ -89,6 +89,8 @@ def report_console(report, gw, warnings: list[str], set_aside, unused_overrides)
                        + (f": {r.unreadable}" if r.unreadable else ""), err=True)
         if len(ex) > 20:
             click.echo(f"  … {len(ex) - 20} more (summary.md)", err=True)
+    if set_aside:
+        click.echo(f"{gw['set_aside']} ({len(set_aside)}):", err=True)
     for student, source, why in set_aside[:20]:
         click.echo(f"  {student}  {source}  {why}", err=True)
     if unused_overrides:
