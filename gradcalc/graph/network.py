@@ -8,6 +8,7 @@ import numpy as np
 from gradcalc import ops
 from gradcalc.graph.gated import gated_layer, gated_names
 from gradcalc.graph.normgraph import add_residual, norm_layer_graph, norm_names, residual_names
+from gradcalc.ops.exprarray import out_shape
 from gradcalc.problem.gatedlayers import GATED_TYPES
 from gradcalc.problem.model import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
 from gradcalc.problem.normlayers import NORM_TYPES
@@ -235,6 +236,8 @@ def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
             consts[text] = be.leaf(text, np.asarray(value, dtype=float), "const")
         return consts[text]
 
+    shapes = {name: np.shape(v) for name, v in p.values.items()}
+
     def walk(node, name: str | None, field: tuple) -> tuple[Any, str]:
         """Returns (handle, the name shown for it in formulas)."""
         # recursion is safe: the parser bounds the nesting depth (≤ 200)
@@ -248,7 +251,12 @@ def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
         children = [walk(arg, None, field) for arg in node.args]
         own = name or fresh()       # named after its inputs: t1, t2 … read bottom-up
         attrs = dict(node.attrs)      # sum(A, axis=0): {"axis": 0}
-        formula = ops.fill_attrs(ops.get(node.op).formula.format(*[c[1] for c in children]), attrs)
+        ins = [shapes.get(c[1], ()) for c in children]
+        shapes[own] = out_shape(node.op, ins, attrs)
+        template = ops.get(node.op).formula
+        if node.op == "mul" and all(ins):      # two arrays: the elementwise product, not A·B
+            template = "{0} ⊙ {1}"
+        formula = ops.fill_attrs(template.format(*[c[1] for c in children]), attrs)
         handle = be.apply(node.op, [c[0] for c in children], own, attrs, formula, field)
         return handle, own
 
@@ -257,6 +265,7 @@ def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
         field = ("expression", step) if len(p.steps) > 1 or step != "f" else ("expression",)
         if not isinstance(node, Call):   # a step that is a bare name or number: identity
             inner, shown = walk(node, None, field)
+            shapes[step] = shapes.get(shown, ())
             out = be.apply("linear", [inner], step, {}, shown, field)
         else:
             out, _ = walk(node, step, field)

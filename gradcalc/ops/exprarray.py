@@ -84,7 +84,7 @@ def _transpose_matrix(site):
 
 
 register(Op("transpose", 1, lambda a: as_float(a).T.copy(), lambda g, out, a: (as_float(g).T.copy(),),
-            lambda a: _obj(a).T, "ᵀ", "{0}ᵀ", ("(transpose)",), syntax="transpose",
+            lambda a: _obj(a).T, "ᵀ", "{0}ᵀ", ("1 at the transposed entry",), syntax="transpose",
             local=lambda out, a: (np.ones_like(as_float(a)),), matrix=_transpose_matrix,
             sample=lambda rng: (rng.uniform(-1, 1, (2, 3)),)))
 

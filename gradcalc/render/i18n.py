@@ -90,6 +90,7 @@ PHRASES_ZH = [
     ("max pool", "最大池化"), ("average pool", "平均池化"), (" array)", " 数组)"),
     ("mean over the batch", "对批量取平均"),
     (" with δ = 𝟙", "（取 δ = 𝟙）"), (", then softmax′ row by row", "，再逐行乘以 softmax′"),
+    ("1 at the transposed entry", "转置位置上为 1"), (" (scalar)", " (标量)"),   # issue 15
     # why grade left a path out (grading/answerfiles.py)
     ("the output folder of this run (not read)", "本次运行的输出文件夹（不读取）"),
     ("an output folder of gradcalc (not read)", "gradcalc 的输出文件夹（不读取）"),

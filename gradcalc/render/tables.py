@@ -24,10 +24,25 @@ def _is_number_text(text: str) -> bool:
         return False
 
 
+def _with_shapes(sol) -> bool:
+    """An expression problem over vectors or matrices (issue 15) shows every step's shape."""
+    return getattr(sol.problem, "kind", "") == "expression" and \
+        any(getattr(v, "ndim", 0) for v in sol.forward.values())
+
+
+def _named(sol, name: str, shaped: bool) -> str:
+    """The name, with its shape (3×2, 3, scalar) in an expression over arrays."""
+    if not shaped or name not in sol.forward:
+        return name
+    shape = getattr(sol.forward[name], "shape", ())
+    return f"{name} ({'×'.join(map(str, shape)) if shape else 'scalar'})"
+
+
 def forward_table(sol, lang="en", precision=4) -> Table:
     w = words(lang)
-    rows = [[name, sol.formulas.get(name, name), fmt.value(v, precision, multiline=True)]
-            for name, v in sol.forward.items()]
+    shaped = _with_shapes(sol)
+    rows = [[_named(sol, name, shaped), sol.formulas.get(name, name),
+             fmt.value(v, precision, multiline=True)] for name, v in sol.forward.items()]
     return Table(w["forward"], [w["name"], w["formula"], w["value"]], rows,
                  kinds=["text", "text", "num"])
 
@@ -36,6 +51,7 @@ def backward_table(sol, lang="en", precision=4) -> Table:
     from gradcalc.render.matrixtext import product_cell, products, words as matrix_words
     w = words(lang)
     rows = []
+    shaped = _with_shapes(sol)
     for s in sol.steps:
         locals_, downs = [], []
         for inp, g in s.downstream.items():
@@ -49,7 +65,7 @@ def backward_table(sol, lang="en", precision=4) -> Table:
         shown = products(sol, s.node)
         if shown:     # the step's rules in matrix notation, each evaluated and checked
             downs = [product_cell(p, sol.output, precision) for p in shown]
-        rows.append([s.node, s.formula or s.op, fmt.value(s.upstream, precision),
+        rows.append([_named(sol, s.node, shaped), s.formula or s.op, fmt.value(s.upstream, precision),
                      "\n".join(locals_), "\n".join(downs)])
     return Table(w["backward"], [w["node"], w["operation"], w["upstream"], w["local"],
                                  w["downstream"]], rows,
