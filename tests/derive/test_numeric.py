@@ -273,3 +273,46 @@ def test_big_network_every_entry_against_autograd():
     auto = solve(p).gradients                # the hand-written VJPs: an independent method
     for name in ("x", "W1", "b1", "W2", "b2"):
         np.testing.assert_allclose(res.gradients[name], auto[name], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("loss, grad_y", [
+    # ∂L/∂y written out: mse ½‖y − t‖² → y − t; soft-target cross-entropy → softmax(y) − t;
+    # with reduction sum over one example the same
+    ("{type: mse, target: [0.3, -0.2]}", lambda y: y - np.array([0.3, -0.2])),
+    ("{type: cross_entropy, target: [0.25, 0.75]}",
+     lambda y: np.exp(y) / np.exp(y).sum() - np.array([0.25, 0.75])),
+    ("{type: cross_entropy, label: 0, reduction: sum}",
+     lambda y: np.exp(y) / np.exp(y).sum() - np.array([1.0, 0.0])),
+])
+def test_a_last_loss_runs_once_per_stack(loss, grad_y, monkeypatch):
+    text = SOFTMAX_NET.replace("loss: {type: cross_entropy, label: 1}", f"loss: {loss}")
+    p = parse_problem(text)
+    seen = []
+    real = chain.StackedChain._row_loss
+    monkeypatch.setattr(chain.StackedChain, "_row_loss",
+                        lambda self, *a: seen.append(real(self, *a)) or seen[-1])
+    got = numeric.run(p, direction=False).gradients
+    assert seen and all(f is not None for f in seen)   # every leaf's chain used the per-row loss
+    # reference: the forward pass and the last layer's gradient in NumPy here
+    W1 = np.array([[0.1, -0.2, 0.3], [0.4, 0.5, -0.6], [-0.7, 0.8, 0.9], [0.2, 0.1, -0.3]])
+    W2 = np.array([[0.3, -0.1, 0.2, 0.5], [-0.4, 0.6, 0.1, -0.2]])
+    h = np.tanh(W1 @ np.array([0.5, -1.0, 2.0]) + np.array([0.1, 0.0, -0.1, 0.2]))
+    dy = grad_y(W2 @ h + np.array([0.05, -0.05]))
+    np.testing.assert_allclose(got["W2"], np.outer(dy, h), rtol=1e-7)
+    np.testing.assert_allclose(got["b2"], dy, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(got["W1"], np.outer((W2.T @ dy) * (1 - h ** 2),
+                                                   [0.5, -1.0, 2.0]), rtol=1e-6, atol=1e-10)
+
+
+def test_per_row_losses_are_the_losses_of_each_row():
+    rng = np.random.default_rng(3)
+    Y = rng.standard_normal((5, 4))
+    t = np.array([0.1, 0.2, 0.3, 0.4])
+    for name, attrs in (("cross_entropy", {"label": np.asarray(2)}),
+                        ("cross_entropy", {"target": t}), ("mse", {"target": t})):
+        op = ops.get(name)
+        each = {k: np.broadcast_to(v, (5,) + np.shape(v)) for k, v in attrs.items()}
+        rows = op.forward(Y, reduction="none", **each)
+        assert rows.shape == (5,)
+        for r in range(5):
+            assert rows[r] == pytest.approx(float(op.forward(Y[r], **attrs)), rel=1e-14)

@@ -22,6 +22,10 @@ from gradcalc.derive.numeric.tape import Tape, as_scalar
 # x stacked (its batch form x·Wᵀ + b is W·x + b row by row).
 _ROWWISE = frozenset({"linear", "neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid"})
 _ELEMENTWISE2 = frozenset({"add", "sub", "mul", "div", "pow"})
+# Losses whose forward with reduction="none" returns one loss per row of a batch, and their
+# per-example attributes (repeated for every row of the stack).  Of one example, the mean and
+# the sum over the batch are that row's loss.
+_PER_ROW = {"cross_entropy": ("label", "target"), "mse": ("target",)}
 
 
 def _rowwise(op, inputs: list, pos: int, shapes: list) -> bool:
@@ -61,6 +65,23 @@ class StackedChain:
             m += 1
         return cls(tape, li, plan, m, shapes)
 
+    def _row_loss(self, rec, shapes: list):
+        """stack -> the loss of every row, when the last operation is a loss of one example
+        that has a per-row form (_PER_ROW); else None."""
+        i, op, inputs, attrs = rec
+        keys = _PER_ROW.get(op.name)
+        if keys is None or len(inputs) != 1 or len(shapes[inputs[0]]) != 1 \
+                or attrs.get("reduction", "mean") not in ("mean", "sum"):
+            return None
+        fwd, rows = op.forward, {k: v for k, v in attrs.items() if k != "reduction"}
+
+        def losses(stack):
+            n = stack.shape[0]
+            each = {k: (np.broadcast_to(v, (n,) + np.shape(v)) if k in keys and v is not None
+                        else v) for k, v in rows.items()}
+            return fwd(stack, reduction="none", **each)
+        return losses
+
     def __init__(self, tape: Tape, li: int, plan: list, m: int, shapes: list):
         def call(rec, pos=None):
             i, op, inputs, attrs = rec
@@ -79,6 +100,8 @@ class StackedChain:
                         for prev, rec in zip(plan[:m - 1], plan[1:m])]
         self.tail = [call(rec, rec[2].index(prev[0]))
                      for prev, rec in zip(plan[m - 1:], plan[m:])]
+        # a last loss of one example runs once for the whole stack (its per-row form)
+        self.row_loss = self._row_loss(plan[-1], shapes) if len(self.tail) == 1 else None
         # entries per stack: about 256 kB for the largest stacked value (4 rows per entry
         # with Richardson, 2 without)
         width = max([int(np.prod(shapes[rec[0]])) for rec in plan[:m]] or [1])
@@ -93,10 +116,12 @@ class StackedChain:
                 rows.append(head(*args))
             finally:
                 tf[k] = old
-        if self.stacked:
+        if self.stacked or self.row_loss is not None:
             stack = np.stack([np.asarray(r, dtype=float) for r in rows])
             for fwd in self.stacked:
                 stack = fwd(stack)
+            if self.row_loss is not None:
+                return np.asarray(self.row_loss(stack), dtype=float).reshape(-1).tolist()
             rows = stack
         out = []
         for v in rows:
