@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = 1.3
 # `import numpy` under the settings gradcalc's program_settings() gives a solve process
 SAME_SETTINGS = "import atexit, gc; atexit.register(gc.freeze); import numpy"
+# the floor of the command: it cannot run without NumPy, click (its command line) and PyYAML
+FLOOR = SAME_SETTINGS + ", click, yaml"
+CPU: dict = {}      # command -> CPU times (user + system) of its runs, from getrusage
 
 
 ENV = dict(os.environ)
@@ -40,10 +43,14 @@ def _same_env() -> dict:
 
 
 def _wall(cmd: list[str], env: dict | None = None) -> float:
+    import resource
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                        env=env or ENV)
     elapsed = time.perf_counter() - start
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(" ".join(cmd), []).append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
     if p.returncode != 0:
         tail = p.stderr.strip().splitlines()[-1:] or [""]
         raise SystemExit(f"bench: {' '.join(cmd)} failed (exit {p.returncode}): {tail[0]}")
@@ -82,16 +89,20 @@ def main(argv=None) -> int:
 
     baseline = [sys.executable, "-c", "import numpy"]
     same = [sys.executable, "-c", SAME_SETTINGS]
+    floor = [sys.executable, "-c", FLOOR]
     solve = _solve_command(args.problem)
     # warm the file cache and fail early if the command does not work
     for cmd in (baseline, solve):
         _wall(cmd)
     _wall(same, _same_env())
+    _wall(floor, _same_env())
+    CPU.clear()
     base_t, same_t, solve_t = [], [], []
     for _ in range(args.runs):          # interleaved, so that machine load hits all alike
         base_t.append(_wall(baseline))
         same_t.append(_wall(same, _same_env()))
         solve_t.append(_wall(solve))
+        _wall(floor, _same_env())
     b, s = statistics.median(base_t), statistics.median(solve_t)
     b_same = statistics.median(same_t)
     ratio = s / b_same
@@ -107,6 +118,12 @@ def main(argv=None) -> int:
     print(f"  {shown:<48} {s * 1000:8.1f} ms   peak RSS {rss_solve:6.1f} MiB")
     print(f"  ratio solve / import numpy under the same settings: {ratio:.2f}  (target ≤ {TARGET}: "
           f"{'met' if ratio <= TARGET else 'NOT met'}); against the default import: {s / b:.2f}")
+    cpu = {k: min(v) for k, v in CPU.items()}
+    c_same, c_solve, c_floor = (cpu[" ".join(c)] for c in (same, solve, floor))
+    print(f"  CPU time (user + system, minimum of {args.runs}; load average "
+          f"{os.getloadavg()[0]:.1f}): solve {c_solve * 1000:.0f} ms, import numpy under the same "
+          f"settings {c_same * 1000:.0f} ms, ratio {c_solve / c_same:.2f}; the floor "
+          f"`import numpy, click, yaml` {c_floor * 1000:.0f} ms = {c_floor / c_same:.2f}×")
     return 0
 
 
