@@ -54,8 +54,8 @@ class Exports:
         return written
 
     def class_files(self, results, assignment: str, max_points: float) -> list[str]:
-        """moodle.csv and blackboard.csv (one row per student id; unreadable files and ids
-        graded twice are left out and listed in self.left_out)."""
+        """moodle.csv and blackboard.csv (one row per student id; see exports_lms.uploadable
+        for what is left out, listed in self.left_out)."""
         from gradcalc.render import exports_lms as X
         keep, self.left_out = X.uploadable(results)
         written = []
@@ -78,6 +78,6 @@ class Exports:
         n = len(self.left_out)
         return (f"gradcalc: note: {n} submission{'s' if n != 1 else ''} left out of "
                 + "/".join(p + ".csv" for p in self.platforms if p in ("moodle", "blackboard"))
-                + " (unreadable, or a student id graded more than once): "
+                + " (unreadable, or one id graded more than once with different totals): "
                 + "; ".join(f"{src} ({why})" for src, why in self.left_out[:3])
                 + (" …" if n > 3 else ""))

@@ -97,19 +97,26 @@ def results_json(data: dict) -> str:
 
 # ---------------------------------------------------------------- class-wide CSV files
 def uploadable(results) -> tuple[list, list[tuple[str, str]]]:
-    """The results that go into an LMS file (one per student id) and those left out with the
-    reason: an unreadable file, or an id graded more than once (a person decides which)."""
-    count: dict[str, int] = {}
+    """The results that go into an LMS file (one row per student id) and those left out with
+    the reason. An unreadable file has no id to upload under. Copies of one id that the
+    duplicates policy graded alike (`flag`: every copy 0) are one row with that value, never a
+    blank; copies with different totals (graded before any policy chose) are left out for a
+    person to decide."""
+    groups: dict[str, list] = {}
     for r in results:
-        key = r.student.strip().casefold()
-        count[key] = count.get(key, 0) + 1
+        if not r.unreadable:
+            groups.setdefault(r.student.strip().casefold(), []).append(r)
     keep, left = [], []
     for r in results:
         if r.unreadable:
             left.append((r.source, "unreadable"))
-        elif count[r.student.strip().casefold()] > 1 or r.duplicate:
+            continue
+        group = groups[r.student.strip().casefold()]
+        if len(group) == 1:
+            keep.append(r)
+        elif len({points(g.total) for g in group}) > 1:
             left.append((r.source, f"student id {r.student} graded more than once"))
-        else:
+        elif r is group[0]:
             keep.append(r)
     return keep, left
 

@@ -157,16 +157,19 @@ def test_moodle_and_blackboard_have_one_row_per_student_and_leave_out_what_needs
     rows = list(csv.reader(io.StringIO((out / "moodle.csv").read_text(encoding="utf-8"))))
     assert rows[0] == ["ID number", "HW1", "Feedback for HW1"]
     grades = {row[0]: row for row in rows[1:]}
-    assert set(grades) == {"s001", "s002"}            # s003 twice and the binary file left out
+    assert list(grades) == ["s001", "s002", "s003"]        # the binary file has no id to use
     assert float(grades["s001"][1]) == 10 and float(grades["s002"][1]) == 1
+    # s003 twice, default policy `duplicates: flag`: every copy graded 0 -> one row, 0, not blank
+    assert grades["s003"][1] == "0" and "not graded" in grades["s003"][2]
     assert grades["s002"][2].startswith("Score: 1/10. z1 1/1; h1 0/1; y 0/1")
     raw = (out / "blackboard.csv").read_bytes().decode("utf-8")
     lines = raw.split("\r\n")
     assert lines[0] == '"Username","HW1"'
     assert all(re.fullmatch(r'("[^"]*",)*"[^"]*"', line) for line in lines if line)  # all quoted
-    assert dict(list(csv.reader(io.StringIO(raw)))[1:]) == {"s001": "10", "s002": "1"}
+    assert dict(list(csv.reader(io.StringIO(raw)))[1:]) == {"s001": "10", "s002": "1",
+                                                             "s003": "0"}
     r, out = grade(tmp, folder, "--export", "moodle", quiet=False)   # the console names them
-    assert "3 submissions left out of moodle.csv" in r.output and "junk.yaml (unreadable)" in r.output
+    assert "1 submission left out of moodle.csv" in r.output and "junk.yaml (unreadable)" in r.output
 
 
 def test_a_rerun_without_the_export_removes_the_exported_files(klass):
@@ -196,3 +199,16 @@ def test_moodle_feedback_and_ids_are_inert_in_a_spreadsheet(tmp_path):
     for name in ("moodle.csv", "blackboard.csv"):
         rows = list(csv.reader(io.StringIO((out / name).read_text(encoding="utf-8"))))
         assert rows[1][0] == "'=HYPERLINK(1)"
+
+
+def test_copies_of_one_id_with_different_totals_are_left_for_a_person():
+    from types import SimpleNamespace as R
+    from gradcalc.render.exports_lms import uploadable
+
+    def result(student, total, source, unreadable=None):
+        return R(student=student, total=total, source=source, unreadable=unreadable)
+    rs = [result("a", 3.0, "a1"), result("a", 5.0, "a2"), result("b", 0.0, "b1"),
+          result("b", 0.0, "b2"), result("c", 1.0, "c1"), result("x", 0.0, "x", "binary")]
+    keep, left = uploadable(rs)
+    assert [(r.student, r.source) for r in keep] == [("b", "b1"), ("c", "c1")]
+    assert [src for src, _ in left] == ["a1", "a2", "x"]
