@@ -45,11 +45,20 @@ PY = sys.executable
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+CPU: dict = {}      # -c code (or "check") -> CPU times of its runs (getrusage of the children)
+
+
 def _once(cmd: list[str]) -> float:
+    import resource
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    check=False, env=SAME_ENV if cmd[1] == "-c" and "gc." in cmd[2] else ENV)
-    return time.perf_counter() - t
+    elapsed = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    key = cmd[2] if cmd[1] == "-c" else cmd[-2]
+    CPU.setdefault(key, []).append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+    return elapsed
 
 
 def wall(cmd: list[str], repeat: int) -> float:
@@ -131,6 +140,9 @@ print(len(be.params), len(params), time.perf_counter() - t)
 # baseline is printed so that the share of the settings in the ratio is visible.
 SYMPY_SAME_GC = "import atexit, gc; gc.disable(); atexit.register(gc.freeze); import sympy"
 FLOOR = SYMPY_SAME_GC + ", numpy, click, yaml"     # what a check cannot do without
+# ... and SymPy's own lazy imports on its first use (Add.flatten imports sympy.tensor.tensor and
+# sympy.combinatorics, exp imports sympy.sets.setexpr, a derivative sympy.assumptions.wrapper)
+FLOOR_USE = FLOOR + "; x, y = sympy.symbols('x y'); sympy.diff(sympy.exp(-x) + x * y + y, x)"
 SAME_ENV = dict(ENV) if any(v in ENV for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                 "GOTO_NUM_THREADS")) \
     else dict(ENV, OPENBLAS_NUM_THREADS="1")
@@ -138,15 +150,21 @@ SAME_ENV = dict(ENV) if any(v in ENV for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_
 
 def bench_hw1(repeat: int) -> None:
     print("1. gradcalc check problems/hw1.yaml, whole process")
-    base, check, same, floor = wall_alternating(
+    base, check, same, floor, floor_use = wall_alternating(
         [[PY, "-c", "import sympy"], [PY, "-m", "gradcalc", "check", "problems/hw1.yaml"],
-         [PY, "-c", SYMPY_SAME_GC], [PY, "-c", FLOOR]], repeat)
+         [PY, "-c", SYMPY_SAME_GC], [PY, "-c", FLOOR], [PY, "-c", FLOOR_USE]], repeat)
     print(f"   import sympy, the check's settings  {same:6.3f} s  (baseline)")
     print(f"   gradcalc check hw1.yaml             {check:6.3f} s  = {check / same:4.2f}× "
           f"the import (target ≤ 1.5×)")
     print(f"   (import sympy with Python's defaults: {base:.3f} s, the check is "
           f"{check / base:.2f}× that; import sympy, numpy, click, yaml with the check's settings: "
-          f"{floor:.3f} s = {floor / same:.2f}× the baseline)")
+          f"{floor:.3f} s = {floor / same:.2f}× the baseline; with SymPy's first sum, exp and "
+          f"derivative: {floor_use:.3f} s = {floor_use / same:.2f}×)")
+    cpu = {k: min(v) for k, v in CPU.items()}
+    c_same, c_check, c_floor, c_use = (cpu[k] for k in (SYMPY_SAME_GC, "check", FLOOR, FLOOR_USE))
+    print(f"   CPU time (user + system, minimum of {repeat}): check {c_check:.3f} s, the import "
+          f"{c_same:.3f} s, ratio {c_check / c_same:.2f}; floors {c_floor / c_same:.2f}× and "
+          f"{c_use / c_same:.2f}×")
 
 
 def bench_symbolic(repeat: int, tmp: Path) -> None:
