@@ -60,8 +60,11 @@ def _evaluate(node, text: str) -> float:
         problem = op.check(*args)
         if problem:
             raise AnswerError(f"'{shorten(text)}': {problem}")
-    with np.errstate(all="ignore"):
-        value = float(op.forward(*args))
+    try:
+        with np.errstate(all="ignore"):
+            value = float(op.forward(*args, **dict(node.attrs)))
+    except (ValueError, TypeError, IndexError):   # an array operation (@, trace …) of numbers
+        raise AnswerError(f"'{shorten(text)}': {node.op} does not apply to a number") from None
     return _finite(value, text)
 
 

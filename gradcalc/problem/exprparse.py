@@ -119,8 +119,8 @@ def _tokenize(text: str, functions: Mapping[str, int]) -> list[_Token]:
                 i = attr.end()
                 continue
             if tokens and tokens[-1].kind in ("name", "num", ")", "T"):
-                shown = f" '.{attr.group()}'" if attr else ""
-                raise _error(f"attribute access{shown} is not allowed (only .T, the transpose)", col)
+                shown = f" ('.{attr.group()}'; only .T, the transpose)" if attr else ""
+                raise _error(f"attribute access is not allowed{shown}", col)
             raise _error("unexpected '.'", col)
         elif ch in "'\"":
             raise _error("strings are not allowed", col)

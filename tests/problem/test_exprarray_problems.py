@@ -114,7 +114,7 @@ VALUES = "values:\n  a: [[1, 2], [3, 4], [5, 6]]\n  v: [1, 2, 3]\n  u: [1, 2]\n"
     ("\n  m: sum(a, axis=2)\n  L: sum(m)",
      "m: sum((3,2), axis=2) — axis=2 does not exist for shape (3,2) (axes 0 to 1)"),
     ("{m: a @ u}", "the output is step 'm' of shape (3,); gradients need a scalar output"),
-    ("{m: a.shape, L: sum(m)}", "attribute access '.shape' is not allowed (only .T"),
+    ("{m: a.shape, L: sum(m)}", "attribute access is not allowed ('.shape'; only .T, the transpose)"),
     ("{m: trace(a), L: m}", "trace needs a square matrix, got shape (3,2)"),
     ("\n  m: dot(v, u)", "m: dot((3,), (2,)) — lengths 3 and 2 differ"),
     ("{sum: a @ u, L: 1}", "'sum' is a function name; choose another step name"),
@@ -128,3 +128,24 @@ def test_bad_input_is_one_line(tmp_path, expression, expected):
 def test_a_value_that_shadows_a_function(tmp_path):
     line = error_line(tmp_path, "expression: norm * 2\nvalues: {norm: [1, 2]}\n")
     assert "values.norm: 'norm' is a function name" in line, line
+
+
+def test_parser_reads_and_prints_array_syntax_back():
+    from gradcalc import ops
+    from gradcalc.problem.exprparse import Call, Var, parse_expression, to_text
+    functions = ops.expression_functions()
+    tree = parse_expression("sum(A.T @ x, axis=1)", functions)
+    assert tree == Call("sum_axis", (Call("matmul", (Call("transpose", (Var("A"),)), Var("x"))),),
+                        (("axis", 1),))
+    for text in ("trace(W.T @ A @ W)", "sum(A, axis=0) + mean(B, axis=1)", "x.T @ x",
+                 "norm(w) ^ 2", "(A @ B).T"):
+        assert parse_expression(to_text(parse_expression(text, functions)), functions) == \
+            parse_expression(text, functions)
+
+
+def test_array_operations_in_a_student_answer_are_refused_not_crashed():
+    from gradcalc.grading.values import AnswerError, parse_scalar
+    for text in ("2 @ 3", "trace(2)", "logsumexp(2)"):
+        with pytest.raises(AnswerError, match="does not apply to a number"):
+            parse_scalar(text)
+    assert parse_scalar("norm(-3)") == 3.0
