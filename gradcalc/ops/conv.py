@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided as _as_strided
 
 from gradcalc.ops import matrix as mx
 from gradcalc.ops.arrays import as_float
@@ -46,16 +45,37 @@ def _conv_windows(xc, K, stride, padding, nd):
     xc = np.ascontiguousarray(xc)
     st = xc.strides
     So = tuple((s - k) // stride + 1 for s, k in zip(xc.shape[2:], K))
-    win = _as_strided(xc, xc.shape[:2] + So + tuple(K),
-                      st[:2] + tuple(s * stride for s in st[2:]) + st[2:], writeable=False)
+    # the view built directly on the buffer (as_strided does the same, at several times the cost)
+    win = np.ndarray(xc.shape[:2] + So + tuple(K), xc.dtype, xc, 0,
+                     st[:2] + tuple(s * stride for s in st[2:]) + st[2:])
+    win.flags.writeable = False
     return win, xc.shape
 
 
-def _im2col(win, nd):
-    """(N, C, *So, *k) -> the im2col matrix (N·P, C·k…): one row per output position."""
+def _cols(win, nd):
+    """(N, C, *So, *k) -> the im2col matrix per example, (N, C·k…, P): one column per output
+    position.  The copy keeps the output positions innermost (long contiguous runs)."""
     N, C, So, K = win.shape[0], win.shape[1], win.shape[2:2 + nd], win.shape[2 + nd:]
-    order = (0,) + tuple(range(2, 2 + nd)) + (1,) + tuple(range(2 + nd, 2 + 2 * nd))
-    return win.transpose(order).reshape(N * int(np.prod(So)), C * int(np.prod(K)))
+    order = (0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd))
+    return win.transpose(order).reshape(N, C * int(np.prod(K)), int(np.prod(So)))
+
+
+def _col2im(dcols, spatial, stride, nd):
+    """(N, C, *k, *So) -> (N, C, *spatial): every column added back onto its patch, one axis
+    at a time (k_a strided adds per axis, not one per kernel offset)."""
+    acc = dcols
+    for a in range(nd):
+        r = nd - a                          # kernel axes left: acc is (N, C, k_a…, *D)
+        ax = 1 + r + a                      # spatial axis a once kernel axis k_a is indexed
+        n = acc.shape[2 + r + a]
+        shape = list(acc.shape[:2] + acc.shape[3:])
+        shape[ax] = spatial[a]
+        folded = np.zeros(shape)
+        for o in range(acc.shape[2]):
+            view = folded[(slice(None),) * ax + (slice(o, o + stride * (n - 1) + 1, stride),)]
+            np.add(view, acc[:, :, o], out=view)
+        acc = folded
+    return acc
 
 
 def _conv_forward(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
@@ -64,8 +84,9 @@ def _conv_forward(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
     Wk = _flip(Wc, nd) if flip else Wc     # flip: the mathematical convolution
     win, _ = _conv_windows(xc, Wk.shape[2:], stride, padding, nd)
     # out[n, o, p] = Σ_c Σ_k W[o, c, k] · x[n, c, p·stride + k]: one matrix product (im2col)
-    out = _im2col(win, nd) @ Wk.reshape(Wk.shape[0], -1).T + bc          # (N·P, O)
-    out = np.moveaxis(out.reshape(win.shape[:1] + win.shape[2:2 + nd] + (-1,)), -1, 1)
+    out = Wk.reshape(Wk.shape[0], -1) @ _cols(win, nd)                 # (N, O, P)
+    out += bc[:, None]
+    out = out.reshape(out.shape[:2] + win.shape[2:2 + nd])
     return _conv_uncanon(out, x.ndim, nd, batch, plain)
 
 
@@ -76,21 +97,17 @@ def _conv_vjp(g, out, W, x, b, *, nd, stride=1, padding=0, flip=False, batch=Fal
     K = Wk.shape[2:]
     win, padded = _conv_windows(xc, K, stride, padding, nd)
     N, C, O, So = xc.shape[0], xc.shape[1], Wk.shape[0], win.shape[2:2 + nd]
-    # the upstream gradient as an (N·P, O) matrix, rows in the order of the im2col rows
-    Gm = np.moveaxis(as_float(g).reshape((N, O) + So), 1, -1).reshape(-1, O)
+    G = as_float(g).reshape(N, O, -1)             # the upstream gradient, (N, O, P)
+    cols = _cols(win, nd)                         # (N, C·k…, P)
     # ∂L/∂W: the correlation of the input with the upstream gradient
-    dWk = (Gm.T @ _im2col(win, nd)).reshape(Wk.shape)
+    dWk = (G[0] @ cols[0].T if N == 1 else np.tensordot(G, cols, axes=((0, 2), (0, 2))))
+    dWk = dWk.reshape(Wk.shape)
     dW = _flip(dWk, nd) if flip else dWk
-    db = Gm.sum(axis=0)
+    db = G.sum(axis=(0, 2))
     # ∂L/∂x: every output scatters upstream × kernel back onto its patch (col2im); for stride 1
     # this is the full convolution of the upstream gradient with the flipped kernel
-    cols = (Gm @ Wk.reshape(O, -1)).reshape((N,) + So + (C,) + K)
-    cols = cols.transpose(tuple(range(2 + nd, 2 + 2 * nd)) + (0, 1 + nd) + tuple(range(1, 1 + nd)))
-    dxp = np.zeros(padded)                                             # cols: (*k, N, C, *So)
-    for off in np.ndindex(*K):
-        where = (slice(None), slice(None)) + tuple(
-            slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(off, So))
-        dxp[where] += cols[off]
+    dcols = (Wk.reshape(O, -1).T @ G).reshape((N, C) + K + So)            # (N, C, *k, *So)
+    dxp = _col2im(dcols, padded[2:], stride, nd)
     dx = dxp[(slice(None), slice(None)) + tuple(slice(padding, padding + s) for s in xc.shape[2:])]
     return (dW.reshape(W.shape), dx.reshape(x.shape), db.reshape(b.shape))
 

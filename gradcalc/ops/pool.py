@@ -1,6 +1,8 @@
 """Pooling ops (max and average, 1-D and 2-D) and flatten, the reshape from feature maps to a vector."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from gradcalc.ops import matrix as mx
@@ -17,7 +19,7 @@ def _pool_offsets(shape, nd, size, stride) -> list:
     s = stride or size
     So = tuple((n - size) // s + 1 for n in shape[len(shape) - nd:])
     return [(Ellipsis,) + tuple(slice(o, o + s * (n - 1) + 1, s) for o, n in zip(off, So))
-            for off in np.ndindex(*(size,) * nd)]
+            for off in itertools.product(range(size), repeat=nd)]        # row-major
 
 
 def _first_argmax(x, where):
@@ -44,6 +46,17 @@ def _maxpool_forward(x, *, nd, size=2, stride=None):
 def _maxpool_vjp(g, out, x, *, nd, size=2, stride=None):
     x, g = as_float(x), as_float(g)
     where = _pool_offsets(x.shape, nd, size, stride)
+    if (stride or size) >= size:              # windows do not overlap: each entry has one window
+        best = _maxpool_forward(x, nd=nd, size=size, stride=stride)
+        if np.isfinite(np.add.reduce(best, axis=None)):   # (a NaN window: the loop below)
+            free = np.ones(best.shape, dtype=bool)        # no maximum taken yet
+            dx = np.zeros(x.shape)
+            for w in where:                   # row-major offsets: the first maximum wins a tie
+                hit = x[w] == best
+                hit &= free
+                free ^= hit
+                dx[w] = np.where(hit, g, 0.0)
+            return (dx,)
     _, arg = _first_argmax(x, where)
     dx = np.zeros(x.shape)
     for j, w in enumerate(where):             # += : overlapping windows may share a winner
