@@ -69,7 +69,9 @@ class Graph:
                 raise self._domain(name, field, f"{problem} (got {_short(xs)})")
         with np.errstate(all="ignore"):
             value = np.asarray(op.forward(*xs, **attrs), dtype=float)
-        if self.check_domain and not np.all(np.isfinite(value)):
+        # a finite sum means every entry is finite (one reduction, no mask); else look closer
+        if self.check_domain and not np.isfinite(np.add.reduce(value, axis=None)) \
+                and not np.all(np.isfinite(value)):
             raise self._domain(name, field, f"{op.name} gives a non-finite value (got {_short(xs)})")
         node = Node(name, op_name, list(inputs), attrs, value, "op", formula, field)
         self.nodes.append(node)
@@ -121,7 +123,9 @@ class Graph:
                 raise RuntimeError(f"the VJP of '{op.name}' returned {len(grads)} gradients "
                                    f"for {len(xs)} inputs")
             for inp, g in zip(node.inputs, grads):
-                g = np.asarray(g, dtype=float).reshape(inp.value.shape)
+                g = np.asarray(g, dtype=float)
+                if g.shape != inp.value.shape:
+                    g = g.reshape(inp.value.shape)
                 inp.grad = g.copy() if inp.grad is None else inp.grad + g
                 # an overflowing gradient is refused as an overflowing forward value is (NaN is
                 # left: an undefined derivative, such as ∂(a^b)/∂b for a < 0, is reported)
@@ -147,6 +151,7 @@ class Graph:
             down[inp.name] = down[inp.name] + g if inp.name in down else g
             local_d.setdefault(inp.name, np.asarray(local[i], dtype=float))
             tmpl = op.local_text[i] if i < len(op.local_text) else op.local_text[-1]
+            tmpl = tmpl(xs) if callable(tmpl) else tmpl
             texts.setdefault(inp.name, ops.fill_attrs(tmpl.replace("{i}", inp.name).format(*names),
                                                       node.attrs))
         return Step(node.name, op.name, node.value, node.grad.copy(), local_d, down, node.formula,
