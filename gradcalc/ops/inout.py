@@ -47,7 +47,12 @@ def _matrix(site):
                                                              site.shapes[2])
 
 
+def _w_local_text(xs) -> str:
+    """∂z/∂W is shown as xᵀ for one example (a row) and as the batch X itself (the values shown)."""
+    return "{1}ᵀ" if np.ndim(xs[1]) <= 1 else "{1}"
+
+
 register(Op("affine_in_out", 3, _forward, _vjp, _sym, "x·W + b", "{1}·{0} + {2}",
-            ("{1}ᵀ", "{0}ᵀ", "1"), local=_local, matrix=_matrix,
+            (_w_local_text, "{0}ᵀ", "1"), local=_local, matrix=_matrix,
             sample=lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (4, 3)),
                                 rng.uniform(-1, 1, 2))))

@@ -47,8 +47,13 @@ def _affine_sym(W, x, b):
     return out[0] if x.ndim == 1 else out
 
 
+def _w_local_text(xs) -> str:
+    """∂z/∂W is shown as xᵀ for one example (a row) and as the batch X itself (the values shown)."""
+    return "{1}ᵀ" if np.ndim(xs[1]) <= 1 else "{1}"
+
+
 register(Op("affine", 3, _affine_forward, _affine_vjp, _affine_sym, "W·x + b", "{0}·{1} + {2}",
-            ("{1}ᵀ", "{0}", "1"), local=_affine_local, matrix=_affine_matrix,
+            (_w_local_text, "{0}", "1"), local=_affine_local, matrix=_affine_matrix,
             sample=lambda rng: (rng.uniform(-1, 1, (2, 3)), rng.uniform(-1, 1, (4, 3)),
                                 rng.uniform(-1, 1, 2))))
 

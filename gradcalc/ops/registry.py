@@ -29,7 +29,8 @@ class Op:
     sym: Callable[..., Any]
     label: str                      # short name for tables ("σ", "W·x + b")
     formula: str                    # forward template, {0} {1} … are input names
-    local_text: tuple[str, ...]     # display of the local derivative per input ({out} = output)
+    local_text: tuple            # display of the local derivative per input ({out} = output);
+                                 # an entry may be a function of the input values giving the text
     syntax: str | None = None       # function name in expressions (exp, max …)
     check: Callable[..., str | None] | None = None   # domain check -> message or None
     branch: Callable[..., np.ndarray] | None = None  # kink side of every kinked input: -1/0/+1

@@ -136,3 +136,17 @@ def test_an_op_without_a_rule_is_named():
     op = ops.Op("nothing", 1, lambda x: x, lambda g, out, x: (g,), lambda x: x, "n", "n({0})", ("1",))
     with pytest.raises(LookupError, match="nothing"):
         mx.vjp_terms(op, mx.Site({}, (np.zeros(1),), np.zeros(1)))
+
+
+def test_the_local_gradient_of_a_batched_affine_names_the_values_it_shows():
+    """A batch Z = X·Wᵀ + b shows ∂Z/∂W as the batch X itself (N × D, the values printed), never
+    as 'Xᵀ' beside X's untransposed values; one example keeps the row xᵀ."""
+    from pathlib import Path
+    from gradcalc.derive import autograd
+    from gradcalc.problem.load import load_problem
+    root = Path(__file__).resolve().parents[2]
+    for stem, want in (("batch_mse", "x"), ("hw1", "xᵀ")):
+        graph, _, steps = autograd.run(load_problem(str(root / "problems" / f"{stem}.yaml")))
+        z1 = next(s for s in steps if s.node == "z1")
+        assert z1.local_text["W1"] == want
+        np.testing.assert_array_equal(z1.local["W1"], graph.by_name["x"].value)
