@@ -168,3 +168,36 @@ def test_load_file(tmp_path):
     with pytest.raises(ProblemError) as info:
         load_yaml_file(tmp_path)
     assert info.value.message.startswith("cannot read file: ")
+
+
+def _python_loader_only(monkeypatch):
+    from gradcalc.problem import yamlio
+    monkeypatch.setattr(yamlio, "_FastLoader", None)
+
+
+def test_files_composed_by_libyaml_load_as_the_python_loader_loads_them(monkeypatch):
+    from pathlib import Path
+    from gradcalc.problem import yamlio
+    if yamlio._FastLoader is None:
+        pytest.skip("PyYAML without libyaml")
+    files = sorted(Path(__file__).resolve().parents[2].glob("problems/*.yaml"))
+    assert files
+    fast = [load_yaml_file(f) for f in files]
+    _python_loader_only(monkeypatch)
+    for f, got in zip(files, fast):
+        want = load_yaml_file(f)
+        assert (got.data, got.lines, got.texts) == (want.data, want.lines, want.texts), f.name
+
+
+@pytest.mark.parametrize("text", ["a: [1, 2\nb: 3\n", "a: 1\n  b: 2\n", "a: !!float x\n",
+                                  "- 1\n---\n- 2\n", "a: *nope\n", "a: 1\na: 2\n"])
+def test_refused_texts_keep_the_python_loaders_message(text, monkeypatch):
+    def message():
+        try:
+            load_yaml_text(text, file="p.yaml")
+        except ProblemError as e:
+            return str(e)
+        return None
+    got = message()
+    _python_loader_only(monkeypatch)
+    assert got == message()
