@@ -142,10 +142,10 @@ def _register_reduce(name, mean):
             return (mx.dot(mx.ones(a[0]), mx.T(g)),)
         return (mx.dot(g, mx.T(mx.ones(a[1]))),)     # row sums: δ·𝟙ᵀ
 
-    what = "mean" if mean else "Σ"
     axis_attr = name.endswith("_axis")
-    register(Op(name, 1, forward, vjp, sym, what, (f"{what}₍axis₎({{0}})" if axis_attr else
-                                                   f"{what}({{0}})"),
+    # written as notation (Σ(x)/n, n the number of entries summed), no English word in tables
+    formula = ("Σ₍axis₎({0})" if axis_attr else "Σ({0})") + ("/n" if mean else "")
+    register(Op(name, 1, forward, vjp, sym, "Σ/n" if mean else "Σ", formula,
                 ("1/n" if mean else "1",), syntax=None if axis_attr else name,
                 local=lambda out, a, axis=None: (np.full(np.shape(a), 1.0 / n_of(a, axis)
                                                          if mean else 1.0),),

@@ -98,7 +98,8 @@ def _tokenize(text: str, functions: Mapping[str, int]) -> list[_Token]:
             while j < n and text[j] in _SPACE:
                 j += 1
             is_call = j < n and text[j] == "("
-            if j < n and text[j] == "=" and not text.startswith("==", j):
+            if j < n and text[j] == "=" and not text.startswith("==", j) and tokens \
+                    and tokens[-1].kind == ",":
                 tokens.append(_Token("kw", name, col))
                 i = j + 1
                 continue
@@ -120,7 +121,7 @@ def _tokenize(text: str, functions: Mapping[str, int]) -> list[_Token]:
                 continue
             if tokens and tokens[-1].kind in ("name", "num", ")", "T"):
                 shown = f" ('.{attr.group()}'; only .T, the transpose)" if attr else ""
-                raise _error(f"attribute access is not allowed{shown}", col)
+                raise _error(f"'.' attribute access is not allowed{shown}", col)
             raise _error("unexpected '.'", col)
         elif ch in "'\"":
             raise _error("strings are not allowed", col)

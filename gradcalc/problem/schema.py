@@ -206,7 +206,8 @@ def problem_schema() -> dict[str, Any]:
         },
         "values": {"type": "object", "description": _DOC["values"],
                    "propertyNames": {"$ref": "#/$defs/name"},
-                   "additionalProperties": {"$ref": "#/$defs/number"}},
+                   "additionalProperties": {"anyOf": [{"$ref": "#/$defs/number"},   # issue 15
+                                                      _vector(), _matrix()]}},
     }
     for key in TOP_KEYS_NETWORK:
         network_props.setdefault(key, {"description": _DOC.get(key, "")})

@@ -114,7 +114,7 @@ VALUES = "values:\n  a: [[1, 2], [3, 4], [5, 6]]\n  v: [1, 2, 3]\n  u: [1, 2]\n"
     ("\n  m: sum(a, axis=2)\n  L: sum(m)",
      "m: sum((3,2), axis=2) — axis=2 does not exist for shape (3,2) (axes 0 to 1)"),
     ("{m: a @ u}", "the output is step 'm' of shape (3,); gradients need a scalar output"),
-    ("{m: a.shape, L: sum(m)}", "attribute access is not allowed ('.shape'; only .T, the transpose)"),
+    ("{m: a.shape, L: sum(m)}", "'.' attribute access is not allowed ('.shape'; only .T, the transpose)"),
     ("{m: trace(a), L: m}", "trace needs a square matrix, got shape (3,2)"),
     ("\n  m: dot(v, u)", "m: dot((3,), (2,)) — lengths 3 and 2 differ"),
     ("{sum: a @ u, L: 1}", "'sum' is a function name; choose another step name"),

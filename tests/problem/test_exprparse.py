@@ -137,7 +137,7 @@ def test_unknown_function_suggestion():
     ("(x, y)", "commas are only allowed between function arguments", 3),
     ("x; y", "unexpected character ';'", 2),
     ("x = 1", "unexpected character '='", 3),
-    ("x @ y", "unexpected character '@'", 3),
+    ("x & y", "unexpected character '&'", 3),      # (@ is the matrix product since issue 15)
     ("x != y", "unexpected character '!'", 3),
     ("x % y", "unexpected character '%'", 3),
     ("(x + 1", "unclosed '('", 1),

@@ -356,8 +356,9 @@ def test_step_used_before_it_is_defined():
 
 @pytest.mark.parametrize("text,message", [
     ('__import__("os").system("echo hi")', "names starting with '__' are not allowed at column 1"),
-    ("x.__class__", "'.' attribute access is not allowed at column 2"),
-    ("x.real", "'.' attribute access is not allowed at column 2"),
+    ("x.__class__", "'.' attribute access is not allowed ('.__class__'; only .T, the transpose) "
+                    "at column 2"),
+    ("x.real", "'.' attribute access is not allowed ('.real'; only .T, the transpose) at column 2"),
     ("x[0]", "subscripts are not allowed at column 2"),
     ("lambda: 1", "'lambda' is not allowed at column 1"),
     ("(lambda q: q)(x)", "'lambda' is not allowed at column 2"),

@@ -83,7 +83,7 @@ def test_schema_rejects_bad_network_problems(validator, mutate):
 
 
 @pytest.mark.parametrize("text", [
-    'expression: "x + y"\nvalues: {x: 1, y: [2]}\n',       # a value that is not a number
+    'expression: "x + y"\nvalues: {x: 1, y: [[2], 3]}\n',  # neither a number nor a vector or matrix
     'expression: "x + y"\nvalues: {__x: 1}\n',              # a dunder name
     'expression: {}\n',                                     # no steps
     'expression: "x"\nvariables: {x: 1}\n',                 # unknown key
