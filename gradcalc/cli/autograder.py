@@ -72,7 +72,8 @@ def autograder(problem, output, visibility, stdout_visibility, hide_answers, stu
                              lang, precision, student_id, variants)
     write_atomic(output, bundle_zip(raw, settings, __version__, shipped, extra))
     how = (f"the wheel {shipped[0]} in the zip" if shipped
-           else f"PyPI (gradcalc=={__version__})")
+           else f"PyPI (gradcalc=={__version__}; this project has not published gradcalc "
+                "there: use --build-wheel, or --wheel FILE, unless your copy is on PyPI)")
     click.echo(f"wrote {output}: setup.sh installs gradcalc from {how}; upload it as the "
                "assignment's autograder (Configure Autograder → Zip file upload)", err=True)
 
