@@ -29,11 +29,14 @@ _pos = _ind("> 0", "> 0", lambda a: a > 0)
 
 # ---------------------------------------------------------------- elementwise unary ops
 def _unary(name, forward, deriv, sym, label, formula, local_text, *, syntax=None, check=None,
-           branch=None, low=-2.0, high=2.0, activation=None, attrs_sample=None, form=None):
-    """An elementwise op; `deriv(out, x, **attrs)` is its derivative, the VJP is g * deriv;
+           branch=None, low=-2.0, high=2.0, activation=None, attrs_sample=None, form=None,
+           vjp=None):
+    """An elementwise op; `deriv(out, x, **attrs)` is its derivative, the VJP is g * deriv
+    unless `vjp` gives the same product in fewer passes;
     `form(attrs)` its matrix-form rule, δ ⊙ f′ written with δ = G, the input X and the output OUT."""
-    def vjp(g, out, x, **attrs):
-        return (g * deriv(out, x, **attrs),)
+    if vjp is None:
+        def vjp(g, out, x, **attrs):
+            return (g * deriv(out, x, **attrs),)
 
     def sample(rng):
         return (rng.uniform(low, high, size=(3,)),)
@@ -98,7 +101,10 @@ def _relu_sym(x):
 _unary("relu", lambda x: np.maximum(as_float(x), 0.0), lambda out, x: (as_float(x) > 0).astype(float),
        _relu_sym, "relu", "relu({0})", ("1[{0} > 0]",), syntax="relu", activation="relu",
        form=lambda a: mx.had(G, _pos(X)),
-       branch=lambda x, tol=0.0: kink_side(x, 0.0, tol))
+       branch=lambda x, tol=0.0: kink_side(x, 0.0, tol),
+       # g times the boolean mask directly (NumPy casts it to 1.0/0.0 inside the multiply): the
+       # same products as g * 1[x > 0] without building the float indicator first
+       vjp=lambda g, out, x, **attrs: (np.multiply(g, as_float(x) > 0),))
 
 
 def _leaky_deriv(alpha):

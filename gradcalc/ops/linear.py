@@ -10,14 +10,26 @@ from gradcalc.ops.registry import ACTIVATIONS, Op, register
 
 def _affine_forward(W, x, b):
     W, x, b = as_float(W), as_float(x), as_float(b)
-    return W @ x + b if x.ndim == 1 else x @ W.T + b
+    z = W @ x if x.ndim == 1 else x @ W.T
+    try:
+        return np.add(z, b, out=z)      # the same sums as z + b, without a second array (z is new)
+    except (ValueError, TypeError):     # b broadcasts wider than z (checked before writing); z a scalar
+        return z + b
+
+
+def affine_param_vjp(g, x, b):
+    """(∂L/∂W, ∂L/∂b) of W·x + b alone, as `_affine_vjp` computes them, for a caller that does
+    not need ∂L/∂x (a network's input layer)."""
+    x, g = as_float(x), as_float(g)
+    if x.ndim == 1:
+        return np.outer(g, x), g.copy()
+    return g.T @ x, unbroadcast(g, np.shape(b))
 
 
 def _affine_vjp(g, out, W, x, b):
     W, x, g = as_float(W), as_float(x), as_float(g)
-    if x.ndim == 1:
-        return np.outer(g, x), W.T @ g, g.copy()
-    return g.T @ x, g @ W, unbroadcast(g, np.shape(b))
+    gW, gb = affine_param_vjp(g, x, b)
+    return gW, (W.T @ g if x.ndim == 1 else g @ W), gb
 
 
 def _affine_local(out, W, x, b):

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc import ops
+from gradcalc.ops.linear import affine_param_vjp
 
 
 def _arr(value, shape) -> np.ndarray:
@@ -83,7 +84,10 @@ class FastNet:
             z, h_in, h_out = zs[i], hs[i], hs[i + 1]
             g = _arr(act_b(g, h_out, z, **attrs)[0], z.shape)
             W, b = params[2 * i], params[2 * i + 1]
-            gW, gx, gb = aff_b(g, z, W, h_in, b)
+            if i:
+                gW, gx, gb = aff_b(g, z, W, h_in, b)
+            else:                           # dL/dx of the input layer is not needed
+                gW, gb = affine_param_vjp(g, h_in, b)
             gW = _arr(gW, W.shape)
             gb = _arr(gb, b.shape)
             dW, db = dest[2 * i], dest[2 * i + 1]
@@ -96,7 +100,7 @@ class FastNet:
                 np.copyto(db, gb)
                 gb = db
             grads[2 * i], grads[2 * i + 1] = gW, gb
-            if i:                           # dL/dx of the input layer is not needed
+            if i:
                 g = _arr(gx, h_in.shape)
         return L, L_data, y, grads
 
