@@ -328,6 +328,26 @@ def test_the_program_sets_one_blas_thread_and_skips_the_final_collection():
     assert out.stdout.strip().endswith("SETTINGS True None")
 
 
+def test_the_program_freezes_the_checks_objects_before_the_collector_is_back_on():
+    # else the first allocation after gc.enable() rescans them all just before the exit
+    code = ("import atexit, gc\n"
+            "seen = []\n"
+            "real = gc.enable\n"
+            "def enable():\n"
+            "    seen.append(gc.get_freeze_count())\n"
+            "    real()\n"
+            "gc.enable = enable\n"
+            "atexit.register(lambda: print('AT_ENABLE', seen))\n"
+            "from gradcalc.cli import cli\n"
+            "cli(['check', %r])\n" % HW1)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    last = out.stdout.strip().splitlines()[-1]
+    assert out.returncode == 0 and last.startswith("AT_ENABLE ["), out.stdout[-300:] + out.stderr
+    counts = [int(c) for c in last[len("AT_ENABLE ["):-1].split(",")]
+    assert len(counts) == 1 and counts[0] > 10_000, last
+
+
 def test_the_template_keys_copied_for_start_up_time_match_the_variants_module():
     # cli/check.py keeps its own copy so that checking a folder does not import variants
     from gradcalc.variants import template as variants
