@@ -69,8 +69,31 @@ def _ce_forward(y, label=None, target=None, reduction="mean"):
 
 def _ce_vjp(g, out, y, label=None, target=None, reduction="mean"):
     y = as_float(y)
+    return _ce_grad(g, softmax(_rows(y)[0]), y, label, target, reduction)
+
+
+def ce_forward_with_vjp(y, label=None, target=None, reduction="mean"):
+    """(L, vjp) for a batch: L as `_ce_forward` computes it and vjp(g) = `_ce_vjp(g, L, y, …)`
+    bit for bit, reusing the forward's exp(y − max) for the softmax instead of computing it
+    again (a training loop's forward and backward of the same batch)."""
+    y = as_float(y)
+    if y.ndim != 2 or reduction == "none":
+        L = _ce_forward(y, label, target, reduction)
+        return L, lambda g: _ce_vjp(g, L, y, label, target, reduction)
+    n = y.shape[0]
+    m = row_max(y)
+    E = np.exp(y - m)
+    s = row_sum(E)
+    logz = (m + np.log(s))[:, 0]
+    picked = (np.reshape(as_float(target), y.shape) * y).sum(axis=1) if target is not None \
+        else y[np.arange(n), _labels(label, n)]
+    L = np.asarray(np.sum(logz - picked) / _den(y.shape, reduction))
+    return L, lambda g: _ce_grad(g, E / s, y, label, target, reduction)
+
+
+def _ce_grad(g, p, y, label, target, reduction):
+    """g · (softmax(y) − target) / den, given p = softmax(y) as rows (a new array, changed here)."""
     Y, n = _rows(y)
-    p = softmax(Y)
     if target is not None:
         p = p - np.reshape(as_float(target), Y.shape)
     else:

@@ -7,6 +7,7 @@ import numpy as np
 
 from gradcalc import ops
 from gradcalc.ops.linear import affine_param_vjp
+from gradcalc.ops.losses import ce_forward_with_vjp
 
 
 def _arr(value, shape) -> np.ndarray:
@@ -36,6 +37,7 @@ class FastNet:
         self._layers = [(i, act.forward, act.vjp, attrs)
                         for i, (act, attrs) in enumerate(zip(self.acts, self.act_attrs))]
         self.loss = ops.get(problem.loss.type) if problem.loss is not None else None
+        self._ce = self.loss is not None and self.loss.name == "cross_entropy"
         self.l2 = problem.l2
         self._l2 = ops.get("l2")
         self._add = ops.get("add")
@@ -56,8 +58,12 @@ class FastNet:
             zs.append(z)
             hs.append(h)
         y = h
+        loss_vjp = None
         if self.loss is None:
             L_data = y
+        elif self._ce:      # the same L; its VJP reuses the forward's exp(y − max)
+            L_data, loss_vjp = ce_forward_with_vjp(y, **loss_attrs)
+            L_data = np.asarray(L_data, dtype=float)
         else:
             L_data = np.asarray(self.loss.forward(y, **loss_attrs), dtype=float)
         Ws = params[0::2]
@@ -76,7 +82,9 @@ class FastNet:
             for j, gw in enumerate(self._l2.vjp(_arr(gR, R.shape), R, *Ws, lam=self.l2)):
                 reg[j] = _arr(gw, Ws[j].shape)
             g = _arr(gL, L_data.shape)
-        if self.loss is not None:
+        if loss_vjp is not None:
+            g = _arr(loss_vjp(g)[0], y.shape)
+        elif self.loss is not None:
             g = _arr(self.loss.vjp(g, L_data, y, **loss_attrs)[0], y.shape)
         grads: list[Any] = [None] * len(params)
         dest = out if out is not None else grads
