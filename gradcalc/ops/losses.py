@@ -17,8 +17,9 @@ def _rows(y):
 def _den(shape, reduction="mean"):
     """What the summed loss is divided by: the batch size (mean, the default), 1 (sum), or every
     output of every example (mean_all: PyTorch's BCELoss / MSELoss mean)."""
-    n = 1 if len(shape) <= 1 else shape[0]
-    return {"mean": n, "sum": 1, "mean_all": int(np.prod(shape)) or 1}[reduction]
+    if reduction == "mean":
+        return 1 if len(shape) <= 1 else shape[0]
+    return {"sum": 1, "mean_all": int(np.prod(shape)) or 1}[reduction]
 
 
 def _mse_forward(y, target, scale=0.5, reduction="mean"):
