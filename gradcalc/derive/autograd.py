@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,9 +40,57 @@ class Step:
     value: np.ndarray
     upstream: np.ndarray
     local: dict[str, np.ndarray]
-    downstream: dict[str, np.ndarray]
+    downstream: Mapping[str, np.ndarray]
     formula: str = ""
     local_text: dict[str, str] = field(default_factory=dict)
+
+
+COMPACT_MIN = 1000      # gradients of more entries than this are kept as their non-zero slices
+
+
+class Downstream(Mapping):
+    """A step's downstream gradients, read-only; a large one that is zero outside a few slices
+    along one axis (an rnn step's T × D share of ∂L/∂x: only row t) is kept as those slices and
+    rebuilt, bit for bit, each time it is read.  Kept dense, the T steps of an rnn held T²·D
+    numbers (T = 5,000, D = 2: 400 MB)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, values: dict):
+        self._data = {name: _compact(g) for name, g in values.items()}
+
+    def __getitem__(self, name):
+        kept = self._data[name]
+        if not isinstance(kept, tuple):
+            return kept
+        shape, axis, index, block = kept
+        full = np.zeros(shape)
+        where = [slice(None)] * len(shape)
+        where[axis] = index
+        full[tuple(where)] = block
+        return full
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Downstream({dict(self.items())!r})"
+
+
+def _compact(g: np.ndarray):
+    """`g`, or (shape, axis, index, slices) when its non-zero slices hold at most a quarter."""
+    if g.size <= COMPACT_MIN or g.ndim == 0 or g.dtype != np.float64:
+        return g
+    used = (g != 0) | np.signbit(g)          # −0.0 is kept: the rebuilt array is bit-identical
+    for axis in range(g.ndim):
+        others = tuple(k for k in range(g.ndim) if k != axis)
+        index = np.flatnonzero(used.any(axis=others) if others else used)
+        if len(index) * 4 <= g.shape[axis]:
+            return g.shape, axis, index, np.take(g, index, axis=axis)
+    return g
 
 
 class Graph:
@@ -154,8 +203,8 @@ class Graph:
             tmpl = tmpl(xs) if callable(tmpl) else tmpl
             texts.setdefault(inp.name, ops.fill_attrs(tmpl.replace("{i}", inp.name).format(*names),
                                                       node.attrs))
-        return Step(node.name, op.name, node.value, node.grad.copy(), local_d, down, node.formula,
-                    texts)
+        return Step(node.name, op.name, node.value, node.grad.copy(), local_d, Downstream(down),
+                    node.formula, texts)
 
     def gradients(self) -> dict[str, np.ndarray]:
         """d output / d name for every named node that was reached (zeros otherwise)."""
