@@ -96,3 +96,19 @@ def test_downstream_rebuilds_bit_for_bit():
     assert sorted(d) == ["small", "x"] and len(d) == 2 and d.get("y") is None
     dense = rng.normal(size=(50, 40))         # not mostly zero: kept as it is
     assert Downstream({"x": dense})["x"] is dense
+
+
+@pytest.mark.parametrize("shape, where", [
+    ((3, 50, 40), (slice(None), 7)),          # a batch rnn step: column t of B × T × D
+    ((50, 40), (slice(None), 3)),             # one column: written along axis 1
+    ((50, 40), (5, slice(0, 2))),             # two entries of row 5: row 5
+    ((60, 30), (slice(0, 2), slice(0, 2))),   # rows 0–1
+    ((12, 100), (slice(0, 3), 0)),            # kept as rows 0–2, written as column 0 (rebuilt)
+])
+def test_json_from_kept_slices_is_what_the_dense_array_gives(shape, where):
+    from gradcalc.solution.model import to_json_value
+    from gradcalc.solution.stepjson import step_downstream
+    g = np.zeros(shape)
+    g[where] = np.arange(1.0, 1.0 + g[where].size).reshape(g[where].shape)
+    assert step_downstream(Downstream({"x": g}), to_json_value) == \
+        step_downstream({"x": g}, to_json_value)

@@ -76,6 +76,11 @@ class Downstream(Mapping):
     def __len__(self):
         return len(self._data)
 
+    def kept(self, name):
+        """(shape, axis, index, slices) when `name` is kept as slices, else None."""
+        kept = self._data[name]
+        return kept if isinstance(kept, tuple) else None
+
     def __repr__(self) -> str:
         return f"Downstream({dict(self.items())!r})"
 
@@ -84,7 +89,7 @@ def _compact(g: np.ndarray):
     """`g`, or (shape, axis, index, slices) when its non-zero slices hold at most a quarter."""
     if g.size <= COMPACT_MIN or g.ndim == 0 or g.dtype != np.float64:
         return g
-    used = (g != 0) | np.signbit(g)          # −0.0 is kept: the rebuilt array is bit-identical
+    used = g.view(np.int64) != 0             # any bit set: −0.0 and NaN are kept (bit-identical)
     for axis in range(g.ndim):
         others = tuple(k for k in range(g.ndim) if k != axis)
         index = np.flatnonzero(used.any(axis=others) if others else used)

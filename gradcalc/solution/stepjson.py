@@ -33,10 +33,36 @@ def _slices(value) -> tuple[int, list[int]] | None:
     return None if best is None else (best[1], best[2])
 
 
+def _kept_slices(kept) -> tuple[int, list[int], np.ndarray] | None:
+    """As `_slices`, read from a gradient autograd keeps as slices (derive.autograd.Downstream)
+    without rebuilding it: (axis, indices, their slices), or None when rebuilding is needed."""
+    shape, axis, index, block = kept
+    size = int(np.prod(shape))
+    nonzero = block != 0
+    best = None
+    for a in range(block.ndim):
+        others = tuple(k for k in range(block.ndim) if k != a)
+        at = np.flatnonzero(nonzero.any(axis=others) if others else nonzero)
+        kept_n = len(at) * (size // shape[a])
+        if kept_n * 4 <= size and (best is None or kept_n < best[0]):
+            best = (kept_n, a, at)
+    if best is None or best[1] != axis or size <= SLICE_MIN:
+        return None
+    return axis, index[best[2]].tolist(), np.take(block, best[2], axis=axis)
+
+
 def step_downstream(downstream: dict, to_json_value) -> tuple[dict, dict]:
     """The JSON of a step's downstream gradients and its `downstream_slices` (empty if none)."""
     out, parts = {}, {}
-    for name, value in downstream.items():
+    for name in downstream:
+        kept = downstream.kept(name) if hasattr(downstream, "kept") else None
+        found = _kept_slices(kept) if kept is not None else None
+        if found is not None:
+            axis, index, value = found
+            out[name] = to_json_value(value)
+            parts[name] = {"shape": list(kept[0]), "axis": axis, "index": index}
+            continue
+        value = downstream[name]
         found = _slices(value)
         if found is None:
             out[name] = to_json_value(value)
