@@ -359,12 +359,14 @@ def template(problem, fmt):
 
 
 def template_yaml(prob, key) -> str:
+    from gradcalc.render.i18n import in_out_words, is_network
     title = str(prob.title).replace("\n", " ")
+    shape_rule = (in_out_words(prob, "in the shape of the parameter (W is out × in).")
+                  if is_network(prob) else "in the shape of the quantity.")
     lines = [f"# Answers for: {title}",
              "# Replace every ~ by a value: 0.5, 1e-3, 3/5, 0,5 or an expression such as "
              "1/(1+exp(-0.6)).",
-             "# Vectors as [a, b]; matrices as rows [[a, b], [c, d]] in the shape of the "
-             "parameter (W is out × in).",
+             "# Vectors as [a, b]; matrices as rows [[a, b], [c, d]] " + shape_rule,
              f"# Gradients: dW1 stands for d{key.schema.output}/dW1 (writing "
              f"d{key.schema.output}/dW1 or ∂{key.schema.output}/∂W1 works too).",
              'student: ""', 'name: ""', "answers:"]
