@@ -61,7 +61,7 @@ def _matmul_sym(a, b):
             return Mul(x, y, evaluate=False)
         return x * y
 
-    for i, j in np.ndindex(out.shape):        # one SymPy sum per entry (see linear._affine_sym)
+    for i, j in np.ndindex(out.shape):        # one SymPy sum per entry (see linear.affine_sym)
         out[i, j] = _add(sp, [times(A[i, k], B[k, j]) for k in range(A.shape[1])])
     if a.ndim == 1 and b.ndim == 1:
         return out[0, 0]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from gradcalc.ops import matrix as mx
-from gradcalc.ops.arrays import as_float, sympy_module, unbroadcast
+from gradcalc.ops.arrays import as_float, unbroadcast
+from gradcalc.ops.linear import affine_sym, w_local_text
 from gradcalc.ops.registry import Op, register
 
 
@@ -27,14 +28,8 @@ def _local(out, W, x, b):
 
 
 def _sym(W, x, b):
-    sp = sympy_module()
-    W, x, b = (np.asarray(v, dtype=object) for v in (W, x, b))
-    X = x[None, :] if x.ndim == 1 else x
-    B = np.broadcast_to(b, (X.shape[0], W.shape[1]))
-    out = np.empty(B.shape, dtype=object)
-    for i, j in np.ndindex(B.shape):
-        out[i, j] = sp.Add(*[X[i, k] * W[k, j] for k in range(W.shape[0])], B[i, j])
-    return out[0] if x.ndim == 1 else out
+    # the lecture's affine with W transposed: the same SymPy sums (products are canonical)
+    return affine_sym(np.asarray(W, dtype=object).T, x, b)
 
 
 def _matrix(site):
@@ -47,12 +42,7 @@ def _matrix(site):
                                                              site.shapes[2])
 
 
-def _w_local_text(xs) -> str:
-    """∂z/∂W is shown as xᵀ for one example (a row) and as the batch X itself (the values shown)."""
-    return "{1}ᵀ" if np.ndim(xs[1]) <= 1 else "{1}"
-
-
 register(Op("affine_in_out", 3, _forward, _vjp, _sym, "x·W + b", "{1}·{0} + {2}",
-            (_w_local_text, "{0}ᵀ", "1"), local=_local, matrix=_matrix,
+            (w_local_text, "{0}ᵀ", "1"), local=_local, matrix=_matrix,
             sample=lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (4, 3)),
                                 rng.uniform(-1, 1, 2))))

@@ -46,7 +46,7 @@ def _affine_matrix(site):
                                                         site.shapes[2])
 
 
-def _affine_sym(W, x, b):
+def affine_sym(W, x, b):
     W, x, b = (np.asarray(v, dtype=object) for v in (W, x, b))
     # every entry is one SymPy sum of all its terms (NumPy's object dot adds them one at a
     # time, re-sorting a growing sum at each step: quadratic in the width)
@@ -59,13 +59,13 @@ def _affine_sym(W, x, b):
     return out[0] if x.ndim == 1 else out
 
 
-def _w_local_text(xs) -> str:
+def w_local_text(xs) -> str:
     """∂z/∂W is shown as xᵀ for one example (a row) and as the batch X itself (the values shown)."""
     return "{1}ᵀ" if np.ndim(xs[1]) <= 1 else "{1}"
 
 
-register(Op("affine", 3, _affine_forward, _affine_vjp, _affine_sym, "W·x + b", "{0}·{1} + {2}",
-            (_w_local_text, "{0}", "1"), local=_affine_local, matrix=_affine_matrix,
+register(Op("affine", 3, _affine_forward, _affine_vjp, affine_sym, "W·x + b", "{0}·{1} + {2}",
+            (w_local_text, "{0}", "1"), local=_affine_local, matrix=_affine_matrix,
             sample=lambda rng: (rng.uniform(-1, 1, (2, 3)), rng.uniform(-1, 1, (4, 3)),
                                 rng.uniform(-1, 1, 2))))
 

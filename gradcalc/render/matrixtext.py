@@ -15,9 +15,6 @@ from gradcalc.solution.matrixforms import TOLERANCE
 
 WORDS = {
     "en": {
-        "delta": "δ is the row's upstream gradient; vectors are columns, · is a matrix product "
-                 "and ⊙ is elementwise; every product was evaluated from its operands and "
-                 "equals autograd.",
         "columns": "vectors are columns, · is a matrix product and ⊙ is elementwise; every "
                    "product was evaluated from its operands and equals autograd.",
         "title": "Gradients in matrix notation (composed along the graph, checked)",
@@ -32,8 +29,6 @@ WORDS = {
         "cut": " … (cut; see --format json)",
     },
     "zh": {
-        "delta": "δ 为该行的上游梯度；向量为列向量，· 为矩阵乘法，⊙ 为逐元素乘法；"
-                 "每个乘积都已由其操作数计算，并与自动微分一致。",
         "columns": "向量为列向量，· 为矩阵乘法，⊙ 为逐元素乘法；每个乘积都已由其操作数计算，"
                    "并与自动微分一致。",
         "title": "矩阵形式的梯度（沿计算图复合，已核对）",
@@ -47,6 +42,9 @@ WORDS = {
         "cut": " …（已截断，完整公式见 --format json）",
     },
 }
+# the backward table's note: what δ is, then the notation ("columns")
+WORDS["en"]["delta"] = "δ is the row's upstream gradient; " + WORDS["en"]["columns"]
+WORDS["zh"]["delta"] = "δ 为该行的上游梯度；" + WORDS["zh"]["columns"]
 # a scalar expression problem has no matrices: its notes say nothing of them
 SCALAR = {
     "en": {"delta": "δ is the row's upstream gradient; every product was evaluated from its "
