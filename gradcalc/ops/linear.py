@@ -136,12 +136,24 @@ register(Op("softmax", 1, softmax, _softmax_vjp, _softmax_sym, "softmax", "softm
 ACTIVATIONS["softmax"] = "softmax"
 
 
+def l2_value(Ws, lam) -> float:
+    """λ·Σ‖W‖² as a float: one sum of squares per matrix, added left to right (the l2 op's value;
+    the training fast path calls it directly)."""
+    return lam * sum(float(np.sum(as_float(W) ** 2)) for W in Ws)
+
+
+def l2_factor(g, lam):
+    """2λ·g: ∂(λ‖W‖²)/∂W times the upstream g is this factor times W (the l2 op's VJP)."""
+    return 2.0 * lam * as_float(g)
+
+
 def _l2_forward(*Ws, lam):
-    return np.asarray(lam * sum(float(np.sum(as_float(W) ** 2)) for W in Ws))
+    return np.asarray(l2_value(Ws, lam))
 
 
 def _l2_vjp(g, out, *Ws, lam):
-    return tuple(2.0 * lam * as_float(g) * as_float(W) for W in Ws)
+    c = l2_factor(g, lam)
+    return tuple(c * as_float(W) for W in Ws)
 
 
 def _l2_sym(*Ws, lam):

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc import ops
-from gradcalc.ops.linear import affine_param_vjp
+from gradcalc.ops.linear import affine_param_vjp, l2_factor, l2_value
 from gradcalc.ops.losses import ce_forward_with_vjp
 
 
@@ -34,7 +34,9 @@ class FastNet:
         self._aff_f, self._aff_b = affine.forward, affine.vjp
         self.acts = [ops.get(layer.activation) for layer in problem.layers]
         self.act_attrs = [layer.attrs for layer in problem.layers]
-        self._layers = [(i, act.forward, act.vjp, attrs)
+        # the identity activation ("linear": a copy forward, g·1 backward) is skipped: z is the
+        # layer's output and g passes through unchanged, the same numbers without two passes
+        self._layers = [(i, act.forward, act.vjp, attrs, act.name == "linear")
                         for i, (act, attrs) in enumerate(zip(self.acts, self.act_attrs))]
         self.loss = ops.get(problem.loss.type) if problem.loss is not None else None
         self._ce = self.loss is not None and self.loss.name == "cross_entropy"
@@ -52,9 +54,9 @@ class FastNet:
         hs = [x]
         zs = []
         h = x
-        for i, act_f, _, attrs in self._layers:
+        for i, act_f, _, attrs, identity in self._layers:
             z = np.asarray(aff_f(params[2 * i], h, params[2 * i + 1]), dtype=float)
-            h = np.asarray(act_f(z, **attrs), dtype=float)
+            h = z if identity else np.asarray(act_f(z, **attrs), dtype=float)
             zs.append(z)
             hs.append(h)
         y = h
@@ -67,7 +69,12 @@ class FastNet:
         else:
             L_data = np.asarray(self.loss.forward(y, **loss_attrs), dtype=float)
         Ws = params[0::2]
-        if self.l2:
+        # L = L_data + λ·Σ‖W‖² (the add and l2 ops); for a scalar loss their VJPs pass the seed 1
+        # through to L_data and give the regularizer's part of dL/dW as the factor 2λ·1 times W
+        fused = bool(self.l2) and np.ndim(L_data) == 0
+        if fused:
+            L = np.asarray(L_data + l2_value(Ws, self.l2), dtype=float)
+        elif self.l2:
             R = np.asarray(self._l2.forward(*Ws, lam=self.l2), dtype=float)
             L = np.asarray(self._add.forward(L_data, R), dtype=float)
         else:
@@ -77,7 +84,8 @@ class FastNet:
         # backward: seed dL/dL = 1, then the reverse of the forward order
         g = np.ones_like(L)
         reg: list[Any] = [None] * self.n_layers          # the regularizer's part of dL/dW_i
-        if self.l2:
+        factor = l2_factor(g, self.l2) if fused else None
+        if self.l2 and not fused:
             gL, gR = self._add.vjp(g, L, L_data, R)
             for j, gw in enumerate(self._l2.vjp(_arr(gR, R.shape), R, *Ws, lam=self.l2)):
                 reg[j] = _arr(gw, Ws[j].shape)
@@ -88,9 +96,10 @@ class FastNet:
             g = _arr(self.loss.vjp(g, L_data, y, **loss_attrs)[0], y.shape)
         grads: list[Any] = [None] * len(params)
         dest = out if out is not None else grads
-        for i, _, act_b, attrs in reversed(self._layers):
+        for i, _, act_b, attrs, identity in reversed(self._layers):
             z, h_in, h_out = zs[i], hs[i], hs[i + 1]
-            g = _arr(act_b(g, h_out, z, **attrs)[0], z.shape)
+            if not identity:
+                g = _arr(act_b(g, h_out, z, **attrs)[0], z.shape)
             W, b = params[2 * i], params[2 * i + 1]
             if i:
                 gW, gx, gb = aff_b(g, z, W, h_in, b)
@@ -99,7 +108,9 @@ class FastNet:
             gW = _arr(gW, W.shape)
             gb = _arr(gb, b.shape)
             dW, db = dest[2 * i], dest[2 * i + 1]
-            if reg[i] is not None:          # regularizer's part first, as the graph sweep
+            if factor is not None:          # 2λ·W + gW, the sum the graph sweep accumulates
+                gW = np.add(np.multiply(W, factor, out=dW), gW, out=gW if dW is None else dW)
+            elif reg[i] is not None:        # regularizer's part first, as the graph sweep
                 gW = np.add(reg[i], gW, out=gW if dW is None else dW)
             elif dW is not None:
                 np.copyto(dW, gW)
