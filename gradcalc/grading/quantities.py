@@ -5,7 +5,20 @@ import re
 import unicodedata
 from typing import Any
 
-_ENTRY = re.compile(r"^(.+?)((?:\[\s*\d+\s*(?:,\s*\d+\s*)*\])+)$")
+_INDEX = re.compile(r"\[\d+(?:,\d+)*\]$")      # one bracket of 1-based entry numbers
+
+
+def _cuts(text: str) -> list[int]:
+    """Where the name of `text` may end, longest first: the whole text, then before each
+    trailing bracket of entry numbers (dW1[1,2]: 9, 3; h1[3][2]: 8, 5, 2)."""
+    cuts = [len(text)]
+    rest = text
+    while True:
+        m = _INDEX.search(rest)
+        if m is None or m.start() == 0:
+            return cuts
+        rest = rest[:m.start()]
+        cuts.append(len(rest))
 
 
 class QuantitySchema:
@@ -48,18 +61,20 @@ class QuantitySchema:
 
     def _resolve(self, written: str) -> tuple[str, tuple | None] | None:
         text = unicodedata.normalize("NFKC", written).replace(" ", "").replace("\t", "")
-        index = None
-        m = _ENTRY.match(text)
-        if m:
-            text = m.group(1)
-            numbers = [int(t) for t in re.findall(r"\d+", m.group(2))]
+        # a name may itself end in brackets: h1[3], the last state of a recurrent layer whose
+        # states are h1 (T×H), is a quantity of its own, and h1[3][2] is its entry 2.  The
+        # longest known name wins (h1[3] is never an entry of h1: h1 has two dimensions).
+        for cut in _cuts(text):
+            name = self._name(text[:cut])
+            if name is None:
+                continue
+            if cut == len(text):
+                return name, None
+            numbers = [int(t) for t in re.findall(r"\d+", text[cut:])]
             if any(i < 1 for i in numbers):
                 return None   # entries are numbered from 1, like the lecture
-            index = tuple(i - 1 for i in numbers)
-        name = self._name(text)
-        if name is None:
-            return None
-        return name, index
+            return name, tuple(i - 1 for i in numbers)
+        return None
 
     def _name(self, text: str) -> str | None:
         if text in self.shapes:
