@@ -32,11 +32,14 @@ def _unary(name, forward, deriv, sym, label, formula, local_text, *, syntax=None
            branch=None, low=-2.0, high=2.0, activation=None, attrs_sample=None, form=None,
            vjp=None):
     """An elementwise op; `deriv(out, x, **attrs)` is its derivative, the VJP is g * deriv
-    unless `vjp` gives the same product in fewer passes;
+    unless `vjp` gives the same product in fewer passes; the VJP takes an optional `into=`, a
+    float64 array of x's shape that receives the product (it may be g itself, when the caller
+    owns g: the training fast path reuses its buffers so);
     `form(attrs)` its matrix-form rule, δ ⊙ f′ written with δ = G, the input X and the output OUT."""
     if vjp is None:
-        def vjp(g, out, x, **attrs):
-            return (g * deriv(out, x, **attrs),)
+        def vjp(g, out, x, *, into=None, **attrs):
+            d = deriv(out, x, **attrs)
+            return (g * d,) if into is None else (np.multiply(g, d, out=into),)
 
     def sample(rng):
         return (rng.uniform(low, high, size=(3,)),)
@@ -98,13 +101,16 @@ def _relu_sym(x):
     return sp.Piecewise((x, x > 0), (0, True))
 
 
+def _relu_vjp(g, out, x, *, into=None, **attrs):
+    # g times the boolean mask directly (NumPy casts it to 1.0/0.0 inside the multiply): the
+    # same products as g * 1[x > 0] without building the float indicator first
+    return (np.multiply(g, as_float(x) > 0, out=into),)
+
+
 _unary("relu", lambda x: np.maximum(as_float(x), 0.0), lambda out, x: (as_float(x) > 0).astype(float),
        _relu_sym, "relu", "relu({0})", ("1[{0} > 0]",), syntax="relu", activation="relu",
        form=lambda a: mx.had(G, _pos(X)),
-       branch=lambda x, tol=0.0: kink_side(x, 0.0, tol),
-       # g times the boolean mask directly (NumPy casts it to 1.0/0.0 inside the multiply): the
-       # same products as g * 1[x > 0] without building the float indicator first
-       vjp=lambda g, out, x, **attrs: (np.multiply(g, as_float(x) > 0),))
+       branch=lambda x, tol=0.0: kink_side(x, 0.0, tol), vjp=_relu_vjp)
 
 
 def _leaky_deriv(alpha):

@@ -23,6 +23,8 @@ def affine_param_vjp(g, x, b):
     x, g = as_float(x), as_float(g)
     if x.ndim == 1:
         return np.outer(g, x), g.copy()
+    if g.ndim == 2 and np.ndim(b) == 1 and np.shape(b)[0] == g.shape[1]:
+        return g.T @ x, g.sum(axis=0)       # a bias per unit over a batch: what unbroadcast sums
     return g.T @ x, unbroadcast(g, np.shape(b))
 
 

@@ -99,7 +99,11 @@ def _ce_grad(g, p, y, label, target, reduction):
         p = p - np.reshape(as_float(target), Y.shape)
     else:
         p[np.arange(n), _labels(label, n)] -= 1.0
-    return (g * p.reshape(y.shape) / _den(y.shape, reduction),)
+    p = p.reshape(y.shape)
+    if np.ndim(g) == 0 and p.dtype == np.float64:     # g · p / den written into p (ours)
+        np.multiply(g, p, out=p)
+        return (np.divide(p, _den(y.shape, reduction), out=p),)
+    return (g * p / _den(y.shape, reduction),)
 
 
 def _ce_sym(y, label=None, target=None, reduction="mean"):

@@ -1,6 +1,7 @@
 """The networks a training loop evaluates: the fast registry path, the graph fallback, malloc tuning."""
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ class FastNet:
         self.act_attrs = [layer.attrs for layer in problem.layers]
         # the identity activation ("linear": a copy forward, g·1 backward) is skipped: z is the
         # layer's output and g passes through unchanged, the same numbers without two passes
-        self._layers = [(i, act.forward, act.vjp, attrs, act.name == "linear")
+        self._layers = [(i, act.forward, act.vjp, attrs, act.name == "linear", _takes_into(act.vjp))
                         for i, (act, attrs) in enumerate(zip(self.acts, self.act_attrs))]
         self.loss = ops.get(problem.loss.type) if problem.loss is not None else None
         self._ce = self.loss is not None and self.loss.name == "cross_entropy"
@@ -54,7 +55,7 @@ class FastNet:
         hs = [x]
         zs = []
         h = x
-        for i, act_f, _, attrs, identity in self._layers:
+        for i, act_f, _, attrs, identity, _ in self._layers:
             z = np.asarray(aff_f(params[2 * i], h, params[2 * i + 1]), dtype=float)
             h = z if identity else np.asarray(act_f(z, **attrs), dtype=float)
             zs.append(z)
@@ -96,9 +97,14 @@ class FastNet:
             g = _arr(self.loss.vjp(g, L_data, y, **loss_attrs)[0], y.shape)
         grads: list[Any] = [None] * len(params)
         dest = out if out is not None else grads
-        for i, _, act_b, attrs, identity in reversed(self._layers):
+        owned = False                       # is g a new array of ours (the affine VJP's dL/dx)?
+        for i, _, act_b, attrs, identity, into in reversed(self._layers):
             z, h_in, h_out = zs[i], hs[i], hs[i + 1]
-            if not identity:
+            if identity:
+                pass
+            elif owned and into:            # the activation's VJP written over g, no new array
+                g = act_b(g, h_out, z, into=g, **attrs)[0]
+            else:
                 g = _arr(act_b(g, h_out, z, **attrs)[0], z.shape)
             W, b = params[2 * i], params[2 * i + 1]
             if i:
@@ -121,6 +127,7 @@ class FastNet:
             grads[2 * i], grads[2 * i + 1] = gW, gb
             if i:
                 g = _arr(gx, h_in.shape)
+                owned = True
         return L, L_data, y, grads
 
     def predict(self, params, x: np.ndarray) -> np.ndarray:
@@ -169,6 +176,14 @@ class GraphNet:
         graph = Graph(self.problem.file, check_domain=False)
         return build(self._variant(x, {}, with_loss=False), graph,
                      dict(zip(self.names, params))).value
+
+
+def _takes_into(vjp) -> bool:
+    """Does an op's VJP take `into=` (an array that receives the gradient, see ops.elementwise)?"""
+    try:
+        return "into" in inspect.signature(vjp).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def make_net(problem):
