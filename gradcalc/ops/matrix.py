@@ -179,7 +179,8 @@ class Bin(Term):
         return {"dot": dot, "had": had}.get(self.op, lambda a, b: Bin(self.op, a, b))(a, b)
 
     def show(self, style=TEXT):
-        return self._wrap(self.a, style) + getattr(style, self.op) + self._wrap(self.b, style, True)
+        op = "/" if self.op == "div" and isinstance(self.b, Num) else getattr(style, self.op)
+        return self._wrap(self.a, style) + op + self._wrap(self.b, style, True)
 
     def _compute(self):
         A, B = self.a.compute(), self.b.compute()

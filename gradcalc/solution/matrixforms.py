@@ -21,6 +21,7 @@ import numpy as np
 
 from gradcalc import ops
 from gradcalc.ops import matrix as mx
+from gradcalc.ops.matrixsimplify import simplify
 
 INLINE = 72          # a composed δ longer than this is shown by name (∂L/∂z1) and defined after
 TOLERANCE = 1e-9     # relative error (max-norm) under which a formula counts as verified
@@ -84,6 +85,7 @@ class MatrixForm:
     max_rel_error: float
     error: str = ""
     parts: tuple = ()                 # (lhs, term, named δs, network), for the LaTeX
+    source: str = "composed"          # "simplified" (matrixsimplify) or "composed" (as built)
 
     @property
     def latex(self) -> str:
@@ -97,7 +99,7 @@ class MatrixForm:
 
     def to_json(self) -> dict:
         return {"text": self.text, "latex": self.latex, "verified": self.verified,
-                "max_rel_error": self.max_rel_error}
+                "max_rel_error": self.max_rel_error, "source": self.source}
 
 
 @dataclass
@@ -127,6 +129,27 @@ class _Names:
 
     def grad(self, name: str) -> tuple[str, str]:
         return f"∂{self.output}/∂{name}", ""
+
+    def named(self, node) -> bool:
+        """A node the write-up may name (∂L/∂z1): not an expression's internal temporary."""
+        return True
+
+
+class _FormNames(_Names):
+    """The closed forms' operands: an expression problem's nodes by their definitions (no
+    internal temporary), its named steps by name with a "where"; a network's nodes by name."""
+
+    def __init__(self, output: str, network: bool, inliner=None):
+        super().__init__(output, network)
+        self.inliner = inliner
+
+    def leaf(self, node) -> mx.Term:
+        if self.inliner is None:
+            return super().leaf(node)
+        return self.inliner.term(node)
+
+    def named(self, node) -> bool:
+        return self.inliner is None or node.name in self.inliner.steps
 
 
 def tex_name(name: str, network: bool = True) -> str:
@@ -223,7 +246,8 @@ def closed_forms(graph, output, leaves, gradients, names: _Names) -> dict[str, M
         d = parts[0]
         for p in parts[1:]:
             d = mx.add(d, p)
-        if node.op is not None and (len(d.text()) > INLINE or id(node) in recurrent):
+        if node.op is not None and (len(d.text()) > INLINE or id(node) in recurrent) and \
+                names.named(node):
             text, tex = names.grad(node.name)
             d = mx.Ref(text, tex, d)
             names.made[id(d)] = len(names.made)
@@ -265,10 +289,38 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
         ok = not np.any(want)
         return MatrixForm(name, f"{lhs} = 0", ok, 0.0 if ok else float("inf"),
                           parts=(lhs, mx.Num(0.0), [], names.network))
-    body = d
+    return pick([("simplified", simplify(d)), ("composed", d)], lhs, name, want, names)
+
+
+def pick(candidates, lhs: str, name: str, want: np.ndarray, names: _Names) -> MatrixForm:
+    """The first candidate form that evaluates to the autograd gradient (each one is evaluated
+    and compared; one that is the same term as the one before is skipped); when none does, the
+    last one, shown with why it fails."""
+    form, last = None, None
+    for source, term in candidates:
+        if term is None or term is last:
+            continue
+        last = term
+        form = _checked(name, term, want, names, lhs, source)
+        if form.verified:
+            return form
+    return form
+
+
+def _order(names: _Names):
+    """Where-definitions: named steps first (forward order), then named δs (as made)."""
+    def key(r):
+        if hasattr(r, "step_order"):
+            return (0, r.step_order)
+        return (1, names.made.get(id(getattr(r, "origin", r)), 0))
+    return key
+
+
+def _checked(name: str, body: mx.Term, want: np.ndarray, names: _Names, lhs: str,
+             source: str) -> MatrixForm:
     seen: dict = {}
     _refs(body, seen)
-    where = sorted(seen.values(), key=lambda r: names.made.get(id(r), 0))
+    where = sorted(seen.values(), key=_order(names))
     text = f"{lhs} = {body.text()}"
     if where:
         text += "; where " + "; ".join(f"{r.name} = {r.term.text()}" for r in where)
@@ -276,13 +328,18 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
     try:
         value = mx.as_input(body.compute(), want.shape, body)
     except mx.ShapeMismatch as e:
-        return MatrixForm(name, text, False, float("inf"), str(e), parts)
+        return MatrixForm(name, text, False, float("inf"), str(e), parts, source)
     ok, err = agrees(value, want)
-    return MatrixForm(name, text, ok, err, parts=parts)
+    return MatrixForm(name, text, ok, err, parts=parts, source=source)
 
 
 def build(sol, graph, output) -> MatrixReport:
     """The MatrixReport of a solved problem (its autograd graph and output node)."""
-    names = _Names(sol.output, getattr(sol.problem, "kind", "") == "network")
-    return MatrixReport(step_products(graph, sol.steps, names),
-                        closed_forms(graph, output, sol.leaves, sol.gradients, names))
+    network = getattr(sol.problem, "kind", "") == "network"
+    inliner = None
+    if getattr(sol.problem, "kind", "") == "expression":
+        from gradcalc.solution.matrixinline import Inliner
+        inliner = Inliner(graph, {s for s, _ in sol.problem.steps}, sol.output)
+    return MatrixReport(step_products(graph, sol.steps, _Names(sol.output, network)),
+                        closed_forms(graph, output, sol.leaves, sol.gradients,
+                                     _FormNames(sol.output, network, inliner)))

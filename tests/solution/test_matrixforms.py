@@ -156,7 +156,8 @@ def test_matrix_forms_are_evaluated_against_autograd(solved, name, where):
     out = json.loads(dumps(sol.to_dict()))["matrix_forms"]
     assert set(out) == set(sol.leaves)
     for key, f in out.items():
-        assert set(f) == {"text", "latex", "verified", "max_rel_error"}
+        assert set(f) == {"text", "latex", "verified", "max_rel_error", "source"}
+        assert f["source"] in ("sympy-matrix", "simplified", "composed")
         assert f["verified"] is True and f["max_rel_error"] <= 1e-9, (name, key)
         assert f["text"].startswith(f"∂L/∂{key} = ")
     # conv and rnn: the recursion is shown by name (∂L/∂h1[2] …) and defined after "where"
