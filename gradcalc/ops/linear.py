@@ -141,7 +141,7 @@ ACTIVATIONS["softmax"] = "softmax"
 def l2_value(Ws, lam) -> float:
     """λ·Σ‖W‖² as a float: one sum of squares per matrix, added left to right (the l2 op's value;
     the training fast path calls it directly)."""
-    return lam * sum(float(np.sum(as_float(W) ** 2)) for W in Ws)
+    return lam * sum(float((as_float(W) ** 2).sum()) for W in Ws)
 
 
 def l2_factor(g, lam):

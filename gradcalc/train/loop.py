@@ -75,10 +75,11 @@ def task(problem) -> str:
 
 def predicted_class(y: np.ndarray, loss_type: str) -> np.ndarray:
     """argmax of the scores, or y > 0.5 for a bce output with one unit."""
-    y = np.atleast_2d(y)
+    if type(y) is not np.ndarray or y.ndim != 2:
+        y = np.atleast_2d(y)
     if loss_type == "bce" and y.shape[1] == 1:
         return (y[:, 0] > 0.5).astype(int)
-    return np.argmax(y, axis=1)
+    return y.argmax(axis=1)
 
 
 def true_class(problem) -> np.ndarray:
