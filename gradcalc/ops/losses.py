@@ -47,7 +47,7 @@ def _mse_sym(y, target, scale=0.5, reduction="mean"):
 
 
 def _labels(label, n):
-    return np.reshape(np.asarray(label, dtype=int), (n,))
+    return np.asarray(label, dtype=int).reshape((n,))
 
 
 # cross-entropy with a class index per example (label) or, for soft targets, a probability
@@ -83,7 +83,8 @@ def ce_forward_with_vjp(y, label=None, target=None, reduction="mean"):
         return L, lambda g: _ce_vjp(g, L, y, label, target, reduction)
     n = y.shape[0]
     m = row_max(y)
-    E = np.exp(y - m)
+    E = y - m
+    np.exp(E, out=E)                    # exp(y − max) in the new difference
     s = row_sum(E)
     logz = (m + np.log(s))[:, 0]
     picked = (np.reshape(as_float(target), y.shape) * y).sum(axis=1) if target is not None \

@@ -83,7 +83,7 @@ class FastNet:
         if not want_grads:
             return L, L_data, y, None
         # backward: seed dL/dL = 1, then the reverse of the forward order
-        g = np.ones_like(L)
+        g = np.ones(L.shape)                # L is a float64 array: ones_like(L), faster
         reg: list[Any] = [None] * self.n_layers          # the regularizer's part of dL/dW_i
         factor = l2_factor(g, self.l2) if fused else None
         if self.l2 and not fused:
