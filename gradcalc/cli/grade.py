@@ -140,11 +140,12 @@ def grade(problem, submissions, out_dir, roster, roster_key, assignment, hide_an
 
         def key_for(sub):
             return key
-    from gradcalc.cli.gradepolicy import ClassPolicy
-    policy = ClassPolicy(rubric, schema, overrides)    # an unusable overrides file: exit 2
+    from gradcalc.grading.classpolicy import ClassPolicy
     roster_data = None
     if roster:
         roster_data = parse_roster(read_roster_bytes(roster), roster)
+    # an unusable overrides file: exit 2
+    policy = ClassPolicy(rubric, schema, overrides, roster_data, roster_key)
     out_path = Path(out_dir)
     for p in submissions:               # a typo is an error before any folder is created
         if not os.path.lexists(p):
@@ -190,8 +191,8 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
             advance(1)
     flag_duplicates(subs)
     if policy is None:
-        from gradcalc.cli.gradepolicy import ClassPolicy
-        policy = ClassPolicy(rubric, schema, None)
+        from gradcalc.grading.classpolicy import ClassPolicy
+        policy = ClassPolicy(rubric, schema, None, roster_data, roster_key)
     subs, set_aside = policy.select(subs, key_for)    # grading: {duplicates: flag|latest|best}
 
     feedback_dir = out_path / "feedback"
@@ -250,8 +251,7 @@ def _grade_class(problem, prob, rubric, key_for, grader, files, schema, out_path
                 q.release()
             results[i] = result
     del subs
-    if roster_data is not None:
-        policy.roster(results, roster_data, roster_key)
+    policy.mark_off_roster(results)     # the same steps as grading.classpolicy.grade_class
     report = summarize(prob.title, rubric, results)
     sig_rows = signal_rows(signals, report)
     _write(out_path / "signals.csv", signals_csv(sig_rows).encode("utf-8"))

@@ -86,6 +86,9 @@ def _grade(rub, rubric, submissions, out_path, roster_data, roster_key, assignme
     report = run(rub, submissions, jobs=jobs, seed=seed, progress=progress, exclude=[out_path])
     if show and done[0]:
         click.echo("", err=True)
+    if roster_data is not None:        # grades.csv's name column, as `gradcalc grade` fills it
+        from gradcalc.grading.roster import fill_names
+        fill_names(report.results, roster_data, roster_key)
     names = feedback_names(report.results)
     written, failed = {"grades.csv", "summary.md"}, []
     for r in report.results:

@@ -1,55 +1,10 @@
-"""`gradcalc grade`'s course policies on one run: duplicates, lateness, overrides, who counts in the
-statistics, integrity signals (signals.csv) and the batch's sanity warnings."""
+"""`gradcalc grade`'s side of a run's policies: integrity signals (signals.csv), what the console
+says about who is left out, and the batch's sanity warnings.  The policies themselves
+(duplicates, lateness, overrides, the roster) are gradcalc.grading.classpolicy, shared with the
+API."""
 from __future__ import annotations
 
 import click
-
-
-class ClassPolicy:
-    """What the rubric and --overrides ask of one grading run, applied to each result."""
-
-    def __init__(self, rubric, schema, overrides_path: str | None):
-        self.rubric = rubric
-        self.overrides: dict = {}
-        self.unused: set = set()
-        if overrides_path:
-            from gradcalc.grading.overrides import load_overrides
-            for o in load_overrides(overrides_path, rubric, schema):
-                self.overrides[(o.student.casefold(), o.question)] = o
-            self.unused = {k[0] for k in self.overrides}
-
-    def select(self, subs: list, key_for) -> tuple[list, list]:
-        """The duplicates policy: (submissions to grade, [(student, file, why)] set aside)."""
-        from gradcalc.grading.policy import resolve_duplicates
-
-        def total(sub):
-            return key_for(sub).grade(sub).total
-        kept, aside = resolve_duplicates(subs, self.rubric.duplicates, total)
-        return kept, [(s.student, s.source, why) for s, why in aside]
-
-    def finish(self, result, sub) -> None:
-        """The policy's grade for one result (before its feedback is written)."""
-        from gradcalc.grading.policy import exclusion, late_penalty
-        result.submitted = sub.submitted
-        if sub.not_graded:        # grade none: every question 0, the status says why
-            for q in result.questions:
-                q.credit = 0.0
-        else:
-            late_penalty(result, self.rubric)
-        if self.overrides:
-            from gradcalc.grading.overrides import apply_overrides
-            apply_overrides(result, self.overrides)
-            self.unused.discard(result.student.strip().casefold())
-        result.excluded = exclusion(result)
-
-    def roster(self, results, roster_data, roster_key) -> None:
-        """Submissions whose id is not on the roster are left out of the statistics."""
-        from gradcalc.render.exports import match_roster
-        col, _ = match_roster(roster_data, results, roster_key)
-        ids = {row[col].strip().casefold() for row in roster_data.rows if col < len(row)}
-        for r in results:
-            if not r.excluded and r.student.strip().casefold() not in ids:
-                r.excluded = "not on the roster"
 
 
 def signal_rows(signals, report) -> list[tuple[str, str, str, str, str]]:

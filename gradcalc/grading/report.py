@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from pathlib import Path
 
 from gradcalc.grading.key import AnswerKey, StudentResult
 from gradcalc.grading.rubric import Rubric
-from gradcalc.grading.submissions import Submission
 
 
 MATCH_MIN = 3     # answered submissions before "nothing matched" is an error (exit 1)
@@ -50,6 +49,7 @@ class ClassReport:
     stats: list[QuestionStats]
     clusters: list[tuple[str, list[str]]]      # (question=value, students) of identical wrong answers
     pairs: list[tuple[str, str, int]]          # students sharing several identical wrong answers
+    set_aside: list = field(default_factory=list)   # (student, file, why): duplicates not graded
 
     @property
     def counted(self) -> list[StudentResult]:
@@ -138,27 +138,32 @@ def _discrimination(stats: list[QuestionStats], counted: list[StudentResult]) ->
         st.discrimination = float((a * b).sum() / den) if den > 1e-12 else None
 
 
-def grade_submissions(key: AnswerKey | Callable[[Submission], AnswerKey],
-                      submissions: Iterable[Submission],
-                      on_result: Callable[[StudentResult], Any] | None = None) -> list[StudentResult]:
-    """Grade each submission; `key` may map a submission to its own answer key (per-student
-    variants). `on_result` sees every result first (to write feedback, advance a progress bar)."""
-    out = []
-    for sub in submissions:
-        k = key(sub) if callable(key) and not isinstance(key, AnswerKey) else key
-        r = k.grade(sub)
-        if on_result is not None:
-            on_result(r)
-        out.append(r)
-    return out
-
-
-def grade_paths(problem, paths, rubric: Rubric | None = None) -> ClassReport:
-    """The Python API: grade every answer file under `paths` against `problem`."""
-    from gradcalc.grading.answerfiles import read_submissions
+def grade_paths(problem, paths, rubric: Rubric | None = None, *, overrides=None, roster=None,
+                roster_key: str | None = None) -> ClassReport:
+    """The Python API: grade every answer file under `paths` against `problem`, under the same
+    policies as `gradcalc grade`: the rubric's duplicates, due date and late penalty, an
+    `overrides` file (manual regrades) and a `roster` (a path or a parsed grading.roster.Roster:
+    names for files without one; students not on it are left out of the statistics).  The
+    report's `set_aside` lists the copies the duplicates policy did not grade."""
+    from gradcalc.grading.answerfiles import find_answer_files, read_file
+    from gradcalc.grading.classpolicy import ClassPolicy, grade_class
+    from gradcalc.grading.submissions import flag_duplicates
     from gradcalc.api import load_problem
+    problem_path = None
     if not hasattr(problem, "kind"):
-        problem = load_problem(problem)
+        problem_path, problem = problem, load_problem(problem)
     key = AnswerKey(problem, rubric)
-    subs = read_submissions(paths, key.schema)
-    return summarize(problem.title, key.rubric, grade_submissions(key, subs))
+    inputs = {p: what for p, what in ((problem_path, "the problem file"),
+                                      (overrides, "the overrides file"), (roster, "the roster"))
+              if isinstance(p, (str, Path))}
+    if isinstance(roster, (str, Path)):
+        from gradcalc.grading.roster import parse_roster, read_roster_bytes
+        roster = parse_roster(read_roster_bytes(str(roster)), str(roster))
+    policy = ClassPolicy(key.rubric, key.schema, overrides and str(overrides), roster, roster_key)
+    files, _ = find_answer_files(paths, inputs=inputs)   # never the roster or overrides file
+    subs = [s for path, base in files for s in read_file(path, key.schema, base)]
+    flag_duplicates(subs)
+    results, set_aside = grade_class(subs, lambda sub: key, policy)
+    report = summarize(problem.title, key.rubric, results)
+    report.set_aside = set_aside
+    return report

@@ -7,6 +7,7 @@ import os
 import stat
 from dataclasses import dataclass
 
+from gradcalc.csvsafe import printable
 from gradcalc.errors import AnswerError
 from gradcalc.grading.csvanswers import header_key, sniff_delimiter
 from gradcalc.grading.submissions import decode_export
@@ -106,3 +107,71 @@ def parse_roster(raw: bytes, file: str) -> Roster:
     width = len(header)
     body = [r + [""] * (width - len(r)) if len(r) < width else r for r in rows[1:]]
     return Roster(file, header, body, identity, bom, delimiter)
+
+
+def match_roster(roster: Roster, results, key_column: str | None = None) -> tuple[int, dict]:
+    """Pick the roster column whose values match the most student ids (or `key_column`);
+    returns (column index, student id casefolded -> [results]).  `results` may be graded
+    results or submissions: anything with a `.student`."""
+    by_id: dict[str, list] = {}
+    for r in results:
+        by_id.setdefault(r.student.strip().casefold(), []).append(r)
+    if key_column is not None:
+        cols = [i for i, h in enumerate(roster.header) if h.strip() == key_column.strip()]
+        if not cols:
+            from gradcalc.errors import UsageError
+            raise UsageError(f"no column '{key_column}' in the roster", file=roster.file, line=1)
+        return cols[0], by_id
+
+    def hits(i):
+        return sum(1 for row in roster.rows if row[i].strip().casefold() in by_id)
+    return max(roster.identity, key=lambda i: (hits(i), -roster.identity.index(i))), by_id
+
+
+# Columns holding a student's whole name, best first (the header compared like header_key:
+# case, spaces, '_' and '-' ignored); "Student" is the name in Canvas exports.  Without one,
+# a first-name column and a last-name column are joined (Moodle: First name, Surname).
+NAME_HEADERS = ("name", "student name", "full name", "姓名", "学生姓名", "student", "学生",
+                "sortable name", "display name")
+FIRST_NAME_HEADERS = ("first name", "given name", "名")
+LAST_NAME_HEADERS = ("last name", "surname", "family name", "姓")
+
+
+def roster_names(roster: Roster, id_col: int) -> dict[str, str]:
+    """Student id (casefolded) -> the name on its roster row, for the rows that have one; an
+    id on two rows gets no name (the upload gives it no grade either)."""
+    keys = [header_key(h) for h in roster.header]
+
+    def column(wanted) -> int | None:
+        for w in wanted:
+            w = header_key(w)
+            for i, k in enumerate(keys):
+                if k == w and i != id_col:
+                    return i
+        return None
+    whole = column(NAME_HEADERS)
+    parts = [c for c in (column(FIRST_NAME_HEADERS), column(LAST_NAME_HEADERS)) if c is not None]
+    cols = [whole] if whole is not None else parts
+    if not cols:
+        return {}
+    names: dict[str, str] = {}
+    twice: set = set()
+    for row in roster.rows:
+        sid = row[id_col].strip().casefold()
+        if not sid or row[0].strip() == "Points Possible":      # Canvas' second line
+            continue
+        if sid in names:
+            twice.add(sid)
+        names[sid] = printable(" ".join(row[c].strip() for c in cols if row[c].strip()), 200,
+                               lines=False)      # as a name read from an answer CSV
+    return {k: v for k, v in names.items() if v and k not in twice}
+
+
+def fill_names(results, roster: Roster, key_column: str | None = None) -> None:
+    """Give every result without a name of its own the name on its roster row (grades.csv's
+    name column, the feedback's heading)."""
+    col, _ = match_roster(roster, results, key_column)
+    names = roster_names(roster, col)
+    for r in results:
+        if not r.name:
+            r.name = names.get(r.student.strip().casefold(), "")

@@ -37,7 +37,8 @@ def _what(q) -> str:
 
 
 def feedback_markdown(result, title: str, precision: int = 6) -> str:
-    lines = [f"# {title}: feedback for {result.student}", "",
+    who = result.student + (f" ({md_text(result.name)})" if result.name else "")
+    lines = [f"# {title}: feedback for {who}", "",
              f"**Score: {points(result.total)} / {points(result.max_points)}** "
              f"({percent(result.percent)}%) · file: `{result.file.rsplit('/', 1)[-1] or '—'}` · "
              f"status: {result.status}", ""]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from gradcalc.csvsafe import csv_text
+from gradcalc.grading.roster import match_roster
 from gradcalc.render.gradetext import percent, points
 
 
@@ -27,25 +28,6 @@ def grades_csv(report, display=lambda n: n) -> str:
                     + [points(total), points(top), percent(pct), r.status]
                     + (["; ".join(r.adjustments)] if audit else []))
     return _csv(rows)
-
-
-def match_roster(roster, results, key_column: str | None = None) -> tuple[int, dict]:
-    """Pick the roster column whose values match the most student ids (or `key_column`);
-    returns (column index, student id -> result)."""
-    by_id: dict[str, list] = {}
-    for r in results:
-        by_id.setdefault(r.student.strip().casefold(), []).append(r)
-    if key_column is not None:
-        cols = [i for i, h in enumerate(roster.header) if h.strip() == key_column.strip()]
-        if not cols:
-            from gradcalc.errors import UsageError
-            raise UsageError(f"no column '{key_column}' in the roster", file=roster.file, line=1)
-        best = cols[0]
-    else:
-        def hits(i):
-            return sum(1 for row in roster.rows if row[i].strip().casefold() in by_id)
-        best = max(roster.identity, key=lambda i: (hits(i), -roster.identity.index(i)))
-    return best, by_id
 
 
 def roster_csv(roster, results, assignment: str, max_points: float,

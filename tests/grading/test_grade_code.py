@@ -160,6 +160,16 @@ def test_the_roster_upload(graded):
     assert "On the roster without a submission" in summary and "s99\\_absent" in summary
 
 
+def test_grades_csv_names_come_from_the_roster(graded):
+    # the roster's name column is "Student" (Canvas); ids are in "SIS User ID"
+    _, _, out, _, _ = graded
+    names = {r[0]: r[1] for r in rows(out / "grades.csv")[2:]}
+    assert names["s01_right"] == "Ada" and names["s02_buggy"] == "Bob"
+    assert names["s03_syntax"] == ""                   # not on the roster: no name
+    fb = (out / "feedback" / "s01_right.md").read_text(encoding="utf-8")
+    assert fb.splitlines()[0] == "# HW3: layers: feedback for s01_right (Ada)"
+
+
 @pytest.mark.parametrize("text, where", [
     ("layers: {relu: {points: 1, convention: magic}}\n", "layers.relu.convention"),
     ("layers: {relu: {points: 1, shape: {x: 4xq}}}\n", "layers.relu.shape.x"),
