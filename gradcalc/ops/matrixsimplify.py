@@ -14,17 +14,50 @@ from __future__ import annotations
 import numpy as np
 
 from gradcalc.ops import matrix as mx
+from gradcalc.ops.matrixalgebra import cost, in_region, power, rewrite
 
 POW_DERIV = "{0}^({1} − 1)"     # b·a^(b−1), the pow op's rule (gradcalc.ops.elementwise)
 POWER = "{0}^{1}"
 
 
-def simplify(term: mx.Term) -> mx.Term:
-    """The simplified term (the same object when nothing applies; the input on any failure)."""
+def simplify(term: mx.Term, algebra: bool = False) -> mx.Term:
+    """The simplified term (the same object when nothing applies; the input on any failure).
+    With `algebra`, every region of entrywise ⊙ ⊘ + − is also cancelled and factored by SymPy
+    (gradcalc.ops.matrixalgebra) and the result simplified again."""
     try:
-        return _Simplifier().run(term)
+        out = _Simplifier().run(term)
+        if algebra:
+            out = _Simplifier().run(_regions(out, {}))
+        return out
     except (mx.ShapeMismatch, ValueError, ArithmeticError, RecursionError):
         return term
+
+
+def _regions(t: mx.Term, memo: dict) -> mx.Term:
+    """`t` with each outermost entrywise region rewritten where that reads shorter."""
+    done = memo.get(id(t))
+    if done is not None:
+        return done
+    out = t
+    if in_region(t):
+        out = rewrite(t, lambda x: _Simplifier().run(x)) or t
+    if out is t:
+        if isinstance(t, mx.Ref):
+            inner = _regions(t.term, memo)
+            out = t if inner is t.term else _ref_copy(t, inner)
+        elif isinstance(t, mx.Bin):
+            a, b = _regions(t.a, memo), _regions(t.b, memo)
+            out = t if (a is t.a and b is t.b) else mx.Bin(t.op, a, b)
+        elif isinstance(t, mx.Un):
+            a = _regions(t.a, memo)
+            out = t if a is t.a else mx.Un(t.op, a)
+        elif isinstance(t, mx.Apply):
+            args = tuple(_regions(a, memo) for a in t.args)
+            out = t if all(x is y for x, y in zip(args, t.args)) else \
+                mx.Apply(t.text_fmt, t.latex_fmt, t.fn, args, t.shapes)
+    memo[id(t)] = out
+    memo.setdefault("keep", []).append(t)
+    return out
 
 
 def value(t: mx.Term):
@@ -57,15 +90,6 @@ def is_eye(t: mx.Term) -> bool:
         return False
     v = value(t)
     return v is not None and v.ndim == 2 and np.array_equal(v, np.eye(v.shape[0]))
-
-
-def power(base: mx.Term, n: float) -> mx.Term:
-    """base^n elementwise (n a number): base itself for n = 1, base² for 2."""
-    if n == 1:
-        return base
-    if n == 2:
-        return mx.fn("{0}²", "{0}^{2}", np.square, base)
-    return mx.fn(POWER, "{0}^{{1}}", lambda a, b: np.power(a, b), base, mx.Num(n))
 
 
 def _num(c: float) -> mx.Num:
@@ -160,7 +184,9 @@ class _Simplifier:
                 out = self.build(ca * cb, sa + sb, [inner], [])
                 # a number inside a chain (Xᵀ·2·r) always moves to the front; from the left
                 # factor only when that reads shorter
-                if cb != 1 or sb or is_ones(inner) or _cost(out) < _cost(mx.Bin("dot", a, b)):
+                plain = mx.Bin("dot", a, b)
+                if cb != 1 or sb or is_ones(inner) or _cost(out) < _cost(plain) or \
+                        out.text() == plain.text():
                     return out
         return mx.Bin("dot", a, b)
 
@@ -340,6 +366,5 @@ def _ref_copy(ref: mx.Ref, term: mx.Term) -> mx.Ref:
 
 
 def _cost(t: mx.Term) -> tuple:
-    """Shorter reads better, and every parenthesis costs as much as two more characters."""
-    text = t.text()
-    return len(text) + 2 * text.count("("), text.count("ᵀ")
+    return cost(t.text())
+

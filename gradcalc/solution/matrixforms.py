@@ -21,7 +21,7 @@ import numpy as np
 
 from gradcalc import ops
 from gradcalc.ops import matrix as mx
-from gradcalc.ops.matrixsimplify import simplify
+from gradcalc.ops.matrixsimplify import cost, simplify
 
 INLINE = 72          # a composed δ longer than this is shown by name (∂L/∂z1) and defined after
 TOLERANCE = 1e-9     # relative error (max-norm) under which a formula counts as verified
@@ -142,6 +142,10 @@ class _FormNames(_Names):
     def __init__(self, output: str, network: bool, inliner=None):
         super().__init__(output, network)
         self.inliner = inliner
+        self.calculus = None          # a MatrixCalculus (SymPy) when the expression allows one
+
+    def sympy_term(self, name: str) -> mx.Term | None:
+        return self.calculus.term(name) if self.calculus is not None else None
 
     def leaf(self, node) -> mx.Term:
         if self.inliner is None:
@@ -289,22 +293,26 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
         ok = not np.any(want)
         return MatrixForm(name, f"{lhs} = 0", ok, 0.0 if ok else float("inf"),
                           parts=(lhs, mx.Num(0.0), [], names.network))
-    return pick([("simplified", simplify(d)), ("composed", d)], lhs, name, want, names)
+    sympy_term = names.sympy_term(name) if isinstance(names, _FormNames) else None
+    algebra = getattr(names, "inliner", None) is not None      # an expression problem
+    return pick([("sympy-matrix", sympy_term), ("simplified", simplify(d, algebra)),
+                 ("composed", d)],
+                lhs, name, want, names)
 
 
 def pick(candidates, lhs: str, name: str, want: np.ndarray, names: _Names) -> MatrixForm:
-    """The first candidate form that evaluates to the autograd gradient (each one is evaluated
-    and compared; one that is the same term as the one before is skipped); when none does, the
-    last one, shown with why it fails."""
-    form, last = None, None
+    """Of the candidate forms that evaluate to the autograd gradient, the one that reads
+    shortest (the first on a tie); when none does, the last one, shown with why it fails.
+    Every candidate is evaluated and compared; a term equal to one before it is skipped."""
+    best, form, seen = None, None, []
     for source, term in candidates:
-        if term is None or term is last:
+        if term is None or any(term is t for t in seen):
             continue
-        last = term
+        seen.append(term)
         form = _checked(name, term, want, names, lhs, source)
-        if form.verified:
-            return form
-    return form
+        if form.verified and (best is None or cost(form.text) < cost(best.text)):
+            best = form
+    return best or form
 
 
 def _order(names: _Names):
@@ -340,6 +348,20 @@ def build(sol, graph, output) -> MatrixReport:
     if getattr(sol.problem, "kind", "") == "expression":
         from gradcalc.solution.matrixinline import Inliner
         inliner = Inliner(graph, {s for s, _ in sol.problem.steps}, sol.output)
+    names = _FormNames(sol.output, network, inliner)
+    if inliner is not None:
+        names.calculus = _calculus(graph, output, sol.leaves, inliner)
     return MatrixReport(step_products(graph, sol.steps, _Names(sol.output, network)),
-                        closed_forms(graph, output, sol.leaves, sol.gradients,
-                                     _FormNames(sol.output, network, inliner)))
+                        closed_forms(graph, output, sol.leaves, sol.gradients, names))
+
+
+def _calculus(graph, output, leaves, inliner):
+    """SymPy's matrix calculus over the expression, or None when its ops are outside it."""
+    from gradcalc.solution import matrixsympy
+    if not matrixsympy.available(graph, output):
+        return None
+    terms = {name: inliner.term(graph.by_name[name]) for name in leaves if name in graph.by_name}
+    try:
+        return matrixsympy.MatrixCalculus(graph, output, terms)
+    except Exception:       # noqa: BLE001 — any SymPy refusal means: use the composed forms
+        return None
