@@ -11,8 +11,7 @@ from gradcalc.variants.draw import normalize_id
 ID_HEADERS = ("student id", "studentid", "student number", "student no", "学号", "学生学号",
               "学生编号", "sis user id", "sis login id", "login id", "user id", "id", "username",
               "用户名", "student", "学生")
-NAME_HEADERS = ("name", "student name", "full name", "姓名", "学生姓名", "student", "学生",
-                "sortable name", "display name")
+# The name column: grading.roster.NAME_HEADERS (one rule for every roster gradcalc reads).
 
 
 def _norm_header(h: str) -> str:
@@ -73,6 +72,7 @@ def parse_roster(text: str, file: str = "<roster>", id_column: str | None = None
         seen.add(h)
     id_col = _pick_id_column(header, id_column, file)
     normed = {_norm_header(h): h for h in reversed(header)}
+    from gradcalc.grading.roster import NAME_HEADERS
     name_col = next((normed[n] for n in NAME_HEADERS if n in normed and normed[n] != id_col), None)
     rows, lines, skipped = [], [], []
     where: dict[str, int] = {}
