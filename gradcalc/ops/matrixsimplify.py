@@ -172,6 +172,8 @@ class _Simplifier:
 
     # ------------------------------------------------------------ matrix products
     def matmul(self, a: mx.Term, b: mx.Term) -> mx.Term:
+        if _shape(mx.Bin("dot", a, b)) is None:             # not a product: left as it is shown
+            return mx.Bin("dot", a, b)
         if is_eye(a) and _shape(b) is not None:            # I·B = B
             return b
         if is_eye(b) and _shape(a) is not None:            # A·I = A

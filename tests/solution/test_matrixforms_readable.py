@@ -1,0 +1,128 @@
+"""The matrix forms of the expression problems read like the hand derivation (issue 15 item 3):
+least squares 2·Xᵀ·(X·w − y) + 2·lam·w, logistic Xᵀ·(p − y)/N, trace (A + Aᵀ)·W, softmax
+regression (softmax(Z) − Y)ᵀ·X/N — each compared with the formula derived by hand in NumPy here,
+never an internal temporary (t4) in any shipped problem's forms, and a wrong rewrite is caught."""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradcalc.api import solve
+from gradcalc.ops import matrixsimplify
+from gradcalc.render.jsonout import dumps
+from gradcalc.solution import matrixforms
+
+PROBLEMS = Path(__file__).resolve().parents[2] / "problems"
+SHIPPED = sorted(p for p in PROBLEMS.glob("*.yaml") if not p.stem.endswith("_template"))
+TEMP = re.compile(r"\bt\d+\b|t_\{\d+\}")       # t4 in text, t_{4} in LaTeX
+
+
+def values(name):
+    sol = solve(PROBLEMS / f"{name}.yaml")
+    return sol, {k: np.asarray(v, dtype=float) for k, v in sol.problem.values.items()}
+
+
+def shown_value(form):
+    """The displayed body, evaluated from its operands (a column for a vector)."""
+    return form.parts[1].compute()
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def test_least_squares_is_the_hand_formula():
+    sol, v = values("mc_least_squares")
+    X, w, y, lam = v["X"], v["w"], v["y"], v["lam"]
+    f = sol.matrix.forms
+    assert f["w"].text == "∂L/∂w = 2·lam·w + 2·Xᵀ·(X·w − y)" and f["w"].source == "sympy-matrix"
+    hand = 2 * X.T @ (X @ w - y) + 2 * lam * w
+    np.testing.assert_allclose(shown_value(f["w"])[:, 0], hand, rtol=1e-12)
+    assert f["lam"].text == "∂L/∂lam = ‖w‖²"
+    np.testing.assert_allclose(shown_value(f["lam"]), w @ w, rtol=1e-12)
+    assert f["X"].text == "∂L/∂X = 2·r·wᵀ; where r = X·w − y"
+    np.testing.assert_allclose(shown_value(f["X"]), 2 * np.outer(X @ w - y, w), rtol=1e-12)
+    assert f["y"].text == "∂L/∂y = 2·y − 2·X·w"
+    assert all(x.verified for x in f.values())
+
+
+def test_logistic_is_xt_times_p_minus_y_over_n():
+    sol, v = values("mc_logistic")
+    X, w, y = v["X"], v["w"], v["y"]
+    f = sol.matrix.forms["w"]
+    assert f.text == "∂L/∂w = 0.25·Xᵀ·(p − y); where p = σ(X·w)" and f.verified
+    hand = X.T @ (sigmoid(X @ w) - y) / len(y)
+    np.testing.assert_allclose(shown_value(f)[:, 0], hand, rtol=1e-12)
+    assert sol.matrix.forms["X"].text == "∂L/∂X = 0.25·(p − y)·wᵀ; where p = σ(X·w)"
+
+
+def test_trace_is_a_plus_a_transpose_times_w():
+    sol, v = values("mc_trace")
+    A, W = v["A"], v["W"]
+    f = sol.matrix.forms
+    assert f["W"].text == "∂f/∂W = (A + Aᵀ)·W" and f["W"].source == "sympy-matrix"
+    np.testing.assert_allclose(shown_value(f["W"]), (A + A.T) @ W, rtol=1e-12)
+    assert f["A"].text == "∂f/∂A = W·Wᵀ"
+    np.testing.assert_allclose(shown_value(f["A"]), W @ W.T, rtol=1e-12)
+
+
+def test_softmax_regression_is_softmax_minus_y_transposed_times_x_over_n():
+    sol, v = values("mc_softmax_regression")
+    X, W, b, Y = v["X"], v["W"], v["b"], v["Y"]
+    Z = X @ W.T + b
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    f = sol.matrix.forms["W"]
+    assert "(softmax(Z) − Y)ᵀ·X" in f.text and "where Z = X·Wᵀ + 𝟙·bᵀ" in f.text
+    np.testing.assert_allclose(shown_value(f), (P - Y).T @ X / 3, rtol=1e-12)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_no_internal_temporary_in_any_shipped_form(path):
+    sol = solve(path)
+    if getattr(sol, "matrix", None) is None:
+        pytest.skip("no matrix forms")
+    for name, f in sol.matrix.forms.items():
+        assert not TEMP.search(f.text), f.text
+        assert not TEMP.search(f.latex), f.latex
+        assert f.verified, (path.stem, f.text)
+
+
+def test_json_keeps_the_keys_and_says_where_a_form_comes_from():
+    sol, _ = values("mc_trace")
+    out = json.loads(dumps(sol.to_dict()))["matrix_forms"]
+    assert out["W"]["source"] == "sympy-matrix" and out["W"]["verified"] is True
+    assert set(out["W"]) == {"text", "latex", "verified", "max_rel_error", "source"}
+
+
+def test_a_wrong_rewrite_is_caught_and_the_composed_form_shown(monkeypatch):
+    """A simplifier whose sums drop their last term (same shape, wrong value): no form it
+    changed is shown as verified; the composed form, which does verify, is shown instead."""
+    right = matrixsimplify._Simplifier.sum
+
+    def wrong(self, t):
+        out = right(self, t)
+        while isinstance(out, matrixsimplify.mx.Bin) and out.op in ("add", "sub"):
+            out = out.a
+        return out
+
+    monkeypatch.setattr(matrixsimplify._Simplifier, "sum", wrong)
+    sol = solve(PROBLEMS / "hw1.yaml")
+    forms = sol.matrix.forms
+    assert all(f.verified for f in forms.values())
+    assert forms["b2"].source == "composed" and forms["b2"].text == "∂L/∂b2 = y − t"
+    # the wrong candidate itself was evaluated and refused
+    d = forms["b2"].parts[1]
+    names = matrixforms._Names(sol.output, True)
+    bad = matrixforms._checked("b2", matrixsimplify.simplify(d), sol.gradients["b2"], names,
+                               "∂L/∂b2", "simplified")
+    assert bad.text == "∂L/∂b2 = y" and not bad.verified
+
+
+def test_sympy_is_not_asked_about_elementwise_functions():
+    from gradcalc.solution import matrixsympy
+    sol, _ = values("mc_logistic")
+    assert all(f.source != "sympy-matrix" for f in sol.matrix.forms.values())
+    assert not matrixsympy.SUPPORTED >= {"sigmoid"}
