@@ -61,6 +61,16 @@ loss: {type: mse, scale: 0.5}
 optimizer: {type: sgd, lr: 0.1}
 """,
     "hw1 single example": (PROBLEMS / "hw1_sgd.yaml").read_text(),
+    # three layers: both hidden activations' VJPs are written over the affine VJP's dL/dh
+    "spiral relu/tanh/linear + cross-entropy + l2": """data: {generate: spiral, n: 20, classes: 3, seed: 2}
+layers:
+  - {width: 9, activation: relu, init: {type: he, seed: 0}}
+  - {width: 6, activation: tanh, init: {type: xavier, seed: 3}}
+  - {width: 3, activation: linear, init: {type: xavier, seed: 1}}
+loss: cross_entropy
+regularization: {l2: 0.01}
+optimizer: {type: sgd, lr: 0.5}
+""",
 }
 
 
