@@ -44,6 +44,8 @@ class FastNet:
         self.l2 = problem.l2
         self._l2 = ops.get("l2")
         self._add = ops.get("add")
+        # the l2 VJP's factor 2λ·g at the seed g = 1: the same for every batch
+        self._l2_factor = l2_factor(np.ones(()), self.l2) if self.l2 else None
 
     def loss_and_grads(self, params: list[np.ndarray], x: np.ndarray, loss_attrs: dict,
                        want_grads: bool = True, out: list | None = None):
@@ -85,7 +87,7 @@ class FastNet:
         # backward: seed dL/dL = 1, then the reverse of the forward order
         g = np.ones(L.shape)                # L is a float64 array: ones_like(L), faster
         reg: list[Any] = [None] * self.n_layers          # the regularizer's part of dL/dW_i
-        factor = l2_factor(g, self.l2) if fused else None
+        factor = self._l2_factor if fused else None
         if self.l2 and not fused:
             gL, gR = self._add.vjp(g, L, L_data, R)
             for j, gw in enumerate(self._l2.vjp(_arr(gR, R.shape), R, *Ws, lam=self.l2)):
