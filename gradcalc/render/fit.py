@@ -120,5 +120,5 @@ def _height(t: Table) -> int:
 def fit(tables, width: int) -> list[Table]:
     """Each table as it is when it fits in `width` cells, else wrapped at its spaces (or
     stacked) so that the console never has to cut a word."""
-    from rich.cells import cell_len
+    from gradcalc.render.plain import cell_len     # rich.cells.cell_len, lighter
     return [fit_table(t, width, cell_len) for t in tables]

@@ -2,7 +2,10 @@
 prints for them there (box SIMPLE_HEAVY), without importing rich's console (≈ 20 ms at start-up).
 
 Only rich's cell-width and line-breaking helpers are used (rich.cells, rich._wrap, rich._ratio),
-so wide (CJK) characters and word wrapping follow rich exactly; the layout below follows
+so wide (CJK) characters and word wrapping follow rich exactly, and only when needed: text whose
+characters are all one cell wide in every Unicode table of rich is measured here (cell_len), a
+line that fits is not divided, and columns that fit are not reduced, so that the usual tables
+print without importing rich at all (≈ 3 ms of a short command); the layout below follows
 rich.table.Table (column measurement, collapsing of columns that are too wide, padding, title
 and caption wrapped at the table's width).  render() returns None for anything it does not
 reproduce (control characters, tiny widths, a table wider than the console); the caller then
@@ -15,19 +18,75 @@ from __future__ import annotations
 _SPECIAL = frozenset(chr(c) for c in (*range(0, 10), *range(11, 32), *range(0x7F, 0xA0),
                                       0x2028, 0x2029))
 
+# characters one cell wide in every Unicode version rich has tables for (tests/render/
+# test_plain.py checks each against rich): rich's own single-cell ranges (Latin, Greek and
+# Cyrillic, box drawing, Braille), phonetic super/subscripts (ᵀ ᵢ), punctuation (– — … ′),
+# super/subscripts (⁽¹⁾ ₁), letterlike symbols (ℓ), arrows, mathematical operators (∂ − ⊙ ≈),
+# Latin Extended-C (ⱼ), ✓ ✗ and 𝟙
+_NARROW = frozenset(chr(c) for a, b in (
+    (0x20, 0x7E), (0xA0, 0xAC), (0xAE, 0x2FF), (0x370, 0x482), (0x1D00, 0x1DBF),
+    (0x2010, 0x2027), (0x2030, 0x205E), (0x2070, 0x209C), (0x2100, 0x214F), (0x2190, 0x22FF),
+    (0x2500, 0x25FC), (0x2713, 0x2713), (0x2717, 0x2717), (0x2800, 0x28FF), (0x2C60, 0x2C7F),
+    (0x1D7D9, 0x1D7D9)) for c in range(a, b + 1))
+
+
+def cell_len(text: str) -> int:
+    """rich.cells.cell_len(text), importing rich only for characters outside _NARROW."""
+    if _NARROW.issuperset(text):
+        return len(text)
+    from rich.cells import cell_len as rich_cell_len
+    return rich_cell_len(text)
+
+
+def _set_cell_size(text: str, width: int) -> str:
+    from rich.cells import set_cell_size
+    return set_cell_size(text, width)
+
+
+def _divide_line(line: str, width: int) -> list[int]:
+    """rich._wrap.divide_line(line, width, fold=True): where rich breaks a line (a line that
+    fits: nowhere), worked out here when every character is one cell wide."""
+    if cell_len(line) <= width:
+        return []
+    if not _NARROW.issuperset(line):
+        from rich._wrap import divide_line
+        return divide_line(line, width, fold=True)
+    import re
+    breaks, used = [], 0          # used: the cells taken on the current line
+    # a word is rich's: its leading (first word only) and trailing spaces included
+    for m in re.finditer(r"\s*\S+\s*", line):
+        start, word = m.start(), m.group()
+        length = len(word.rstrip())
+        if length <= width - used:                    # fits on this line
+            used += len(word)
+        elif length > width:       # fits on no line: cut into pieces of `width` characters,
+            cuts = range(start, start + len(word), width)    # each on a line of its own;
+            breaks += [c for c in cuts if c]                 # the last one goes on
+            used = start + len(word) - cuts[-1]
+        elif used and start:                          # starts the next line
+            breaks.append(start)
+            used = len(word)
+    return breaks
+
+
+def _ratio_reduce(total: int, ratios: list[int], maximums: list[int], values: list[int]):
+    from rich._ratio import ratio_reduce
+    return ratio_reduce(total, ratios, maximums, values)
+
 
 def render(tables, title: str | None, width: int) -> str | None:
     """The text rich would print for `tables` (render.tables.Table) on a console `width`
     cells wide that is not a terminal, or None when this module does not reproduce it."""
     try:
-        from rich._ratio import ratio_reduce
-        from rich._wrap import divide_line
-        from rich.cells import cell_len, set_cell_size
+        return _render(tables, title, width)
     except ImportError:          # another rich: let rich itself do it
         return None
+
+
+def _render(tables, title: str | None, width: int) -> str | None:
     if width < 10:
         return None
-    tools = (cell_len, set_cell_size, divide_line, ratio_reduce)
+    tools = (cell_len, _set_cell_size, _divide_line, _ratio_reduce)
     texts = [title or ""]
     for t in tables:
         texts += [t.title or "", t.note or "", *t.columns, *(c for row in t.rows for c in row)]
@@ -52,7 +111,7 @@ def _wrap(text: str, width: int, justify: str | None, tools) -> list[str]:
     cell_len, set_cell_size, divide_line, _ = tools
     out = []
     for line in text.split("\n"):
-        offsets = divide_line(line, width, fold=True)
+        offsets = divide_line(line, width)
         bounds = [0, *offsets, len(line)]
         pieces = [line[a:b] for a, b in zip(bounds, bounds[1:])]
         for piece in pieces:

@@ -108,3 +108,46 @@ def test_width_is_rich_s():
     assert console._plain_width(33) == 33
     # COLUMNS, then the terminal size of stdin, stdout or stderr, then 80 (rich.console.size)
     assert console._plain_width(None) == console.make_console(io.StringIO()).width
+
+
+def test_narrow_characters_are_one_cell_in_every_unicode_version_of_rich():
+    # plain.cell_len counts these as one cell each without asking rich: rich must agree, under
+    # every Unicode version it has a table for (the UNICODE_VERSION environment variable)
+    from rich.cells import cell_len as rich_cell_len, get_character_cell_size
+    from rich._unicode_data._versions import VERSIONS
+    from gradcalc.render.plain import _NARROW, cell_len
+    assert len(_NARROW) > 2000
+    for version in ("auto", "latest", *VERSIONS):
+        wide = [c for c in _NARROW if get_character_cell_size(c, version) != 1]
+        assert not wide, (version, wide[:10])
+    text = "".join(sorted(_NARROW))
+    assert cell_len(text) == rich_cell_len(text) == len(text)
+    # outside the set rich measures: wide, zero-width and combining characters
+    for s in ("参数", "a\u0302", "x\u200bz", "\u231a", "∂L/∂W₁ = δ₁·xᵀ ✓", ""):
+        assert cell_len(s) == rich_cell_len(s), s
+
+
+def test_a_solve_piped_imports_nothing_of_rich(tmp_path):
+    # hw1's tables (σ, ∂, −, ⊙, ᵀ, ✓ …) are measured without rich and no line needs breaking
+    import subprocess
+    import sys
+    code = ("import sys; from gradcalc.cli import cli\n"
+            "try:\n    cli.main(['solve', 'problems/hw1.yaml', '--method', 'autograd'])\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'), file=sys.stderr)")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       env={**__import__("os").environ, "COLUMNS": "100"})
+    assert "Backward pass" in p.stdout
+    assert p.stderr.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_line_breaks_are_rich_s(seed):
+    from rich._wrap import divide_line
+    from gradcalc.render.plain import _divide_line
+    rng = random.Random(seed)
+    letters = list("abc xyz    0.5e-3") + list("∂↔≈✓−·⁽⁾ᵢⱼ₁σ×…—ᵀ") + ["参", "\u0302"]
+    for _ in range(3000):
+        text = "".join(rng.choice(letters) for _ in range(rng.randint(0, 90)))
+        width = rng.randint(1, 40)
+        assert _divide_line(text, width) == divide_line(text, width, fold=True), (text, width)
