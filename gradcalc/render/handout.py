@@ -6,7 +6,7 @@ import html
 import numpy as np
 
 from gradcalc.render.gradetext import md_text
-from gradcalc.render.i18n import pick
+from gradcalc.render.i18n import in_out_words, is_network, pick
 from gradcalc.render import fmt
 
 WORDS = {
@@ -24,6 +24,7 @@ WORDS = {
                      "accepted, entry by entry; give at least {digits} significant digits.",
         "sigfigs": "Give every entry to {n} significant figures.",
         "layout": "A gradient has the shape of its parameter (W is out × in).",
+        "layout_expr": "A gradient has the shape of its quantity.",
         "handin": "How to hand in",
         "handin_text": "Fill in this answer file (YAML) and hand it in.",
         "personal": "Every student has different numbers: compute with yours.",
@@ -46,6 +47,7 @@ WORDS = {
                      "请至少保留 {digits} 位有效数字。",
         "sigfigs": "每个元素保留 {n} 位有效数字。",
         "layout": "梯度与对应参数形状相同（W 为 输出 × 输入）。",
+        "layout_expr": "梯度与对应的量形状相同。",
         "handin": "提交方式",
         "handin_text": "填写下面的答案文件（YAML）后提交。",
         "personal": "每位同学的数值各不相同，请用你自己的数值计算。",
@@ -124,7 +126,12 @@ def given_blocks(problem, lang: str, solution=None) -> list:
         blocks.append(("h2", w["steps"]))
         blocks.append(("code", "\n".join(f"{name} = {to_text(node)}" for name, node in problem.steps), ""))
         blocks.append(("h2", w["values"]))
-        blocks.append(("p", ", ".join(f"{k} = {given_number(v)}" for k, v in problem.values.items())))
+        numbers = [(k, v) for k, v in problem.values.items() if np.ndim(v) == 0]
+        if numbers:
+            blocks.append(("p", ", ".join(f"{k} = {given_number(v)}" for k, v in numbers)))
+        # vectors and matrices (issue 15's expression problems) as arrays, like a network's
+        blocks += [("math", k, np.asarray(v, dtype=float)) for k, v in problem.values.items()
+                   if np.ndim(v) > 0]
         return blocks
     blocks.append(("h2", w["given"]))
     leaves = leaf_values(problem)
@@ -186,8 +193,14 @@ def questions_block(questions, refs: dict, output: str, lang: str) -> tuple:
     return ("table", ["#", w["answer"], w["shape"], w["points"]], rows, ["num", "text", "text", "num"])
 
 
-def tolerance_note(questions, lang: str) -> str:
+def tolerance_note(questions, lang: str, problem=None) -> str:
+    """How answers are judged, and the problem's own shape rule (as `gradcalc template` states
+    it): W is out × in, in × out under `layout: in_out`, no W for an expression problem."""
     w = words(lang)
+    if problem is not None and not is_network(problem):
+        layout = w["layout_expr"]
+    else:
+        layout = in_out_words(problem, w["layout"])
     kinds = {(q.atol, q.rtol, getattr(q, "sigfigs", None)) for q in questions}
     if len(kinds) == 1:
         atol, rtol, sigfigs = kinds.pop()
@@ -196,8 +209,8 @@ def tolerance_note(questions, lang: str) -> str:
         else:
             digits = max(3, int(np.ceil(-np.log10(max(rtol, 1e-12)))) + 2)
             text = w["tolerance"].format(atol=fmt.num(atol, 6), rtol=fmt.num(rtol, 6), digits=digits)
-        return text + " " + w["layout"]
-    return w["layout"]
+        return text + " " + layout
+    return layout
 
 
 def answer_file_text(student: str, name: str, questions, refs: dict) -> str:
@@ -236,7 +249,7 @@ def handout_blocks(variant, questions, refs: dict, output: str, lang: str = "en"
     blocks += given_blocks(p, lang, solution)
     blocks.append(("h2", w["questions"]))
     blocks.append(questions_block(questions, refs, output, lang))
-    blocks.append(("note", tolerance_note(questions, lang)))
+    blocks.append(("note", tolerance_note(questions, lang, p)))
     blocks.append(("h2", w["handin"]))
     blocks.append(("p", w["handin_text"] + (" " + w["personal"] if personal else "")))
     blocks.append(("code", answer_file_text(variant.student, name, questions, refs), "yaml"))
