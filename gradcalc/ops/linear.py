@@ -141,7 +141,11 @@ ACTIVATIONS["softmax"] = "softmax"
 def l2_value(Ws, lam) -> float:
     """λ·Σ‖W‖² as a float: one sum of squares per matrix, added left to right (the l2 op's value;
     the training fast path calls it directly)."""
-    return lam * sum(float((as_float(W) ** 2).sum()) for W in Ws)
+    total = 0
+    for W in Ws:                # W·W and add.reduce: the products and the sum of np.sum(W ** 2)
+        W = as_float(W)
+        total += float(np.add.reduce(np.multiply(W, W), axis=None))
+    return lam * total
 
 
 def l2_factor(g, lam):

@@ -235,7 +235,7 @@ def _pack(arrays) -> np.ndarray:
 
 def _sum_of_squares(flat: np.ndarray, work: np.ndarray) -> float:
     np.multiply(flat, flat, out=work)
-    return float(work.sum())
+    return float(np.add.reduce(work, axis=None))      # work.sum() without its wrapper
 
 
 def global_norm(grads) -> float:
