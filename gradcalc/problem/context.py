@@ -1,7 +1,6 @@
 """The validation context: errors with file, field and line, and the value checks all sections share."""
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any
 
@@ -31,6 +30,7 @@ class ValidationContext:
             raise self.error(path, f"expected a mapping ({what}), got {value_kind(mapping)}")
         for key in mapping:
             if not isinstance(key, str) or key not in allowed:
+                import difflib    # on the error path only (start-up time)
                 hint = difflib.get_close_matches(str(key), list(allowed), n=1)
                 tip = (f" (did you mean '{hint[0]}'?)" if hint
                        else f" (expected one of: {', '.join(dict.fromkeys(allowed))})")
@@ -144,6 +144,7 @@ def _describe(a: np.ndarray) -> str:
 
 def unknown_message(what: str, name: Any, known) -> str:
     names = sorted(known)
+    import difflib    # on the error path only (start-up time)
     hint = difflib.get_close_matches(str(name), names, n=1)
     tip = f" (did you mean '{hint[0]}'?)" if hint else ""
     return f"unknown {what} '{name}'{tip}; expected one of: {', '.join(names)}"

@@ -1,8 +1,6 @@
 """Expression problems: named steps parsed into expression trees, every variable defined before use."""
 from __future__ import annotations
 
-import difflib
-
 import numpy as np
 
 from gradcalc import ops
@@ -81,6 +79,7 @@ def expression_problem(ctx: ValidationContext, doc: dict, title: str) -> Express
             if var not in defined and var not in CONSTANTS:
                 later = [n for n, _, _ in items if n == var]
                 why = "is used before its step is defined" if later else "is not defined"
+                import difflib    # on the error path only (start-up time)
                 hint = difflib.get_close_matches(var, sorted(defined), n=1)
                 tip = f" (did you mean '{hint[0]}'?)" if hint else ""
                 raise ctx.error(path, f"variable '{var}' {why}; give it under 'values'{tip}")

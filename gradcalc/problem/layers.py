@@ -1,7 +1,6 @@
 """Layer validation: the type, activation and counts of any layer; typed conv/pool/flatten/rnn layers."""
 from __future__ import annotations
 
-import difflib
 import math
 
 import numpy as np
@@ -47,6 +46,7 @@ def refuse_typed_keys(ctx: ValidationContext, raw: dict, path) -> None:
             raise ctx.error(path + (key,), f"'{key}' belongs to {', '.join(kinds)} layers; this "
                                            f"layer has no 'type', so it is dense (add e.g. "
                                            f"type: {kinds[0]})")
+        import difflib    # on the error path only (start-up time)
         if difflib.get_close_matches(str(key), ["type"], n=1) and \
                 not difflib.get_close_matches(str(key), list(LAYER_KEYS), n=1):
             raise ctx.error(path + (key,), f"unknown key '{key}' in layer {path[1]} "
