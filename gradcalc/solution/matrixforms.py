@@ -295,8 +295,10 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
                           parts=(lhs, mx.Num(0.0), [], names.network))
     sympy_term = names.sympy_term(name) if isinstance(names, _FormNames) else None
     algebra = getattr(names, "inliner", None) is not None      # an expression problem
-    return pick([("sympy-matrix", sympy_term), ("simplified", simplify(d, algebra)),
-                 ("composed", d)],
+    simple = simplify(d, algebra)
+    if simple.text() == d.text():          # nothing to simplify: it is the composed form
+        simple = None
+    return pick([("sympy-matrix", sympy_term), ("simplified", simple), ("composed", d)],
                 lhs, name, want, names)
 
 
