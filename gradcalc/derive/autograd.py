@@ -1,8 +1,10 @@
 """Reverse-mode autograd: nodes record their inputs, backward walks them in reverse order."""
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +16,8 @@ from gradcalc.errors import DomainError
 class Node:
     """One value of the graph: a leaf (input, parameter, constant) or an operation's output."""
 
-    __slots__ = ("name", "op", "inputs", "attrs", "value", "role", "formula", "field", "grad")
+    __slots__ = ("name", "op", "inputs", "attrs", "value", "role", "formula", "field", "grad",
+                 "saved")
 
     def __init__(self, name, op, inputs, attrs, value, role, formula="", field=()):
         self.name = name
@@ -26,6 +29,7 @@ class Node:
         self.formula = formula
         self.field = field
         self.grad = None
+        self.saved = None       # what the op's forward_saving kept for its vjp_saved
 
     def __repr__(self) -> str:
         return f"Node({self.name}={self.value!r})"
@@ -107,6 +111,7 @@ class Graph:
         self.file = file
         self.check_domain = check_domain
         self.source = source      # yamlio.Located of the problem file: gives domain errors a line
+        self._pending = None      # inside forward_pass(): the op nodes whose values are unchecked
 
     def leaf(self, name, value, role):
         node = Node(name, None, [], {}, np.asarray(value, dtype=float), role, name)
@@ -117,20 +122,68 @@ class Graph:
     def apply(self, op_name, inputs, name, attrs, formula, field):
         op = ops.get(op_name)
         xs = [n.value for n in inputs]
+        pending = self._pending
         if self.check_domain and op.check is not None:
             problem = op.check(*xs)
-            if problem:
+            if problem:     # (in forward_pass, an earlier non-finite step is refused first)
                 raise self._domain(name, field, f"{problem} (got {_short(xs)})")
-        with np.errstate(all="ignore"):
-            value = np.asarray(op.forward(*xs, **attrs), dtype=float)
-        # a finite sum means every entry is finite (one reduction, no mask); else look closer
-        if self.check_domain and not np.isfinite(np.add.reduce(value, axis=None)) \
-                and not np.all(np.isfinite(value)):
-            raise self._domain(name, field, f"{op.name} gives a non-finite value (got {_short(xs)})")
+        if pending is None:             # outside forward_pass(): its own errstate and check
+            with np.errstate(all="ignore"):
+                value = self._forward(op, xs, attrs)
+        else:                           # inside it: the pass holds errstate (see forward_pass)
+            value = self._forward(op, xs, attrs)
+        saved = None
+        if type(value) is tuple:        # an op's forward_saving: (value, what its VJP reuses)
+            value, saved = value
+        value = np.asarray(value, dtype=float)
         node = Node(name, op_name, list(inputs), attrs, value, "op", formula, field)
+        node.saved = saved
+        if self.check_domain:
+            if pending is None:
+                self._check_finite(node)
+            else:
+                pending.append(node)
         self.nodes.append(node)
         self.by_name[name] = node
         return node
+
+    @staticmethod
+    def _forward(op, xs, attrs):
+        if op.forward_saving is not None:
+            return op.forward_saving(*xs, **attrs)
+        return op.forward(*xs, **attrs)
+
+    def _check_finite(self, node):
+        value = node.value
+        # a finite sum means every entry is finite (one reduction, no mask); else look closer
+        if not np.isfinite(np.add.reduce(value, axis=None)) and not np.all(np.isfinite(value)):
+            xs = [n.value for n in node.inputs]
+            raise self._domain(node.name, node.field,
+                               f"{ops.get(node.op).name} gives a non-finite value (got {_short(xs)})")
+
+    @contextmanager
+    def forward_pass(self):
+        """Build inside one errstate, checking the forward values once at the end (one BLAS dot
+        per step, see _finite) with the outcome of checking after every step: the first
+        non-finite step is refused, with the same message, and before any later error."""
+        self._pending = []
+        try:
+            with np.errstate(all="ignore"):
+                yield self
+            self._check_pending()
+        except BaseException:
+            # a step failed (a domain check, a forward on inf): had every step been checked as
+            # it was made, an earlier non-finite one would have been refused before it
+            self._check_pending()
+            raise
+        finally:
+            self._pending = None
+
+    def _check_pending(self):
+        pending, self._pending = self._pending, []
+        if pending and not _finite([n.value for n in pending]):
+            for node in pending:        # in creation order: the first non-finite step
+                self._check_finite(node)
 
     def _domain(self, name, field, message):
         from gradcalc.problem.yamlio import field_name
@@ -155,32 +208,38 @@ class Graph:
     def _all_finite(self) -> bool:
         """Every gradient a non-constant node holds is finite (an entry that was ever inf stays
         inf or becomes NaN as more is added, so this sees every overflow of the sweep)."""
-        total = 0.0
-        for node in self.nodes:
-            if node.grad is not None and node.role != "const":
-                total += float(np.add.reduce(node.grad, axis=None))
-        return bool(np.isfinite(total))     # a sum that overflows only costs the second sweep
+        # a sum of squares that overflows only costs the second sweep
+        return _finite([node.grad for node in self.nodes
+                        if node.grad is not None and node.role != "const"])
 
     def _sweep(self, output: Node, record: bool, check: bool) -> list[Step]:
-        for node in self.nodes:
+        nodes = self.nodes
+        for node in nodes:
             node.grad = None
         output.grad = np.ones_like(output.value)
         steps: list[Step] = []
-        index = {id(n): i for i, n in enumerate(self.nodes)}
-        for node in reversed(self.nodes[: index[id(output)] + 1]):
+        for node in reversed(nodes[: nodes.index(output) + 1]):   # (index: by identity)
             if node.op is None or node.grad is None:
                 continue
             op = ops.get(node.op)
             xs = [n.value for n in node.inputs]
-            grads = op.vjp(node.grad, node.value, *xs, **node.attrs)
+            if node.saved is not None:
+                grads = op.vjp_saved(node.grad, node.value, node.saved, *xs, **node.attrs)
+            else:
+                grads = op.vjp(node.grad, node.value, *xs, **node.attrs)
             if len(grads) != len(xs):
                 raise RuntimeError(f"the VJP of '{op.name}' returned {len(grads)} gradients "
                                    f"for {len(xs)} inputs")
-            for inp, g in zip(node.inputs, grads):
+            for i, (inp, g) in enumerate(zip(node.inputs, grads)):
                 g = np.asarray(g, dtype=float)
                 if g.shape != inp.value.shape:
                     g = g.reshape(inp.value.shape)
-                inp.grad = g.copy() if inp.grad is None else inp.grad + g
+                if inp.grad is not None:
+                    inp.grad = inp.grad + g
+                elif _own(g, node, xs, grads, i):
+                    inp.grad = g        # made by the VJP for this input alone: no copy needed
+                else:
+                    inp.grad = g.copy()
                 # an overflowing gradient is refused as an overflowing forward value is (NaN is
                 # left: an undefined derivative, such as ∂(a^b)/∂b for a < 0, is reported)
                 if check and inp.role != "const" and np.isinf(inp.grad).any():
@@ -222,6 +281,37 @@ class Graph:
         return out
 
 
+def _own(g, node, xs, grads, i) -> bool:
+    """`g` (the i-th gradient a VJP returned) is a new array no one else holds: it owns its data
+    and is not the upstream gradient, the node's value, an input value or another gradient of
+    the same call.  A graph never changes a gradient in place (it accumulates with a + b), so
+    such an array can be kept without a copy; anything else (g itself, a view, a reshape) is
+    copied, so that no two nodes share one gradient array."""
+    if g.base is not None or g is node.grad or g is node.value:
+        return False
+    for x in xs:
+        if g is x:
+            return False
+    for j, other in enumerate(grads):
+        if j != i and g is other:
+            return False
+    return True
+
+
+_dot = np.dot
+
+
+def _finite(arrays) -> bool:
+    """True when every entry of every float array is finite: one BLAS dot per array (the sum of
+    squares is inf or NaN when an entry is).  False also when the sum overflows (entries beyond
+    about 1e154): a false alarm that the caller settles entry by entry."""
+    total = 0.0
+    for a in arrays:
+        r = a.reshape(-1)
+        total += _dot(r, r)
+    return math.isfinite(total)
+
+
 def _short(xs) -> str:
     parts = []
     for x in xs:
@@ -237,6 +327,7 @@ def run(problem, values: dict | None = None, record: bool = True) -> tuple[Graph
     """Build the graph of `problem`, run backward; returns (graph, output node, steps)."""
     from gradcalc.graph.network import build
     graph = Graph(problem.file, source=getattr(problem, "source", None))
-    out = build(problem, graph, values)
+    with graph.forward_pass():
+        out = build(problem, graph, values)
     steps = graph.backward(out, record=record)
     return graph, out, steps

@@ -1,6 +1,8 @@
 """Convolution ops (conv1d, conv2d): im2col forward, correlation/col2im VJP, the SymPy definition."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gradcalc.ops import matrix as mx
@@ -57,7 +59,7 @@ def _cols(win, nd):
     position.  The copy keeps the output positions innermost (long contiguous runs)."""
     N, C, So, K = win.shape[0], win.shape[1], win.shape[2:2 + nd], win.shape[2 + nd:]
     order = (0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd))
-    return win.transpose(order).reshape(N, C * int(np.prod(K)), int(np.prod(So)))
+    return win.transpose(order).reshape(N, C * math.prod(K), math.prod(So))
 
 
 def _col2im(dcols, spatial, stride, nd):
@@ -78,27 +80,49 @@ def _col2im(dcols, spatial, stride, nd):
     return acc
 
 
+SAVE_MAX = 1 << 20      # an im2col matrix of more entries (8 MB) is recomputed, not kept
+
+
 def _conv_forward(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
+    return _conv_forward_saving(W, x, b, nd=nd, stride=stride, padding=padding, flip=flip,
+                                batch=batch)[0]
+
+
+def _conv_forward_saving(W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
+    """(the output, (im2col matrix, padded input shape) for the VJP, or None when large)."""
     W, x, b = as_float(W), as_float(x), as_float(b)
     Wc, xc, bc, plain = conv_canon(W, x, b, nd, batch)
     Wk = _flip(Wc, nd) if flip else Wc     # flip: the mathematical convolution
-    win, _ = _conv_windows(xc, Wk.shape[2:], stride, padding, nd)
+    win, padded = _conv_windows(xc, Wk.shape[2:], stride, padding, nd)
+    cols = _cols(win, nd)
     # out[n, o, p] = Σ_c Σ_k W[o, c, k] · x[n, c, p·stride + k]: one matrix product (im2col)
-    out = Wk.reshape(Wk.shape[0], -1) @ _cols(win, nd)                 # (N, O, P)
+    out = Wk.reshape(Wk.shape[0], -1) @ cols                             # (N, O, P)
     out += bc[:, None]
     out = out.reshape(out.shape[:2] + win.shape[2:2 + nd])
-    return _conv_uncanon(out, x.ndim, nd, batch, plain)
+    saved = (cols, padded) if cols.size <= SAVE_MAX else None
+    return _conv_uncanon(out, x.ndim, nd, batch, plain), saved
 
 
 def _conv_vjp(g, out, W, x, b, *, nd, stride=1, padding=0, flip=False, batch=False):
+    return _conv_vjp_saved(g, out, None, W, x, b, nd=nd, stride=stride, padding=padding,
+                           flip=flip, batch=batch)
+
+
+def _conv_vjp_saved(g, out, saved, W, x, b, *, nd, stride=1, padding=0, flip=False,
+                    batch=False):
+    """The VJP; `saved` is the forward's (im2col matrix, padded shape), or None: recomputed."""
     W, x, b = as_float(W), as_float(x), as_float(b)
     Wc, xc, bc, plain = conv_canon(W, x, b, nd, batch)
     Wk = _flip(Wc, nd) if flip else Wc
     K = Wk.shape[2:]
-    win, padded = _conv_windows(xc, K, stride, padding, nd)
-    N, C, O, So = xc.shape[0], xc.shape[1], Wk.shape[0], win.shape[2:2 + nd]
+    if saved is None:
+        win, padded = _conv_windows(xc, K, stride, padding, nd)
+        cols = _cols(win, nd)                     # (N, C·k…, P)
+    else:
+        cols, padded = saved
+    N, C, O = xc.shape[0], xc.shape[1], Wk.shape[0]
+    So = tuple((s - k) // stride + 1 for s, k in zip(padded[2:], K))
     G = as_float(g).reshape(N, O, -1)             # the upstream gradient, (N, O, P)
-    cols = _cols(win, nd)                         # (N, C·k…, P)
     # ∂L/∂W: the correlation of the input with the upstream gradient
     dWk = (G[0] @ cols[0].T if N == 1 else np.tensordot(G, cols, axes=((0, 2), (0, 2))))
     dWk = dWk.reshape(Wk.shape)
@@ -201,12 +225,19 @@ def _conv_op(name, nd, sample, attrs_sample):
     def sym(W, x, b, **a):
         return _conv_sym(W, x, b, nd=nd, **a)
 
+    def forward_saving(W, x, b, **a):
+        return _conv_forward_saving(W, x, b, nd=nd, **a)
+
+    def vjp_saved(g, out, saved, W, x, b, **a):
+        return _conv_vjp_saved(g, out, saved, W, x, b, nd=nd, **a)
+
     return register(Op(name, 3, forward, vjp, sym, f"W ⋆ x + b ({name})", "{0} ⋆ {1} + {2}",
                        ("the input patch of each output: ∂L/∂W = {1} ⋆ upstream (correlation)",
                         "{0}: ∂L/∂x = upstream ∗ rot180({0}) (full convolution)",
                         "1: ∂L/∂b = Σ upstream"),
                        local=_conv_local, sample=sample, attrs_sample=attrs_sample,
-                       matrix=lambda site: _conv_matrix(site, nd)))
+                       matrix=lambda site: _conv_matrix(site, nd),
+                       forward_saving=forward_saving, vjp_saved=vjp_saved))
 
 
 _conv_op("conv2d", 2,

@@ -1,6 +1,7 @@
 """Pooling ops (max and average, 1-D and 2-D) and flatten, the reshape from feature maps to a vector."""
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -14,12 +15,14 @@ from gradcalc.ops.registry import Op, register
 # whatever comes before them (channels, a batch).
 # Each window offset (row-major) is one strided view of x: the loops run over the size**nd
 # offsets of a window, never over the windows themselves.
-def _pool_offsets(shape, nd, size, stride) -> list:
-    """For every window offset, the index of the entries at that offset of every window."""
+@functools.lru_cache(maxsize=256)
+def _pool_offsets(shape, nd, size, stride) -> tuple:
+    """For every window offset, the index of the entries at that offset of every window
+    (cached: a graph pools the same shapes again and again; the result is immutable)."""
     s = stride or size
     So = tuple((n - size) // s + 1 for n in shape[len(shape) - nd:])
-    return [(Ellipsis,) + tuple(slice(o, o + s * (n - 1) + 1, s) for o, n in zip(off, So))
-            for off in itertools.product(range(size), repeat=nd)]        # row-major
+    return tuple((Ellipsis,) + tuple(slice(o, o + s * (n - 1) + 1, s) for o, n in zip(off, So))
+                 for off in itertools.product(range(size), repeat=nd))   # row-major
 
 
 def _first_argmax(x, where):
@@ -51,14 +54,16 @@ def _maxpool_vjp(g, out, x, *, nd, size=2, stride=None):
         best = out if type(out) is np.ndarray and out.dtype == np.float64 and \
             out.shape == x[where[0]].shape else _maxpool_forward(x, nd=nd, size=size, stride=stride)
         if np.isfinite(np.add.reduce(best, axis=None)):   # (a NaN window: the loop below)
-            free = np.ones(best.shape, dtype=bool)        # no maximum taken yet
+            best = best.copy()                # a taken maximum becomes NaN: it matches no more
             dx = np.zeros(x.shape)
             g = np.broadcast_to(g, best.shape)
-            for w in where:                   # row-major offsets: the first maximum wins a tie
-                hit = x[w] == best
-                hit &= free
-                free ^= hit
+            hit = np.empty(best.shape, dtype=bool)
+            last = len(where) - 1
+            for j, w in enumerate(where):     # row-major offsets: the first maximum wins a tie
+                np.equal(x[w], best, out=hit)
                 np.copyto(dx[w], g, where=hit)      # = np.where(hit, g, 0.0) into the zeros
+                if j < last:
+                    np.copyto(best, np.nan, where=hit)
             return (dx,)
     _, arg = _first_argmax(x, where)
     dx = np.zeros(x.shape)
