@@ -8,7 +8,6 @@ import numpy as np
 from gradcalc import ops
 from gradcalc.graph.gated import gated_layer, gated_names
 from gradcalc.graph.normgraph import add_residual, norm_layer_graph, norm_names, residual_names
-from gradcalc.ops.exprarray import out_shape
 from gradcalc.problem.gatedlayers import GATED_TYPES
 from gradcalc.problem.model import CONSTANTS, ExpressionProblem, NetworkProblem, Problem
 from gradcalc.problem.normlayers import NORM_TYPES
@@ -252,6 +251,7 @@ def _expression(p: ExpressionProblem, be: Backend, values: dict) -> Any:
         own = name or fresh()       # named after its inputs: t1, t2 … read bottom-up
         attrs = dict(node.attrs)      # sum(A, axis=0): {"axis": 0}
         ins = [shapes.get(c[1], ()) for c in children]
+        from gradcalc.ops.exprarray import out_shape     # expressions only (start-up time)
         shapes[own] = out_shape(node.op, ins, attrs)
         template = ops.get(node.op).formula
         if node.op == "mul" and all(ins):      # two arrays: the elementwise product, not A·B

@@ -1,6 +1,7 @@
 """The operation registry itself: the Op record, the registry and problem-file name tables, lookups."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -53,14 +54,66 @@ class Op:
         return self.vjp(np.ones_like(out), out, *xs, **attrs)
 
 
-REGISTRY: dict[str, Op] = {}
-ACTIVATIONS: dict[str, str] = {}   # activation name in problem files -> op name
-LOSSES: dict[str, str] = {}        # loss type in problem files -> op name
+class Table(dict):
+    """A table of the registry that is complete whenever it is walked or asked for a name it
+    lacks: the op families not imported yet are imported then (gradcalc/ops/__init__.py), so
+    that a problem imports only the families it uses (start-up time)."""
+
+    def __missing__(self, key):
+        _complete()
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+    def __contains__(self, key):
+        if not dict.__contains__(self, key):
+            _complete()
+        return dict.__contains__(self, key)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def _completed(method):        # the dict method, after every family is imported
+        def call(self, *args):
+            _complete()
+            return method(self, *args)
+        return call
+
+    __iter__ = _completed(dict.__iter__)
+    __len__ = _completed(dict.__len__)
+    __eq__ = _completed(dict.__eq__)
+    keys = _completed(dict.keys)
+    values = _completed(dict.values)
+    items = _completed(dict.items)
+    copy = _completed(dict.copy)
+    del _completed
+
+
+REGISTRY: dict[str, Op] = Table()
+ACTIVATIONS: dict[str, str] = Table()   # activation name in problem files -> op name
+LOSSES: dict[str, str] = Table()        # loss type in problem files -> op name
+FAMILY: dict[str, str] = {}             # op name -> the module that registered it
+COMPLETE: list = []     # gradcalc.ops puts here the function that imports the other families
+
+
+def _complete() -> None:
+    while COMPLETE:
+        COMPLETE.pop()()
 
 
 def register(op: Op) -> Op:
     REGISTRY[op.name] = op
+    FAMILY[op.name] = sys._getframe(1).f_globals.get("__name__", "")
     return op
+
+
+def order_by_family(modules: list[str]) -> None:
+    """Put the registry in the order of the families that registered its ops (and, within a
+    family, in the order of registration), whatever order the families were imported in."""
+    rank = {m: i for i, m in enumerate(modules)}
+    ordered = sorted(dict.items(REGISTRY), key=lambda kv: rank.get(FAMILY.get(kv[0]), len(rank)))
+    dict.clear(REGISTRY)
+    dict.update(REGISTRY, ordered)
 
 
 def get(name: str) -> Op:

@@ -7,7 +7,6 @@ import numpy as np
 
 from gradcalc import ops
 from gradcalc.problem.context import ValidationContext, freeze, unknown_message, value_kind
-from gradcalc.problem.expression import expression_problem
 from gradcalc.problem.layers import (dims_text, first_layer_type, layer_activation, layer_type,
                                      refuse_typed_keys, source_text, typed_layer)
 from gradcalc.problem.normlayers import apply_residuals, check_ids
@@ -53,6 +52,7 @@ def problem_from_located(loc) -> Problem:
         raise ctx.error(("title",), "expected a text title")
     if "expression" in doc:
         ctx.keys(doc, (), TOP_KEYS_EXPRESSION + TOP_KEYS_OTHER, "an expression problem")
+        from gradcalc.problem.expression import expression_problem   # (start-up time)
         return expression_problem(ctx, doc, str(title))
     if "layers" in doc:
         ctx.keys(doc, (), TOP_KEYS_NETWORK + TOP_KEYS_OTHER, "a network problem")
