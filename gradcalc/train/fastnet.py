@@ -22,10 +22,14 @@ class FastNet:
     """The network of a NetworkProblem evaluated with the registry's forward/VJP functions
     directly, without building a Node graph or recording steps.
 
-    It performs exactly the operations of `network.build` + `autograd.Graph.backward`, in the
-    same order (the regularizer's gradient is accumulated before the layer's own, as the graph
-    sweep does), so its gradients equal autograd.run's bit for bit (tests/train/test_train.py).
-    The registry functions are looked up once, here, not per call."""
+    It performs the arithmetic of `network.build` + `autograd.Graph.backward`, in the same order
+    (the regularizer's gradient is accumulated before the layer's own, as the graph sweep does),
+    so its gradients equal autograd.run's bit for bit (tests/train/test_train.py). Where the
+    graph's steps are exact no-ops or constants it takes shortcuts that leave every number as
+    it was: the identity activation is skipped, a scalar loss's L2 penalty is one value and one
+    factor 2λ·1 per network (ops.linear.l2_value / l2_factor, the l2 op's own code) instead of
+    the l2 and add ops, and a hidden activation's VJP is written over the affine VJP's new dL/dh
+    (`into=`). The registry functions are looked up once, here, not per call."""
 
     def __init__(self, problem):
         self.problem = problem
