@@ -72,10 +72,9 @@ class Group:
     def numbers(self, key: str, exprs: list, columns: np.ndarray) -> np.ndarray:
         """The float values of `exprs` (over the places) for every entry: (entries, len(exprs));
         non-finite where NumPy had no finite value."""
-        from sympy.utilities.lambdify import lambdify
         fn = self._fn.get(key)
         if fn is None:
-            fn = self._fn[key] = lambdify(self.places, exprs, modules="numpy")
+            fn = self._fn[key] = numpy_lambdify(self.places, exprs)
         n = len(self.ks)
         with np.errstate(all="ignore"):
             try:
@@ -88,6 +87,44 @@ class Group:
             except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError):
                 res = np.full((n, len(exprs)), np.nan)
         return res
+
+
+_NAMESPACE: dict = {}
+
+
+def numpy_lambdify(args: list, exprs: list):
+    """`lambdify(args, exprs, modules="numpy")`, the same printer and names, with two changes.
+
+    The arguments are renamed __0, __1 … (zero-padded, so their names sort as their positions)
+    before printing: lambdify would replace every argument whose name is not an identifier (our
+    places @0, @1 …) by a Dummy, one `xreplace` of the whole expression per argument (quadratic in
+    the number of places), and print a sum in the order of the Dummies' names, which come from
+    SymPy's process-wide counter: the summation order, hence the last digit of a value, depended
+    on what ran before.  Here it is fixed by the positions.  Names beginning with "__" are not
+    problem names (the loader refuses them), so no symbol of a form is mistaken for an argument.
+
+    And NumPy's names are copied from what NumPy has already loaded instead of SymPy's
+    `from numpy import *`, which loads every lazy NumPy sub-package (testing, f2py, random, ma …;
+    about 0.1 s of start-up) that printed code never calls."""
+    sp = sympy_module()
+    from sympy.printing.numpy import NumPyPrinter
+    from sympy.utilities.lambdify import lambdify
+    if not _NAMESPACE:
+        ns = {"I": 1j, "numpy": np}               # SymPy's NUMPY_DEFAULT, and `import numpy`
+        ns.update((k, np.__dict__[k]) for k in np.__all__ if k in np.__dict__)
+        ns.update((k, getattr(np.linalg, k)) for k in np.linalg.__all__)
+        ns["Heaviside"] = ns["heaviside"]         # SymPy's NUMPY_TRANSLATIONS
+        ns.setdefault("Abs", abs)
+        _NAMESPACE.update(ns)
+    from sympy.core.sorting import ordered
+    width = len(str(max(len(args) - 1, 0)))
+    rank = {a: r for r, a in enumerate(reversed(list(ordered(args))))}
+    names = [sp.Symbol(f"__{rank[a]:0{width}d}", **a.assumptions0) for a in args]
+    rename = dict(zip(args, names))
+    exprs = [e.xreplace(rename) if isinstance(e, sp.Basic) else e for e in exprs]
+    printer = NumPyPrinter({"fully_qualified_modules": False, "inline": True,
+                            "allow_unknown_functions": True, "user_functions": {}})
+    return lambdify(names, exprs, modules=[_NAMESPACE], printer=printer, docstring_limit=0)
 
 
 def group_entries(forms, known: dict, consts: set) -> list[Group]:
