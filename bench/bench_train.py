@@ -5,6 +5,8 @@ loop and PyTorch CPU (if installed) with its default thread count and with one t
     python bench/bench_train.py                 # 1000 epochs, allocator tuned as the CLI does
     python bench/bench_train.py --no-tune       # glibc defaults (see train.tune_allocator)
     python bench/bench_train.py --no-torch      # skip PyTorch
+    python bench/bench_train.py --tree /tmp/base    # the gradcalc of another checkout, e.g.
+                                                # `git worktree add /tmp/base <older commit>`
 
 Every figure is measured in this run, over --repeat rounds in which every method runs once
 (interleaved, so that load from other processes falls on all of them alike): the best wall time
@@ -25,7 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+def _tree(argv) -> str:
+    """--tree DIR (read before gradcalc is imported): the checkout whose gradcalc is timed."""
+    for i, arg in enumerate(argv):
+        if arg == "--tree" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--tree="):
+            return arg.split("=", 1)[1]
+    return str(Path(__file__).resolve().parents[1])
+
+
+sys.path.insert(0, _tree(sys.argv))
 
 from gradcalc.problem.load import parse_problem  # noqa: E402
 from gradcalc.train import loop as tr  # noqa: E402
@@ -191,6 +203,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-tune", action="store_true", help="keep glibc's malloc defaults")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    ap.add_argument("--tree", metavar="DIR", help="time the gradcalc of this checkout (a baseline "
+                    "worktree) with this benchmark's methods; default: this file's checkout")
     args = ap.parse_args()
     tuned = False if args.no_tune else tune_allocator()
     p = parse_problem(PROBLEM, "spiral-bench.yaml")
@@ -199,6 +213,8 @@ def main() -> None:
     print(f"spiral: {p.x.shape[0]} points, 2–100–3 relu, softmax CE, l2 {p.l2}, full batch, "
           f"{E} epochs, float64; allocator tuned: {tuned}; {os.cpu_count()} CPUs, "
           f"load average {load:.2f}")
+    import gradcalc
+    print(f"gradcalc timed: {Path(gradcalc.__file__).resolve().parent}")
 
     torch = None
     if not args.no_torch:
