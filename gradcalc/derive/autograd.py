@@ -127,16 +127,17 @@ class Graph:
             problem = op.check(*xs)
             if problem:     # (in forward_pass, an earlier non-finite step is refused first)
                 raise self._domain(name, field, f"{problem} (got {_short(xs)})")
+        forward = op.forward_saving or op.forward   # (value, what its VJP reuses) or value
         if pending is None:             # outside forward_pass(): its own errstate and check
             with np.errstate(all="ignore"):
-                value = self._forward(op, xs, attrs)
+                value = forward(*xs, **attrs)
         else:                           # inside it: the pass holds errstate (see forward_pass)
-            value = self._forward(op, xs, attrs)
+            value = forward(*xs, **attrs)
         saved = None
-        if type(value) is tuple:        # an op's forward_saving: (value, what its VJP reuses)
+        if type(value) is tuple:
             value, saved = value
-        value = np.asarray(value, dtype=float)
-        node = Node(name, op_name, list(inputs), attrs, value, "op", formula, field)
+        node = Node(name, op_name, list(inputs), attrs, np.asarray(value, dtype=float), "op",
+                    formula, field)
         node.saved = saved
         if self.check_domain:
             if pending is None:
@@ -146,12 +147,6 @@ class Graph:
         self.nodes.append(node)
         self.by_name[name] = node
         return node
-
-    @staticmethod
-    def _forward(op, xs, attrs):
-        if op.forward_saving is not None:
-            return op.forward_saving(*xs, **attrs)
-        return op.forward(*xs, **attrs)
 
     def _check_finite(self, node):
         value = node.value
@@ -216,7 +211,7 @@ class Graph:
         nodes = self.nodes
         for node in nodes:
             node.grad = None
-        output.grad = np.ones_like(output.value)
+        output.grad = np.ones(output.value.shape)       # (the value is float64: ones_like's)
         steps: list[Step] = []
         for node in reversed(nodes[: nodes.index(output) + 1]):   # (index: by identity)
             if node.op is None or node.grad is None:
@@ -230,8 +225,10 @@ class Graph:
             if len(grads) != len(xs):
                 raise RuntimeError(f"the VJP of '{op.name}' returned {len(grads)} gradients "
                                    f"for {len(xs)} inputs")
-            for i, (inp, g) in enumerate(zip(node.inputs, grads)):
-                g = np.asarray(g, dtype=float)
+            i = 0
+            for inp, g in zip(node.inputs, grads):
+                if type(g) is not np.ndarray or g.dtype != np.float64:
+                    g = np.asarray(g, dtype=float)
                 if g.shape != inp.value.shape:
                     g = g.reshape(inp.value.shape)
                 if inp.grad is not None:
@@ -240,6 +237,7 @@ class Graph:
                     inp.grad = g        # made by the VJP for this input alone: no copy needed
                 else:
                     inp.grad = g.copy()
+                i += 1
                 # an overflowing gradient is refused as an overflowing forward value is (NaN is
                 # left: an undefined derivative, such as ∂(a^b)/∂b for a < 0, is reported)
                 if check and inp.role != "const" and np.isinf(inp.grad).any():

@@ -56,7 +56,8 @@ def _maxpool_vjp(g, out, x, *, nd, size=2, stride=None):
         if np.isfinite(np.add.reduce(best, axis=None)):   # (a NaN window: the loop below)
             best = best.copy()                # a taken maximum becomes NaN: it matches no more
             dx = np.zeros(x.shape)
-            g = np.broadcast_to(g, best.shape)
+            if g.shape != best.shape:
+                g = np.broadcast_to(g, best.shape)
             hit = np.empty(best.shape, dtype=bool)
             last = len(where) - 1
             for j, w in enumerate(where):     # row-major offsets: the first maximum wins a tie
