@@ -16,6 +16,7 @@ leaves, so the recursive form is verified like an inline one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
@@ -105,10 +106,19 @@ class MatrixForm:
 @dataclass
 class MatrixReport:
     """The products of every backward step (node -> products in input order) and the closed
-    forms of the differentiated parameters."""
+    forms of the differentiated parameters, made when first asked for (`check` never shows
+    them; SymPy's matrix calculus costs tens of milliseconds per variable)."""
 
     products: dict[str, list[Product]] = field(default_factory=dict)
-    forms: dict[str, MatrixForm] = field(default_factory=dict)
+    make_forms: Callable[[], dict] | None = None
+    _forms: dict | None = field(default=None, repr=False)
+
+    @property
+    def forms(self) -> dict[str, MatrixForm]:
+        if self._forms is None:
+            self._forms = self.make_forms() if self.make_forms is not None else {}
+            self.make_forms = None
+        return self._forms
 
     def mismatches(self) -> list[Product]:
         return [p for ps in self.products.values() for p in ps if not p.ok]
@@ -145,7 +155,8 @@ class _FormNames(_Names):
         self.calculus = None          # a MatrixCalculus (SymPy) when the expression allows one
 
     def sympy_term(self, name: str) -> mx.Term | None:
-        return self.calculus.term(name) if self.calculus is not None else None
+        calculus = self.calculus() if self.calculus is not None else None
+        return calculus.term(name) if calculus is not None else None
 
     def leaf(self, node) -> mx.Term:
         if self.inliner is None:
@@ -352,9 +363,22 @@ def build(sol, graph, output) -> MatrixReport:
         inliner = Inliner(graph, {s for s, _ in sol.problem.steps}, sol.output)
     names = _FormNames(sol.output, network, inliner)
     if inliner is not None:
-        names.calculus = _calculus(graph, output, sol.leaves, inliner)
+        names.calculus = _Lazy(lambda: _calculus(graph, output, sol.leaves, inliner))
+    leaves, gradients = sol.leaves, sol.gradients
     return MatrixReport(step_products(graph, sol.steps, _Names(sol.output, network)),
-                        closed_forms(graph, output, sol.leaves, sol.gradients, names))
+                        lambda: closed_forms(graph, output, leaves, gradients, names))
+
+
+class _Lazy:
+    """A value made on the first call."""
+
+    def __init__(self, make):
+        self.make, self.done, self.value = make, False, None
+
+    def __call__(self):
+        if not self.done:
+            self.value, self.done = self.make(), True
+        return self.value
 
 
 def _calculus(graph, output, leaves, inliner):

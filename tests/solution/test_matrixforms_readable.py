@@ -126,3 +126,12 @@ def test_sympy_is_not_asked_about_elementwise_functions():
     sol, _ = values("mc_logistic")
     assert all(f.source != "sympy-matrix" for f in sol.matrix.forms.values())
     assert not matrixsympy.SUPPORTED >= {"sigmoid"}
+
+
+def test_the_closed_forms_are_made_only_when_asked_for():
+    """`check` never shows them, so a solve does not pay for them (SymPy's matrix calculus takes
+    tens of milliseconds per variable) until a renderer or the JSON asks."""
+    sol = solve(PROBLEMS / "mc_least_squares.yaml")
+    assert sol.matrix._forms is None
+    assert sol.matrix.forms["w"].verified and sol.matrix._forms is not None
+    assert sol.matrix.forms is sol.matrix.forms           # made once
