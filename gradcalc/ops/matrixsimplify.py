@@ -11,6 +11,8 @@ caller evaluates it and compares it with autograd like any other (gradcalc.solut
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from gradcalc.ops import matrix as mx
@@ -250,21 +252,23 @@ class _Simplifier:
 
     def build(self, coef: float, scalars: list, nums: list, dens: list) -> mx.Term:
         """c·s1·s2·a ⊙ b ⊘ (d …): the coefficient and the scalars on the first array factor,
-        a negative c as −2·a or −(…); a c = 1/n also tried as (1/n)·… and …/n, the shortest
-        text kept (on a tie: a short exact decimal, else the fraction)."""
+        a negative c as −2·a or −(…).  A c with no short exact decimal that is a small
+        fraction p/q is written (p/q)·… or …/q (p = 1), the shorter; the rounded decimal
+        (0.6667) only when it is shorter by more than three characters."""
         sign, c = (-1.0, -coef) if coef < 0 else (1.0, coef)
         if c == 1:
             return self._chain([], scalars, nums, dens, sign, None)
-        over = 1.0 / c if c else 0.0
         decimal = self._chain([_num(sign * c)], scalars, nums, dens, 1.0, None)
-        if not (over >= 2 and abs(over - round(over)) < 1e-9):
-            return decimal
-        if float(f"{c:.4g}") == c:             # 0.25, 0.02: exact as shown
-            return decimal
-        n = _num(round(over))
-        tries = [self._chain([mx.Bin("div", _num(sign), n)], scalars, nums, dens, 1.0, None),
-                 self._chain([], scalars, nums, dens, sign, n), decimal]
-        return min(tries, key=_cost)
+        f = Fraction(c).limit_denominator(1000)
+        if float(f"{c:.4g}") == c or f.denominator == 1 or abs(float(f) - c) > 1e-12 * c:
+            return decimal                          # 0.25, 0.02, 3: exact as shown
+        q = _num(f.denominator)
+        tries = [self._chain([mx.Bin("div", _num(sign * f.numerator), q)], scalars, nums, dens,
+                             1.0, None)]
+        if f.numerator == 1:
+            tries.append(self._chain([], scalars, nums, dens, sign, q))
+        best = min(tries, key=_cost)      # exact; the rounded decimal only when much shorter
+        return decimal if _cost(decimal)[0] + 3 < _cost(best)[0] else best
 
     def _chain(self, lead: list, scalars: list, nums: list, dens: list, sign: float, over):
         parts = lead + list(scalars) + nums[:1]

@@ -21,7 +21,7 @@ from gradcalc.ops import matrix as mx
 from gradcalc.ops.matrixsimplify import is_scalar, power, simplify
 
 SUPPORTED = {"matmul", "transpose", "add", "sub", "mul", "div", "neg", "trace", "dot", "outer",
-             "sum", "pow", "norm", "linear"}
+             "sum", "mean", "pow", "norm", "linear"}
 
 
 class Unsupported(Exception):
@@ -83,12 +83,14 @@ class MatrixCalculus:
             return self.symbol(node)
         ins = node.inputs
         nd = [np.ndim(n.value) for n in ins]
-        if node.op == "sum" and not node.attrs and self._square(ins[0]) is not None:
-            return self._gram(self.build(self._square(ins[0])), nd[0])     # Σ r² = rᵀr
+        if node.op in ("sum", "mean") and not node.attrs and self._square(ins[0]) is not None:
+            gram = self._gram(self.build(self._square(ins[0])), nd[0])     # Σ r² = rᵀr
+            size = int(np.size(ins[0].value))
+            return gram if node.op == "sum" else self.sp.Rational(1, size) * gram
         if node.op == "pow" and self._square(node) is not None and ins[0].op == "norm":
             inner = ins[0].inputs[0]
             return self._gram(self.build(inner), np.ndim(inner.value))     # ‖w‖² = wᵀw
-        if node.attrs or node.op in ("sum", "norm"):
+        if node.attrs or node.op in ("sum", "mean", "norm"):
             raise Unsupported(node.op)
         a = [self.build(n) for n in ins]
         op = node.op

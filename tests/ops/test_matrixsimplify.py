@@ -57,6 +57,7 @@ def same_value(before, after):
     (mx.Bin("dot", mx.Un("T", A), mx.Bin("had", mx.Num(2.0), a)), "2·Aᵀ·a"),
     # 1/3 has no short decimal: written as a fraction
     (mx.Bin("had", mx.Bin("div", mx.Num(1), mx.Num(3)), mx.Bin("sub", a, b)), "(a − b)/3"),
+    (mx.Bin("dot", mx.Bin("div", mx.Num(2), mx.Num(3)), mx.Bin("dot", A, a)), "(2/3)·A·a"),
 ])
 def test_each_rule_gives_the_short_form_with_the_same_value(term, text):
     out = simplify(term)
