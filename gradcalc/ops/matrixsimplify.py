@@ -180,19 +180,25 @@ class _Simplifier:
             return b
         if is_eye(b) and _shape(a) is not None:            # A·I = A
             return a
+        plain = mx.Bin("dot", a, b)
+        out, right, inner = self.pull(a, b)
+        # a number inside a chain (Xᵀ·2·r) always moves to the front; from the left factor
+        # only when that reads shorter
+        if out is not None and (right or is_ones(inner) or _cost(out) < _cost(plain) or
+                                out.text() == plain.text()):
+            return out
+        return plain
+
+    def pull(self, a: mx.Term, b: mx.Term):
+        """(c·A)·(d·B) = (c·d)·(A·B): (the product with its coefficient in front or None,
+        whether B had one, A·B)."""
         ca, sa, na, da = self.factors(a)
         cb, sb, nb, db = self.factors(b)
         if (ca != 1 or cb != 1 or sa or sb) and not da and not db and na and nb:
-            inner = mx.Bin("dot", self.join(na), self.join(nb))    # (c·A)·B = c·(A·B)
+            inner = mx.Bin("dot", self.join(na), self.join(nb))
             if _shape(inner) is not None:
-                out = self.build(ca * cb, sa + sb, [inner], [])
-                # a number inside a chain (Xᵀ·2·r) always moves to the front; from the left
-                # factor only when that reads shorter
-                plain = mx.Bin("dot", a, b)
-                if cb != 1 or sb or is_ones(inner) or _cost(out) < _cost(plain) or \
-                        out.text() == plain.text():
-                    return out
-        return mx.Bin("dot", a, b)
+                return self.build(ca * cb, sa + sb, [inner], []), bool(cb != 1 or sb), inner
+        return None, False, None
 
     # ------------------------------------------------------------ elementwise products
     def factors(self, t: mx.Term):
@@ -300,6 +306,9 @@ class _Simplifier:
             elif isinstance(t, mx.Un) and t.op == "neg":
                 walk(t.a, -sign)
             else:
+                if isinstance(t, mx.Bin) and t.op == "dot" and not is_scalar(t.a) and \
+                        not is_scalar(t.b):
+                    t = self.pull(t.a, t.b)[0] or t        # a term's sign shows: t − A·v
                 coef, scalars, nums, dens = self.factors(t)
                 rest = self.build(1.0, scalars, nums, dens)
                 key = (self.key(rest), _shape(rest)) if (scalars or nums or dens) else None

@@ -74,12 +74,24 @@ class Inliner:
             return mx.Bin("dot", args[0], args[1])
         if op == "matmul" and nd == [1, 2]:            # vᵀ·B as NumPy's 1-D result: Bᵀ·v
             return mx.Bin("dot", mx.Un("T", args[1]), args[0])
+        if op == "outer":                              # a·bᵀ
+            return mx.Bin("dot", args[0], mx.Un("T", args[1]))
         if op == "pow" and nd[1] == 0 and shapes[0] == tuple(np.shape(node.value)):
             return mx.fn("{0}^{1}", "{0}^{{1}}", np.power, args[0], args[1])
         if op in FUNCTIONS and len(args) == 1 and not attrs:
             text, latex = FUNCTIONS[op]
         else:
-            text = ops.fill_attrs(ops.get(op).formula, attrs)
-            text = latex = "(" + text + ")" if text.startswith("{") else text    # infix: grouped
+            text, latex = call_form(op, len(args), attrs)
         fn = ops.get(op).forward
         return mx.fn(text, latex, lambda *raw: fn(*raw, **attrs), *args, shapes=tuple(shapes))
+
+
+def call_form(op: str, n: int, attrs: dict) -> tuple[str, str]:
+    """An op as the file writes it: max({0}, {1}), mean({0}, axis=0) (text, LaTeX)."""
+    name = ops.get(op).syntax or op.removesuffix("_axis")
+    if op.endswith("_axis"):
+        name = op.removesuffix("_axis")
+    slots = ", ".join("{%d}" % i for i in range(n))
+    extra = "".join(f", {k}={v}" for k, v in attrs.items())
+    return (f"{name}({slots}{extra})",
+            rf"\operatorname{{{name}}}\left({slots}{extra}\right)")

@@ -24,6 +24,24 @@ SUPPORTED = {"matmul", "transpose", "add", "sub", "mul", "div", "neg", "trace", 
              "sum", "mean", "pow", "norm", "linear"}
 
 
+class OneByOne(mx.Apply):
+    """A 1×1 product (vᵀ·t) where the gradient is a number: shown as it is, valued as a number."""
+
+    def __init__(self, term: mx.Term):
+        super().__init__("{0}", "{0}", lambda a: a[0, 0], (term,), ((1, 1),))
+
+    @property
+    def prec(self):      # type: ignore[override]
+        return self.args[0].prec
+
+    @property
+    def kind(self):      # type: ignore[override]
+        return self.args[0].kind
+
+    def show(self, style=mx.TEXT):
+        return self.args[0].show(style)
+
+
 class Unsupported(Exception):
     """The expression (or a derivative of it) is outside what the matrix calculus covers."""
 
@@ -158,9 +176,10 @@ class MatrixCalculus:
             t = self.to_term(d)
         except (Unsupported, TypeError, ValueError, AttributeError, NotImplementedError):
             return None
+        t = simplify(t)
         if np.ndim(self.leaves[name].value) == 0 and not is_scalar(t):
-            t = mx.fn("{0}", "{0}", lambda a: a[0, 0], t, shapes=((1, 1),))    # a 1×1 as a number
-        return simplify(t)
+            t = OneByOne(t)
+        return t
 
     def to_term(self, e) -> mx.Term:
         sp = self.sp

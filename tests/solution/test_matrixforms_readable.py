@@ -135,3 +135,38 @@ def test_the_closed_forms_are_made_only_when_asked_for():
     assert sol.matrix._forms is None
     assert sol.matrix.forms["w"].verified and sol.matrix._forms is not None
     assert sol.matrix.forms is sol.matrix.forms           # made once
+
+
+VALUES = """
+values:
+  A: [[2, 1, 0], [-1, 3, 0.5], [0, 2, 1]]
+  M: [[1, 2], [0.5, -1], [2, 0.3]]
+  v: [0.5, -1.0, 2.0]
+  t: [0.2, 0.3, 0.5]
+"""
+
+
+@pytest.mark.parametrize("steps, wrt, text, hand", [
+    # tr(AᵀA) − 2·tr(A): 2A − 2I
+    ({"L": "trace(A.T @ A) - 2 * trace(A)"}, "A", "∂L/∂A = 2·A − 2·I",
+     lambda A, M, v, t: 2 * A - 2 * np.eye(3)),
+    # ½‖Av − t‖² written with dot: ∂/∂t = t − Av
+    ({"r": "A @ v - t", "L": "dot(r, r) / 2"}, "t", "∂L/∂t = t − A·v",
+     lambda A, M, v, t: t - A @ v),
+    # ‖vᵀM‖² with v @ M (NumPy's 1-D result): ∂/∂v = 2·M·Mᵀ·v
+    ({"u": "v @ M", "L": "sum(u^2)"}, "v", "∂L/∂v = 2·M·Mᵀ·v",
+     lambda A, M, v, t: 2 * M @ M.T @ v),
+    # Σ (v tᵀ) ⊙ A: ∂/∂A = v·tᵀ (an internal outer product written as one)
+    ({"L": "sum(outer(v, t) * A)"}, "A", "∂L/∂A = v·tᵀ", lambda A, M, v, t: np.outer(v, t)),
+])
+def test_more_expressions_against_hand_formulas(steps, wrt, text, hand):
+    import yaml
+    from gradcalc.api import parse_problem
+    values = yaml.safe_load(VALUES)["values"]
+    used = {k: v for k, v in values.items() if any(re.search(rf"\b{k}\b", e) for e in steps.values())}
+    sol = solve(parse_problem(yaml.safe_dump({"expression": steps, "values": used},
+                                             sort_keys=False)))
+    f = sol.matrix.forms[wrt]
+    assert f.text == text and f.verified
+    want = hand(**{k: np.asarray(v, dtype=float) for k, v in values.items()})
+    np.testing.assert_allclose(shown_value(f).reshape(want.shape), want, rtol=1e-12)
