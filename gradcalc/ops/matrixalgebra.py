@@ -10,8 +10,6 @@ evaluated from its operands and compared with autograd by the caller.
 """
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 
 from gradcalc.ops import matrix as mx
@@ -106,6 +104,7 @@ class _Algebra:
         return self.atoms[key][0]
 
     def number(self, c: float):
+        from fractions import Fraction     # with SymPy only (fractions imports decimal: start-up)
         f = Fraction(c).limit_denominator(10 ** 6)
         return self.sp.Rational(f.numerator, f.denominator) if float(f) == c else self.sp.Float(c)
 

@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+# The problem classes are frozen dataclasses without a generated __eq__/__hash__ (eq=False: they
+# compare and hash by identity): nothing compares two problems or layers, a field-wise == of
+# their arrays would raise anyway, and each generated method is start-up time (≈ 0.1 ms each)
 TOP_KEYS_NETWORK = ("title", "description", "input", "data", "layers", "loss", "regularization",
                     "layout")
 TOP_KEYS_EXPRESSION = ("title", "description", "expression", "values")
@@ -37,8 +40,10 @@ TYPE_KEYS.update({"lstm": ("type", "Wxh", "Whh", "b", "h0", "c0", "gate_order", 
                   "attention": ("type", "Wq", "Wk", "Wv", "Wo", "causal", "name")})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Layer:
+    """One layer of a network problem (dense, conv, pooling, rnn, normalization …)."""
+
     W: np.ndarray | None             # None for pooling, flatten and rnn layers
     b: np.ndarray | None
     activation: str = "linear"      # an op name from ops.ACTIVATIONS
@@ -84,8 +89,10 @@ class Layer:
         return {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Loss:
+    """The loss of a network problem and its settings."""
+
     type: str                       # an op name from ops.LOSSES
     target: np.ndarray | None = None
     label: np.ndarray | None = None  # int class indices (0-based)
@@ -108,8 +115,10 @@ class Loss:
         return {"label": self.label, **extra}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NetworkProblem:
+    """A network problem: the input (or batch), the layers and the loss."""
+
     title: str
     x: np.ndarray                   # one example (1-D) or a batch (rows are examples)
     layers: tuple[Layer, ...]
@@ -155,8 +164,10 @@ class NetworkProblem:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ExpressionProblem:
+    """An expression problem: named steps over given values; the last step is the output."""
+
     title: str
     steps: tuple[tuple[str, Any], ...]   # (name, exprparse node); the last is the output
     values: dict[str, float]

@@ -127,7 +127,10 @@ def _decode(text: str | bytes) -> str:
         if b"\x00" in text:
             raise ProblemError("not a text file (binary or not UTF-8)")
         try:
-            text = text.decode("utf-8-sig")
+            # utf-8-sig, written out (its codec module is start-up time): a leading BOM dropped
+            text = text.decode("utf-8")
+            if text.startswith("\ufeff"):
+                text = text[1:]
         except UnicodeDecodeError:
             raise ProblemError("not a text file (binary or not UTF-8)") from None
     elif len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:

@@ -13,6 +13,8 @@ uses rich itself.  tests/render/test_plain.py compares the two on many random ta
 """
 from __future__ import annotations
 
+import re
+
 # characters rich treats specially (control codes it strips, tabs it expands, line separators
 # its measurement splits on): such text goes to rich itself
 _SPECIAL = frozenset(chr(c) for c in (*range(0, 10), *range(11, 32), *range(0x7F, 0xA0),
@@ -23,16 +25,18 @@ _SPECIAL = frozenset(chr(c) for c in (*range(0, 10), *range(11, 32), *range(0x7F
 # Cyrillic, box drawing, Braille), phonetic super/subscripts (ᵀ ᵢ), punctuation (– — … ′),
 # super/subscripts (⁽¹⁾ ₁), letterlike symbols (ℓ), arrows, mathematical operators (∂ − ⊙ ≈),
 # Latin Extended-C (ⱼ), ✓ ✗ and 𝟙
-_NARROW = frozenset(chr(c) for a, b in (
-    (0x20, 0x7E), (0xA0, 0xAC), (0xAE, 0x2FF), (0x370, 0x482), (0x1D00, 0x1DBF),
-    (0x2010, 0x2027), (0x2030, 0x205E), (0x2070, 0x209C), (0x2100, 0x214F), (0x2190, 0x22FF),
-    (0x2500, 0x25FC), (0x2713, 0x2713), (0x2717, 0x2717), (0x2800, 0x28FF), (0x2C60, 0x2C7F),
-    (0x1D7D9, 0x1D7D9)) for c in range(a, b + 1))
+NARROW = ((0x20, 0x7E), (0xA0, 0xAC), (0xAE, 0x2FF), (0x370, 0x482), (0x1D00, 0x1DBF),
+          (0x2010, 0x2027), (0x2030, 0x205E), (0x2070, 0x209C), (0x2100, 0x214F),
+          (0x2190, 0x22FF), (0x2500, 0x25FC), (0x2713, 0x2713), (0x2717, 0x2717),
+          (0x2800, 0x28FF), (0x2C60, 0x2C7F), (0x1D7D9, 0x1D7D9))
+# a character outside NARROW (a pattern: quicker to make and to ask than a set of them)
+_OTHER = re.compile("[^" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+                                   for a, b in NARROW) + "]")
 
 
 def cell_len(text: str) -> int:
-    """rich.cells.cell_len(text), importing rich only for characters outside _NARROW."""
-    if _NARROW.issuperset(text):
+    """rich.cells.cell_len(text), importing rich only for characters outside NARROW."""
+    if _OTHER.search(text) is None:
         return len(text)
     from rich.cells import cell_len as rich_cell_len
     return rich_cell_len(text)
@@ -48,10 +52,9 @@ def _divide_line(line: str, width: int) -> list[int]:
     fits: nowhere), worked out here when every character is one cell wide."""
     if cell_len(line) <= width:
         return []
-    if not _NARROW.issuperset(line):
+    if _OTHER.search(line) is not None:
         from rich._wrap import divide_line
         return divide_line(line, width, fold=True)
-    import re
     breaks, used = [], 0          # used: the cells taken on the current line
     # a word is rich's: its leading (first word only) and trailing spaces included
     for m in re.finditer(r"\s*\S+\s*", line):
