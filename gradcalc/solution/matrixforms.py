@@ -116,7 +116,10 @@ class MatrixReport:
     @property
     def forms(self) -> dict[str, MatrixForm]:
         if self._forms is None:
-            self._forms = self.make_forms() if self.make_forms is not None else {}
+            try:
+                self._forms = self.make_forms() if self.make_forms is not None else {}
+            except RecursionError:     # a chain nested too deep to compose: no closed forms
+                self._forms = {}
             self.make_forms = None
         return self._forms
 
