@@ -11,8 +11,6 @@ caller evaluates it and compares it with autograd like any other (gradcalc.solut
 """
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 
 from gradcalc.ops import matrix as mx
@@ -265,8 +263,11 @@ class _Simplifier:
         if c == 1:
             return self._chain([], scalars, nums, dens, sign, None)
         decimal = self._chain([_num(sign * c)], scalars, nums, dens, 1.0, None)
+        if float(f"{c:.4g}") == c:
+            return decimal
+        from fractions import Fraction    # here only (it imports decimal: start-up time)
         f = Fraction(c).limit_denominator(1000)
-        if float(f"{c:.4g}") == c or f.denominator == 1 or abs(float(f) - c) > 1e-12 * c:
+        if f.denominator == 1 or abs(float(f) - c) > 1e-12 * c:
             return decimal                          # 0.25, 0.02, 3: exact as shown
         q = _num(f.denominator)
         tries = [self._chain([mx.Bin("div", _num(sign * f.numerator), q)], scalars, nums, dens,
