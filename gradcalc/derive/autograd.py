@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +16,7 @@ class Node:
     """One value of the graph: a leaf (input, parameter, constant) or an operation's output."""
 
     __slots__ = ("name", "op", "inputs", "attrs", "value", "role", "formula", "field", "grad",
-                 "saved")
+                 "saved", "routed")
 
     def __init__(self, name, op, inputs, attrs, value, role, formula="", field=()):
         self.name = name
@@ -30,6 +29,7 @@ class Node:
         self.field = field
         self.grad = None
         self.saved = None       # what the op's forward_saving kept for its vjp_saved
+        self.routed = False     # grad is one routing VJP's image of a gradient that is checked
 
     def __repr__(self) -> str:
         return f"Node({self.name}={self.value!r})"
@@ -102,6 +102,32 @@ def _compact(g: np.ndarray):
     return g
 
 
+class _ForwardPass:
+    """Graph.forward_pass's context (a class: cheaper than a generator's)."""
+
+    __slots__ = ("graph", "errstate")
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.errstate = np.errstate(all="ignore")
+
+    def __enter__(self):
+        self.graph._pending = []
+        self.errstate.__enter__()
+        return self.graph
+
+    def __exit__(self, kind, exc, tb):
+        graph = self.graph
+        try:
+            # also when a step failed (a domain check, a forward on inf): had every step been
+            # checked as it was made, an earlier non-finite one would have been refused first
+            graph._check_pending()
+        finally:
+            graph._pending = None
+            self.errstate.__exit__(kind, exc, tb)
+        return False
+
+
 class Graph:
     """A backend for network.build that records nodes in creation (= topological) order."""
 
@@ -139,7 +165,8 @@ class Graph:
         node = Node(name, op_name, list(inputs), attrs, np.asarray(value, dtype=float), "op",
                     formula, field)
         node.saved = saved
-        if self.check_domain:
+        # a routing op (Op.routes) of op outputs, each checked itself: finite when they are
+        if self.check_domain and not (_routes(op, attrs) and inputs and _all_ops(inputs)):
             if pending is None:
                 self._check_finite(node)
             else:
@@ -156,23 +183,12 @@ class Graph:
             raise self._domain(node.name, node.field,
                                f"{ops.get(node.op).name} gives a non-finite value (got {_short(xs)})")
 
-    @contextmanager
-    def forward_pass(self):
-        """Build inside one errstate, checking the forward values once at the end (one BLAS dot
-        per step, see _finite) with the outcome of checking after every step: the first
-        non-finite step is refused, with the same message, and before any later error."""
-        self._pending = []
-        try:
-            with np.errstate(all="ignore"):
-                yield self
-            self._check_pending()
-        except BaseException:
-            # a step failed (a domain check, a forward on inf): had every step been checked as
-            # it was made, an earlier non-finite one would have been refused before it
-            self._check_pending()
-            raise
-        finally:
-            self._pending = None
+    def forward_pass(self) -> "_ForwardPass":
+        """`with graph.forward_pass(): build(...)`: the build inside one errstate, checking the
+        forward values once at the end (one BLAS dot per step, see _finite) with the outcome
+        of checking after every step: the first non-finite step is refused, with the same
+        message, and before any later error of the build."""
+        return _ForwardPass(self)
 
     def _check_pending(self):
         pending, self._pending = self._pending, []
@@ -203,14 +219,16 @@ class Graph:
     def _all_finite(self) -> bool:
         """Every gradient a non-constant node holds is finite (an entry that was ever inf stays
         inf or becomes NaN as more is added, so this sees every overflow of the sweep)."""
-        # a sum of squares that overflows only costs the second sweep
+        # a sum of squares that overflows only costs the second sweep; a routed gradient is
+        # finite when the gradient it was routed from is, and that one is checked here
         return _finite([node.grad for node in self.nodes
-                        if node.grad is not None and node.role != "const"])
+                        if node.grad is not None and node.role != "const" and not node.routed])
 
     def _sweep(self, output: Node, record: bool, check: bool) -> list[Step]:
         nodes = self.nodes
         for node in nodes:
             node.grad = None
+            node.routed = False
         output.grad = np.ones(output.value.shape)       # (the value is float64: ones_like's)
         steps: list[Step] = []
         for node in reversed(nodes[: nodes.index(output) + 1]):   # (index: by identity)
@@ -225,6 +243,7 @@ class Graph:
             if len(grads) != len(xs):
                 raise RuntimeError(f"the VJP of '{op.name}' returned {len(grads)} gradients "
                                    f"for {len(xs)} inputs")
+            routes = _routes(op, node.attrs)
             i = 0
             for inp, g in zip(node.inputs, grads):
                 if type(g) is not np.ndarray or g.dtype != np.float64:
@@ -233,10 +252,11 @@ class Graph:
                     g = g.reshape(inp.value.shape)
                 if inp.grad is not None:
                     inp.grad = inp.grad + g
-                elif _own(g, node, xs, grads, i):
-                    inp.grad = g        # made by the VJP for this input alone: no copy needed
+                    inp.routed = False          # a sum may overflow: checked
                 else:
-                    inp.grad = g.copy()
+                    # kept without a copy when the VJP made it for this input alone
+                    inp.grad = g if g.base is None and _own(g, node, xs, grads, i) else g.copy()
+                    inp.routed = routes
                 i += 1
                 # an overflowing gradient is refused as an overflowing forward value is (NaN is
                 # left: an undefined derivative, such as ∂(a^b)/∂b for a < 0, is reported)
@@ -277,6 +297,18 @@ class Graph:
             g = node.grad if node.grad is not None else np.zeros_like(node.value)
             out[node.name] = g
         return out
+
+
+def _routes(op, attrs) -> bool:
+    routes = op.routes
+    return routes is True or (routes is not False and routes(**attrs))
+
+
+def _all_ops(inputs) -> bool:
+    for n in inputs:
+        if n.op is None:        # a leaf: its value is not checked
+            return False
+    return True
 
 
 def _own(g, node, xs, grads, i) -> bool:

@@ -30,7 +30,7 @@ _pos = _ind("> 0", "> 0", lambda a: a > 0)
 # ---------------------------------------------------------------- elementwise unary ops
 def _unary(name, forward, deriv, sym, label, formula, local_text, *, syntax=None, check=None,
            branch=None, low=-2.0, high=2.0, activation=None, attrs_sample=None, form=None,
-           vjp=None):
+           vjp=None, routes=False):
     """An elementwise op; `deriv(out, x, **attrs)` is its derivative, the VJP is g * deriv
     unless `vjp` gives the same product in fewer passes; the VJP takes an optional `into=`, a
     float64 array of x's shape that receives the product (it may be g itself, when the caller
@@ -47,7 +47,7 @@ def _unary(name, forward, deriv, sym, label, formula, local_text, *, syntax=None
     op = register(Op(name, 1, forward, vjp, lift_elementwise(sym), label, formula, local_text,
                      syntax=syntax, check=check, branch=branch, sample=sample,
                      attrs_sample=attrs_sample or {},
-                     matrix=lambda site: (form(site.attrs),)))
+                     matrix=lambda site: (form(site.attrs),), routes=routes))
     if activation:
         ACTIVATIONS[activation] = name
     return op
@@ -60,7 +60,7 @@ def _sigmoid(x):
 
 
 _unary("linear", lambda x: as_float(x).copy(), lambda out, x: np.ones_like(as_float(x)), lambda x: x,
-       "id", "{0}", ("1",), activation="linear", form=lambda a: G)
+       "id", "{0}", ("1",), activation="linear", form=lambda a: G, routes=True)
 _unary("neg", lambda x: -as_float(x), lambda out, x: -np.ones_like(as_float(x)), lambda x: -x,
        "−", "−{0}", ("−1",), form=lambda a: mx.neg(G))
 _unary("exp", lambda x: np.exp(as_float(x)), lambda out, x: out, lambda x: sympy_module().exp(x),
@@ -110,7 +110,7 @@ def _relu_vjp(g, out, x, *, into=None, **attrs):
 _unary("relu", lambda x: np.maximum(as_float(x), 0.0), lambda out, x: (as_float(x) > 0).astype(float),
        _relu_sym, "relu", "relu({0})", ("1[{0} > 0]",), syntax="relu", activation="relu",
        form=lambda a: mx.had(G, _pos(X)),
-       branch=lambda x, tol=0.0: kink_side(x, 0.0, tol), vjp=_relu_vjp)
+       branch=lambda x, tol=0.0: kink_side(x, 0.0, tol), vjp=_relu_vjp, routes=True)
 
 
 def _leaky_deriv(alpha):

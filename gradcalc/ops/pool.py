@@ -40,8 +40,10 @@ def _first_argmax(x, where):
 def _maxpool_forward(x, *, nd, size=2, stride=None):
     x = as_float(x)
     where = _pool_offsets(x.shape, nd, size, stride)
-    out = x[where[0]].copy()
-    for w in where[1:]:
+    if len(where) == 1:
+        return x[where[0]].copy()
+    out = np.maximum(x[where[0]], x[where[1]])
+    for w in where[2:]:
         np.maximum(out, x[w], out=out)
     return out
 
@@ -165,6 +167,11 @@ def _pool_matrix(site, nd, kind):
                   route, mx.V("g"), shapes=(site.out_shape,)),)
 
 
+def _apart(size=2, stride=None, **attrs) -> bool:
+    """The windows do not overlap: every input entry is in one window at most."""
+    return (stride or size) >= size
+
+
 def _pool_op(name, nd, kind, sample, attrs_sample):
     if kind == "max":
         fwd, vjp, reduce = _maxpool_forward, _maxpool_vjp, _first_max_sym
@@ -187,7 +194,10 @@ def _pool_op(name, nd, kind, sample, attrs_sample):
                                                                 reduce=reduce),
                        label, formula, text, branch=branch if kind == "max" else None,
                        sample=sample, attrs_sample=attrs_sample,
-                       matrix=lambda site: _pool_matrix(site, nd, kind)))
+                       matrix=lambda site: _pool_matrix(site, nd, kind),
+                       # max: routing unless windows overlap (a sum of gradients may
+                       # overflow); a mean of huge entries may overflow
+                       routes=_apart if kind == "max" else False))
 
 
 _pool_op("maxpool2d", 2, "max", lambda rng: (rng.uniform(-2, 2, (2, 4, 4)),),
@@ -211,6 +221,7 @@ register(Op("flatten", 1,
                 _flatten_shape(np.shape(x), batch)),
             "flatten", "flatten({0})", ("1 (a reshape: each gradient goes back to its entry)",),
             sample=lambda rng: (rng.uniform(-2, 2, (2, 3, 2)),), attrs_sample={"batch": False},
+            routes=True,
             matrix=lambda site: (mx.fn("reshape({0})", r"\operatorname{reshape}\left({0}\right)",
                                        lambda g: g.reshape(np.shape(site.inputs[0])), mx.V("g"),
                                        shapes=(site.out_shape,)),)))

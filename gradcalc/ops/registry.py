@@ -46,6 +46,11 @@ class Op:
     # when given; every other caller (symbolic, numeric, tables) keeps forward and vjp.
     forward_saving: Callable[..., tuple] | None = None
     vjp_saved: Callable[..., tuple] | None = None
+    # every output entry is an input entry or 0, and the VJP only moves upstream entries onto
+    # input entries or writes 0 (relu, max pool, flatten): finite in, finite out, both ways, so
+    # autograd need not check what such an op makes from values or gradients it checks anyway;
+    # a function of the attrs when it depends on them (overlapping max-pool windows add up)
+    routes: bool | Callable[..., bool] = False
 
     def local_values(self, out, *xs, **attrs) -> tuple:
         """The local derivative of the output with respect to each input, for the tables."""

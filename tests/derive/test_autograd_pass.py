@@ -109,3 +109,71 @@ def test_conv_gradients_equal_with_and_without_the_saved_context(monkeypatch):
     assert all(n.saved is None for n in graph2.nodes)
     for name, g in graph2.gradients().items():
         _same(g, kept[name])
+
+
+ROUTING = [op for op in ops.REGISTRY.values() if op.routes]
+
+
+def _attrs_routing(op):
+    """The attrs to test an op with, among {} and its sample's, for which it routes."""
+    out = []
+    for attrs in ({}, dict(op.attrs_sample)):
+        if op.routes is True or op.routes(**attrs):
+            out.append(attrs)
+    return out
+
+
+def test_routing_ops_are_flagged():
+    assert {"relu", "maxpool2d", "maxpool1d", "flatten", "linear"} <= {op.name for op in ROUTING}
+    assert not ops.get("avgpool2d").routes          # a mean of huge entries overflows
+    pool = ops.get("maxpool2d")                      # overlapping windows add gradients up
+    assert pool.routes(size=2) and pool.routes(size=2, stride=3)
+    assert not pool.routes(size=3, stride=2)
+
+
+@pytest.mark.parametrize("op", ROUTING, ids=lambda op: op.name)
+def test_routing_ops_keep_finite_values_finite_both_ways(op):
+    """What lets autograd skip their checks: at the edge of float64 (entries ±1.7e308, the
+    upstream gradient as large), the value and every gradient stay finite."""
+    rng = np.random.default_rng(11)
+    for attrs in _attrs_routing(op):
+        for _ in range(3):
+            xs = [np.sign(rng.normal(size=np.shape(x))) * 1.7e308 * rng.uniform(0.5, 1, np.shape(x))
+                  for x in op.sample(rng)]
+            with np.errstate(all="ignore"):
+                out = np.asarray(op.forward(*xs, **attrs), dtype=float)
+                g = np.sign(rng.normal(size=out.shape)) * 1.7e308
+                grads = op.vjp(g, out, *xs, **attrs)
+            assert np.isfinite(out).all()
+            for grad in grads:
+                assert np.isfinite(np.asarray(grad, dtype=float)).all()
+
+
+def test_the_routing_test_can_fail():
+    """What the test above meets on ops that must not be flagged: an average pool's value, a
+    max pool's gradient over overlapping windows, a leaky relu's gradient with a large slope
+    overflow."""
+    x = 1.7e308 * np.ones((2, 4, 4))
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(ops.get("avgpool2d").forward(x, size=2)).all()
+        pool, peak = ops.get("maxpool2d"), np.zeros((1, 3, 3))
+        peak[0, 1, 1] = 1.0                         # the maximum of all four 2×2 windows
+        out = pool.forward(peak, size=2, stride=1)
+        (dx,) = pool.vjp(np.full(out.shape, 1.7e308), out, peak, size=2, stride=1)
+        g = 1.7e308 * np.ones(3)
+        (d,) = ops.get("leaky_relu").vjp(g, -g, -g, alpha=10.0)
+    assert not np.isfinite(dx).all()
+    assert not np.isfinite(d).all()
+
+
+def test_an_overflow_hidden_by_a_relu_backward_is_still_refused():
+    """∂f/∂b overflows where a < 0 (w·exp(b·y)·y = 1e307 · 100) and relu's VJP drops it there:
+    every gradient reaching the leaves is finite, yet the step that overflowed is refused,
+    with the message of the per-accumulation check."""
+    text = ("expression:\n  a: x - 2\n  b: relu(a)\n  f: sum(w * exp(b * y))\n"
+            "values: {x: [1, 3], y: 100, w: [1.0e+307, 1]}\n")
+    problem = parse_problem(text, "p.yaml")
+    with pytest.raises(DomainError) as info:
+        autograd.run(problem)
+    assert "overflows float64" in str(info.value)
+    assert "with respect to b" in str(info.value)
