@@ -124,6 +124,9 @@ def main(argv=None) -> int:
           f"{os.getloadavg()[0]:.1f}): solve {c_solve * 1000:.0f} ms, import numpy under the same "
           f"settings {c_same * 1000:.0f} ms, ratio {c_solve / c_same:.2f}; the floor "
           f"`import numpy, click, yaml` {c_floor * 1000:.0f} ms = {c_floor / c_same:.2f}×")
+    # what is left for gradcalc itself (its modules, loading, solving, printing) under the target
+    print(f"  gradcalc's own CPU time above that floor: {(c_solve - c_floor) * 1000:.1f} ms; the "
+          f"target leaves {(TARGET * c_same - c_floor) * 1000:.1f} ms for it")
     return 0
 
 

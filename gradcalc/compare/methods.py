@@ -45,6 +45,8 @@ def band(rel: float) -> str:
 
 @dataclass
 class Entry:
+    """One compared entry of a parameter: autograd (a) against another method (b)."""
+
     param: str
     index: tuple
     a: float
@@ -57,6 +59,8 @@ class Entry:
 
 @dataclass
 class ParamCompare:
+    """The largest errors of one parameter between autograd and another method."""
+
     param: str
     max_abs: float
     max_rel: float            # over the reliable entries above atol
@@ -66,7 +70,7 @@ class ParamCompare:
     kinks: int = 0
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
 class PairReport:
     """autograd against one independent method."""
 
@@ -123,7 +127,7 @@ def compare(a: dict, b: dict, atol: float, rtol: float, names=None, kinks: dict 
     return PairReport(a_name, b_name, atol, rtol, params, failures)
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
 class ForwardCompare:
     """autograd's forward values against the SymPy forms evaluated independently."""
 
@@ -133,8 +137,10 @@ class ForwardCompare:
     mismatches: list[tuple[str, Any, Any]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
 class CheckReport:
+    """The check of one problem: the three methods' gradients and how they agree."""
+
     problem: Any
     file: str
     title: str

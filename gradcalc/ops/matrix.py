@@ -36,7 +36,7 @@ def _shape(a) -> str:
     return "scalar" if a.ndim == 0 else "×".join(map(str, a.shape))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # no generated __eq__/__hash__: start-up time
 class Style:
     """How a term prints: TEXT (Unicode) or LATEX; a renderer may override `leaf`."""
 
@@ -350,7 +350,7 @@ def sum_to(a: Term, out_shape: tuple, shape: tuple) -> Term:
               shapes=(tuple(out_shape),))
 
 
-@dataclass
+@dataclass(eq=False)   # arrays inside: compared by identity (start-up time)
 class Site:
     """What a template may depend on: the node's attrs, its inputs' values and its output."""
 

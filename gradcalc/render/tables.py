@@ -9,6 +9,8 @@ from gradcalc.render.i18n import in_out_words, is_network, words
 
 @dataclass
 class Table:
+    """A table as plain data: title, column names, rows of cell texts, note, alignment."""
+
     title: str
     columns: list[str]
     rows: list[list[str]]

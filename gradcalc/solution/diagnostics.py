@@ -22,7 +22,7 @@ def rnn_layers(problem) -> list[int]:
     return [i for i, layer in enumerate(problem.layers, 1) if layer.type == "rnn"]
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
 class Bptt:
     """Backpropagation through time of one rnn layer: arrays with rows in time order."""
 

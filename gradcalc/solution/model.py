@@ -30,7 +30,7 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
 class RnnDiagnostics:
     """Vanishing/exploding gradients of the rnn layers (gradcalc.solution.diagnostics)."""
 
@@ -38,7 +38,7 @@ class RnnDiagnostics:
     bptt: dict[int, Bptt]          # layer index -> the arrays of its BPTT table
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
 class Comparison:
     """The independent derivations beside autograd, as `solve --method …` carries them."""
 
@@ -49,7 +49,7 @@ class Comparison:
     exact: dict | None = None      # JSON: exact gradients as text (--exact)
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
 class Solution:
     """What `gradcalc.solve` returns.  `forward` and `gradients` map names to float64 arrays;
     `steps` are the autograd backward steps in reverse topological order.  The optional parts

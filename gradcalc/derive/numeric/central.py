@@ -23,8 +23,10 @@ class DirectionCheck:
     value: float
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
 class NumericResult:
+    """Central differences of every (or every sampled) entry, with steps and kinks."""
+
     gradients: dict[str, np.ndarray]          # NaN where an entry was not sampled
     checked: dict[str, np.ndarray]            # bool masks of the entries computed
     steps: dict[str, np.ndarray]              # hθ per entry
