@@ -23,7 +23,8 @@ WORDS = {
         "zero": "✓ 0 up to rounding (|error| ≤ 1e-14)",
         "note": "Each formula was evaluated with NumPy from the forward values and compared with "
                 "the autograd gradient.",
-        "where": " A δ shown by name is defined after 'where' (the recursion, evaluated too).",
+        "where": " A δ or a step shown by name is defined after 'where' (a δ by its recursion; "
+                 "evaluated too).",
         "where_word": "; where ",
         "mismatch": "does not equal the autograd gradient (max rel. error {err})",
         "cut": " … (cut; see --format json)",
@@ -36,7 +37,7 @@ WORDS = {
         "ok": "✓ {err}", "bad": "✗ {why}",
         "zero": "✓ 舍入误差内为 0（|误差| ≤ 1e-14）",
         "note": "每个公式都用 NumPy 由前向计算的值算出，并与自动微分的梯度比较。",
-        "where": "以名字出现的 δ 在“其中”之后给出定义（递推式，同样已计算核对）。",
+        "where": "以名字出现的 δ 或步骤在“其中”之后给出定义（δ 为递推式；同样已计算核对）。",
         "where_word": "；其中 ",
         "mismatch": "与自动微分的梯度不一致（最大相对误差 {err}）",
         "cut": " …（已截断，完整公式见 --format json）",
