@@ -26,8 +26,9 @@ def test_solve_of_a_dense_network_imports_only_what_it_uses():
             "assert 'Backward pass' in out.getvalue(), out.getvalue()\n"
             "import json; print(json.dumps(sorted(sys.modules)))")
     loaded = json.loads(_run(code))
-    unwanted = {"sympy", "matplotlib", "torch", "rich", "difflib", "gradcalc.problem.expression",
-                "gradcalc.compare", "gradcalc.train", "gradcalc.grading", "gradcalc.variants"}
+    unwanted = {"sympy", "matplotlib", "torch", "rich", "difflib", "fractions", "decimal",
+                "encodings.utf_8_sig", "gradcalc.problem.expression", "gradcalc.compare",
+                "gradcalc.train", "gradcalc.grading", "gradcalc.variants"}
     unwanted |= {f"gradcalc.ops.{f}" for f in LAZY_FAMILIES}
     assert not unwanted & set(loaded), unwanted & set(loaded)
     assert {"gradcalc.ops.elementwise", "gradcalc.ops.linear", "gradcalc.ops.losses"} <= set(loaded)
@@ -61,3 +62,14 @@ def test_expression_functions_include_the_lazy_families():
     out = _run("from gradcalc import ops; f = ops.expression_functions(); "
                "print('softmax' in f, len(f) > 10)")
     assert out.split() == ["True", "True"]
+
+
+def test_check_of_a_dense_network_imports_only_the_families_it_uses():
+    code = ("import sys, io, contextlib, json\nfrom gradcalc.cli import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        cli.main(['check', 'problems/hw1.yaml'])\n"
+            "    except SystemExit as e:\n        assert e.code == 0, e.code\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    loaded = set(json.loads(_run(code)))
+    assert "sympy" in loaded and "gradcalc.derive.symbolic" in loaded    # it did check
+    assert not {f"gradcalc.ops.{f}" for f in LAZY_FAMILIES} & loaded

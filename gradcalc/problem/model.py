@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-# The problem classes are frozen dataclasses without a generated __eq__/__hash__ (eq=False: they
-# compare and hash by identity): nothing compares two problems or layers, a field-wise == of
-# their arrays would raise anyway, and each generated method is start-up time (≈ 0.1 ms each)
+# The problem classes are frozen dataclasses whose __init__ is _init below and that have no
+# __eq__/__hash__ (eq=False: they compare and hash by identity; nothing compares two problems
+# or layers, and a field-wise == of their arrays would raise): each method a dataclass
+# generates is compiled at import, start-up time (≈ 0.1 ms each, Layer's __init__ more)
 TOP_KEYS_NETWORK = ("title", "description", "input", "data", "layers", "loss", "regularization",
                     "layout")
 TOP_KEYS_EXPRESSION = ("title", "description", "expression", "values")
@@ -40,9 +41,36 @@ TYPE_KEYS.update({"lstm": ("type", "Wxh", "Whh", "b", "h0", "c0", "gate_order", 
                   "attention": ("type", "Wq", "Wk", "Wv", "Wo", "causal", "name")})
 
 
-@dataclass(frozen=True, eq=False)
+def _init(self, *args, **kwargs) -> None:
+    """__init__ of the classes below: the fields by position or by name, else their declared
+    default or default factory; a missing, unknown or repeated argument is a TypeError."""
+    cls = type(self).__name__
+    declared = fields(self)
+    if len(args) > len(declared):
+        raise TypeError(f"{cls}() takes at most {len(declared)} arguments ({len(args)} given)")
+    for i, f in enumerate(declared):
+        if i < len(args):
+            if f.name in kwargs:
+                raise TypeError(f"{cls}() got multiple values for argument {f.name!r}")
+            value = args[i]
+        elif f.name in kwargs:
+            value = kwargs.pop(f.name)
+        elif f.default is not MISSING:
+            value = f.default
+        elif f.default_factory is not MISSING:
+            value = f.default_factory()
+        else:
+            raise TypeError(f"{cls}() missing required argument {f.name!r}")
+        object.__setattr__(self, f.name, value)       # frozen
+    if kwargs:
+        raise TypeError(f"{cls}() got an unexpected keyword argument {next(iter(kwargs))!r}")
+
+
+@dataclass(frozen=True, eq=False, init=False)
 class Layer:
     """One layer of a network problem (dense, conv, pooling, rnn, normalization …)."""
+
+    __init__ = _init
 
     W: np.ndarray | None             # None for pooling, flatten and rnn layers
     b: np.ndarray | None
@@ -89,9 +117,11 @@ class Layer:
         return {}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Loss:
     """The loss of a network problem and its settings."""
+
+    __init__ = _init
 
     type: str                       # an op name from ops.LOSSES
     target: np.ndarray | None = None
@@ -115,9 +145,11 @@ class Loss:
         return {"label": self.label, **extra}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class NetworkProblem:
     """A network problem: the input (or batch), the layers and the loss."""
+
+    __init__ = _init
 
     title: str
     x: np.ndarray                   # one example (1-D) or a batch (rows are examples)
@@ -164,9 +196,11 @@ class NetworkProblem:
         return out
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class ExpressionProblem:
     """An expression problem: named steps over given values; the last step is the output."""
+
+    __init__ = _init
 
     title: str
     steps: tuple[tuple[str, Any], ...]   # (name, exprparse node); the last is the output
