@@ -132,7 +132,8 @@ def _conv_vjp_saved(g, out, saved, W, x, b, *, nd, stride=1, padding=0, flip=Fal
     # this is the full convolution of the upstream gradient with the flipped kernel
     dcols = (Wk.reshape(O, -1).T @ G).reshape((N, C) + K + So)            # (N, C, *k, *So)
     dxp = _col2im(dcols, padded[2:], stride, nd)
-    dx = dxp[(slice(None), slice(None)) + tuple(slice(padding, padding + s) for s in xc.shape[2:])]
+    dx = dxp if not padding else \
+        dxp[(slice(None), slice(None)) + tuple(slice(padding, padding + s) for s in xc.shape[2:])]
     return (dW.reshape(W.shape), dx.reshape(x.shape), db.reshape(b.shape))
 
 

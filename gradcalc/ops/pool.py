@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from gradcalc.ops.registry import Op, register
 # whatever comes before them (channels, a batch).
 # Each window offset (row-major) is one strided view of x: the loops run over the size**nd
 # offsets of a window, never over the windows themselves.
+_dot = np.dot
+
+
 @functools.lru_cache(maxsize=256)
 def _pool_offsets(shape, nd, size, stride) -> tuple:
     """For every window offset, the index of the entries at that offset of every window
@@ -55,7 +59,8 @@ def _maxpool_vjp(g, out, x, *, nd, size=2, stride=None):
         # the forward's output is the windows' maxima (recomputed if a caller passes none)
         best = out if type(out) is np.ndarray and out.dtype == np.float64 and \
             out.shape == x[where[0]].shape else _maxpool_forward(x, nd=nd, size=size, stride=stride)
-        if np.isfinite(np.add.reduce(best, axis=None)):   # (a NaN window: the loop below)
+        flat = best.reshape(-1)         # no NaN window (else the loop below): a sum of
+        if math.isfinite(_dot(flat, flat)):  # squares, inf/NaN also when a maximum is huge
             best = best.copy()                # a taken maximum becomes NaN: it matches no more
             dx = np.zeros(x.shape)
             if g.shape != best.shape:
