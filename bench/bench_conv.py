@@ -3,6 +3,9 @@ measured in the same run (PyTorch CPU when importable; a per-pixel loop convolut
 
     python bench/bench_conv.py            # about 15 s (30 s with PyTorch)
     python bench/bench_conv.py --rounds 21
+    python bench/bench_conv.py --tree /tmp/base   # the gradcalc of another checkout (a baseline:
+                                                  # git worktree add /tmp/base REV), PyTorch as the
+                                                  # yardstick in both runs; alternate the two runs
 
 CNN: 1×28×28 input, conv2d with 8 3×3 filters + relu, 2×2 max pool, flatten, dense to 10,
 cross-entropy.  RNN: T = 50, D = 16, H = 32, tanh, last state, dense to 1, squared error.
@@ -28,7 +31,19 @@ import time         # noqa: E402
 import numpy as np
 import yaml
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+
+
+def _tree(argv) -> str:
+    """--tree DIR, read before gradcalc is imported: the checkout whose gradcalc is timed."""
+    for i, arg in enumerate(argv):
+        if arg == "--tree" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--tree="):
+            return arg.split("=", 1)[1]
+    return str(__import__("pathlib").Path(__file__).resolve().parent.parent)
+
+
+sys.path.insert(0, _tree(sys.argv))
 
 from gradcalc.derive.autograd import run                    # noqa: E402
 from gradcalc.problem.load import parse_problem           # noqa: E402
@@ -200,7 +215,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=11)
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    ap.add_argument("--tree", metavar="DIR", help="time the gradcalc of this checkout instead")
     args = ap.parse_args()
+    import gradcalc
+    print(f"gradcalc from {os.path.dirname(os.path.dirname(gradcalc.__file__))}")
     rng = np.random.default_rng(0)
     cnn, rnn = cnn_problem(rng), rnn_problem(rng)
     torch_fns = None if args.no_torch else torch_steps(cnn, rnn)
