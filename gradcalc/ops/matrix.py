@@ -76,7 +76,17 @@ class Term:
         raise NotImplementedError
 
     def text(self) -> str:
-        return self.show(TEXT)
+        return self.shown(TEXT)
+
+    def shown(self, style: Style) -> str:
+        """show(style), kept for the plain TEXT style: a composed term is printed (and measured)
+        many times, and its parts are never changed after it is made."""
+        if style is not TEXT:
+            return self.show(style)
+        cached = self.__dict__.get("_text")
+        if cached is None:
+            cached = self._text = self.show(style)
+        return cached
 
     def latex(self) -> str:
         return self.show(LATEX)
@@ -93,7 +103,7 @@ class Term:
         raise NotImplementedError
 
     def _wrap(self, child: "Term", style: Style, right: bool = False) -> str:
-        s = child.show(style)
+        s = child.shown(style)
         same = child.kind == self.kind and self.kind not in ("div", "sub")
         if child.prec < self.prec or (child.prec == self.prec and not same and self.prec < 3) \
                 or (right and child.prec == self.prec and not same):
@@ -215,7 +225,7 @@ class Un(Term):
 
     def show(self, style=TEXT):
         if self.op == "T":
-            inner = self.a.show(style)
+            inner = self.a.shown(style)
             if self.a.prec < 3:
                 inner = style.lpar + inner + style.rpar
             elif style.latex and ("^" in inner or "_" in inner):
@@ -252,7 +262,7 @@ class Apply(Term):
         fmt = self.latex_fmt if style.latex else self.text_fmt
         parts = []
         for i, a in enumerate(self.args):
-            s = a.show(style)
+            s = a.shown(style)
             inside = f"({{{i}}})" in fmt or rf"\left({{{i}}}\right)" in fmt
             s = s if a.prec == 3 or inside else style.lpar + s + style.rpar
             if style.latex and ("^" in s or "_" in s):

@@ -16,6 +16,18 @@ from gradcalc.ops import matrix as mx
 
 MAX_ATOMS = 12          # larger regions are left as composed (SymPy time grows quickly)
 MAX_NODES = 80
+# cancel() expands numerator and denominator: a product of k sums has 2^k terms (a chain of 10
+# sigmoids, σ ⊙ (1 − σ) each, took 20 s); regions whose expansion is estimated above this many
+# monomials are left alone
+MAX_TERMS = 64
+
+
+class Budget:
+    """How many regions SymPy may still be asked about (one budget per problem, so that a
+    long chain of small regions costs a bounded time)."""
+
+    def __init__(self, calls: int = 24):
+        self.left = calls
 REGION = ("had", "div", "add", "sub")
 
 
@@ -54,15 +66,31 @@ def in_region(t: mx.Term) -> bool:
         return False
 
 
-def rewrite(t: mx.Term, tidy) -> mx.Term | None:
+def rewrite(t: mx.Term, tidy, budget: Budget) -> mx.Term | None:
     """The region rooted at `t` in its SymPy-factored form (`tidy(term)` makes it readable),
-    or None when it is no region, too large, or not shorter."""
+    or None when it is no region, too large, not shorter, or the budget is spent."""
     try:
-        if not in_region(t):
+        if budget.left <= 0 or not in_region(t) or _terms(t, {}) > MAX_TERMS:
             return None
+        budget.left -= 1
         return _Algebra(_shape(t)).run(t, tidy)
     except (_Out, RecursionError, ValueError, TypeError, ZeroDivisionError):
         return None
+
+
+def _terms(t: mx.Term, memo: dict) -> float:
+    """How many monomials the region would expand to (sums add, products multiply)."""
+    if id(t) in memo:
+        return memo[id(t)]
+    if isinstance(t, mx.Un) and t.op == "neg":
+        n = _terms(t.a, memo)
+    elif isinstance(t, mx.Bin) and in_region(t):
+        a, b = _terms(t.a, memo), _terms(t.b, memo)
+        n = a + b if t.op in ("add", "sub") else a * b
+    else:
+        n = 1.0
+    memo[id(t)] = n
+    return n
 
 
 class _Algebra:

@@ -14,45 +14,47 @@ from __future__ import annotations
 import numpy as np
 
 from gradcalc.ops import matrix as mx
-from gradcalc.ops.matrixalgebra import cost, in_region, power, rewrite
+from gradcalc.ops.matrixalgebra import Budget, cost, in_region, power, rewrite
 
 POW_DERIV = "{0}^({1} − 1)"     # b·a^(b−1), the pow op's rule (gradcalc.ops.elementwise)
 POWER = "{0}^{1}"
 
 
-def simplify(term: mx.Term, algebra: bool = False) -> mx.Term:
+def simplify(term: mx.Term, algebra: bool | Budget = False) -> mx.Term:
     """The simplified term (the same object when nothing applies; the input on any failure).
-    With `algebra`, every region of entrywise ⊙ ⊘ + − is also cancelled and factored by SymPy
-    (gradcalc.ops.matrixalgebra) and the result simplified again."""
+    With `algebra` (True, or a Budget shared by several calls), every region of entrywise
+    ⊙ ⊘ + − is also cancelled and factored by SymPy (gradcalc.ops.matrixalgebra) and the
+    result simplified again."""
     try:
         out = _Simplifier().run(term)
         if algebra:
-            out = _Simplifier().run(_regions(out, {}))
+            budget = algebra if isinstance(algebra, Budget) else Budget()
+            out = _Simplifier().run(_regions(out, {}, budget))
         return out
     except (mx.ShapeMismatch, ValueError, ArithmeticError, RecursionError):
         return term
 
 
-def _regions(t: mx.Term, memo: dict) -> mx.Term:
+def _regions(t: mx.Term, memo: dict, budget: Budget) -> mx.Term:
     """`t` with each outermost entrywise region rewritten where that reads shorter."""
     done = memo.get(id(t))
     if done is not None:
         return done
     out = t
     if in_region(t):
-        out = rewrite(t, lambda x: _Simplifier().run(x)) or t
+        out = rewrite(t, lambda x: _Simplifier().run(x), budget) or t
     if out is t:
         if isinstance(t, mx.Ref):
-            inner = _regions(t.term, memo)
+            inner = _regions(t.term, memo, budget)
             out = t if inner is t.term else _ref_copy(t, inner)
         elif isinstance(t, mx.Bin):
-            a, b = _regions(t.a, memo), _regions(t.b, memo)
+            a, b = _regions(t.a, memo, budget), _regions(t.b, memo, budget)
             out = t if (a is t.a and b is t.b) else mx.Bin(t.op, a, b)
         elif isinstance(t, mx.Un):
-            a = _regions(t.a, memo)
+            a = _regions(t.a, memo, budget)
             out = t if a is t.a else mx.Un(t.op, a)
         elif isinstance(t, mx.Apply):
-            args = tuple(_regions(a, memo) for a in t.args)
+            args = tuple(_regions(a, memo, budget) for a in t.args)
             out = t if all(x is y for x, y in zip(args, t.args)) else \
                 mx.Apply(t.text_fmt, t.latex_fmt, t.fn, args, t.shapes)
     memo[id(t)] = out

@@ -22,6 +22,7 @@ import numpy as np
 
 from gradcalc import ops
 from gradcalc.ops import matrix as mx
+from gradcalc.ops.matrixalgebra import Budget
 from gradcalc.ops.matrixsimplify import cost, simplify
 
 INLINE = 72          # a composed δ longer than this is shown by name (∂L/∂z1) and defined after
@@ -156,6 +157,10 @@ class _FormNames(_Names):
         super().__init__(output, network)
         self.inliner = inliner
         self.calculus = None          # a MatrixCalculus (SymPy) when the expression allows one
+        # the entrywise algebra by SymPy, for expression problems over arrays (a scalar one is
+        # solved without importing SymPy under --method autograd), a bounded number of regions
+        self.budget = Budget() if inliner is not None and any(
+            n.op is None and np.ndim(n.value) > 0 for n in inliner.graph.nodes) else False
 
     def sympy_term(self, name: str) -> mx.Term | None:
         calculus = self.calculus() if self.calculus is not None else None
@@ -308,8 +313,7 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
         return MatrixForm(name, f"{lhs} = 0", ok, 0.0 if ok else float("inf"),
                           parts=(lhs, mx.Num(0.0), [], names.network))
     sympy_term = names.sympy_term(name) if isinstance(names, _FormNames) else None
-    algebra = getattr(names, "inliner", None) is not None      # an expression problem
-    simple = simplify(d, algebra)
+    simple = simplify(d, getattr(names, "budget", False))     # SymPy algebra: expressions only
     if simple.text() == d.text():          # nothing to simplify: it is the composed form
         simple = None
     return pick([("sympy-matrix", sympy_term), ("simplified", simple), ("composed", d)],
