@@ -69,10 +69,10 @@ def widths_for(t: Table, width: int, cell_len) -> list[int] | None:
     ncol = len(t.columns)
     cols = [[t.columns[j]] + [r[j] for r in t.rows] for j in range(ncol)]
     avail = width - _EDGES - (ncol - 1) - 2 * ncol
-    low = [max(_longest_word(c, cell_len) for c in col) for col in cols]
     high = [max(_longest_line(c, cell_len) for c in col) for col in cols]
-    if sum(high) <= avail:
+    if sum(high) <= avail:            # fits as it is (most tables): no need to measure words
         return high
+    low = [max(_longest_word(c, cell_len) for c in col) for col in cols]
     if sum(low) > avail:
         return None
     spare, need = avail - sum(low), [h - lo for h, lo in zip(high, low)]
