@@ -29,14 +29,26 @@ NARROW = ((0x20, 0x7E), (0xA0, 0xAC), (0xAE, 0x2FF), (0x370, 0x482), (0x1D00, 0x
           (0x2010, 0x2027), (0x2030, 0x205E), (0x2070, 0x209C), (0x2100, 0x214F),
           (0x2190, 0x22FF), (0x2500, 0x25FC), (0x2713, 0x2713), (0x2717, 0x2717),
           (0x2800, 0x28FF), (0x2C60, 0x2C7F), (0x1D7D9, 0x1D7D9))
-# a character outside NARROW (a pattern: quicker to make and to ask than a set of them)
-_OTHER = re.compile("[^" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}"
-                                   for a, b in NARROW) + "]")
+_SEEN: set = set()      # the characters of NARROW met so far (not built at import: start-up)
+
+
+def _narrow(text: str) -> bool:
+    """Is every character of `text` in NARROW?"""
+    if text.isascii():
+        return text.isprintable()           # 0x20 … 0x7E
+    if _SEEN.issuperset(text):
+        return True
+    for ch in set(text).difference(_SEEN):
+        code = ord(ch)
+        if not any(a <= code <= b for a, b in NARROW):
+            return False
+        _SEEN.add(ch)
+    return True
 
 
 def cell_len(text: str) -> int:
     """rich.cells.cell_len(text), importing rich only for characters outside NARROW."""
-    if _OTHER.search(text) is None:
+    if _narrow(text):
         return len(text)
     from rich.cells import cell_len as rich_cell_len
     return rich_cell_len(text)
@@ -52,7 +64,7 @@ def _divide_line(line: str, width: int) -> list[int]:
     fits: nowhere), worked out here when every character is one cell wide."""
     if cell_len(line) <= width:
         return []
-    if _OTHER.search(line) is not None:
+    if not _narrow(line):
         from rich._wrap import divide_line
         return divide_line(line, width, fold=True)
     breaks, used = [], 0          # used: the cells taken on the current line

@@ -124,7 +124,8 @@ def test_narrow_characters_are_one_cell_in_every_unicode_version_of_rich():
     text = "".join(sorted(_NARROW))
     assert cell_len(text) == rich_cell_len(text) == len(text)
     # outside the set rich measures: wide, zero-width and combining characters
-    for s in ("参数", "a\u0302", "x\u200bz", "\u231a", "∂L/∂W₁ = δ₁·xᵀ ✓", ""):
+    for s in ("参数", "a\u0302", "x\u200bz", "\u231a", "∂L/∂W₁ = δ₁·xᵀ ✓", "", "a\x01b", "x\x7f",
+              "∂\x9f", "plain ascii 0.25"):
         assert cell_len(s) == rich_cell_len(s), s
 
 
