@@ -48,6 +48,31 @@ def _matmul_vjp(g, out, a, b):
     return g * b, g * a                       # vector · vector: a scalar
 
 
+def _names(term) -> tuple:
+    return term.args[0].name, term.args[1].name
+
+
+def _sum_of_products(sp, terms):
+    """sp.Add(*terms), made as SymPy's Add makes it when every term is a product of two plain
+    Symbols of one set of assumptions (`times` below) and no two terms are alike: SymPy then keeps
+    every term and sorts them by Basic.compare, which for such products compares the names of the
+    first factors, then of the second (a name decides: one set of assumptions), so sorting by the
+    names gives its order; its general flattening is skipped (about 5× faster).  Anything else
+    goes to sp.Add."""
+    Mul, Symbol = sp.Mul, sp.Symbol
+    if len(terms) < 2 or not all(type(t) is Mul and len(t.args) == 2 and
+                                 type(t.args[0]) is Symbol and type(t.args[1]) is Symbol
+                                 for t in terms):
+        return _add(sp, terms)
+    assumptions = terms[0].args[0]._assumptions0
+    keys = {_names(t) for t in terms}
+    if len(keys) != len(terms) or any(u._assumptions0 != assumptions
+                                      for t in terms for u in t.args):
+        return _add(sp, terms)
+    out = sp.Add._from_args(sorted(terms, key=_names), True)
+    return sp.Add._exec_constructor_postprocessors(out)
+
+
 def _matmul_sym(a, b):
     sp = sympy_module()
     a, b = _obj(a), _obj(b)
@@ -56,13 +81,15 @@ def _matmul_sym(a, b):
     out = np.empty((A.shape[0], B.shape[1]), dtype=object)
     Symbol, Mul = sp.Symbol, sp.Mul
 
-    def times(x, y):     # a product of two symbols needs no flattening (7× faster, same value)
+    def times(x, y):
+        # a product of two symbols needs no flattening: Mul(x, y, evaluate=False), which is
+        # Mul._from_args((x, y)) and the constructor's postprocessors (7× faster, same value)
         if isinstance(x, Symbol) and isinstance(y, Symbol):
-            return Mul(x, y, evaluate=False)
+            return Mul._exec_constructor_postprocessors(Mul._from_args((x, y)))
         return x * y
 
     for i, j in np.ndindex(out.shape):        # one SymPy sum per entry (see linear.affine_sym)
-        out[i, j] = _add(sp, [times(A[i, k], B[k, j]) for k in range(A.shape[1])])
+        out[i, j] = _sum_of_products(sp, [times(A[i, k], B[k, j]) for k in range(A.shape[1])])
     if a.ndim == 1 and b.ndim == 1:
         return out[0, 0]
     return out[0] if a.ndim == 1 else out[:, 0] if b.ndim == 1 else out

@@ -58,21 +58,18 @@ def run(problem, exact: bool = False) -> SymbolicResult:
     names = forward_names(problem)
     names += [n.name for n in be.nodes if n.name not in names]
     forward, exact_fwd = {}, {}
+    # a symbol's value: its SymPy number in --exact mode, else its float (the same float)
+    known = be.values if exact else be.fval
     for name in names:
         h = be.by_name[name]
-        vals = np.empty(h.shape, dtype=object)
-        for idx in np.ndindex(h.shape):
-            e = h[idx]
-            vals[idx] = be.values.get(e, e) if isinstance(e, be.sp.Symbol) else e
-        forward[name] = _floats(be, vals)
+        vals = _values(h, lambda e: known.get(e, e) if isinstance(e, be.sp.Symbol) else e)
+        # + 0.0: a SymPy number has no −0.0, so the float of a −0.0 value was always 0.0
+        forward[name] = _floats(be, vals) if exact else _floats(be, vals) + 0.0
         if exact:
             exact_fwd[name] = vals
     gradients, exact_grads = {}, {}
     for name in leaf_values(problem):
-        h = be.leaves[name]
-        vals = np.empty(h.shape, dtype=object)
-        for idx in np.ndindex(h.shape):
-            vals[idx] = adj.get(h[idx], 0)
+        vals = _values(be.leaves[name], lambda e: adj.get(e, 0))
         gradients[name] = _floats(be, vals)
         if exact:
             exact_grads[name] = vals
@@ -81,7 +78,16 @@ def run(problem, exact: bool = False) -> SymbolicResult:
                           exact_grads)
 
 
+def _values(h: np.ndarray, value) -> np.ndarray:
+    """An object array of value(e) for every entry e of h (same shape)."""
+    vals = np.empty(h.shape, dtype=object)
+    flat = vals.reshape(-1)                  # a view: a new array is contiguous
+    for i, e in enumerate(h.flat):
+        flat[i] = value(e)
+    return vals
+
+
 def _floats(be: SymBackend, vals: np.ndarray) -> np.ndarray:
     """An object array of SymPy values as float64."""
-    return np.vectorize(be.float_value, otypes=[float])(vals) if vals.size else \
-        np.zeros(vals.shape)
+    return np.fromiter((be.float_value(v) for v in vals.flat), dtype=float,
+                       count=vals.size).reshape(vals.shape)

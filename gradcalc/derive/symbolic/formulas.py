@@ -60,8 +60,7 @@ class FormulaBuilder:
         self.be = res.backend
         self.sp = sympy_module()
         self.pr = FormulaPrinter(self.be.network)
-        for s, (name, idx) in self.be.info.items():
-            self.pr.add(s, name, idx)
+        self.pr.known(self.be.info)          # names made when a symbol is printed
         self.by_key = {key: s for s, key in self.be.info.items()}   # (name, index) -> symbol
         self.definitions: list[FormulaLine] = []
         self.cse_names: dict = {}         # common subexpression -> its name c1, c2 …
@@ -129,12 +128,11 @@ class FormulaBuilder:
         cache: dict = {}
         for node in reversed(self.be.nodes):
             per_input: dict[str, list] = {}
-            for k in range(node.syms.size):
+            for k, out_idx in enumerate(np.ndindex(node.syms.shape)):   # k is the flat index
+                out_idx = tuple(int(i) for i in out_idx)
                 for u, shown, raw in self._local_cached(node, k, cache):
-                    src = be.info[u][0]
-                    out_idx = np.unravel_index(k, node.syms.shape) if node.syms.shape else ()
-                    per_input.setdefault(src, []).append((tuple(out_idx) + tuple(be.info[u][1]),
-                                                          shown, raw))
+                    src, src_idx = be.info[u]
+                    per_input.setdefault(src, []).append((out_idx + tuple(src_idx), shown, raw))
             for src, entries in per_input.items():
                 if src in be.consts:    # targets are not differentiated
                     continue

@@ -46,8 +46,8 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
     val_letters: dict = {}
     for c in classes:
         val_letters.setdefault(ref_key[c], []).append(letter[c])
-    others = [(dict(zip(classes, [k[c] for c in classes])), set(e.free_symbols) if
-               hasattr(e, "free_symbols") else set(), e) for k, e in entries]
+    # per entry: its key (a letter of class c stands for k[c]), its symbols (read, not changed)
+    others = [(k, getattr(e, "free_symbols", ()), e) for k, e in entries]
     if by_name is None:
         by_name = {key: s for s, key in info.items()}
     syms = sorted((s for s in getattr(ref, "free_symbols", ()) if s in info),
@@ -58,10 +58,14 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
         comp = [val_letters.get(i, []) + [i] for i in idx]
         choices.append(list(itertools.product(*comp)) if comp else [()])
     letter_cls = {letter[c]: c for c in classes}
+    compiled: dict = {}     # pattern -> per index: (key position, None) for a letter, (None, i)
 
-    def inst(name, pattern, vals):
-        return by_name.get((name, tuple(vals[letter_cls[p]] if isinstance(p, str) else p
-                                        for p in pattern)))
+    def inst(name, pattern, k):
+        parts = compiled.get(pattern)
+        if parts is None:
+            parts = compiled[pattern] = tuple((letter_cls[p], None) if isinstance(p, str) else
+                                              (None, p) for p in pattern)
+        return by_name.get((name, tuple(i if c is None else k[c] for c, i in parts)))
 
     chosen: list = [None] * len(syms)
     budget = [4000]
@@ -75,13 +79,13 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
             if budget[0] < 0:
                 return False
             ok = True
-            for vals, free, _ in others:
-                t = inst(name, pattern, vals)
+            for key, free, _ in others:
+                t = inst(name, pattern, key)
                 if t is None or t not in free:
                     ok = False
                     break
                 for m in range(n):   # distinct pattern symbols stay distinct
-                    if inst(info[syms[m]][0], chosen[m], vals) is t:
+                    if inst(info[syms[m]][0], chosen[m], key) is t:
                         ok = False
                         break
                 if not ok:
@@ -105,8 +109,8 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
     ref_expr = expr_of(ref)
     expr = ref_expr.xreplace(to_pattern) if to_pattern else ref_expr
     # verify: rebuilding every entry from the pattern must give that entry exactly
-    for vals, _, e in others:
-        back = {g: inst(name, pattern, vals) for g, (name, pattern) in gen.items()}
+    for key, _, e in others:
+        back = {g: inst(name, pattern, key) for g, (name, pattern) in gen.items()}
         if any(v is None for v in back.values()):
             return None
         if _renames_alike(ref, e, to_pattern, back):

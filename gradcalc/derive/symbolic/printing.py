@@ -11,6 +11,26 @@ def _positive_first(terms):
     return sorted(terms, key=lambda t: t.could_extract_minus_sign())
 
 
+class _Names(dict):
+    """symbol -> its printed name; a symbol of `source` ({symbol: (name, index)}) gets its name
+    from `make` when first printed (a problem can have thousands; few are printed)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+        self.source: dict = {}
+
+    def __missing__(self, sym):
+        made = self[sym] = self.make(*self.source[sym])     # KeyError: not a symbol we name
+        return made
+
+    def __contains__(self, sym) -> bool:
+        return dict.__contains__(self, sym) or sym in self.source
+
+    def get(self, sym, default=None):
+        return self[sym] if sym in self else default
+
+
 class FormulaPrinter:
     """Unicode and LaTeX printing with the lecture's names for our symbols."""
 
@@ -18,8 +38,8 @@ class FormulaPrinter:
         from sympy.printing.latex import LatexPrinter
         from sympy.printing.str import StrPrinter
         self.network = network
-        self.text_names: dict = {}
-        self.latex_names: dict = {}
+        self.text_names = _Names(lambda name, idx: pretty_name(name, idx, network))
+        self.latex_names = _Names(lambda name, idx: latex_name(name, idx, network))
         names = self.text_names
 
         class L(LatexPrinter):
@@ -46,6 +66,10 @@ class FormulaPrinter:
                 return "(" + " else ".join(parts) + f" else {pieces[-1][0]})"
 
         self._str = P({"full_prec": False})
+
+    def known(self, info: dict) -> None:
+        """Name every symbol of `info` ({symbol: (name, index)}) like `add`, when printed."""
+        self.text_names.source = self.latex_names.source = info
 
     def add(self, sym, name, idx):
         self.text_names[sym] = pretty_name(name, idx, self.network)
