@@ -2,11 +2,14 @@
 L = ‖Xw − y‖² + λ‖w‖², checked with all three methods (`gradcalc check FILE`: autograd, SymPy
 on the elementwise forward forms, central differences; 4,221 differentiated entries), whole
 process, beside `python -c "import sympy"` under the check's process settings (the cyclic
-garbage collector off, OPENBLAS_NUM_THREADS=1), timed alternately, median of the runs.
+garbage collector off, OPENBLAS_NUM_THREADS=1), timed alternately, median of the runs: wall
+time and CPU time (user + sys of the process), with the load average.  With --tree DIR the same
+check in another checkout (e.g. `git worktree add /tmp/base REV`) is timed in the same rounds.
 Target: under 2× that import.
 
     python bench/bench_exprarray.py            # about 20 s
     python bench/bench_exprarray.py --runs 3
+    python bench/bench_exprarray.py --runs 7 --tree /tmp/base
 
 The check's exit status and its verdict ("agree") are tested before anything is timed.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,16 +64,29 @@ print(f"in one process: import sympy+numpy {t1 - t0:.2f} s, gradcalc {t2 - t1:.2
 """
 
 
-def once(cmd) -> float:
+def once(cmd, cwd=ROOT) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + sys of the child)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    subprocess.run(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    check=False)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def _line(label: str, runs: list, base: list) -> str:
+    w, c = [r[0] for r in runs], [r[1] for r in runs]
+    bw, bc = (statistics.median(r[i] for r in base) for i in (0, 1))
+    return (f"{label}: wall median {statistics.median(w):.3f} s (min {min(w):.3f}), CPU median "
+            f"{statistics.median(c):.3f} s (min {min(c):.3f}); ratio to the import: wall "
+            f"{statistics.median(w) / bw:.2f}×, CPU {statistics.median(c) / bc:.2f}×")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--tree", help="another checkout whose check is timed in the same rounds")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "least_squares_200x20.yaml"
@@ -80,17 +97,25 @@ def main() -> None:
             sys.exit(f"the check did not agree (exit {done.returncode}):\n{done.stdout[-2000:]}"
                      f"{done.stderr[-2000:]}")
         once(IMPORT)                        # bytecode and file cache warm for both
-        ours, base = [], []
+        if args.tree:
+            once(check, args.tree)
+        ours, base, other = [], [], []
+        load0 = os.getloadavg()[0]
         for _ in range(args.runs):
             ours.append(once(check))
             base.append(once(IMPORT))
+            if args.tree:
+                other.append(once(check, args.tree))
+        load1 = os.getloadavg()[0]
         phases = subprocess.run([PY, "-c", PHASES, str(path)], cwd=ROOT, env=ENV,
                                 capture_output=True, text=True).stdout.strip()
-    a, b = statistics.median(ours), statistics.median(base)
-    print(f"load average {os.getloadavg()[0]:.1f}; {args.runs} runs each, alternating")
-    print(f"gradcalc check (X 200×20, three methods): median {a:.2f} s (min {min(ours):.2f})")
-    print(f"python -c 'import sympy' (same settings):  median {b:.2f} s (min {min(base):.2f})")
-    print(f"ratio {a / b:.2f}× (target < 2×): {'met' if a / b < 2 else 'NOT met'}")
+    a, b = statistics.median(r[0] for r in ours), statistics.median(r[0] for r in base)
+    print(f"load average {load0:.1f} -> {load1:.1f}; {args.runs} runs each, alternating")
+    print(_line("gradcalc check (X 200×20, three methods)", ours, base))
+    if args.tree:
+        print(_line(f"the same in {args.tree}", other, base))
+    print(_line("python -c 'import sympy' (same settings)", base, base))
+    print(f"ratio {a / b:.2f}× (wall; target < 2×): {'met' if a / b < 2 else 'NOT met'}")
     print(phases)
 
 
