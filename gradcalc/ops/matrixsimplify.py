@@ -20,13 +20,16 @@ POW_DERIV = "{0}^({1} − 1)"     # b·a^(b−1), the pow op's rule (gradcalc.op
 POWER = "{0}^{1}"
 
 
-def simplify(term: mx.Term, algebra: bool | Budget = False) -> mx.Term:
+def simplify(term: mx.Term, algebra: bool | Budget = False, shared: dict | None = None) -> mx.Term:
     """The simplified term (the same object when nothing applies; the input on any failure).
     With `algebra` (True, or a Budget shared by several calls), every region of entrywise
     ⊙ ⊘ + − is also cancelled and factored by SymPy (gradcalc.ops.matrixalgebra) and the
-    result simplified again."""
+    result simplified again.  `shared` (a dict kept by the caller) lets the forms of one
+    problem share the work on the parts they have in common."""
     try:
-        out = _Simplifier().run(term)
+        first = shared.setdefault("simplifier", _Simplifier()) if shared is not None \
+            else _Simplifier()
+        out = first.run(term)
         if algebra:
             budget = algebra if isinstance(algebra, Budget) else Budget()
             out = _Simplifier().run(_regions(out, {}, budget))
@@ -71,7 +74,45 @@ def value(t: mx.Term):
 
 
 def _shape(t):
-    v = value(t)
+    """The display shape of the term's value, None when it has none (a product that does not
+    conform); inferred from the operands' shapes by the evaluation's own rules (so that the
+    many terms tried while simplifying are not computed), kept on the term."""
+    got = t.__dict__.get("_shape")
+    if got is None:
+        got = t.__dict__["_shape"] = (_infer(t),)
+    return got[0]
+
+
+def _infer(t):
+    if "_value" in t.__dict__:
+        return t.__dict__["_value"].shape
+    if isinstance(t, mx.Num):
+        return ()
+    if isinstance(t, mx.Leaf):
+        return mx.display(t.value).shape
+    if isinstance(t, mx.Ref):
+        return _shape(t.term)
+    if isinstance(t, mx.Un):
+        a = _shape(t.a)
+        if a is None or t.op == "neg":
+            return a
+        return None if len(a) > 2 else tuple(reversed(a))
+    if isinstance(t, mx.Bin):
+        a, b = _shape(t.a), _shape(t.b)
+        if a is None or b is None:
+            return None
+        if t.op == "dot":
+            if not a or not b:
+                return b if not a else a
+            return (a[0], b[1]) if len(a) == 2 and len(b) == 2 and a[1] == b[0] else None
+        if a != b and not (not a or not b or (t.op in ("add", "sub") and (
+                a in ((), (1, 1)) or b in ((), (1, 1))))):
+            return None
+        try:
+            return tuple(np.broadcast_shapes(a, b))
+        except ValueError:
+            return None
+    v = value(t)                   # an Apply, a placeholder: evaluated
     return None if v is None else v.shape
 
 
@@ -121,6 +162,8 @@ class _Simplifier:
             out = t if inner is t.term else _ref_copy(t, inner)
         elif isinstance(t, mx.Un):
             out = self.unary(t.op, self.run(t.a))
+        elif isinstance(t, mx.Bin) and t.op in ("add", "sub"):
+            out = self.sum_chain(t)
         elif isinstance(t, mx.Bin):
             out = self.binary(t.op, self.run(t.a), self.run(t.b))
         elif isinstance(t, mx.Apply):
@@ -296,6 +339,23 @@ class _Simplifier:
         return mx.Un("neg", out) if sign < 0 else out
 
     # ------------------------------------------------------------ sums
+    def sum_chain(self, t: mx.Bin) -> mx.Term:
+        """A chain a ± b ± c … simplified once as a whole (not once per link: an rnn's
+        closed form is a sum of T terms)."""
+        parts, stack = [], [(t, 1.0)]
+        while stack:
+            u, sign = stack.pop()
+            if isinstance(u, mx.Bin) and u.op in ("add", "sub") and id(u) not in self.memo:
+                stack.append((u.b, sign if u.op == "add" else -sign))
+                stack.append((u.a, sign))
+            else:
+                parts.append((sign, self.run(u)))
+        sign, out = parts[0]
+        out = mx.Un("neg", out) if sign < 0 else out
+        for sign, p in parts[1:]:
+            out = mx.Bin("add" if sign > 0 else "sub", out, p)
+        return self.sum(out)           # two parts at least: t is a sum
+
     def sum(self, t: mx.Term) -> mx.Term:
         shape = _shape(t)
         if shape is None:

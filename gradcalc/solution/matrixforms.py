@@ -135,6 +135,7 @@ class _Names:
     def __init__(self, output: str, network: bool):
         self.output, self.network, self.leaves = output, network, {}
         self.made: dict[int, int] = {}       # id(Ref) -> order made (the backward sweep's order)
+        self.shared: dict = {}               # the simplifier's work, shared by the forms
 
     def leaf(self, node) -> mx.Leaf:
         if id(node) not in self.leaves:
@@ -313,7 +314,7 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
         return MatrixForm(name, f"{lhs} = 0", ok, 0.0 if ok else float("inf"),
                           parts=(lhs, mx.Num(0.0), [], names.network))
     sympy_term = names.sympy_term(name) if isinstance(names, _FormNames) else None
-    simple = simplify(d, getattr(names, "budget", False))     # SymPy algebra: expressions only
+    simple = simplify(d, getattr(names, "budget", False), names.shared)   # algebra: expressions
     if simple.text() == d.text():          # nothing to simplify: it is the composed form
         simple = None
     return pick([("sympy-matrix", sympy_term), ("simplified", simple), ("composed", d)],
