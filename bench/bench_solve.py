@@ -3,9 +3,10 @@
 Both are measured in the same run, interleaved, as the median of several runs; the figure that
 matters is the ratio to `import numpy` run under gradcalc's own process settings (target ≤ 1.3):
 `gradcalc solve` sets OPENBLAS_NUM_THREADS=1 before NumPy is imported (unless the user chose a
-thread count) and freezes the garbage collector at exit (gradcalc/cli/__init__.py,
-program_settings), which makes the NumPy import itself faster; the baseline gets the same
-settings.  The import with Python's defaults is printed beside it.  Peak memory is the largest resident set of a child process
+thread count), turns the cyclic garbage collector off for the rest of the command and freezes
+it at exit (gradcalc/cli/__init__.py, program_settings), which makes the NumPy import itself
+faster; the baseline gets the same settings.  The import with Python's defaults is printed
+beside it.  Peak memory is the largest resident set of a child process
 (resource.getrusage(RUSAGE_CHILDREN).ru_maxrss).  Python's bytecode cache is on, as on a user's
 machine: PYTHONDONTWRITEBYTECODE is removed for the children, so that gradcalc's modules are not
 compiled from source on every run (numpy's are cached at install time).
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 1.3
 # `import numpy` under the settings gradcalc's program_settings() gives a solve process
-SAME_SETTINGS = "import atexit, gc; atexit.register(gc.freeze); import numpy"
+SAME_SETTINGS = "import atexit, gc; gc.disable(); atexit.register(gc.freeze); import numpy"
 # the floor of the command: it cannot run without NumPy, click (its command line) and PyYAML
 FLOOR = SAME_SETTINGS + ", click, yaml"
 CPU: dict = {}      # command -> CPU times (user + system) of its runs, from getrusage

@@ -73,3 +73,16 @@ def test_check_of_a_dense_network_imports_only_the_families_it_uses():
     loaded = set(json.loads(_run(code)))
     assert "sympy" in loaded and "gradcalc.derive.symbolic" in loaded    # it did check
     assert not {f"gradcalc.ops.{f}" for f in LAZY_FAMILIES} & loaded
+
+
+def test_the_solve_program_runs_without_the_cyclic_collector_and_a_library_call_keeps_it():
+    # program_settings(collector_off=True): only the gradcalc program (cli.__call__), not a
+    # caller of cli.main (a test runner, a library user)
+    code = ("import gc, io, contextlib\nfrom gradcalc.cli import cli\nseen = []\n"
+            "for call in (cli.main, cli):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        try:\n            call(['solve', 'problems/hw1.yaml', '--method', 'autograd'])\n"
+            "        except SystemExit:\n            pass\n"
+            "    seen.append(gc.isenabled())\n"
+            "print(seen)")
+    assert _run(code).strip() == "[True, False]"

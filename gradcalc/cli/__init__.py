@@ -148,7 +148,7 @@ def is_program() -> bool:
     return _PROGRAM
 
 
-def program_settings() -> None:
+def program_settings(collector_off: bool = False) -> None:
     """Settings of a gradcalc process (solve, check) (most of a short check is start-up time):
 
     * NumPy's OpenBLAS runs one thread unless the user chose otherwise: the matrices of a
@@ -156,7 +156,11 @@ def program_settings() -> None:
       taken from the other core);
     * at exit the cyclic garbage collector skips the objects that exist then (gc.freeze in an
       atexit hook, which runs before the interpreter's final collection): they are freed with
-      the process, and rescanning SymPy's ≈ 10⁶ objects costs ≈ 50 ms."""
+      the process, and rescanning SymPy's ≈ 10⁶ objects costs ≈ 50 ms;
+    * collector_off (solve): the cyclic garbage collector is off for the rest of the command,
+      its imports, loading and printing too, not only the work (without_cyclic_gc): a short
+      solve makes mostly long-lived objects (modules, NumPy's) that its 30-odd young
+      collections only rescan (≈ 3 ms of a hw1 solve); reference counting frees the rest."""
     import atexit
     import os
     if "numpy" not in sys.modules and not any(
@@ -164,6 +168,8 @@ def program_settings() -> None:
                                       "GOTO_NUM_THREADS")):
         os.environ["OPENBLAS_NUM_THREADS"] = "1"
     atexit.register(gc.freeze)
+    if collector_off:
+        gc.disable()
 
 
 @contextlib.contextmanager

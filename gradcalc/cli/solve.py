@@ -51,7 +51,7 @@ def solve(problem, fmt, method, exact, symbolic_limit, h, lang, precision, html_
       gradcalc solve problems/hw1_sgd.yaml --steps 3
     """
     if is_program():
-        program_settings()      # before NumPy is imported (its thread count)
+        program_settings(collector_off=True)    # before NumPy is imported (its threads)
     from gradcalc.api import load_problem, solve as solve_problem
     from gradcalc.errors import UsageError
 
