@@ -15,6 +15,7 @@ import numpy as np
 
 from gradcalc.ops import matrix as mx
 from gradcalc.ops.matrixalgebra import Budget, cost, in_region, power, rewrite
+from gradcalc.ops.matrixshapes import is_eye, is_ones, is_scalar, shape as _shape
 
 POW_DERIV = "{0}^({1} − 1)"     # b·a^(b−1), the pow op's rule (gradcalc.ops.elementwise)
 POWER = "{0}^{1}"
@@ -63,76 +64,6 @@ def _regions(t: mx.Term, memo: dict, budget: Budget) -> mx.Term:
     memo[id(t)] = out
     memo.setdefault("keep", []).append(t)
     return out
-
-
-def value(t: mx.Term):
-    """The term's display-form value, or None when it cannot be evaluated."""
-    try:
-        return t.compute()
-    except (mx.ShapeMismatch, ValueError, IndexError):
-        return None
-
-
-def _shape(t):
-    """The display shape of the term's value, None when it has none (a product that does not
-    conform); inferred from the operands' shapes by the evaluation's own rules (so that the
-    many terms tried while simplifying are not computed), kept on the term."""
-    got = t.__dict__.get("_shape")
-    if got is None:
-        got = t.__dict__["_shape"] = (_infer(t),)
-    return got[0]
-
-
-def _infer(t):
-    if "_value" in t.__dict__:
-        return t.__dict__["_value"].shape
-    if isinstance(t, mx.Num):
-        return ()
-    if isinstance(t, mx.Leaf):
-        return mx.display(t.value).shape
-    if isinstance(t, mx.Ref):
-        return _shape(t.term)
-    if isinstance(t, mx.Un):
-        a = _shape(t.a)
-        if a is None or t.op == "neg":
-            return a
-        return None if len(a) > 2 else tuple(reversed(a))
-    if isinstance(t, mx.Bin):
-        a, b = _shape(t.a), _shape(t.b)
-        if a is None or b is None:
-            return None
-        if t.op == "dot":
-            if not a or not b:
-                return b if not a else a
-            return (a[0], b[1]) if len(a) == 2 and len(b) == 2 and a[1] == b[0] else None
-        if a != b and not (not a or not b or (t.op in ("add", "sub") and (
-                a in ((), (1, 1)) or b in ((), (1, 1))))):
-            return None
-        try:
-            return tuple(np.broadcast_shapes(a, b))
-        except ValueError:
-            return None
-    v = value(t)                   # an Apply, a placeholder: evaluated
-    return None if v is None else v.shape
-
-
-def is_scalar(t: mx.Term) -> bool:
-    return isinstance(t, mx.Num) or _shape(t) == ()
-
-
-def is_ones(t: mx.Term) -> bool:
-    """𝟙 (a Leaf or the ones of an operand's shape), or 𝟙·𝟙ᵀ (a matrix of ones)."""
-    if isinstance(t, mx.Bin) and t.op == "dot" and isinstance(t.b, mx.Un) and t.b.op == "T":
-        return is_ones(t.a) and is_ones(t.b.a)
-    return (isinstance(t, mx.Leaf) and t.name == "𝟙") or \
-        (isinstance(t, mx.Apply) and t.text_fmt == "𝟙")
-
-
-def is_eye(t: mx.Term) -> bool:
-    if not (isinstance(t, mx.Apply) and t.text_fmt == "I"):
-        return False
-    v = value(t)
-    return v is not None and v.ndim == 2 and np.array_equal(v, np.eye(v.shape[0]))
 
 
 def _num(c: float) -> mx.Num:

@@ -18,7 +18,9 @@ from fractions import Fraction
 import numpy as np
 
 from gradcalc.ops import matrix as mx
-from gradcalc.ops.matrixsimplify import is_scalar, power, simplify
+from gradcalc.ops.matrixalgebra import power
+from gradcalc.ops.matrixshapes import is_scalar
+from gradcalc.ops.matrixsimplify import simplify
 
 SUPPORTED = {"matmul", "transpose", "add", "sub", "mul", "div", "neg", "trace", "dot", "outer",
              "sum", "mean", "pow", "norm", "linear"}
