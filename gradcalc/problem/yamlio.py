@@ -28,7 +28,7 @@ _FLOAT_TAG, _INT_TAG, _STR_TAG = _STD + "float", _STD + "int", _STD + "str"
 _TOO_LARGE = f"document too large or too many aliases (limit {MAX_VALUES} values)"
 
 
-@dataclass
+@dataclass(eq=False)   # compared by identity (start-up: no generated __eq__)
 class Located:
     """Loaded data plus the 1-based line of each value, keyed by its path."""
 
