@@ -17,7 +17,7 @@ PACKAGE = ROOT / "gradcalc"
 
 # lowest first; a module belongs to the longest prefix listed
 LAYERS = [
-    ("gradcalc.errors", "gradcalc.version", "gradcalc.csvsafe"),
+    ("gradcalc.errors", "gradcalc.version", "gradcalc.csvsafe", "gradcalc.records"),
     ("gradcalc.fileio",),
     ("gradcalc.ops",),
     ("gradcalc.problem",),

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.records import init
+
 METHODS = ("autograd", "symbolic", "numeric")
 
 # (atol, rtol).  autograd ↔ symbolic: two exact derivations that differ only by float64
@@ -70,9 +72,11 @@ class ParamCompare:
     kinks: int = 0
 
 
-@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
+@dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
 class PairReport:
     """autograd against one independent method."""
+
+    __init__ = init
 
     a: str
     b: str
@@ -127,9 +131,11 @@ def compare(a: dict, b: dict, atol: float, rtol: float, names=None, kinks: dict 
     return PairReport(a_name, b_name, atol, rtol, params, failures)
 
 
-@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
+@dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
 class ForwardCompare:
     """autograd's forward values against the SymPy forms evaluated independently."""
+
+    __init__ = init
 
     max_rel: float
     worst: str | None
@@ -137,9 +143,11 @@ class ForwardCompare:
     mismatches: list[tuple[str, Any, Any]] = field(default_factory=list)
 
 
-@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
+@dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
 class CheckReport:
     """The check of one problem: the three methods' gradients and how they agree."""
+
+    __init__ = init
 
     problem: Any
     file: str

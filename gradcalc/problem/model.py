@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-# The problem classes are frozen dataclasses whose __init__ is _init below and that have no
+from gradcalc.records import init as _init
+
+# The problem classes are frozen dataclasses whose __init__ is gradcalc.records.init and have no
 # __eq__/__hash__ (eq=False: they compare and hash by identity; nothing compares two problems
 # or layers, and a field-wise == of their arrays would raise): each method a dataclass
 # generates is compiled at import, start-up time (≈ 0.1 ms each, Layer's __init__ more)
@@ -39,31 +41,6 @@ TYPE_KEYS.update({"batchnorm": ("type", "gamma", "beta", "eps", "name", "residua
 TYPE_KEYS.update({"lstm": ("type", "Wxh", "Whh", "b", "h0", "c0", "gate_order", "return", "name"),
                   "gru": ("type", "Wxh", "Whh", "b", "bh", "h0", "return", "name"),
                   "attention": ("type", "Wq", "Wk", "Wv", "Wo", "causal", "name")})
-
-
-def _init(self, *args, **kwargs) -> None:
-    """__init__ of the classes below: the fields by position or by name, else their declared
-    default or default factory; a missing, unknown or repeated argument is a TypeError."""
-    cls = type(self).__name__
-    declared = fields(self)
-    if len(args) > len(declared):
-        raise TypeError(f"{cls}() takes at most {len(declared)} arguments ({len(args)} given)")
-    for i, f in enumerate(declared):
-        if i < len(args):
-            if f.name in kwargs:
-                raise TypeError(f"{cls}() got multiple values for argument {f.name!r}")
-            value = args[i]
-        elif f.name in kwargs:
-            value = kwargs.pop(f.name)
-        elif f.default is not MISSING:
-            value = f.default
-        elif f.default_factory is not MISSING:
-            value = f.default_factory()
-        else:
-            raise TypeError(f"{cls}() missing required argument {f.name!r}")
-        object.__setattr__(self, f.name, value)       # frozen
-    if kwargs:
-        raise TypeError(f"{cls}() got an unexpected keyword argument {next(iter(kwargs))!r}")
 
 
 @dataclass(frozen=True, eq=False, init=False)

@@ -9,6 +9,7 @@ import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from gradcalc.errors import ProblemError
+from gradcalc.records import init
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_VALUES = 200_000
@@ -28,9 +29,11 @@ _FLOAT_TAG, _INT_TAG, _STR_TAG = _STD + "float", _STD + "int", _STD + "str"
 _TOO_LARGE = f"document too large or too many aliases (limit {MAX_VALUES} values)"
 
 
-@dataclass(eq=False)   # compared by identity (start-up: no generated __eq__)
+@dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
 class Located:
     """Loaded data plus the 1-based line of each value, keyed by its path."""
+
+    __init__ = init
 
     data: Any
     file: str = "<string>"

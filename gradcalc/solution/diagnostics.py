@@ -7,6 +7,7 @@ import numpy as np
 
 from gradcalc import ops
 from gradcalc.graph.network import rnn_state_name, step_name, time_steps
+from gradcalc.records import init
 from gradcalc.solution.model import RnnDiagnostics
 
 # ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ below VANISHING or above EXPLODING gives that verdict; between them the
@@ -22,9 +23,11 @@ def rnn_layers(problem) -> list[int]:
     return [i for i, layer in enumerate(problem.layers, 1) if layer.type == "rnn"]
 
 
-@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
+@dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
 class Bptt:
     """Backpropagation through time of one rnn layer: arrays with rows in time order."""
+
+    __init__ = init
 
     h: np.ndarray            # the states h_t
     total: np.ndarray        # ∂L/∂h_t, all paths

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from gradcalc.records import init
+
 if TYPE_CHECKING:     # annotations only: the layers above fill these parts in
     from gradcalc.compare.methods import CheckReport
     from gradcalc.solution.diagnostics import Bptt
@@ -30,17 +32,21 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
-@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
+@dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
 class RnnDiagnostics:
     """Vanishing/exploding gradients of the rnn layers (gradcalc.solution.diagnostics)."""
+
+    __init__ = init
 
     summaries: list[dict]          # per rnn layer, JSON-ready: norms per step, ratio, verdict
     bptt: dict[int, Bptt]          # layer index -> the arrays of its BPTT table
 
 
-@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
+@dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
 class Comparison:
     """The independent derivations beside autograd, as `solve --method …` carries them."""
+
+    __init__ = init
 
     report: CheckReport            # the whole comparison (its tables, the LaTeX derivation)
     methods: dict                  # JSON: method -> parameter -> gradient (null: not computed)
@@ -49,11 +55,13 @@ class Comparison:
     exact: dict | None = None      # JSON: exact gradients as text (--exact)
 
 
-@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
+@dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
 class Solution:
     """What `gradcalc.solve` returns.  `forward` and `gradients` map names to float64 arrays;
     `steps` are the autograd backward steps in reverse topological order.  The optional parts
     are filled by the stages of `gradcalc.solve` that apply to the problem."""
+
+    __init__ = init
 
     problem: Any
     forward: dict[str, np.ndarray]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradcalc.errors import UsageError
+from gradcalc.records import init
 from gradcalc.derive.numeric.chain import StackedChain
 from gradcalc.derive.numeric.kinks import Kink, kink_reason, record_off_domain
 from gradcalc.derive.numeric.policy import DEFAULT_H, H_MAX, H_MIN, step
@@ -23,9 +24,11 @@ class DirectionCheck:
     value: float
 
 
-@dataclass(eq=False)  # arrays inside: compared by identity (start-up: no generated __eq__)
+@dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
 class NumericResult:
     """Central differences of every (or every sampled) entry, with steps and kinks."""
+
+    __init__ = init
 
     gradients: dict[str, np.ndarray]          # NaN where an entry was not sampled
     checked: dict[str, np.ndarray]            # bool masks of the entries computed
