@@ -32,6 +32,11 @@ class TooLarge(Exception):
     """The SymPy forms would be too large to differentiate in reasonable time."""
 
 
+def _too_large(name: str, op_name: str) -> TooLarge:
+    return TooLarge(f"the SymPy form of {name} has more than {FORM_LIMIT} terms written out "
+                    f"({op_name} nests its inputs)")
+
+
 def _tree_size(e, memo: dict, limit: int) -> int:
     """The size of `e` written out as a tree (shared subexpressions counted every time),
     computed over the DAG; stops counting past `limit`."""
@@ -87,12 +92,10 @@ def _diff(term, u):
     sp = sympy_module()
     if type(term) is sp.Pow and term.base.is_Add and term.exp.is_Number and \
             not term.base.has(sp.oo, sp.zoo, sp.nan, -sp.oo):
-        # (Σ …)^c, a norm: SymPy's own rule for b^c, b^c·(c′·log b + b′·c/b) with c′ = 0, where
-        # b′ is an Add's own rule (the Add of its terms' derivatives) over the terms holding u
-        # only (the others give 0): the same expression, without sympy.diff per term of b.
-        # c′·log b is 0 (SymPy would make it nan for a log that is not finite: an infinite b,
-        # or one known to be 0, which an Add without infinities over real symbols never is);
-        # making it would ask SymPy's assumptions about every term of b (0.02 s for 20 terms)
+        # (Σ …)^c, a norm: SymPy's rule b^c·(c′·log b + b′·c/b), c′ = 0, b′ by the Add's rule
+        # (the Add of its terms' derivatives) over the terms holding u only: the same result
+        # without sympy.diff per term.  c′·log b is 0 (nan only for an infinite b or one known
+        # to be 0); making it would ask SymPy's assumptions about each term (0.02 s for 20)
         db = sp.Add(*[_diff(a, u) for a in term.base.args if u in a.free_symbols])
         return term * (db * term.exp / term.base)
     try:
@@ -156,15 +159,15 @@ class SymBackend:
         sp = self.sp
         value = np.asarray(value, dtype=float)
         out = np.empty(value.shape, dtype=object)
-        for idx in np.ndindex(value.shape):
+        for idx, v in zip(np.ndindex(value.shape), value.ravel().tolist()):   # v: a float
             text = name + "".join(f"_{i + 1}" for i in idx)
             s = sp.Symbol(text, real=True)
             out[idx] = s
             if self.exact:
-                self.values[s] = self.number(value[idx])
+                self.values[s] = self.number(v)
             else:
-                self.values.floats[s] = float(value[idx])
-            self.fval[s] = float(value[idx])
+                self.values.floats[s] = v
+            self.fval[s] = v
             self.info[s] = (name, idx)
             self.order[s] = len(self.order)
         self._remember(out, name)
@@ -220,9 +223,10 @@ class SymBackend:
                 if not isinstance(form, (int, float, np.number)):
                     raise TypeError(f"the SymPy form of {op_name} gave {type(form).__name__}")
                 form = self.number(form)
-            if _tree_size(form, memo, FORM_LIMIT) > FORM_LIMIT:
-                raise TooLarge(f"the SymPy form of {name} has more than {FORM_LIMIT} terms "
-                               f"written out ({op_name} nests its inputs)")
+            # (the forms of a step that is grouped are measured while grouping, below)
+            if (self.exact or group is not None) and _tree_size(form, memo, FORM_LIMIT) > \
+                    FORM_LIMIT:
+                raise _too_large(name, op_name)
             if group is None:
                 forms[idx] = form
             text = name + "".join(f"_{i + 1}" for i in idx)
@@ -242,8 +246,16 @@ class SymBackend:
     def _evaluate_groups(self, node: SymNode, name, field, groups=None):
         """Group the entries by the shape of their forms and evaluate each group in bulk; an
         entry NumPy gives no finite value for is evaluated alone (and reported if it has none)."""
-        node.groups = groups or group_entries(list(node.forms.flat), self.order,
-                                              self.const_symbols)
+        if groups is None:
+            # every shared template has at most FORM_LIMIT nodes (the walk stops there); a form
+            # of its own is measured here, before anything is evaluated
+            groups = group_entries(list(node.forms.flat), self.order, self.const_symbols,
+                                   FORM_LIMIT)
+            memo: dict = {}
+            for g in groups:
+                if g.own and _tree_size(g.template, memo, FORM_LIMIT) > FORM_LIMIT:
+                    raise _too_large(name, node.op)
+        node.groups = groups
         node.where = [None] * node.forms.size
         syms = node.syms.flat
         for g in node.groups:

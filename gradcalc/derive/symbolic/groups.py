@@ -26,23 +26,30 @@ class _Unshaped(Exception):
     """The form holds something that cannot be put in a group (too deep, a foreign symbol)."""
 
 
-def shape_key(form, known: dict, consts: set):
+def shape_key(form, known: dict, consts: set, limit: int | None = None):
     """(key, symbols in order of first appearance): two forms with equal keys are the same tree
     over different symbols.  `known` holds the symbols a group may rename (those of the graph);
-    targets (in `consts`) keep their own mark, as they are never differentiated."""
-    pos: dict = {}
+    targets (in `consts`) keep their own mark, as they are never differentiated.  (None, None)
+    for a form that cannot be grouped, or whose tree (shared parts counted every time) has more
+    than `limit` nodes: the walk stops there."""
+    pos: dict = {}              # symbol -> (its place, is it a target), in order of appearance
+    left = [limit if limit is not None else -1]
 
     def walk(e):
+        left[0] -= 1
+        if left[0] == -1:       # reached only when a limit was given and passed
+            raise _Unshaped
         if e.is_Symbol:
-            if e not in known:
-                raise _Unshaped
-            p = pos.get(e)
-            if p is None:
-                p = pos[e] = len(pos)
-            return (p, e in consts)
-        if not e.args:
+            mark = pos.get(e)
+            if mark is None:
+                if e not in known:
+                    raise _Unshaped
+                mark = pos[e] = (len(pos), e in consts)
+            return mark
+        args = e.args
+        if not args:
             return (type(e), e)
-        return (e.func,) + tuple(walk(a) for a in e.args)
+        return (e.func, *[walk(a) for a in args])
 
     try:
         return walk(form), list(pos)
@@ -127,13 +134,15 @@ def numpy_lambdify(args: list, exprs: list):
     return lambdify(names, exprs, modules=[_NAMESPACE], printer=printer, docstring_limit=0)
 
 
-def group_entries(forms, known: dict, consts: set) -> list[Group]:
-    """The entries of one step grouped by the shape of their forms (every entry in one group)."""
+def group_entries(forms, known: dict, consts: set, limit: int | None = None) -> list[Group]:
+    """The entries of one step grouped by the shape of their forms (every entry in one group);
+    a form whose tree has more than `limit` nodes gets a group of its own (not walked further),
+    so every shared template has at most `limit`."""
     sp = sympy_module()
     by_key: dict = {}
     groups: list[Group] = []
     for k, form in enumerate(forms):
-        key, syms = shape_key(form, known, consts)
+        key, syms = shape_key(form, known, consts, limit)
         g = by_key.get(key) if key is not None else None
         if g is None:
             places = [sp.Symbol(f"@{p}", real=True) for p in range(len(syms or []))]
