@@ -10,11 +10,16 @@ start-up of `gradcalc --version` is measured in the same run as the baseline.
     python bench/bench_scaling.py --max-seconds 3      # a quick run
     python bench/bench_scaling.py --plot docs/scaling.png
     python bench/bench_scaling.py --cpu      # fit and plot CPU seconds (a shared machine)
+    python bench/bench_scaling.py --cpu --rnn   # only: solve of an rnn against its steps T
 
 Sizes: solve and check run a 2-layer sigmoid network with n inputs and n hidden units
 (n² + 3n + 1 differentiated entries; n grows by √2 so that the entries about double); check
 runs with --symbolic-limit high enough that SymPy never skips; grade marks N answer files of
-problems/hw1.yaml (the mix of right, rounded and wrong answers of bench_grade.py).
+problems/hw1.yaml (the mix of right, rounded and wrong answers of bench_grade.py).  With --rnn,
+only `solve --method autograd` of an rnn with H = 1 over T steps (bench_graph.rnn_problem), T
+doubling from 500, in the text, json and markdown formats.  Below T ≈ 400 an rnn's output is
+not comparable across sizes: every step's T × 1 gradient for x is printed in full up to 200
+entries (fmt.MAX_SHOWN), and the matrix forms are composed up to 400 operations.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import numpy as np
 
 from bench_check import sigmoid_net     # bench/ is on the path when run as a script
 from bench_grade import generate
+from bench_graph import rnn_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADCALC = [sys.executable, "-m", "gradcalc"]
@@ -85,10 +91,12 @@ def series(name: str, points, command, max_seconds: float) -> list[tuple[int, fl
     return out
 
 
-def fit(points, col: int = 1) -> float | None:
+def fit(points, col: int = 1, t0: float | None = None) -> float | None:
     """The exponent p of (time − t₀) ≈ c·sizeᵖ (least squares in log-log), t₀ the smallest time
-    of the series, over the points that take at least twice t₀; `col` 1 is wall, 2 CPU time."""
-    t0 = min(p[col] for p in points)
+    of the series (or the given start-up), over the points that take at least twice t₀; `col` 1
+    is wall, 2 CPU time."""
+    if t0 is None:
+        t0 = min(p[col] for p in points)
     pts = [(p[0], p[col] - t0) for p in points if p[col] >= 2 * t0]
     if len(pts) < 2:
         return None
@@ -124,6 +132,8 @@ def main() -> None:
     ap.add_argument("--plot", type=Path, help="write a log-log plot of the curves here (PNG)")
     ap.add_argument("--cpu", action="store_true",
                     help="fit and plot CPU seconds (user + system) instead of wall seconds")
+    ap.add_argument("--rnn", action="store_true",
+                    help="only the series of an rnn's solve against its time steps T")
     args = ap.parse_args()
     col = 2 if args.cpu else 1
     run(GRADCALC + ["--version"])
@@ -140,28 +150,44 @@ def main() -> None:
                 f.write_text(sigmoid_net(n))
             return str(f)
 
-        results[("solve --method autograd", "entries")] = series(
-            "solve --method autograd --format json (entries)", [(e, n) for n, e in net_sizes()],
-            lambda n: GRADCALC + ["solve", net(n), "--method", "autograd", "--format", "json"],
-            args.max_seconds)
-        results[("check (all three)", "entries")] = series(
-            "check, autograd + symbolic + numeric (entries)", [(e, n) for n, e in net_sizes()],
-            lambda n: GRADCALC + ["check", net(n), "--symbolic-limit", str(10 ** 9)],
-            args.max_seconds)
+        if args.rnn:
+            def rnn(T: int) -> str:
+                f = tmp / f"rnn{T}.yaml"
+                if not f.exists():
+                    f.write_text(rnn_problem(T))
+                return str(f)
 
-        def subs(n: int) -> list[str]:
-            folder = tmp / f"subs{n}"
-            generate(folder, n)
-            return GRADCALC + ["grade", "problems/hw1.yaml", str(folder), "--output",
-                               str(tmp / f"out{n}")]
+            for fmt in ("text", "json", "markdown"):
+                results[(f"rnn solve --format {fmt}", "steps")] = series(
+                    f"solve --method autograd --format {fmt} of an rnn (time steps T)",
+                    [(500 * 2 ** k, 500 * 2 ** k) for k in range(12)],
+                    lambda T, fmt=fmt: GRADCALC + ["solve", rnn(T), "--method", "autograd",
+                                                   "--format", fmt], args.max_seconds)
+        else:
+            results[("solve --method autograd", "entries")] = series(
+                "solve --method autograd --format json (entries)", [(e, n) for n, e in net_sizes()],
+                lambda n: GRADCALC + ["solve", net(n), "--method", "autograd", "--format", "json"],
+                args.max_seconds)
+            results[("check (all three)", "entries")] = series(
+                "check, autograd + symbolic + numeric (entries)", [(e, n) for n, e in net_sizes()],
+                lambda n: GRADCALC + ["check", net(n), "--symbolic-limit", str(10 ** 9)],
+                args.max_seconds)
 
-        results[("grade", "submissions")] = series(
-            "grade problems/hw1.yaml (submissions)", [(2 ** k, 2 ** k) for k in range(4, 30)],
-            subs, args.max_seconds)
-    print("\nsummary (exponent p: time − t₀ ≈ c·sizeᵖ, t₀ the series' smallest time)")
+            def subs(n: int) -> list[str]:
+                folder = tmp / f"subs{n}"
+                generate(folder, n)
+                return GRADCALC + ["grade", "problems/hw1.yaml", str(folder), "--output",
+                                   str(tmp / f"out{n}")]
+
+            results[("grade", "submissions")] = series(
+                "grade problems/hw1.yaml (submissions)", [(2 ** k, 2 ** k) for k in range(4, 30)],
+                subs, args.max_seconds)
+    print("\nsummary (exponent p: time − t₀ ≈ c·sizeᵖ, t₀ the series' smallest time; for the "
+          "rnn series the start-up above)")
     fitted = {}
     for key, points in results.items():
-        p = fit(points, col)
+        # the rnn series starts at T = 500, not near start-up: t₀ is `gradcalc --version`'s
+        p = fit(points, col, startup if key[1] == "steps" else None)
         fitted[key] = (points, p)
         under = [pt[0] for pt in points if pt[col] < 1.0]
         largest = f"{max(under):,} {key[1]}" if under else "none"
