@@ -158,10 +158,17 @@ class _FormNames(_Names):
         super().__init__(output, network)
         self.inliner = inliner
         self.calculus = None          # a MatrixCalculus (SymPy) when the expression allows one
-        # the entrywise algebra by SymPy, for expression problems over arrays (a scalar one is
-        # solved without importing SymPy under --method autograd), a bounded number of regions
+        # SymPy's entrywise algebra, bounded: for expression problems over arrays (see no_sympy)
         self.budget = Budget() if inliner is not None and any(
             n.op is None and np.ndim(n.value) > 0 for n in inliner.graph.nodes) else False
+        self.simplified = "simplified"      # the source of a simplified form (see no_sympy)
+
+    def no_sympy(self) -> None:
+        """No SymPy (matrix calculus, entrywise algebra): the chosen methods do not need it.
+        An array expression problem, whose forms would have used it, says so in its source."""
+        if self.budget:
+            self.simplified = "simplified-nosympy"
+        self.budget, self.calculus = False, None
 
     def sympy_term(self, name: str) -> mx.Term | None:
         calculus = self.calculus() if self.calculus is not None else None
@@ -317,7 +324,8 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
     simple = simplify(d, getattr(names, "budget", False), names.shared)   # algebra: expressions
     if simple.text() == d.text():          # nothing to simplify: it is the composed form
         simple = None
-    return pick([("sympy-matrix", sympy_term), ("simplified", simple), ("composed", d)],
+    return pick([("sympy-matrix", sympy_term),
+                 (getattr(names, "simplified", "simplified"), simple), ("composed", d)],
                 lhs, name, want, names)
 
 
@@ -362,8 +370,16 @@ def _checked(name: str, body: mx.Term, want: np.ndarray, names: _Names, lhs: str
     return MatrixForm(name, text, ok, err, parts=parts, source=source)
 
 
-def build(sol, graph, output) -> MatrixReport:
-    """The MatrixReport of a solved problem (its autograd graph and output node)."""
+def sympy_in_use(sol) -> bool:
+    """Whether the methods chosen for `sol` ran SymPy (its formulas are attached): only then
+    may the forms use SymPy too (`solve --method autograd` or numeric never imports it)."""
+    comparison = getattr(sol, "comparison", None)
+    return comparison is not None and comparison.formulas is not None
+
+
+def build(sol, graph, output, sympy: bool | None = None) -> MatrixReport:
+    """The MatrixReport of a solved problem (its autograd graph and output node); its forms,
+    made when first asked for, use SymPy if `sympy`, by default if sympy_in_use(sol) then."""
     network = getattr(sol.problem, "kind", "") == "network"
     inliner = None
     if getattr(sol.problem, "kind", "") == "expression":
@@ -373,8 +389,12 @@ def build(sol, graph, output) -> MatrixReport:
     if inliner is not None:
         names.calculus = _Lazy(lambda: _calculus(graph, output, sol.leaves, inliner))
     leaves, gradients = sol.leaves, sol.gradients
-    return MatrixReport(step_products(graph, sol.steps, _Names(sol.output, network)),
-                        lambda: closed_forms(graph, output, leaves, gradients, names))
+
+    def make_forms():
+        if not (sympy if sympy is not None else sympy_in_use(sol)):
+            names.no_sympy()
+        return closed_forms(graph, output, leaves, gradients, names)
+    return MatrixReport(step_products(graph, sol.steps, _Names(sol.output, network)), make_forms)
 
 
 class _Lazy:
@@ -384,8 +404,7 @@ class _Lazy:
         self.make, self.done, self.value = make, False, None
 
     def __call__(self):
-        if not self.done:
-            self.value, self.done = self.make(), True
+        self.value, self.done = (self.value, True) if self.done else (self.make(), True)
         return self.value
 
 

@@ -20,7 +20,8 @@ TEMP = re.compile(r"\bt\d+\b|t_\{\d+\}")       # t4 in text, t_{4} in LaTeX
 
 
 def values(name):
-    sol = solve(PROBLEMS / f"{name}.yaml")
+    # the SymPy method runs, so the forms may use SymPy too (under autograd alone they do not)
+    sol = solve(PROBLEMS / f"{name}.yaml", "symbolic")
     return sol, {k: np.asarray(v, dtype=float) for k, v in sol.problem.values.items()}
 
 
@@ -79,9 +80,14 @@ def test_softmax_regression_is_softmax_minus_y_transposed_times_x_over_n():
     np.testing.assert_allclose(shown_value(f), (P - Y).T @ X / 3, rtol=1e-12)
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-def test_no_internal_temporary_in_any_shipped_form(path):
-    sol = solve(path)
+EXPRESSIONS = [p for p in SHIPPED if p.stem.startswith(("mc_", "lecture_"))]
+
+
+@pytest.mark.parametrize("path, method", [(p, "autograd") for p in SHIPPED] +
+                         [(p, "symbolic") for p in EXPRESSIONS],
+                         ids=lambda x: getattr(x, "stem", x))
+def test_no_internal_temporary_in_any_shipped_form(path, method):
+    sol = solve(path, method)
     if getattr(sol, "matrix", None) is None:
         pytest.skip("no matrix forms")
     for name, f in sol.matrix.forms.items():
@@ -131,7 +137,7 @@ def test_sympy_is_not_asked_about_elementwise_functions():
 def test_the_closed_forms_are_made_only_when_asked_for():
     """`check` never shows them, so a solve does not pay for them (SymPy's matrix calculus takes
     tens of milliseconds per variable) until a renderer or the JSON asks."""
-    sol = solve(PROBLEMS / "mc_least_squares.yaml")
+    sol = solve(PROBLEMS / "mc_least_squares.yaml", "symbolic")
     assert sol.matrix._forms is None
     assert sol.matrix.forms["w"].verified and sol.matrix._forms is not None
     assert sol.matrix.forms is sol.matrix.forms           # made once
@@ -165,7 +171,7 @@ def test_more_expressions_against_hand_formulas(steps, wrt, text, hand):
     values = yaml.safe_load(VALUES)["values"]
     used = {k: v for k, v in values.items() if any(re.search(rf"\b{k}\b", e) for e in steps.values())}
     sol = solve(parse_problem(yaml.safe_dump({"expression": steps, "values": used},
-                                             sort_keys=False)))
+                                             sort_keys=False)), "symbolic")
     f = sol.matrix.forms[wrt]
     assert f.text == text and f.verified
     want = hand(**{k: np.asarray(v, dtype=float) for k, v in values.items()})
