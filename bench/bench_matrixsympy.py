@@ -1,7 +1,8 @@
 """What the readable matrix forms of an expression problem cost (issue 15 item 3): the closed
 forms of the 200×20 least-squares problem of bench_exprarray.py, made in one process after a
 solve, CPU time, first call (SymPy's lazy imports included) and min/median of the later ones;
-with SymPy's matrix calculus and without it (composed and simplified forms only).
+with SymPy (matrix calculus and entrywise algebra: the default solve) and without it (the
+SymPy-free simplifier: `solve --method autograd`).
 
     python bench/bench_matrixsympy.py            # a few seconds
     python bench/bench_matrixsympy.py --runs 21
@@ -25,16 +26,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 def forms_cpu(sol, graph_out, sympy: bool) -> float:
     from gradcalc.solution import matrixforms
-    keep = matrixforms._calculus
-    if not sympy:
-        matrixforms._calculus = lambda *a: None
-    try:
-        t = time.process_time()
-        report = matrixforms.build(sol, *graph_out)
-        forms = report.forms
-        spent = time.process_time() - t
-    finally:
-        matrixforms._calculus = keep
+    t = time.process_time()
+    forms = matrixforms.build(sol, *graph_out, sympy=sympy).forms
+    spent = time.process_time() - t
     assert all(f.verified for f in forms.values())
     return spent
 
@@ -63,14 +57,14 @@ def main() -> None:
           f"load {os.getloadavg()[0]:.1f})")
     print(f"  with SymPy's matrix calculus: first {first * 1e3:.1f}, "
           f"min {min(with_sympy) * 1e3:.1f}, median {statistics.median(with_sympy) * 1e3:.1f}")
-    print(f"  composed and simplified only:  min {min(without) * 1e3:.1f}, "
+    print(f"  without SymPy (--method autograd): min {min(without) * 1e3:.1f}, "
           f"median {statistics.median(without) * 1e3:.1f}")
     print(f"  shown: {sources}")
 
 
 def matrixforms_of(sol, graph, out):
     from gradcalc.solution import matrixforms
-    return matrixforms.build(sol, graph, out).forms
+    return matrixforms.build(sol, graph, out, sympy=True).forms
 
 
 if __name__ == "__main__":
