@@ -299,19 +299,18 @@ def closed_forms(graph, output, leaves, gradients, names: _Names) -> dict[str, M
 
 
 def _refs(term: mx.Term, seen: dict) -> None:
-    """The named δs a term uses, innermost definitions last (in the order they are met)."""
-    stack = [term]
+    """The named δs a term uses, innermost definitions last (in the order they are met); a
+    shared subterm is walked once (a chain's form shares its σs: the tree is quadratic)."""
+    stack, walked = [term], set()
     while stack:
         t = stack.pop()
-        if isinstance(t, mx.Ref):
-            if id(t) in seen:
-                continue
-            seen[id(t)] = t
-            stack.append(t.term)
-            continue
-        for child in (getattr(t, "a", None), getattr(t, "b", None), *getattr(t, "args", ())):
-            if isinstance(child, mx.Term):
-                stack.append(child)
+        if id(t) not in walked:
+            walked.add(id(t))
+            if isinstance(t, mx.Ref):
+                seen.setdefault(id(t), t)
+            stack.extend(c for c in (getattr(t, "a", None), getattr(t, "b", None),
+                                     getattr(t, "term", None), *getattr(t, "args", ()))
+                         if isinstance(c, mx.Term))
 
 
 def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> MatrixForm:
