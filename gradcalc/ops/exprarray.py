@@ -108,7 +108,7 @@ def _matmul_matrix(site):
 
 register(Op("matmul", 2, lambda a, b: np.matmul(as_float(a), as_float(b)), _matmul_vjp,
             _matmul_sym, "@", "{0}·{1}", ("{1}ᵀ", "{0}ᵀ"),
-            local=lambda out, a, b: (as_float(b), as_float(a)), matrix=_matmul_matrix,
+            local=lambda out, a, b: (as_float(b).T, as_float(a).T), matrix=_matmul_matrix,
             sample=lambda rng: (rng.uniform(-1, 1, (2, 3)), rng.uniform(-1, 1, (3, 4)))))
 
 
