@@ -15,6 +15,7 @@ leaves, so the recursive form is verified like an inline one.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -149,6 +150,9 @@ class _Names:
         """A node the write-up may name (∂L/∂z1): not an expression's internal temporary."""
         return True
 
+    def shorten(self, term: mx.Term) -> mx.Term:      # see _FormNames.shorten
+        return term
+
 
 class _FormNames(_Names):
     """The closed forms' operands: an expression problem's nodes by their definitions (no
@@ -181,6 +185,9 @@ class _FormNames(_Names):
 
     def named(self, node) -> bool:
         return self.inliner is None or node.name in self.inliner.steps
+
+    def shorten(self, term: mx.Term) -> mx.Term:      # a scalar expression's where-names
+        return term if self.inliner is None else self.inliner.shorten(term)
 
 
 def tex_name(name: str, network: bool = True) -> str:
@@ -299,8 +306,8 @@ def closed_forms(graph, output, leaves, gradients, names: _Names) -> dict[str, M
 
 
 def _refs(term: mx.Term, seen: dict) -> None:
-    """The named δs a term uses, innermost definitions last (in the order they are met); a
-    shared subterm is walked once (a chain's form shares its σs: the tree is quadratic)."""
+    """The named δs a term uses, innermost definitions last (in the order they are met), a
+    shared subterm walked once."""
     stack, walked = [term], set()
     while stack:
         t = stack.pop()
@@ -331,7 +338,8 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
 def pick(candidates, lhs: str, name: str, want: np.ndarray, names: _Names) -> MatrixForm:
     """Of the candidate forms that evaluate to the autograd gradient, the one that reads
     shortest (the first on a tie); when none does, the last one, shown with why it fails.
-    Every candidate is evaluated and compared; a term equal to one before it is skipped."""
+    Every candidate is evaluated and compared; a term equal to one before it is skipped.
+    The one shown, shortened by where-names (names.shorten), is evaluated and compared again."""
     best, form, seen = None, None, []
     for source, term in candidates:
         if term is None or any(term is t for t in seen):
@@ -340,7 +348,10 @@ def pick(candidates, lhs: str, name: str, want: np.ndarray, names: _Names) -> Ma
         form = _checked(name, term, want, names, lhs, source)
         if form.verified and (best is None or cost(form.text) < cost(best.text)):
             best = form
-    return best or form
+    best = best or form
+    short = names.shorten(best.parts[1])
+    named = short is not best.parts[1] and _checked(name, short, want, names, lhs, best.source)
+    return named if named and (named.verified or not best.verified) else best
 
 
 def _order(names: _Names):
@@ -386,25 +397,13 @@ def build(sol, graph, output, sympy: bool | None = None) -> MatrixReport:
         inliner = Inliner(graph, {s for s, _ in sol.problem.steps}, sol.output)
     names = _FormNames(sol.output, network, inliner)
     if inliner is not None:
-        names.calculus = _Lazy(lambda: _calculus(graph, output, sol.leaves, inliner))
-    leaves, gradients = sol.leaves, sol.gradients
+        names.calculus = functools.cache(lambda: _calculus(graph, output, sol.leaves, inliner))
 
     def make_forms():
         if not (sympy if sympy is not None else sympy_in_use(sol)):
             names.no_sympy()
-        return closed_forms(graph, output, leaves, gradients, names)
+        return closed_forms(graph, output, sol.leaves, sol.gradients, names)
     return MatrixReport(step_products(graph, sol.steps, _Names(sol.output, network)), make_forms)
-
-
-class _Lazy:
-    """A value made on the first call."""
-
-    def __init__(self, make):
-        self.make, self.done, self.value = make, False, None
-
-    def __call__(self):
-        self.value, self.done = (self.value, True) if self.done else (self.make(), True)
-        return self.value
 
 
 def _calculus(graph, output, leaves, inliner):

@@ -40,6 +40,13 @@ class Inliner:
             t = self.done[id(node)] = self._make(node)
         return t
 
+    def shorten(self, term: mx.Term) -> mx.Term:
+        """A scalar expression's form with its long repeats named (name_repeats); an
+        expression over arrays is left as it is (its forms have their own rewrites)."""
+        if any(np.ndim(n.value) for n in self.graph.nodes):
+            return term
+        return name_repeats(term, {n.name for n in self.graph.nodes})
+
     def _make(self, node) -> mx.Term:
         if node.op is None:
             value = np.asarray(node.value, dtype=float)
@@ -95,3 +102,142 @@ def call_form(op: str, n: int, attrs: dict) -> tuple[str, str]:
     extra = "".join(f", {k}={v}" for k, v in attrs.items())
     return (f"{name}({slots}{extra})",
             rf"\operatorname{{{name}}}\left({slots}{extra}\right)")
+
+
+# ---------------------------------------------------------------- where-names for repeats
+NAMES = ("u", "v", "s", "a", "b", "c", "d", "g", "k", "m")
+MIN_LEN = 10          # a shorter repeated subterm reads better inlined
+MAX_NAMES = 4         # where-names per form (each is one pass over the form's distinct nodes)
+WHERE = len("; where  = ")
+
+
+def _children(t: mx.Term) -> tuple:
+    if isinstance(t, mx.Bin):
+        return t.a, t.b
+    if isinstance(t, mx.Un):
+        return (t.a,)
+    return tuple(t.args) if isinstance(t, mx.Apply) else ()
+
+
+def occurrences(term: mx.Term) -> dict[str, int]:
+    """How many times each subterm's text is printed in the form `term`: its body and, once
+    each, the definitions of the named steps it uses.  Counted over the distinct nodes (a
+    shared subterm is visited once: a chain's form is a DAG with a quadratic tree)."""
+    counts: dict[str, int] = {}
+    roots, refs_seen = [term], set()
+    while roots:
+        root = roots.pop()
+        order, state, stack = [], {}, [root]
+        while stack:                       # post-order of the distinct nodes, no recursion
+            t = stack[-1]
+            if id(t) in state:
+                stack.pop()
+                if state[id(t)] == 0:
+                    state[id(t)] = 1
+                    order.append(t)
+                continue
+            state[id(t)] = 0
+            if isinstance(t, mx.Ref) and id(t) not in refs_seen:
+                refs_seen.add(id(t))
+                roots.append(t.term)       # a definition is printed once, after "where"
+            stack.extend(c for c in _children(t) if id(c) not in state)
+        mult = {id(root): 1}
+        for t in reversed(order):          # parents before children
+            m = mult.get(id(t), 0)
+            if isinstance(t, (mx.Bin, mx.Un, mx.Apply)):
+                counts[t.text()] = counts.get(t.text(), 0) + m
+            for c in _children(t):
+                mult[id(c)] = mult.get(id(c), 0) + m
+    return counts
+
+
+def _replace(t: mx.Term, key: str, ref: mx.Ref, memo: dict) -> mx.Term:
+    done = memo.get(id(t))
+    if done is not None:
+        return done
+    if isinstance(t, (mx.Bin, mx.Un, mx.Apply)) and t.text() == key:
+        out = ref
+    elif isinstance(t, mx.Ref):
+        inner = _replace(t.term, key, ref, memo)
+        out = t
+        if inner is not t.term:
+            out = mx.Ref(t.name, t.latex_name, inner)
+            out.__dict__.update({k: v for k, v in t.__dict__.items()
+                                 if k not in ("name", "latex_name", "term", "_value", "_text")})
+    else:
+        kids = _children(t)
+        new = tuple(_replace(c, key, ref, memo) for c in kids)
+        out = t
+        if any(a is not b for a, b in zip(new, kids)):
+            if isinstance(t, mx.Bin):
+                out = mx.Bin(t.op, *new)
+            elif isinstance(t, mx.Un):
+                out = mx.Un(t.op, *new)
+            else:
+                out = mx.Apply(t.text_fmt, t.latex_fmt, t.fn, new, t.shapes)
+    memo[id(t)] = out
+    return out
+
+
+def name_repeats(term: mx.Term, taken: set) -> mx.Term:
+    """`term` with up to MAX_NAMES long subterms printed more than once replaced by a short
+    name defined after "where" (u = w0·x0 + w1·x1 + w2): the one saving the most characters
+    first.  The names avoid `taken` (the problem's names) and never read like an internal
+    temporary; a name evaluates its definition, so the form is verified as before."""
+    free = [n for n in NAMES if n not in taken]
+    for name in free[:MAX_NAMES]:
+        best, saving = None, 0
+        for key, n in occurrences(term).items():
+            gain = (n - 1) * len(key) - n * len(name) - WHERE - len(name)
+            if n > 1 and len(key) >= MIN_LEN and gain > 0 and \
+                    (gain, len(key)) > (saving, len(best or "")):
+                best, saving = key, gain
+        if best is None:
+            break
+        ref = mx.Ref(name, "", _find(term, best))
+        ref.where_name = True
+        term = _replace(term, best, ref, {})
+    _order(term)
+    return term
+
+
+def _order(term: mx.Term) -> None:
+    """Where-names after the named steps, each after the names its definition uses."""
+    refs = [r for r in _walk(term, True) if getattr(r, "where_name", False)]
+    level: dict[int, int] = {}
+
+    def depth(r: mx.Ref) -> int:
+        if id(r) not in level:
+            level[id(r)] = 1 + max((depth(x) for x in _walk(r.term, False) if x in refs),
+                                   default=0)
+        return level[id(r)]
+    for r in refs:
+        r.step_order = 10 ** 6 + depth(r)
+
+
+def _walk(term: mx.Term, into_refs: bool):
+    """The distinct Refs under `term` (through the named ones' definitions if into_refs)."""
+    stack, seen = [term], set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if isinstance(t, mx.Ref):
+            yield t
+            if not into_refs:
+                continue
+        stack.extend((t.term,) if isinstance(t, mx.Ref) else _children(t))
+
+
+def _find(term: mx.Term, key: str) -> mx.Term:
+    stack, seen = [term], set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if isinstance(t, (mx.Bin, mx.Un, mx.Apply)) and t.text() == key:
+            return t
+        stack.extend((t.term,) if isinstance(t, mx.Ref) else _children(t))
+    raise LookupError(key)
