@@ -203,41 +203,32 @@ def name_repeats(term: mx.Term, taken: set) -> mx.Term:
 
 def _order(term: mx.Term) -> None:
     """Where-names after the named steps, each after the names its definition uses."""
-    refs = [r for r in _walk(term, True) if getattr(r, "where_name", False)]
+    refs = [r for r in _nodes(term, True) if getattr(r, "where_name", False)]
     level: dict[int, int] = {}
 
     def depth(r: mx.Ref) -> int:
         if id(r) not in level:
-            level[id(r)] = 1 + max((depth(x) for x in _walk(r.term, False) if x in refs),
+            level[id(r)] = 1 + max((depth(x) for x in _nodes(r.term, False) if x in refs),
                                    default=0)
         return level[id(r)]
     for r in refs:
         r.step_order = 10 ** 6 + depth(r)
 
 
-def _walk(term: mx.Term, into_refs: bool):
-    """The distinct Refs under `term` (through the named ones' definitions if into_refs)."""
+def _nodes(term: mx.Term, into_refs: bool):
+    """The distinct nodes of `term`, through the named ones' definitions if into_refs."""
     stack, seen = [term], set()
     while stack:
         t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        if isinstance(t, mx.Ref):
+        if id(t) not in seen:
+            seen.add(id(t))
             yield t
-            if not into_refs:
-                continue
-        stack.extend((t.term,) if isinstance(t, mx.Ref) else _children(t))
+            if not isinstance(t, mx.Ref):
+                stack.extend(_children(t))
+            elif into_refs:
+                stack.append(t.term)
 
 
 def _find(term: mx.Term, key: str) -> mx.Term:
-    stack, seen = [term], set()
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        if isinstance(t, (mx.Bin, mx.Un, mx.Apply)) and t.text() == key:
-            return t
-        stack.extend((t.term,) if isinstance(t, mx.Ref) else _children(t))
-    raise LookupError(key)
+    return next(t for t in _nodes(term, True)
+                if isinstance(t, (mx.Bin, mx.Un, mx.Apply)) and t.text() == key)
