@@ -22,16 +22,21 @@ from gradcalc.derive.numeric.tape import Tape, as_scalar
 # x stacked (its batch form x·Wᵀ + b is W·x + b row by row).
 _ROWWISE = frozenset({"linear", "neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid"})
 _ELEMENTWISE2 = frozenset({"add", "sub", "mul", "div", "pow"})
+# Reductions of every entry (no axis): the stack's form sums or averages each row over all
+# of its axes (the registry forward with axis = every axis but the stack's).
+_REDUCE_ALL = frozenset({"sum", "mean"})
 # Losses whose forward with reduction="none" returns one loss per row of a batch, and their
 # per-example attributes (repeated for every row of the stack).  Of one example, the mean and
 # the sum over the batch are that row's loss.
 _PER_ROW = {"cross_entropy": ("label", "target"), "mse": ("target",)}
 
 
-def _rowwise(op, inputs: list, pos: int, shapes: list) -> bool:
+def _rowwise(op, inputs: list, pos: int, shapes: list, attrs: dict | None = None) -> bool:
     d = shapes[inputs[pos]]
     if op.name in _ROWWISE:
         return True
+    if op.name in _REDUCE_ALL:
+        return len(inputs) == 1 and not any(v is not None for v in (attrs or {}).values())
     if op.name == "softmax":
         return len(d) == 1
     if op.name == "affine":
@@ -61,7 +66,7 @@ class StackedChain:
         shapes = [np.shape(v) for v in tape.values]
         m = 1         # plan[1:m] run on the stack
         while m < len(plan) and _rowwise(plan[m][1], plan[m][2],
-                                         plan[m][2].index(plan[m - 1][0]), shapes):
+                                         plan[m][2].index(plan[m - 1][0]), shapes, plan[m][3]):
             m += 1
         return cls(tape, li, plan, m, shapes)
 
@@ -89,6 +94,8 @@ class StackedChain:
             args = [tape.values[j] for j in inputs]
             if pos is None:
                 return fwd, args
+            if op.name in _REDUCE_ALL and pos is not None:   # each row over all its axes
+                return lambda v: op.forward(v, axis=tuple(range(1, np.ndim(v))))
             if len(inputs) == 1:
                 return fwd
             return lambda v: fwd(*args[:pos], v, *args[pos + 1:])
@@ -122,6 +129,8 @@ class StackedChain:
                 stack = fwd(stack)
             if self.row_loss is not None:
                 return np.asarray(self.row_loss(stack), dtype=float).reshape(-1).tolist()
+            if not self.tail and np.ndim(stack) == 1:    # one value per row, as float64
+                return np.asarray(stack, dtype=float).tolist()
             rows = stack
         out = []
         for v in rows:
