@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from gradcalc.derive.symbolic.backend import as_sympy
 from gradcalc.derive.symbolic.groups import Renamed, expr_of, template_shape
 from gradcalc.ops.arrays import sympy_module
@@ -47,7 +49,9 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
     for c in classes:
         val_letters.setdefault(ref_key[c], []).append(letter[c])
     # per entry: its key (a letter of class c stands for k[c]), its symbols (read, not changed)
-    others = [(k, getattr(e, "free_symbols", ()), e) for k, e in entries]
+    cols = _Columns.of(entries, ref, info)     # one template renamed: checked as arrays
+    others = None if cols is not None else \
+        [(k, getattr(e, "free_symbols", ()), e) for k, e in entries]
     if by_name is None:
         by_name = {key: s for s, key in info.items()}
     syms = sorted((s for s in getattr(ref, "free_symbols", ()) if s in info),
@@ -78,6 +82,14 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
             budget[0] -= 1
             if budget[0] < 0:
                 return False
+            if cols is not None:
+                ok = cols.fits(name, pattern, letter_cls,
+                               [(info[syms[m]][0], chosen[m]) for m in range(n)])
+                if ok:
+                    chosen[n] = pattern
+                    if search(n + 1):
+                        return True
+                continue
             ok = True
             for key, free, _ in others:
                 t = inst(name, pattern, key)
@@ -109,6 +121,9 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
     ref_expr = expr_of(ref)
     expr = ref_expr.xreplace(to_pattern) if to_pattern else ref_expr
     # verify: rebuilding every entry from the pattern must give that entry exactly
+    if cols is not None:   # entries renamed alike for sure (as arrays); the rest one by one
+        alike = cols.renamed_alike(ref, to_pattern, gen, letter_cls)
+        others = [(k, None, e) for (k, e), a in zip(entries, alike.tolist()) if not a]
     for key, _, e in others:
         back = {g: inst(name, pattern, key) for g, (name, pattern) in gen.items()}
         if any(v is None for v in back.values()):
@@ -139,3 +154,102 @@ def _renames_alike(ref, e, to_pattern: dict, back: dict) -> bool:
         if back.get(s, s) is not e.mapping.get(ue, ue):
             return False
     return True
+
+
+class _Columns:
+    """Entries that are all one template renamed (Renamed), read as arrays: per place of the
+    template, the entries' symbols as a name code and an index matrix, and the entries' keys.
+    The search and the verification of generalize ask the same questions of these arrays that
+    they ask entry by entry otherwise (does the instantiated symbol occur, are two distinct,
+    does the pattern rename every place to the entry's symbol)."""
+
+    def __init__(self, keys, places, codes, names, idx, lens, syms):
+        self.keys, self.places, self.codes, self.names = keys, places, codes, names
+        self.idx, self.lens, self.syms = idx, lens, syms
+
+    @classmethod
+    def of(cls, entries: list, ref, info: dict) -> "_Columns | None":
+        if not isinstance(ref, Renamed) or len(entries) < 2 or not entries[0][0]:
+            return None
+        # templates of one shape (∂z/∂x₁ = W₁, ∂z/∂x₂ = W₂): places matched in shape order
+        kr, places = template_shape(ref.template)
+        if kr is None or set(places) != set(ref.free) or len(places) != len(ref.free):
+            return None
+        order: dict = {id(ref.template): places}
+        for _, e in entries:
+            if not isinstance(e, Renamed):
+                return None
+            if id(e.template) not in order:
+                ke, pe = template_shape(e.template)
+                if ke != kr or set(pe) != set(e.free) or len(pe) != len(e.free):
+                    return None
+                order[id(e.template)] = pe
+        keys = np.array([k for k, _ in entries], dtype=np.int64)
+        codes: dict = {}
+        names, idx, lens, syms = [], [], [], []
+        for j in range(len(places)):
+            col = [e.mapping.get(order[id(e.template)][j], order[id(e.template)][j])
+                   for _, e in entries]
+            read = [info.get(x) for x in col]
+            width = max((len(r[1]) for r in read if r is not None), default=0)
+            if all(r is not None and len(r[1]) == width for r in read):   # one array each
+                nm = np.array([codes.setdefault(r[0], len(codes)) for r in read], dtype=np.int64)
+                ix = np.array([r[1] for r in read], dtype=np.int64).reshape(len(col), width)
+                ln = np.full(len(col), width, dtype=np.int64)
+            else:
+                nm = np.full(len(col), -1, dtype=np.int64)
+                ix = np.full((len(col), width), -1, dtype=np.int64)
+                ln = np.full(len(col), -1, dtype=np.int64)
+                for r, found in enumerate(read):
+                    if found is not None:
+                        nm[r] = codes.setdefault(found[0], len(codes))
+                        ix[r, :len(found[1])] = found[1]
+                        ln[r] = len(found[1])
+            names.append(nm)
+            idx.append(ix)
+            lens.append(ln)
+            syms.append(col)
+        return cls(keys, places, codes, names, idx, lens, syms)
+
+    def _want(self, pattern, letter_cls: dict):
+        """The index matrix a pattern stands for in every entry (a letter: that key position)."""
+        return np.stack([self.keys[:, letter_cls[p]] if isinstance(p, str) else
+                         np.full(len(self.keys), p, dtype=np.int64) for p in pattern], axis=1) \
+            if pattern else np.zeros((len(self.keys), 0), dtype=np.int64)
+
+    def _match(self, u: int, name: str, want) -> np.ndarray:
+        """Per entry: place u holds the symbol (name, want)."""
+        code, n = self.codes.get(name), want.shape[1]
+        if code is None or self.idx[u].shape[1] < n:
+            return np.zeros(len(self.keys), dtype=bool)
+        return (self.names[u] == code) & (self.lens[u] == n) & \
+            (self.idx[u][:, :n] == want).all(axis=1)
+
+    def fits(self, name: str, pattern, letter_cls: dict, before: list) -> bool:
+        """Every entry holds the instantiated symbol, and it differs from those chosen before."""
+        want = self._want(pattern, letter_cls)
+        held = np.zeros(len(self.keys), dtype=bool)
+        for u in range(len(self.places)):
+            held |= self._match(u, name, want)
+        if not held.all():
+            return False
+        for other, p in before:
+            if other == name and len(p) == len(pattern) and \
+                    (self._want(p, letter_cls) == want).all(axis=1).any():
+                return False
+        return True
+
+    def renamed_alike(self, ref, to_pattern: dict, gen: dict, letter_cls: dict) -> np.ndarray:
+        """Per entry: the pattern, instantiated for it, renames every place to its symbol
+        (what _renames_alike finds for one entry); False: compare that entry one by one."""
+        ok = np.ones(len(self.keys), dtype=bool)
+        for u, place in enumerate(self.places):
+            s = ref.mapping.get(place, place)
+            g = to_pattern.get(s, s)
+            if g in gen:
+                name, pattern = gen[g]
+                ok &= self._match(u, name, self._want(pattern, letter_cls))
+            else:
+                ok &= np.fromiter((x is g for x in self.syms[u]), dtype=bool,
+                                  count=len(self.syms[u]))
+        return ok
