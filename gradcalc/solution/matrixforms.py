@@ -2,20 +2,18 @@
 closed form, composed from the registry's matrix-form rules and evaluated with NumPy.
 
 Per backward step and input, the op's rule (Wᵀ·δ, δ·xᵀ, δ ⊙ h ⊙ (1 − h) …) is bound to the
-operands the write-ups display (the upstream gradient, the op's inputs and output) and
-evaluated under the notation's own rules (vectors are columns, `·` a true matrix product); the
-value must equal the autograd downstream gradient, shape included.  Per differentiated
-parameter, the rules are composed along the graph from the output back (δ of a node is the
-sum of its consumers' rules applied to their δ), so ∂L/∂W1 = ((W2ᵀ·(y − t)) ⊙ h1 ⊙ (1 − h1))·xᵀ
-is one term: printed, evaluated from the forward values alone, and compared with autograd.
-A δ whose formula grows past INLINE characters (conv, long chains) and the δ of every rnn state
-that feeds the next time step (the BPTT recursion ∂L/∂h_(t−1) = Whhᵀ·(∂L/∂h_t ⊙ act′)) is shown
-by its name, ∂L/∂z1, with its own definition after "where"; it is still evaluated from the
-leaves, so the recursive form is verified like an inline one.
+operands the write-ups display and evaluated under the notation's own rules (vectors are columns,
+`·` a true matrix product); it must equal the autograd gradient, shape included.  Per
+differentiated parameter, the rules are composed from the output back, so
+∂L/∂W1 = ((W2ᵀ·(y − t)) ⊙ h1 ⊙ (1 − h1))·xᵀ is one term: printed, evaluated from the forward
+values alone, and compared with autograd.  A δ longer than INLINE characters and the δ of every
+rnn state (the BPTT recursion) is shown by name with its definition after "where"; it is still
+evaluated from the leaves.
 """
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -90,15 +88,19 @@ class MatrixForm:
     parts: tuple = ()                 # (lhs, term, named δs, network), for the LaTeX
     source: str = "composed"          # "simplified" (matrixsimplify) or "composed" (as built)
 
-    @property
+    @functools.cached_property
     def latex(self) -> str:
-        """The same equation in LaTeX (made when asked: it needs the LaTeX names)."""
+        """The equation in LaTeX, made when asked, with 4× the recursion room: a deep form's text
+        was made within the limit; the recursive LaTeX printer takes more frames a level."""
         lhs, body, where, network = self.parts
-        tex = f"{to_latex(lhs, network)} = {to_latex(body, network)}"
-        if where:
-            tex += r",\quad\text{where } " + r",\ ".join(
-                f"{to_latex(r, network)} = {to_latex(r.term, network)}" for r in where)
-        return tex
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(4 * old)
+        try:
+            tex = f"{to_latex(lhs, network)} = {to_latex(body, network)}"
+            return tex + (r",\quad\text{where } " + r",\ ".join(
+                f"{to_latex(r, network)} = {to_latex(r.term, network)}" for r in where) if where else "")
+        finally:
+            sys.setrecursionlimit(old)
 
     def to_json(self) -> dict:
         return {"text": self.text, "latex": self.latex, "verified": self.verified,

@@ -4,14 +4,13 @@ left out (as `MatrixReport.forms` does on a RecursionError), never a failed solv
 Found with an rnn of H = 1 over T = 320 steps (bench/bench_graph.rnn_problem): since 54d894f
 keeps a term's plain text once printed, the composed forms are made at a stack depth where
 their LaTeX (MatrixForm.latex, printed recursively and not cached) is not, so
-`gradcalc solve P --format json` and `--html` exit 2 ("nested too deeply").  The depth at which
+`gradcalc solve P --format json` and `--html` exited 2 ("nested too deeply"); the LaTeX is now
+printed with more recursion room than the text it follows.  The depth at which
 this happens depends on the stack left to the call, so the test asks for the JSON with a range
 of recursion limits above the caller's depth."""
 from __future__ import annotations
 
 import sys
-
-import pytest
 
 from gradcalc.api import parse_problem
 from gradcalc.solution.solve import solve_autograd
@@ -32,9 +31,6 @@ def _depth() -> int:
     return n
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="MatrixForm.latex can recurse past the limit after the forms were "
-                          "made (54d894f); open, see the module docstring")
 def test_json_of_a_long_rnn_at_any_stack_depth():
     problem = parse_problem(_rnn(320))
     old = sys.getrecursionlimit()
