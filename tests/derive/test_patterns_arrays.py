@@ -77,3 +77,16 @@ def test_array_path_answers_as_the_entry_by_entry_path(name, monkeypatch):
         assert (fast is None) == (slow is None)
         if fast is not None:
             assert fast[0] == slow[0] and fast[1] == slow[1] and fast[2] == slow[2]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reference_entry_from_the_key_matrix_is_the_one_max_chooses(seed):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    keys = [tuple(int(v) for v in row) for row in rng.integers(0, 4, size=(200, 3))]
+    # the entry-by-entry rule, written here: rows with distinct values, the first largest
+    # when each row is sorted from largest down
+    refs = [n for n, k in enumerate(keys) if len(set(k)) == 3]
+    want = max(refs, key=lambda n: sorted(keys[n], reverse=True))
+    assert patterns._reference(np.array(keys)) == want
+    assert patterns._reference(np.zeros((70, 2), dtype=np.int64)) is None   # none distinct

@@ -10,6 +10,7 @@ from gradcalc.derive.symbolic.groups import Renamed, expr_of, template_shape
 from gradcalc.ops.arrays import sympy_module
 
 _LETTERS = "ijklmnpqrs"
+_ARRAYS = 64        # from this many entries on, keys are read as a matrix
 
 
 def generalize(entries: list, info: dict, by_name: dict | None = None):
@@ -28,11 +29,15 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
     nkey = len(entries[0][0])
     if any(len(k) != nkey for k, _ in entries):
         return None
+    # many entries: their keys as one integer matrix (the same questions, asked as arrays)
+    K = np.array([k for k, _ in entries], dtype=np.int64) \
+        if nkey and len(entries) >= _ARRAYS else None
     # tie classes of key positions
     cls = list(range(nkey))
     for p in range(nkey):
         for q in range(p):
-            if cls[q] == q and all(k[p] == k[q] for k, _ in entries):
+            if cls[q] == q and (bool((K[:, p] == K[:, q]).all()) if K is not None else
+                                all(k[p] == k[q] for k, _ in entries)):
                 cls[p] = q
                 break
     classes = sorted(set(cls))
@@ -41,15 +46,22 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
     letter = {c: _LETTERS[i] for i, c in enumerate(classes)}
     key_letters = tuple(letter[cls[p]] for p in range(nkey))
     # reference entry: distinct class values, largest indices first (fewest collisions)
-    refs = [(k, e) for k, e in entries if len({k[c] for c in classes}) == len(classes)]
-    if not refs:
-        return None
-    ref_key, ref = max(refs, key=lambda ke: sorted((ke[0][c] for c in classes), reverse=True))
+    if K is not None:
+        at = _reference(K[:, classes])
+        if at is None:
+            return None
+        ref_key, ref = entries[at]
+    else:
+        refs = [(k, e) for k, e in entries if len({k[c] for c in classes}) == len(classes)]
+        if not refs:
+            return None
+        ref_key, ref = max(refs, key=lambda ke: sorted((ke[0][c] for c in classes),
+                                                       reverse=True))
     val_letters: dict = {}
     for c in classes:
         val_letters.setdefault(ref_key[c], []).append(letter[c])
     # per entry: its key (a letter of class c stands for k[c]), its symbols (read, not changed)
-    cols = _Columns.of(entries, ref, info)     # one template renamed: checked as arrays
+    cols = _Columns.of(entries, ref, info, K)  # one template renamed: checked as arrays
     others = None if cols is not None else \
         [(k, getattr(e, "free_symbols", ()), e) for k, e in entries]
     if by_name is None:
@@ -156,6 +168,24 @@ def _renames_alike(ref, e, to_pattern: dict, back: dict) -> bool:
     return True
 
 
+def _reference(C) -> int | None:
+    """The position of the reference entry from the key matrix restricted to the tie classes:
+    among rows with distinct values, the first whose values sorted from largest up are largest
+    (as max over the rows would choose); None when no row has distinct values."""
+    ok = np.ones(len(C), dtype=bool)
+    for a in range(C.shape[1]):
+        for b in range(a):
+            ok &= C[:, a] != C[:, b]
+    rows = np.flatnonzero(ok)
+    if not len(rows):
+        return None
+    S = -np.sort(-C[rows], axis=1)
+    for col in range(S.shape[1]):       # lexicographic maximum, the first of equals kept
+        keep = S[:, col] == S[:, col].max()
+        rows, S = rows[keep], S[keep]
+    return int(rows[0])
+
+
 class _Columns:
     """Entries that are all one template renamed (Renamed), read as arrays: per place of the
     template, the entries' symbols as a name code and an index matrix, and the entries' keys.
@@ -168,7 +198,7 @@ class _Columns:
         self.idx, self.lens, self.syms = idx, lens, syms
 
     @classmethod
-    def of(cls, entries: list, ref, info: dict) -> "_Columns | None":
+    def of(cls, entries: list, ref, info: dict, keys=None) -> "_Columns | None":
         if not isinstance(ref, Renamed) or len(entries) < 2 or not entries[0][0]:
             return None
         # templates of one shape (∂z/∂x₁ = W₁, ∂z/∂x₂ = W₂): places matched in shape order
@@ -184,13 +214,15 @@ class _Columns:
                 if ke != kr or set(pe) != set(e.free) or len(pe) != len(e.free):
                     return None
                 order[id(e.template)] = pe
-        keys = np.array([k for k, _ in entries], dtype=np.int64)
+        if keys is None:
+            keys = np.array([k for k, _ in entries], dtype=np.int64)
         codes: dict = {}
         names, idx, lens, syms = [], [], [], []
+        maps = [e.mapping for _, e in entries]
+        at = [order[id(e.template)] for _, e in entries]
         for j in range(len(places)):
-            col = [e.mapping.get(order[id(e.template)][j], order[id(e.template)][j])
-                   for _, e in entries]
-            read = [info.get(x) for x in col]
+            col = [m.get(o[j], o[j]) for m, o in zip(maps, at)]
+            read = list(map(info.get, col))
             width = max((len(r[1]) for r in read if r is not None), default=0)
             if all(r is not None and len(r[1]) == width for r in read):   # one array each
                 nm = np.array([codes.setdefault(r[0], len(codes)) for r in read], dtype=np.int64)
