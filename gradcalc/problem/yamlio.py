@@ -110,6 +110,10 @@ try:   # libyaml composes (C): the same nodes and marks as _Loader, ~15× faster
             # one answer file to the next (a bounded memo; only while no path resolver is set)
             if self.yaml_path_resolvers:
                 return _Implicit(yaml.resolver.Resolver.resolve(self, kind, value, implicit))
+            if kind is ScalarNode and implicit[0] and _PLAIN_DECIMAL.fullmatch(value):
+                # 0.126, -1.5: the float resolver comes first for a digit or '-' and takes
+                # such text (the memo below would miss on thousands of distinct numbers)
+                return _FLOAT_IMPLICIT
             key = (kind, value, implicit)
             tag = _RESOLVED.get(key)
             if tag is None:
@@ -119,6 +123,8 @@ try:   # libyaml composes (C): the same nodes and marks as _Loader, ~15× faster
             return tag
 
     _RESOLVED: dict = {}
+    _PLAIN_DECIMAL = re.compile(r"-?[0-9]+\.[0-9]*")
+    _FLOAT_IMPLICIT = _Implicit(_FLOAT_TAG)
 except (ImportError, AttributeError):
     _FastLoader = None
 
