@@ -38,6 +38,22 @@ class FormulaLine:
     latex: str
 
 
+class _LaterLatex(FormulaLine):
+    """A FormulaLine whose LaTeX is printed when first read (given as a function of no
+    arguments): a check prints only the text; JSON, HTML and LaTeX read it."""
+
+    @property
+    def latex(self) -> str:
+        v = self.__dict__["_latex"]
+        if callable(v):
+            v = self.__dict__["_latex"] = v()
+        return v
+
+    @latex.setter
+    def latex(self, v) -> None:
+        self.__dict__["_latex"] = v
+
+
 @dataclass
 class Formulas:
     layout: str
@@ -177,16 +193,16 @@ class FormulaBuilder:
                         pr.add(g, gname, gidx)
             text = f"{lhs_t} = " + (f"{pr.text(raw_pat)} = " if raw_pat is not None else "") + \
                 pr.text(expr)
-            latex = f"{lhs_l} = " + (f"{pr.latex(raw_pat)} = " if raw_pat is not None else "") + \
-                pr.latex(expr)
+            tail = ""
             full = int(np.prod(out_shape)) * int(np.prod(src_shape))
             if letters[:npos] == letters[npos:] and len(out_shape) == len(src_shape) and full > 1:
                 text += " (elementwise)"
-                latex += r"\quad\text{(elementwise)}"
+                tail = r"\quad\text{(elementwise)}"
             elif len(entries) < full:
                 text += " (other entries 0)"
-                latex += r"\quad\text{(other entries 0)}"
-            return FormulaLine(node.name, src, text, latex)
+                tail = r"\quad\text{(other entries 0)}"
+            return _LaterLatex(node.name, src, text, lambda: f"{lhs_l} = " + (
+                f"{pr.latex(raw_pat)} = " if raw_pat is not None else "") + pr.latex(expr) + tail)
         texts, latexes = [], []
         for key, shown, _ in entries[:_SHOW]:
             lhs_t = f"∂{pretty_name(node.name, key[:npos], pr.network)}/" \
@@ -194,12 +210,13 @@ class FormulaBuilder:
             lhs_l = (r"\frac{\partial " + latex_name(node.name, key[:npos], pr.network) +
                      r"}{\partial " + latex_name(src, key[npos:], pr.network) + "}")
             texts.append(f"{lhs_t} = {pr.text(expr_of(shown))}")
-            latexes.append(f"{lhs_l} = {pr.latex(expr_of(shown))}")
+            latexes.append((lhs_l, shown))
         more = len(entries) - _SHOW
+        tail = [rf"\dots\ \text{{({more} more)}}"] if more > 0 else []
         if more > 0:
             texts.append(f"… ({more} more)")
-            latexes.append(rf"\dots\ \text{{({more} more)}}")
-        return FormulaLine(node.name, src, "; ".join(texts), r",\quad ".join(latexes))
+        return _LaterLatex(node.name, src, "; ".join(texts), lambda: r",\quad ".join(
+            [f"{lhs} = {pr.latex(expr_of(shown))}" for lhs, shown in latexes] + tail))
 
     # -- closed forms per parameter, in the named quantities (unnamed gates are inlined)
     def _gradient_lines(self) -> list[FormulaLine]:
