@@ -21,6 +21,7 @@ import numpy as np
 from gradcalc import ops
 from gradcalc.derive.symbolic.groups import (BULK, differentiate, elementwise, expr_of,
                                              group_entries, term_derivative)
+from gradcalc.derive.symbolic.symbols import real_symbol, real_symbols
 from gradcalc.derive.symbolic.values import LazyValues
 from gradcalc.errors import DomainError
 from gradcalc.ops.arrays import sympy_module   # SymPy, imported on first use
@@ -156,19 +157,17 @@ class SymBackend:
         return sp.Rational(repr(v)) if self.exact else sp.Float(v)
 
     def _symbols(self, name: str, value) -> np.ndarray:
-        sp = self.sp
         value = np.asarray(value, dtype=float)
-        out = np.empty(value.shape, dtype=object)
-        for idx, v in zip(np.ndindex(value.shape), value.ravel().tolist()):   # v: a float
-            text = name + "".join(f"_{i + 1}" for i in idx)
-            s = sp.Symbol(text, real=True)
-            out[idx] = s
-            if self.exact:
-                self.values[s] = self.number(v)
-            else:
-                self.values.floats[s] = v
-            self.fval[s] = v
-            self.info[s] = (name, idx)
+        vals = value.ravel().tolist()       # floats, in C order (that of np.ndindex)
+        syms = real_symbols(name, value.shape)      # X_1_1, X_1_2 … in the same order
+        out = np.fromiter(syms, dtype=object, count=len(syms)).reshape(value.shape)
+        if self.exact:
+            self.values.update((s, self.number(v)) for s, v in zip(syms, vals))
+        else:
+            self.values.floats.update(zip(syms, vals))
+        self.fval.update(zip(syms, vals))
+        self.info.update(zip(syms, [(name, idx) for idx in np.ndindex(value.shape)]))
+        for s in syms:
             self.order[s] = len(self.order)
         self._remember(out, name)
         return out
@@ -230,8 +229,7 @@ class SymBackend:
             if group is None:
                 forms[idx] = form
             text = name + "".join(f"_{i + 1}" for i in idx)
-            s = sp.Symbol(text, real=True)
-            syms[idx] = s
+            syms[idx] = s = real_symbol(text)
             self.info[s] = (name, idx)
             self.order[s] = len(self.order)
             if self.exact:

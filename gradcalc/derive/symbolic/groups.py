@@ -71,10 +71,14 @@ class Group:
     partials: list | None = None          # [(position, ∂template/∂place)]
     columns: np.ndarray | None = None     # the float values of `args` (entries × positions)
     _fn: dict = field(default_factory=dict)
+    _last: tuple = (None, None)           # (r, place -> symbol of entry r), the last renamed
 
     def rename(self, expr, r: int):
-        """`expr`, written over the places, for entry r of the group."""
-        return expr.xreplace(dict(zip(self.places, self.args[r])))
+        """`expr`, written over the places, for entry r of the group (its partial derivatives
+        one after another: the mapping is made once per entry)."""
+        if self._last[0] != r:
+            self._last = (r, dict(zip(self.places, self.args[r])))
+        return expr.xreplace(self._last[1])
 
     def numbers(self, key: str, exprs: list, columns: np.ndarray) -> np.ndarray:
         """The float values of `exprs` (over the places) for every entry: (entries, len(exprs));
