@@ -73,6 +73,16 @@ def _sum_of_products(sp, terms):
     return sp.Add._exec_constructor_postprocessors(out)
 
 
+def _no_postprocessors(Symbol) -> bool:
+    """True when SymPy has no constructor postprocessor for a Mul of Symbols (asked of SymPy's
+    own table each time; False if this SymPy has no such table)."""
+    try:
+        from sympy.core.basic import _get_postprocessors
+        return not _get_postprocessors("Mul", Symbol)
+    except (ImportError, TypeError):
+        return False
+
+
 def _matmul_sym(a, b):
     sp = sympy_module()
     a, b = _obj(a), _obj(b)
@@ -80,10 +90,15 @@ def _matmul_sym(a, b):
     B = b[:, None] if b.ndim == 1 else b
     out = np.empty((A.shape[0], B.shape[1]), dtype=object)
     Symbol, Mul = sp.Symbol, sp.Mul
+    plain = _no_postprocessors(Symbol)
 
     def times(x, y):
         # a product of two symbols needs no flattening: Mul(x, y, evaluate=False), which is
-        # Mul._from_args((x, y)) and the constructor's postprocessors (7× faster, same value)
+        # Mul._from_args((x, y)) and the constructor's postprocessors (7× faster, same value);
+        # SymPy registers none for a product of plain Symbols (only for matrix and tensor
+        # expressions): then the product is Mul._from_args((x, y)) itself
+        if type(x) is Symbol and type(y) is Symbol and plain:
+            return Mul._from_args((x, y))
         if isinstance(x, Symbol) and isinstance(y, Symbol):
             return Mul._exec_constructor_postprocessors(Mul._from_args((x, y)))
         return x * y
