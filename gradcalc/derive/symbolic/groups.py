@@ -83,10 +83,18 @@ class Group:
     def numbers(self, key: str, exprs: list, columns: np.ndarray) -> np.ndarray:
         """The float values of `exprs` (over the places) for every entry: (entries, len(exprs));
         non-finite where NumPy had no finite value."""
+        n = len(self.ks)
+        place = {u: p for p, u in enumerate(self.places)}
+        if all(e in place or getattr(e, "is_Integer", False) for e in exprs):
+            # every expression is one of the places (∂(Σ aₖbₖ)/∂a₁ = b₁) or an integer: its values
+            # are that column, or the integer, which is all lambdify's function would return
+            res = np.empty((n, len(exprs)))
+            for j, e in enumerate(exprs):
+                res[:, j] = columns[:, place[e]] if e in place else float(int(e))
+            return res
         fn = self._fn.get(key)
         if fn is None:
             fn = self._fn[key] = numpy_lambdify(self.places, exprs)
-        n = len(self.ks)
         with np.errstate(all="ignore"):
             try:
                 out = fn(*columns.T)
