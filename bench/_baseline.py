@@ -21,6 +21,17 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
+def tree(argv: list[str]) -> str:
+    """--tree DIR, read from argv before gradcalc is imported: the checkout whose gradcalc a
+    benchmark times in-process (this one when not given)."""
+    for i, arg in enumerate(argv):
+        if arg == "--tree" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--tree="):
+            return arg.split("=", 1)[1]
+    return str(ROOT)
+
+
 def with_path(src: Path) -> dict:
     """os.environ with `src` first on PYTHONPATH (`python -m` would otherwise import the
     package of the current folder)."""

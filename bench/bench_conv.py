@@ -31,19 +31,9 @@ import time         # noqa: E402
 import numpy as np
 import yaml
 
+from _baseline import tree   # noqa: E402  (bench/ is on the path when run as a script)
 
-
-def _tree(argv) -> str:
-    """--tree DIR, read before gradcalc is imported: the checkout whose gradcalc is timed."""
-    for i, arg in enumerate(argv):
-        if arg == "--tree" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--tree="):
-            return arg.split("=", 1)[1]
-    return str(__import__("pathlib").Path(__file__).resolve().parent.parent)
-
-
-sys.path.insert(0, _tree(sys.argv))
+sys.path.insert(0, tree(sys.argv))
 
 from gradcalc.derive.autograd import run                    # noqa: E402
 from gradcalc.problem.load import parse_problem           # noqa: E402

@@ -27,17 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-def _tree(argv) -> str:
-    """--tree DIR (read before gradcalc is imported): the checkout whose gradcalc is timed."""
-    for i, arg in enumerate(argv):
-        if arg == "--tree" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--tree="):
-            return arg.split("=", 1)[1]
-    return str(Path(__file__).resolve().parents[1])
+from _baseline import tree   # noqa: E402  (bench/ is on the path when run as a script)
 
-
-sys.path.insert(0, _tree(sys.argv))
+sys.path.insert(0, tree(sys.argv))
 
 from gradcalc.problem.load import parse_problem  # noqa: E402
 from gradcalc.train import loop as tr  # noqa: E402

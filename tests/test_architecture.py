@@ -17,7 +17,8 @@ PACKAGE = ROOT / "gradcalc"
 
 # lowest first; a module belongs to the longest prefix listed
 LAYERS = [
-    ("gradcalc.errors", "gradcalc.version", "gradcalc.csvsafe", "gradcalc.records"),
+    ("gradcalc.errors", "gradcalc.version", "gradcalc.csvsafe", "gradcalc.records",
+     "gradcalc.completing"),
     ("gradcalc.fileio",),
     ("gradcalc.ops",),
     ("gradcalc.problem",),

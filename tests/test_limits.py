@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from gradcalc.cli import cli
 
+from problem_texts import rnn_yaml   # tests/ is on the path (pytest's rootdir insertion)
+
 ROOT = Path(__file__).resolve().parent.parent
 HW1 = str(ROOT / "problems" / "hw1.yaml")
 
@@ -133,21 +135,12 @@ def test_a_graph_of_a_thousand_nodes_is_drawn_within_limits(tmp_path, suffix):
 
 
 # ---------------------------------------------------------------- 12: rnn JSON linear in T
-def _rnn(T: int) -> str:
-    rows = "\n".join(f"  - [{0.01 * (t % 7) - 0.03:.2f}, {0.5 - 0.01 * (t % 5):.2f}]"
-                     for t in range(T))
-    return (f"title: rnn T={T}\ninput:\n{rows}\nlayers:\n  - type: rnn\n"
-            "    Wxh: [[0.5, -0.2], [0.1, 0.3]]\n    Whh: [[0.9, 0.1], [-0.2, 0.8]]\n"
-            "    b: [0.0, 0.1]\n    h0: [0.1, -0.1]\n    activation: tanh\n    return: last\n"
-            "  - W: [[1.0, -1.0]]\n    b: [0.0]\nloss:\n  type: mse\n  target: [0.5]\n")
-
-
 def test_rnn_json_grows_linearly_and_the_slices_rebuild_the_gradient(tmp_path):
     # was: every step wrote its T×D share of ∂L/∂x in full (T = 1,000: 42 MB, 532 MB RSS)
     sizes = {}
     for T in (100, 400):
         p = tmp_path / f"r{T}.yaml"
-        p.write_text(_rnn(T))
+        p.write_text(rnn_yaml(T))
         r = limited(["solve", p, "--format", "json", "--method", "autograd"], mem_mb=1200)
         assert r.returncode == 0, r.stderr[-1500:]
         sizes[T] = len(r.stdout)
@@ -446,7 +439,7 @@ def test_random_ranges_beyond_float64(tmp_path, spec, words):
 def test_rnn_json_over_3000_steps_fits_in_a_small_address_space(tmp_path):
     # was (T = 1,000): 42 MB of JSON and 532 MB RSS; T = 3,000 wrote 9·10⁶ numbers
     p = tmp_path / "r.yaml"
-    p.write_text(_rnn(3000))
+    p.write_text(rnn_yaml(3000))
     r = limited(["solve", p, "--format", "json", "--method", "autograd"], mem_mb=900, cpu_s=60)
     assert r.returncode == 0, r.stderr[-1500:]
     assert len(r.stdout) < 12_000_000
@@ -459,7 +452,7 @@ def test_a_large_svg_is_written_directly_with_every_label(tmp_path):
     import re
     import xml.etree.ElementTree as ET
     p = tmp_path / "r.yaml"
-    p.write_text(_rnn(1000))
+    p.write_text(rnn_yaml(1000))
     out = tmp_path / "g.svg"
     r = limited(["graph", p, "-o", out], cpu_s=15)
     assert r.returncode == 0, r.stderr[-1500:]

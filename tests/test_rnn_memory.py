@@ -17,17 +17,9 @@ import gradcalc.derive.autograd as autograd
 from gradcalc.cli import cli
 from gradcalc.derive.autograd import Downstream
 
+from problem_texts import rnn_yaml   # tests/ is on the path (pytest's rootdir insertion)
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _rnn(T: int) -> str:
-    """An rnn over T steps (D = 2, H = 2) with a linear read-out of h_T and squared error."""
-    rows = "\n".join(f"  - [{0.01 * (t % 7) - 0.03:.2f}, {0.5 - 0.01 * (t % 5):.2f}]"
-                     for t in range(T))
-    return (f"title: rnn T={T}\ninput:\n{rows}\nlayers:\n  - type: rnn\n"
-            "    Wxh: [[0.5, -0.2], [0.1, 0.3]]\n    Whh: [[0.9, 0.1], [-0.2, 0.8]]\n"
-            "    b: [0.0, 0.1]\n    h0: [0.1, -0.1]\n    activation: tanh\n    return: last\n"
-            "  - W: [[1.0, -1.0]]\n    b: [0.0]\nloss:\n  type: mse\n  target: [0.5]\n")
 
 
 def _limited(problem, mem_mb: int, dense: bool):
@@ -50,7 +42,7 @@ def test_an_rnn_of_5000_steps_fits_where_dense_steps_do_not(tmp_path):
     # measured on the dev machine: the compact steps run under a 350 MB address-space limit,
     # the dense ones need more than 600 MB (and 578 MB RSS); 480 MB separates them
     p = tmp_path / "r5000.yaml"
-    p.write_text(_rnn(5000))
+    p.write_text(rnn_yaml(5000))
     dense = _limited(p, 480, dense=True)
     assert dense.returncode != 0 and "out of memory" in dense.stderr, dense.stderr[-500:]
     r = _limited(p, 480, dense=False)
@@ -61,7 +53,7 @@ def test_an_rnn_of_5000_steps_fits_where_dense_steps_do_not(tmp_path):
 @pytest.mark.parametrize("fmt", ["json", "text", "markdown"])
 def test_compact_steps_print_exactly_what_dense_steps_print(tmp_path, monkeypatch, fmt):
     p = tmp_path / "r600.yaml"          # x is 600 × 2 = 1,200 entries: above COMPACT_MIN
-    p.write_text(_rnn(600))
+    p.write_text(rnn_yaml(600))
     args = ["solve", str(p), "--format", fmt, "--method", "autograd"]
     compact = CliRunner().invoke(cli, args, env={"COLUMNS": "120"})
     monkeypatch.setattr(autograd, "COMPACT_MIN", 10 ** 18)
@@ -73,7 +65,7 @@ def test_compact_steps_print_exactly_what_dense_steps_print(tmp_path, monkeypatc
 def test_the_rnn_steps_keep_one_row_of_dx(tmp_path):
     from gradcalc.problem.load import load_problem
     p = tmp_path / "r600.yaml"
-    p.write_text(_rnn(600))
+    p.write_text(rnn_yaml(600))
     _, _, steps = autograd.run(load_problem(p))
     kept = [s.downstream._data["x"] for s in steps if "x" in s.downstream]
     assert len(kept) == 600

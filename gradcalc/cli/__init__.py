@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from gradcalc.completing import CompletingDict
 from gradcalc.errors import GradcalcError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
@@ -56,42 +57,16 @@ _HOME = {"schema": "schema", "solve": "solve", "check": "check", "grade": "grade
          "autograder-run": "autograder", "key": "key"}
 
 
-class _Commands(dict):
+class _Commands(CompletingDict):
     """`cli.commands`: complete whenever it is read (every command module is imported then);
     registering a command (`@cli.command()`) does not read it."""
 
     loaded = False
 
-    def load(self):
+    def complete(self) -> None:
         if not self.loaded:
             self.loaded = True
             _register()
-
-    def _loaded(method):        # the dict method, after every command module is imported
-        def call(self, *args):
-            self.load()
-            return method(self, *args)
-        return call
-
-    __iter__ = _loaded(dict.__iter__)
-    __len__ = _loaded(dict.__len__)
-    keys = _loaded(dict.keys)
-    values = _loaded(dict.values)
-    items = _loaded(dict.items)
-    del _loaded
-
-    def __contains__(self, name):
-        if not dict.__contains__(self, name):
-            self.load()
-        return dict.__contains__(self, name)
-
-    def __getitem__(self, name):
-        if not dict.__contains__(self, name):
-            self.load()
-        return dict.__getitem__(self, name)
-
-    def get(self, name, default=None):
-        return self[name] if name in self else default
 
 
 class _Group(click.Group):

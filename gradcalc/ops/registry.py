@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from gradcalc.completing import CompletingDict
+
 
 # Convention at kinks (declared in the README): the derivative takes the value of the branch
 # that is *not* strictly active, as PyTorch and JAX do: relu'(0) = 0, abs'(0) = 0,
@@ -59,39 +61,13 @@ class Op:
         return self.vjp(np.ones_like(out), out, *xs, **attrs)
 
 
-class Table(dict):
+class Table(CompletingDict):
     """A table of the registry that is complete whenever it is walked or asked for a name it
     lacks: the op families not imported yet are imported then (gradcalc/ops/__init__.py), so
     that a problem imports only the families it uses (start-up time)."""
 
-    def __missing__(self, key):
+    def complete(self) -> None:
         _complete()
-        if dict.__contains__(self, key):
-            return dict.__getitem__(self, key)
-        raise KeyError(key)
-
-    def __contains__(self, key):
-        if not dict.__contains__(self, key):
-            _complete()
-        return dict.__contains__(self, key)
-
-    def get(self, key, default=None):
-        return self[key] if key in self else default
-
-    def _completed(method):        # the dict method, after every family is imported
-        def call(self, *args):
-            _complete()
-            return method(self, *args)
-        return call
-
-    __iter__ = _completed(dict.__iter__)
-    __len__ = _completed(dict.__len__)
-    __eq__ = _completed(dict.__eq__)
-    keys = _completed(dict.keys)
-    values = _completed(dict.values)
-    items = _completed(dict.items)
-    copy = _completed(dict.copy)
-    del _completed
 
 
 REGISTRY: dict[str, Op] = Table()
