@@ -77,3 +77,26 @@ def is_eye(t: mx.Term) -> bool:
         return False
     v = value(t)
     return v is not None and v.ndim == 2 and np.array_equal(v, np.eye(v.shape[0]))
+
+
+def subterms(term: mx.Term):
+    """Every subterm of a term (itself first, a Ref's definition included), a shared one once,
+    in the order a depth-first walk meets them."""
+    stack, walked = [term], set()
+    while stack:
+        t = stack.pop()
+        if id(t) not in walked:
+            walked.add(id(t))
+            yield t
+            stack.extend(c for c in (getattr(t, "a", None), getattr(t, "b", None),
+                                     getattr(t, "term", None), *getattr(t, "args", ()))
+                         if isinstance(c, mx.Term))
+
+
+def entrywise(term: mx.Term) -> bool:
+    """Whether a form (with its where-definitions) holds an entrywise operation on arrays: a
+    Hadamard product or quotient of two arrays, or a function applied entry by entry."""
+    return any((isinstance(t, mx.Bin) and t.op in ("had", "div") and
+                not (is_scalar(t.a) or is_scalar(t.b))) or
+               (isinstance(t, mx.Apply) and t.shapes is None and t.args and
+                not all(is_scalar(a) for a in t.args)) for t in subterms(term))

@@ -329,7 +329,10 @@ class _Simplifier:
         common = self.common_factor([b for _, b in built])
         if common is not None:
             side, f, rests = common
-            inner = self.sum_of([(c, r) for (c, _), r in zip(built, rests)])
+            inner = list(zip((c for c, _ in built), rests))
+            if all(c > 0 for c, _ in inner):            # (A + Aᵀ)·W rather than (Aᵀ + A)·W
+                inner.sort(key=lambda cr: cr[1].text().count("ᵀ"))
+            inner = self.sum_of(inner)
             out = mx.Bin("dot", f, inner) if side == "left" else mx.Bin("dot", inner, f)
         else:
             out = self.sum_of(built)

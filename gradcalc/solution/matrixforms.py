@@ -22,6 +22,7 @@ import numpy as np
 from gradcalc import ops
 from gradcalc.ops import matrix as mx
 from gradcalc.ops.matrixalgebra import Budget
+from gradcalc.ops.matrixshapes import entrywise, subterms
 from gradcalc.ops.matrixsimplify import cost, simplify
 
 INLINE = 72          # a composed δ longer than this is shown by name (∂L/∂z1) and defined after
@@ -310,16 +311,9 @@ def closed_forms(graph, output, leaves, gradients, names: _Names) -> dict[str, M
 def _refs(term: mx.Term, seen: dict) -> None:
     """The named δs a term uses, innermost definitions last (in the order they are met), a
     shared subterm walked once."""
-    stack, walked = [term], set()
-    while stack:
-        t = stack.pop()
-        if id(t) not in walked:
-            walked.add(id(t))
-            if isinstance(t, mx.Ref):
-                seen.setdefault(id(t), t)
-            stack.extend(c for c in (getattr(t, "a", None), getattr(t, "b", None),
-                                     getattr(t, "term", None), *getattr(t, "args", ()))
-                         if isinstance(c, mx.Term))
+    for t in subterms(term):
+        if isinstance(t, mx.Ref):
+            seen.setdefault(id(t), t)
 
 
 def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> MatrixForm:
@@ -328,10 +322,14 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
         ok = not np.any(want)
         return MatrixForm(name, f"{lhs} = 0", ok, 0.0 if ok else float("inf"),
                           parts=(lhs, mx.Num(0.0), [], names.network))
-    sympy_term = names.sympy_term(name) if isinstance(names, _FormNames) else None
     simple = simplify(d, getattr(names, "budget", False), names.shared)   # algebra: expressions
     if simple.text() == d.text():          # nothing to simplify: it is the composed form
         simple = None
+    # SymPy's matrix calculus (tens of ms a variable) is asked only when our own form is not
+    # already matrix algebra that verifies: one with ⊙, ⊘ or an entrywise function left
+    own = simple if simple is not None else d
+    sympy_term = names.sympy_term(name) if isinstance(names, _FormNames) and names.calculus and (
+        entrywise(own) or not _checked(name, own, want, names, lhs, "").verified) else None
     return pick([("sympy-matrix", sympy_term),
                  (getattr(names, "simplified", "simplified"), simple), ("composed", d)],
                 lhs, name, want, names)

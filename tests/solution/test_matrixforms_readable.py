@@ -1,5 +1,5 @@
 """The matrix forms of the expression problems read like the hand derivation (issue 15 item 3):
-least squares 2·Xᵀ·(X·w − y) + 2·lam·w, logistic Xᵀ·(p − y)/N, trace (A + Aᵀ)·W, softmax
+least squares 2·lam·w + 2·Xᵀ·r (r = X·w − y), logistic Xᵀ·(p − y)/N, trace (A + Aᵀ)·W, softmax
 regression (softmax(Z) − Y)ᵀ·X/N — each compared with the formula derived by hand in NumPy here,
 never an internal temporary (t4) in any shipped problem's forms, and a wrong rewrite is caught."""
 import json
@@ -38,14 +38,17 @@ def test_least_squares_is_the_hand_formula():
     sol, v = values("mc_least_squares")
     X, w, y, lam = v["X"], v["w"], v["y"], v["lam"]
     f = sol.matrix.forms
-    assert f["w"].text == "∂L/∂w = 2·lam·w + 2·Xᵀ·(X·w − y)" and f["w"].source == "sympy-matrix"
+    # our own simplified form is matrix algebra already: SymPy's matrix calculus is not asked
+    assert f["w"].text == "∂L/∂w = 2·lam·w + 2·Xᵀ·r; where r = X·w − y"
+    assert f["w"].source == "simplified"
     hand = 2 * X.T @ (X @ w - y) + 2 * lam * w
     np.testing.assert_allclose(shown_value(f["w"])[:, 0], hand, rtol=1e-12)
     assert f["lam"].text == "∂L/∂lam = ‖w‖²"
     np.testing.assert_allclose(shown_value(f["lam"]), w @ w, rtol=1e-12)
     assert f["X"].text == "∂L/∂X = 2·r·wᵀ; where r = X·w − y"
     np.testing.assert_allclose(shown_value(f["X"]), 2 * np.outer(X @ w - y, w), rtol=1e-12)
-    assert f["y"].text == "∂L/∂y = 2·y − 2·X·w"
+    assert f["y"].text == "∂L/∂y = −2·r; where r = X·w − y"
+    np.testing.assert_allclose(shown_value(f["y"])[:, 0], -2 * (X @ w - y), rtol=1e-12)
     assert all(x.verified for x in f.values())
 
 
@@ -63,7 +66,7 @@ def test_trace_is_a_plus_a_transpose_times_w():
     sol, v = values("mc_trace")
     A, W = v["A"], v["W"]
     f = sol.matrix.forms
-    assert f["W"].text == "∂f/∂W = (A + Aᵀ)·W" and f["W"].source == "sympy-matrix"
+    assert f["W"].text == "∂f/∂W = (A + Aᵀ)·W" and f["W"].source == "simplified"
     np.testing.assert_allclose(shown_value(f["W"]), (A + A.T) @ W, rtol=1e-12)
     assert f["A"].text == "∂f/∂A = W·Wᵀ"
     np.testing.assert_allclose(shown_value(f["A"]), W @ W.T, rtol=1e-12)
@@ -99,8 +102,54 @@ def test_no_internal_temporary_in_any_shipped_form(path, method):
 def test_json_keeps_the_keys_and_says_where_a_form_comes_from():
     sol, _ = values("mc_trace")
     out = json.loads(dumps(sol.to_dict()))["matrix_forms"]
-    assert out["W"]["source"] == "sympy-matrix" and out["W"]["verified"] is True
+    assert out["W"]["source"] == "simplified" and out["W"]["verified"] is True
     assert set(out["W"]) == {"text", "latex", "verified", "max_rel_error", "source"}
+
+
+def test_sympy_is_asked_when_our_form_keeps_entrywise_operations(monkeypatch):
+    """Our forms counted as entrywise (as a form with ⊙ left is): SymPy's matrix calculus
+    (MatrixSymbol differentiation) is asked, and its forms, shorter here, are shown: least
+    squares 2·lam·w + 2·Xᵀ·(X·w − y) and trace (A + Aᵀ)·W, equal to the hand formulas."""
+    monkeypatch.setattr(matrixforms, "entrywise", lambda term: True)
+    sol, v = values("mc_least_squares")
+    X, w, y, lam = v["X"], v["w"], v["y"], v["lam"]
+    f = sol.matrix.forms["w"]
+    assert f.source == "sympy-matrix" and f.text == "∂L/∂w = 2·lam·w + 2·Xᵀ·(X·w − y)"
+    np.testing.assert_allclose(shown_value(f)[:, 0], 2 * X.T @ (X @ w - y) + 2 * lam * w,
+                               rtol=1e-12)
+    sol, v = values("mc_trace")
+    f = sol.matrix.forms["W"]
+    assert f.source == "sympy-matrix" and f.text == "∂f/∂W = (A + Aᵀ)·W"
+    np.testing.assert_allclose(shown_value(f), (v["A"] + v["A"].T) @ v["W"], rtol=1e-12)
+
+
+def test_sympy_is_asked_when_our_form_does_not_verify(monkeypatch):
+    """Our simplified form wrong by a factor 2 (same shape, matrix algebra): SymPy's form is
+    asked and shown, verified; the wrong one is not."""
+    right = matrixforms.simplify
+    monkeypatch.setattr(matrixforms, "simplify",
+                        lambda d, *a: matrixsimplify.mx.Bin("dot", matrixsimplify.mx.Num(2.0),
+                                                            right(d, *a)))
+    sol, v = values("mc_least_squares")
+    f = sol.matrix.forms["w"]
+    assert f.source == "sympy-matrix" and f.verified
+    X, w, y, lam = v["X"], v["w"], v["y"], v["lam"]
+    np.testing.assert_allclose(shown_value(f)[:, 0], 2 * X.T @ (X @ w - y) + 2 * lam * w,
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("term, expected", [
+    ("had", True), ("div", True), ("sigma", True), ("scaled", False), ("matrix", False)])
+def test_entrywise_tells_matrix_algebra_from_entrywise_operations(term, expected):
+    from gradcalc.ops import matrix as mx
+    from gradcalc.ops.matrixshapes import entrywise
+    A, B = mx.Leaf("A", np.ones((2, 2))), mx.Leaf("B", np.eye(2))
+    c = mx.Leaf("c", np.asarray(2.0))
+    terms = {"had": mx.Bin("had", A, B), "div": mx.Bin("add", A, mx.Bin("div", A, B)),
+             "sigma": mx.Bin("dot", A, mx.fn("σ({0})", r"\sigma({0})", np.tanh, B)),
+             "scaled": mx.Bin("div", mx.Bin("dot", c, A), c),
+             "matrix": mx.Bin("add", mx.Bin("dot", A, mx.Un("T", B)), A)}
+    assert entrywise(terms[term]) is expected
 
 
 def test_a_wrong_rewrite_is_caught_and_the_composed_form_shown(monkeypatch):
@@ -157,10 +206,10 @@ values:
     ({"L": "trace(A.T @ A) - 2 * trace(A)"}, "A", "∂L/∂A = 2·A − 2·I",
      lambda A, M, v, t: 2 * A - 2 * np.eye(3)),
     # ½‖Av − t‖² written with dot: ∂/∂t = t − Av
-    ({"r": "A @ v - t", "L": "dot(r, r) / 2"}, "t", "∂L/∂t = t − A·v",
+    ({"r": "A @ v - t", "L": "dot(r, r) / 2"}, "t", "∂L/∂t = −r; where r = A·v − t",
      lambda A, M, v, t: t - A @ v),
     # ‖vᵀM‖² with v @ M (NumPy's 1-D result): ∂/∂v = 2·M·Mᵀ·v
-    ({"u": "v @ M", "L": "sum(u^2)"}, "v", "∂L/∂v = 2·M·Mᵀ·v",
+    ({"u": "v @ M", "L": "sum(u^2)"}, "v", "∂L/∂v = 2·M·u; where u = Mᵀ·v",
      lambda A, M, v, t: 2 * M @ M.T @ v),
     # Σ (v tᵀ) ⊙ A: ∂/∂A = v·tᵀ (an internal outer product written as one)
     ({"L": "sum(outer(v, t) * A)"}, "A", "∂L/∂A = v·tᵀ", lambda A, M, v, t: np.outer(v, t)),

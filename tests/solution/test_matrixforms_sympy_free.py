@@ -1,6 +1,6 @@
 """The matrix forms use SymPy only when the chosen methods already do: `solve --method autograd`
 (or numeric) of an array expression problem imports no SymPy and says so in each form's
-"source"; the default solve (all methods) keeps SymPy's forms.  Values compared with formulas
+"source"; the default solve (all methods) uses SymPy's entrywise algebra.  Values compared with formulas
 derived by hand in NumPy here."""
 import json
 import subprocess
@@ -48,12 +48,15 @@ def test_autograd_alone_never_imports_sympy_for_an_array_expression(name, fmt):
         assert ("\\frac{\\partial" if fmt == "latex" else "/∂") in out   # the forms are shown
 
 
-def test_the_default_solve_keeps_sympys_forms():
-    out, heavy = _cli_in_fresh_process(["solve", str(PROBLEMS / "mc_least_squares.yaml"),
+def test_the_default_solve_uses_sympys_entrywise_algebra():
+    """With SymPy already running (the default solve), the logistic form is cancelled by SymPy's
+    entrywise algebra to Xᵀ·(p − y)/N; the hand formula checks its value."""
+    out, heavy = _cli_in_fresh_process(["solve", str(PROBLEMS / "mc_logistic.yaml"),
                                         "--format", "json"])
     assert "sympy" in heavy
     w = json.loads(out)["matrix_forms"]["w"]
-    assert w["source"] == "sympy-matrix" and w["text"] == "∂L/∂w = 2·lam·w + 2·Xᵀ·(X·w − y)"
+    assert w["source"] == "simplified" and w["text"] == "∂L/∂w = 0.25·Xᵀ·(p − y); where p = σ(X·w)"
+    assert w["verified"] is True
 
 
 def test_the_sympy_free_logistic_form_is_the_hand_gradient():
