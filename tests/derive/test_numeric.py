@@ -213,7 +213,7 @@ def test_stacked_perturbations_give_the_same_differences(monkeypatch):
     calls = []
     real = chain.StackedChain.values
     monkeypatch.setattr(chain.StackedChain, "values",
-                        lambda self, pert: calls.append(len(pert)) or real(self, pert))
+                        lambda self, ks, vs: calls.append(len(ks)) or real(self, ks, vs))
     stacked = numeric.run(p, direction=False)
     assert calls                                  # the stacked forward was used
     dW2, db2 = _softmax_net_by_hand()
@@ -238,7 +238,7 @@ def test_a_stacked_forward_that_disagrees_is_not_used(monkeypatch):
     # a stacking mistake (here: the r-th value off by r·1e-6) is found on the first
     # perturbations, and every entry is then evaluated one by one
     monkeypatch.setattr(chain.StackedChain, "values",
-                        lambda self, pert: [v + r * 1e-6 for r, v in enumerate(real(self, pert))])
+                        lambda self, ks, vs: [v + r * 1e-6 for r, v in enumerate(real(self, ks, vs))])
     got = numeric.run(p, direction=False).gradients
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-8, atol=1e-10)

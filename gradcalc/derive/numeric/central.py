@@ -132,9 +132,10 @@ def _lean(tape: Tape, li: int, out: int, hs: np.ndarray, g: np.ndarray, mask: np
     tf, hf, gf, mf = theta.reshape(-1), hs.reshape(-1), g.reshape(-1), mask.reshape(-1)
     f = tape.evaluator(li, out)
 
-    def one_by_one(pert):
+    def one_by_one(where, to):
         vals = []
-        for k, v, old in pert:
+        for k, v in zip(where.tolist(), to.tolist()):
+            old = float(tf[k])
             tf[k] = v
             try:
                 vals.append(f(theta))
@@ -145,40 +146,38 @@ def _lean(tape: Tape, li: int, out: int, hs: np.ndarray, g: np.ndarray, mask: np
     chain = StackedChain.make(tape, li, out)
     many = chain.values if chain is not None else one_by_one
     size = chain.chunk if chain is not None else 64
-    ks = list(ks)
+    ks = np.fromiter(ks, dtype=np.intp)
     per = 4 if richardson else 2
     for c in range(0, len(ks), size):
         part = ks[c:c + size]
-        pert = []
-        for k in part:
-            old, hk = float(tf[k]), float(hf[k])
-            # float64 arithmetic, as the array stores it: the quotient divides by the step
-            # actually taken
-            pert += [(k, old + hk, old), (k, old - hk, old)]
-            if richardson:
-                pert += [(k, old + hk / 2, old), (k, old - hk / 2, old)]
-        fs = many(pert)
-        if c == 0 and chain is not None and not _same(fs, one_by_one, pert):
+        old, hk = tf[part], hf[part]
+        # float64 arithmetic, as the array stores it: the quotient divides by the step
+        # actually taken; per entry the values θ + h, θ − h (and θ + h/2, θ − h/2)
+        cols = [old + hk, old - hk] + ([old + hk / 2, old - hk / 2] if richardson else [])
+        to = np.stack(cols, axis=1)                   # one row per entry
+        where = np.repeat(part, per)
+        fs = np.asarray(many(where, to.reshape(-1)), dtype=float)
+        if c == 0 and chain is not None and not _same(fs, one_by_one, where, to.reshape(-1)):
             many, chain = one_by_one, None      # the stacked forward disagrees: not used
-            fs = many(pert)
-        for n, k in enumerate(part):
-            r = per * n
-            d = (fs[r] - fs[r + 1]) / (pert[r][1] - pert[r + 1][1])
-            if richardson:
-                d2 = (fs[r + 2] - fs[r + 3]) / (pert[r + 2][1] - pert[r + 3][1])
-                d = (4.0 * d2 - d) / 3.0
-            gf[k] = d
-            mf[k] = True
-            if not math.isfinite(d):
-                record_off_domain(name, _index(k, theta.shape), kinks, bad)
+            fs = np.asarray(many(where, to.reshape(-1)), dtype=float)
+        fs = fs.reshape(-1, per)
+        # the same IEEE operations as one quotient at a time, for every entry of the part
+        d = (fs[:, 0] - fs[:, 1]) / (to[:, 0] - to[:, 1])
+        if richardson:
+            d2 = (fs[:, 2] - fs[:, 3]) / (to[:, 2] - to[:, 3])
+            d = (4.0 * d2 - d) / 3.0
+        gf[part] = d
+        mf[part] = True
+        for n in np.flatnonzero(~np.isfinite(d)).tolist():
+            record_off_domain(name, _index(int(part[n]), theta.shape), kinks, bad)
 
 
-def _same(fs: list, one_by_one, pert: list) -> bool:
+def _same(fs: np.ndarray, one_by_one, where: np.ndarray, to: np.ndarray) -> bool:
     """The stacked values of the first and last perturbation against one evaluation each
     (they differ only by the rounding of a matrix product taken as one block)."""
-    for r in (0, len(pert) - 1):
-        want = one_by_one([pert[r]])[0]
-        got = fs[r]
+    for r in (0, len(to) - 1):
+        want = one_by_one(where[r:r + 1], to[r:r + 1])[0]
+        got = float(fs[r])
         if not (abs(got - want) <= 1e-12 * max(1.0, abs(want))) and not (
                 math.isnan(got) and math.isnan(want)):
             return False

@@ -3,8 +3,9 @@
 Evaluation (forward only): the problem is recorded once on a tape; a perturbed entry re-runs
 only the operations downstream of its leaf.  When those form a chain, many perturbations share
 one call of each row-wise operation (elementwise functions, softmax, W·x + b with x stacked):
-the first operation runs once per perturbation, the stacked rows go through the row-wise ones
-together, and the rest (a loss, which averages a batch) runs once per row again.  The stacked
+the first operation runs once per perturbation (or once for a stack of perturbed copies of the
+leaf, when it gives each copy's value bit for bit: elementwise, or a matrix product with a matrix
+leaf), the stacked rows go through the row-wise ones together, and the rest (a loss, which averages a batch) runs once per row again.  The stacked
 values of the first perturbations are compared with one evaluation each; if they differ by more
 than rounding, that leaf is evaluated one perturbation at a time.
 """
@@ -31,6 +32,28 @@ _REDUCE_ALL = frozenset({"sum", "mean"})
 _PER_ROW = {"cross_entropy": ("label", "target"), "mse": ("target",)}
 
 
+# A leaf of at most this many entries may be stacked itself (one perturbed copy per row) for
+# its first operation; larger leaves are perturbed in place, one call per perturbation.
+_LEAD_ENTRIES = 1 << 14
+
+
+def _leads(op, inputs: list, pos: int, shapes: list) -> bool:
+    """Can the leaf's first operation take the stack of perturbed copies of the leaf (input
+    `pos`) and give, row for row, bit for bit what it gives for each copy alone?  Elementwise
+    functions (the other input broadcasting against each row), and a matrix product with a
+    matrix leaf (NumPy multiplies a stack of matrices one matrix at a time, with the same BLAS
+    call as one matrix alone; tests/derive/test_numeric_lead.py compares the bits)."""
+    if inputs.count(inputs[pos]) != 1 or np.prod(shapes[inputs[pos]]) > _LEAD_ENTRIES:
+        return False
+    if op.name in _ROWWISE:
+        return len(inputs) == 1
+    if op.name in _ELEMENTWISE2:
+        return _rowwise(op, inputs, pos, shapes)
+    if op.name == "matmul" and len(inputs) == 2:
+        return len(shapes[inputs[pos]]) == 2 and len(shapes[inputs[1 - pos]]) <= 2
+    return False
+
+
 def _rowwise(op, inputs: list, pos: int, shapes: list, attrs: dict | None = None) -> bool:
     d = shapes[inputs[pos]]
     if op.name in _ROWWISE:
@@ -50,9 +73,10 @@ def _rowwise(op, inputs: list, pos: int, shapes: list, attrs: dict | None = None
 class StackedChain:
     """Forward values for many perturbations of one leaf when its downstream operations form
     a chain (each takes the previous one's output as its only changed input): the first
-    operation runs once per perturbation (the leaf perturbed in place), the following
-    row-wise operations once for a stack of all of them, and the rest (a loss, which averages
-    over a batch) once per perturbation again.  Every call is a registry forward."""
+    operation runs once per perturbation (the leaf perturbed in place), or once for a stack of
+    perturbed copies of the leaf when it allows that (_leads), the following row-wise
+    operations once for a stack of all of them, and the rest (a loss, which averages over a
+    batch) once per perturbation again.  Every call is a registry forward."""
 
     @classmethod
     def make(cls, tape: Tape, li: int, out: int) -> "StackedChain | None":
@@ -68,7 +92,8 @@ class StackedChain:
         while m < len(plan) and _rowwise(plan[m][1], plan[m][2],
                                          plan[m][2].index(plan[m - 1][0]), shapes, plan[m][3]):
             m += 1
-        return cls(tape, li, plan, m, shapes)
+        lead = _leads(plan[0][1], plan[0][2], plan[0][2].index(li), shapes)
+        return cls(tape, li, plan, m, shapes, lead)
 
     def _row_loss(self, rec, shapes: list):
         """stack -> the loss of every row, when the last operation is a loss of one example
@@ -87,7 +112,8 @@ class StackedChain:
             return fwd(stack, reduction="none", **each)
         return losses
 
-    def __init__(self, tape: Tape, li: int, plan: list, m: int, shapes: list):
+    def __init__(self, tape: Tape, li: int, plan: list, m: int, shapes: list,
+                 lead: bool = False):
         def call(rec, pos=None):
             i, op, inputs, attrs = rec
             fwd = op.forward if not attrs else functools.partial(op.forward, **attrs)
@@ -103,6 +129,8 @@ class StackedChain:
         self.theta = tape.values[li]
         self.tf = self.theta.reshape(-1)
         self.head, self.head_args = call(plan[0])
+        # the first operation on a stack of perturbed copies of the leaf (see _leads)
+        self.lead = call(plan[0], plan[0][2].index(li)) if lead else None
         self.stacked = [call(rec, rec[2].index(prev[0]))
                         for prev, rec in zip(plan[:m - 1], plan[1:m])]
         self.tail = [call(rec, rec[2].index(prev[0]))
@@ -113,18 +141,27 @@ class StackedChain:
         # with Richardson, 2 without)
         width = max([int(np.prod(shapes[rec[0]])) for rec in plan[:m]] or [1])
         self.chunk = max(1, min(128, (1 << 14) // max(1, width)))
+        # copies of the leaf per call of the first operation: at most about 512 kB of them
+        self.copies = max(1, (1 << 16) // max(1, self.theta.size))
+        self._buffer = None
 
-    def values(self, pert: list) -> list:
-        tf, head, args = self.tf, self.head, self.head_args
-        rows = []
-        for k, v, old in pert:
-            tf[k] = v
-            try:
-                rows.append(head(*args))
-            finally:
-                tf[k] = old
-        if self.stacked or self.row_loss is not None:
-            stack = np.stack([np.asarray(r, dtype=float) for r in rows])
+    def values(self, ks: np.ndarray, vs: np.ndarray) -> list:
+        """The output with entry ks[r] (a flat position) of the leaf set to vs[r], for each r."""
+        if self.lead is not None:
+            rows = self._lead_values(ks, vs)
+        else:
+            tf, head, args = self.tf, self.head, self.head_args
+            rows = []
+            for k, v in zip(ks.tolist(), vs.tolist()):
+                old = float(tf[k])
+                tf[k] = v
+                try:
+                    rows.append(head(*args))
+                finally:
+                    tf[k] = old
+        if self.lead is not None or self.stacked or self.row_loss is not None:
+            stack = (rows if self.lead is not None
+                     else np.stack([np.asarray(r, dtype=float) for r in rows]))
             for fwd in self.stacked:
                 stack = fwd(stack)
             if self.row_loss is not None:
@@ -138,3 +175,26 @@ class StackedChain:
                 v = fwd(v)
             out.append(as_scalar(v))
         return out
+
+    def _lead_values(self, ks: np.ndarray, vs: np.ndarray) -> np.ndarray:
+        """The first operation of each perturbed copy of the leaf, stacked: the copies are
+        rows of one buffer that holds the leaf's values, each row with its one entry changed
+        for the call and restored after it."""
+        if self._buffer is None:
+            self._buffer = np.empty((self.copies,) + self.theta.shape)
+            self._buffer[...] = self.theta
+        buf, tf = self._buffer, self.tf
+        flat = buf.reshape(len(buf), -1)
+        parts = []
+        for a in range(0, len(ks), len(buf)):
+            k, v = ks[a:a + len(buf)], vs[a:a + len(buf)]
+            r = np.arange(len(k))
+            flat[r, k] = v
+            try:
+                got = np.asarray(self.lead(buf[:len(k)]), dtype=float)
+                if np.may_share_memory(got, buf):
+                    got = got.copy()
+            finally:
+                flat[r, k] = tf[k]
+            parts.append(got)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
