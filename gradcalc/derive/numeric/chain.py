@@ -141,15 +141,21 @@ class StackedChain:
         # with Richardson, 2 without)
         width = max([int(np.prod(shapes[rec[0]])) for rec in plan[:m]] or [1])
         self.chunk = max(1, min(128, (1 << 14) // max(1, width)))
-        # copies of the leaf per call of the first operation: at most about 512 kB of them
-        self.copies = max(1, (1 << 16) // max(1, self.theta.size))
+        # copies of the leaf per call of the first operation: at most about 1 MB of them
+        self.copies = max(1, (1 << 17) // max(1, self.theta.size))
+        # the copies go through the rest in blocks when every later stacked operation gives a
+        # row's value whatever rows are stacked with it (an affine map's matrix product is
+        # blocked by BLAS according to the number of rows): blocks of at most 64 kB of
+        # values, which NumPy's allocator reuses instead of mapping fresh pages for each
+        self.blocks = self.lead is not None and self.row_loss is None and not any(
+            rec[1].name == "affine" for rec in plan[1:m])
+        if self.blocks:
+            self.copies = max(1, min(self.copies, (1 << 13) // max(1, width)))
         self._buffer = None
 
     def values(self, ks: np.ndarray, vs: np.ndarray) -> list:
         """The output with entry ks[r] (a flat position) of the leaf set to vs[r], for each r."""
-        if self.lead is not None:
-            rows = self._lead_values(ks, vs)
-        else:
+        if self.lead is None:
             tf, head, args = self.tf, self.head, self.head_args
             rows = []
             for k, v in zip(ks.tolist(), vs.tolist()):
@@ -159,9 +165,21 @@ class StackedChain:
                     rows.append(head(*args))
                 finally:
                     tf[k] = old
-        if self.lead is not None or self.stacked or self.row_loss is not None:
-            stack = (rows if self.lead is not None
-                     else np.stack([np.asarray(r, dtype=float) for r in rows]))
+            if not (self.stacked or self.row_loss is not None):
+                return self._rest(rows)
+            return self._rest(np.stack([np.asarray(r, dtype=float) for r in rows]), True)
+        if not self.blocks:
+            return self._rest(self._lead_values(ks, vs), True)
+        out, n = [], self.copies
+        for a in range(0, len(ks), n):
+            out += self._rest(self._lead_values(ks[a:a + n], vs[a:a + n]), True)
+        return out
+
+    def _rest(self, rows, stacked: bool = False) -> list:
+        """The output of each row: the stacked operations (on `rows`, a stack, when
+        `stacked`), then a last loss per row, or the tail once per row."""
+        if stacked:
+            stack = rows
             for fwd in self.stacked:
                 stack = fwd(stack)
             if self.row_loss is not None:
