@@ -330,9 +330,10 @@ def attach(sol, methods=("symbolic", "numeric"), **kw) -> CheckReport:
     from gradcalc.solution.model import Comparison
 
     rep = check_problem(sol.problem, methods, solution=sol, **kw)
-    comp = Comparison(rep, {m: json_grads(g) for m, g in rep.methods.items()}, rep.agreement())
+    sym = rep.symbolic       # the JSON parts are made when first read (the text report does not)
+    comp = Comparison(rep, lambda: {m: json_grads(g) for m, g in rep.methods.items()},
+                      rep.agreement(), (lambda: sym.formulas().to_json()) if sym else None)
     if rep.symbolic is not None:
-        comp.formulas = rep.symbolic.formulas().to_json()
         if rep.symbolic.exact:
             from gradcalc.derive.symbolic.printing import exact_text
             net = rep.symbolic.backend.network
@@ -345,8 +346,13 @@ def attach(sol, methods=("symbolic", "numeric"), **kw) -> CheckReport:
 
 def json_grads(grads: dict) -> dict:
     """Gradients as nested lists; entries not computed (sampling) become null."""
-    return {k: _nested(np.asarray(v, dtype=float), lambda x: None if np.isnan(x) else float(x))
-            for k, v in grads.items()}
+    out = {}
+    for k, v in grads.items():
+        a = np.asarray(v, dtype=float)
+        # float64 entries are Python floats in tolist(); only a nan needs the walk
+        out[k] = a.tolist() if not np.isnan(a).any() else \
+            _nested(a, lambda x: None if np.isnan(x) else float(x))
+    return out
 
 
 def _nested(a: np.ndarray, f):

@@ -381,10 +381,11 @@ def _checked(name: str, body: mx.Term, want: np.ndarray, names: _Names, lhs: str
 
 
 def sympy_in_use(sol) -> bool:
-    """Whether the methods chosen for `sol` ran SymPy (its formulas are attached): only then
+    """Whether the methods chosen for `sol` ran SymPy (its derivation is attached): only then
     may the forms use SymPy too (`solve --method autograd` or numeric never imports it)."""
     comparison = getattr(sol, "comparison", None)
-    return comparison is not None and comparison.formulas is not None
+    return comparison is not None and comparison.report is not None and \
+        comparison.report.symbolic is not None
 
 
 def build(sol, graph, output, sympy: bool | None = None) -> MatrixReport:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -42,17 +42,30 @@ class RnnDiagnostics:
     bptt: dict[int, Bptt]          # layer index -> the arrays of its BPTT table
 
 
-@dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
 class Comparison:
-    """The independent derivations beside autograd, as `solve --method …` carries them."""
+    """The independent derivations beside autograd, as `solve --method …` carries them.
 
-    __init__ = init
+    `methods` (JSON: method -> parameter -> gradient, null where not computed) and `formulas`
+    (JSON: SymPy's formulas in LaTeX, None when SymPy did not run) may be given as functions
+    that make them: they are called when first read (the text report reads neither; for the
+    200×20 least-squares solve they cost ≈ 10 ms)."""
 
-    report: CheckReport            # the whole comparison (its tables, the LaTeX derivation)
-    methods: dict                  # JSON: method -> parameter -> gradient (null: not computed)
-    agreement: dict                # JSON: CheckReport.agreement()
-    formulas: dict | None = None   # JSON: SymPy's formulas (LaTeX), when SymPy ran
-    exact: dict | None = None      # JSON: exact gradients as text (--exact)
+    def __init__(self, report: CheckReport, methods: dict | Callable[[], dict], agreement: dict,
+                 formulas: dict | Callable[[], dict | None] | None = None,
+                 exact: dict | None = None):
+        self.report = report            # the whole comparison (its tables, the LaTeX derivation)
+        self.agreement = agreement      # JSON: CheckReport.agreement()
+        self.exact = exact              # JSON: exact gradients as text (--exact)
+        self._made = {"methods": methods, "formulas": formulas}
+
+    def _get(self, key: str):
+        value = self._made[key]
+        if callable(value):
+            value = self._made[key] = value()
+        return value
+
+    methods = property(lambda self: self._get("methods"))
+    formulas = property(lambda self: self._get("formulas"))
 
 
 @dataclass(eq=False, init=False)  # compared by identity; records.init (start-up time)
