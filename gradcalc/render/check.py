@@ -265,13 +265,19 @@ def methods_tables(sol, lang: str = "en", precision: int = 4) -> list[Table]:
     cols = [w["parameter"]] + [w[m] for m in rep.methods]
     rows = []
     for name in rep.names:
-        shown = [_shown(g[name], precision) for g in rep.methods.values()]
-        texts = [fmt.value(g[name], precision, multiline=True) for g in rep.methods.values()]
+        values = [g[name] for g in rep.methods.values()]
+        texts = [fmt.value(v, precision, multiline=True) for v in values]
         # a value equal to autograd's at the shown digits is written as autograd's
-        # (−3.9999999 from central differences is −4 there, not −4.00)
-        same = [k and shown[k] is not None and shown[k] == shown[0] for k in range(len(texts))]
-        rows.append([f"∂{rep.output}/∂{name}"]
-                    + [texts[0] if same[k] else text for k, text in enumerate(texts)])
+        # (−3.9999999 from central differences is −4 there, not −4.00); rounded only
+        # where the texts differ (a text equal to autograd's is autograd's already)
+        first = None
+        for k in range(1, len(texts)):
+            if texts[k] != texts[0]:
+                first = _shown(values[0], precision) if first is None else first
+                shown = _shown(values[k], precision)
+                if shown is not None and shown == first:
+                    texts[k] = texts[0]
+        rows.append([f"∂{rep.output}/∂{name}"] + texts)
     tables = [Table(w["methods"], cols, rows, note=agreement_line(rep, lang),
                     kinds=["text"] + ["num"] * len(rep.methods))]
     for t in (failure_table(rep, lang), kink_table(rep, lang)):

@@ -21,10 +21,14 @@ def _pieces(word: str) -> list[str]:
     return [p for p in _AFTER_DOT.split(word) if p]
 
 
-def _longest_word(text: str, cell_len) -> int:
+def _longest_word(text: str, measure) -> int:
     """The widest piece that cannot be broken: a word (or a piece of a "·" product), or the
     indent of a line with its first word (the rows of a matrix stay aligned)."""
-    longest = max((cell_len(p) for w in str(text).split() for p in _pieces(w)), default=0)
+    text = str(text)
+    cell_len = measure(text)
+    # a word's pieces are cut only after a "·": without one, the word is its own piece
+    longest = max((cell_len(p) for w in text.split()
+                   for p in (_pieces(w) if "·" in w else (w,))), default=0)
     for line in str(text).split("\n"):
         words = line.split()
         if words:
@@ -33,14 +37,42 @@ def _longest_word(text: str, cell_len) -> int:
     return longest
 
 
-def _longest_line(text: str, cell_len) -> int:
-    return max((cell_len(line) for line in str(text).split("\n")), default=0)
+def _longest_line(text: str, measure) -> int:
+    text = str(text)
+    cell_len = measure(text)
+    return max((cell_len(line) for line in text.split("\n")), default=0)
 
 
-def _wrap_line(line: str, width: int, cell_len) -> list[str]:
+def _wrap_line(line: str, width: int, measure) -> list[str]:
     """Greedy word wrap of one line at its spaces (and, inside a word too long for the line,
     after a "·"); continuation lines keep the line's indent."""
     indent = line[:len(line) - len(line.lstrip(" "))]
+    cell_len = measure(line)
+    if cell_len is not len:
+        return _wrap_line_measured(line, indent, width, cell_len)
+    # every character one cell wide: lengths add up, and the line's length is kept as it grows
+    units = []                                   # (joiner, text)
+    for word in line.split():
+        parts = _pieces(word) if len(word) > width else [word]
+        units += [(" " if k == 0 else "", p) for k, p in enumerate(parts)]
+    if not units:
+        return [line]
+    out, cur = [], indent + units[0][1]
+    n = len(cur)
+    for joiner, u in units[1:]:
+        if n + len(joiner) + len(u) <= width:
+            cur += joiner + u
+            n += len(joiner) + len(u)
+        else:
+            out.append(cur)
+            cur = (indent + u) if len(indent) + len(u) <= width else u
+            n = len(cur)
+    out.append(cur)
+    return out
+
+
+def _wrap_line_measured(line: str, indent: str, width: int, cell_len) -> list[str]:
+    """_wrap_line with every piece measured as it is (wide characters, zero-width joiners)."""
     units = []                                   # (joiner, text)
     for word in line.split():
         parts = _pieces(word) if cell_len(word) > width else [word]
@@ -58,21 +90,21 @@ def _wrap_line(line: str, width: int, cell_len) -> list[str]:
     return out
 
 
-def _wrap(text: str, width: int, cell_len) -> str:
+def _wrap(text: str, width: int, measure) -> str:
     return "\n".join(piece for line in str(text).split("\n")
-                     for piece in _wrap_line(line, width, cell_len))
+                     for piece in _wrap_line(line, width, measure))
 
 
-def widths_for(t: Table, width: int, cell_len) -> list[int] | None:
+def widths_for(t: Table, width: int, measure) -> list[int] | None:
     """Column widths (text only, no padding) at which every word stands whole and the table
     fits `width`; None when the longest words alone are too wide."""
     ncol = len(t.columns)
     cols = [[t.columns[j]] + [r[j] for r in t.rows] for j in range(ncol)]
     avail = width - _EDGES - (ncol - 1) - 2 * ncol
-    high = [max(_longest_line(c, cell_len) for c in col) for col in cols]
+    high = [max(_longest_line(c, measure) for c in col) for col in cols]
     if sum(high) <= avail:            # fits as it is (most tables): no need to measure words
         return high
-    low = [max(_longest_word(c, cell_len) for c in col) for col in cols]
+    low = [max(_longest_word(c, measure) for c in col) for col in cols]
     if sum(low) > avail:
         return None
     spare, need = avail - sum(low), [h - lo for h, lo in zip(high, low)]
@@ -92,22 +124,22 @@ def stacked(t: Table) -> Table:
                  kinds=["text", "text"])
 
 
-def fit_table(t: Table, width: int, cell_len) -> Table:
+def fit_table(t: Table, width: int, measure) -> Table:
     if not t.columns or any(len(r) != len(t.columns) for r in t.rows):
         return t
-    widths = widths_for(t, width, cell_len)
+    widths = widths_for(t, width, measure)
     if widths is None:
         if len(t.columns) <= 2:
             return t
-        return fit_table(stacked(t), width, cell_len)
-    if all(max(_longest_line(c, cell_len) for c in [t.columns[j]] + [r[j] for r in t.rows])
+        return fit_table(stacked(t), width, measure)
+    if all(max(_longest_line(c, measure) for c in [t.columns[j]] + [r[j] for r in t.rows])
            <= widths[j] for j in range(len(widths))):
         return t
-    rows = [[_wrap(c, widths[j], cell_len) for j, c in enumerate(r)] for r in t.rows]
-    columns = [_wrap(c, widths[j], cell_len) for j, c in enumerate(t.columns)]
+    rows = [[_wrap(c, widths[j], measure) for j, c in enumerate(r)] for r in t.rows]
+    columns = [_wrap(c, widths[j], measure) for j, c in enumerate(t.columns)]
     wrapped = Table(t.title, columns, rows, note=t.note, kinds=list(t.kinds))
     if len(t.columns) > 2:       # narrow columns wrapped to many lines: stacked reads better
-        st = fit_table(stacked(t), width, cell_len)
+        st = fit_table(stacked(t), width, measure)
         if _height(st) < _height(wrapped):
             return st
     return wrapped
@@ -120,5 +152,10 @@ def _height(t: Table) -> int:
 def fit(tables, width: int) -> list[Table]:
     """Each table as it is when it fits in `width` cells, else wrapped at its spaces (or
     stacked) so that the console never has to cut a word."""
-    from gradcalc.render.plain import cell_len     # rich.cells.cell_len, lighter
-    return [fit_table(t, width, cell_len) for t in tables]
+    from gradcalc.render.plain import cell_len, narrow    # rich.cells.cell_len, lighter
+
+    def measure(text: str):
+        """How to measure `text` and its pieces: len when every character of it is one cell
+        wide (then so is every piece of it), else rich's cell_len."""
+        return len if narrow(text) else cell_len
+    return [fit_table(t, width, measure) for t in tables]

@@ -13,17 +13,23 @@ def num(x: float, precision: int = 4) -> str:
         return "0"
     if not math.isfinite(x):   # (x is a Python float here: no NumPy call per number)
         return str(x)
-    if x == round(x) and abs(x) < 1e15:
+    if x.is_integer() and -1e15 < x < 1e15:
         return str(int(x))          # whole numbers as written: 2, -3
-    text = f"{x:.{precision}g}"
-    if "e" in text and 1e-5 <= abs(x) < 1e6:
-        text = f"{x:.{precision + 4}f}".rstrip("0").rstrip(".")
-    if "e" not in text and precision >= 2 and abs(x) < 100:
+    text = format(x, _SPEC.get(precision) or f".{precision}g")
+    if "e" in text:
+        if 1e-5 <= abs(x) < 1e6:
+            text = f"{x:.{precision + 4}f}".rstrip("0").rstrip(".")
+        else:
+            return text
+    if precision >= 2 and -100 < x < 100:
         # at least two decimals, as the lecture writes them: −0.20, 0.50, 1.50
-        decimals = len(text.split(".")[1]) if "." in text else 0
-        if decimals < 2:
+        dot = text.find(".")
+        if dot < 0 or len(text) - dot - 1 < 2:
             text = f"{x:.2f}"
     return text
+
+
+_SPEC = {p: f".{p}g" for p in range(1, 17)}
 
 
 # Arrays with more entries than this are summarized in tables (the JSON output has every entry).
@@ -42,8 +48,8 @@ def value(v, precision: int = 4, multiline: bool = False) -> str:
             norm = float(np.sqrt(np.sum(af * af)))
         return (f"{'×'.join(map(str, a.shape))} array: min {num(af.min(), precision)}, "
                 f"max {num(af.max(), precision)}, ‖·‖ {num(norm, precision)}")
-    if a.ndim == 1:
-        return "[" + ", ".join(num(t, precision) for t in a) + "]"
+    if a.ndim == 1:     # (tolist: Python numbers, the same values, read faster than NumPy's)
+        return "[" + ", ".join([num(t, precision) for t in a.tolist()]) + "]"
     rows = [value(r, precision) for r in a]
     if multiline:
         return "[" + ",\n ".join(rows) + "]"

@@ -32,7 +32,7 @@ NARROW = ((0x20, 0x7E), (0xA0, 0xAC), (0xAE, 0x2FF), (0x370, 0x482), (0x1D00, 0x
 _SEEN: set = set()      # the characters of NARROW met so far (not built at import: start-up)
 
 
-def _narrow(text: str) -> bool:
+def narrow(text: str) -> bool:
     """Is every character of `text` in NARROW?"""
     if text.isascii():
         return text.isprintable()           # 0x20 … 0x7E
@@ -48,7 +48,7 @@ def _narrow(text: str) -> bool:
 
 def cell_len(text: str) -> int:
     """rich.cells.cell_len(text), importing rich only for characters outside NARROW."""
-    if _narrow(text):
+    if narrow(text):
         return len(text)
     from rich.cells import cell_len as rich_cell_len
     return rich_cell_len(text)
@@ -64,7 +64,7 @@ def _divide_line(line: str, width: int) -> list[int]:
     fits: nowhere), worked out here when every character is one cell wide."""
     if cell_len(line) <= width:
         return []
-    if not _narrow(line):
+    if not narrow(line):
         from rich._wrap import divide_line
         return divide_line(line, width, fold=True)
     breaks, used = [], 0          # used: the cells taken on the current line
