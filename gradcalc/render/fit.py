@@ -26,9 +26,11 @@ def _longest_word(text: str, measure) -> int:
     indent of a line with its first word (the rows of a matrix stay aligned)."""
     text = str(text)
     cell_len = measure(text)
-    # a word's pieces are cut only after a "·": without one, the word is its own piece
-    longest = max((cell_len(p) for w in text.split()
-                   for p in (_pieces(w) if "·" in w else (w,))), default=0)
+    if cell_len is len:      # one cell a character; a word without "·" is its own piece
+        longest = max((len(w) if "·" not in w else max(map(len, _pieces(w)))
+                       for w in text.split()), default=0)
+    else:
+        longest = max((cell_len(p) for w in text.split() for p in _pieces(w)), default=0)
     for line in str(text).split("\n"):
         words = line.split()
         if words:
@@ -51,23 +53,27 @@ def _wrap_line(line: str, width: int, measure) -> list[str]:
     if cell_len is not len:
         return _wrap_line_measured(line, indent, width, cell_len)
     # every character one cell wide: lengths add up, and the line's length is kept as it grows
-    units = []                                   # (joiner, text)
-    for word in line.split():
-        parts = _pieces(word) if len(word) > width else [word]
-        units += [(" " if k == 0 else "", p) for k, p in enumerate(parts)]
-    if not units:
+    words = line.split()
+    if not words:
         return [line]
-    out, cur = [], indent + units[0][1]
-    n = len(cur)
+    if max(map(len, words)) > width:   # a word too long for the line: cut after its "·"
+        units = []                                   # (joiner, text)
+        for word in words:
+            parts = _pieces(word) if len(word) > width else [word]
+            units += [(" " if k == 0 else "", p) for k, p in enumerate(parts)]
+    else:
+        units = [(" ", w) for w in words]
+    out, cur = [], [indent, units[0][1]]
+    n, lead = len(indent) + len(units[0][1]), len(indent)
     for joiner, u in units[1:]:
-        if n + len(joiner) + len(u) <= width:
-            cur += joiner + u
-            n += len(joiner) + len(u)
+        m = len(u)
+        if n + len(joiner) + m <= width:
+            cur += (joiner, u)
+            n += len(joiner) + m
         else:
-            out.append(cur)
-            cur = (indent + u) if len(indent) + len(u) <= width else u
-            n = len(cur)
-    out.append(cur)
+            out.append("".join(cur))
+            cur, n = ([indent, u], lead + m) if lead + m <= width else ([u], m)
+    out.append("".join(cur))
     return out
 
 

@@ -129,6 +129,8 @@ def _wrap(text: str, width: int, justify: str | None, tools) -> list[str]:
         offsets = divide_line(line, width)
         bounds = [0, *offsets, len(line)]
         pieces = [line[a:b] for a, b in zip(bounds, bounds[1:])]
+        # a line of one-cell characters: its pieces (cropped or padded with spaces) too
+        measure = len if narrow(line) else cell_len
         for piece in pieces:
             if len(piece) > width:           # Text.rstrip_end: counts characters, not cells
                 excess = len(piece) - width
@@ -138,16 +140,16 @@ def _wrap(text: str, width: int, justify: str | None, tools) -> list[str]:
                     piece = piece[:-crop]
             if justify == "right":
                 piece = piece.rstrip()
-                if cell_len(piece) > width:
+                if measure(piece) > width:
                     piece = set_cell_size(piece, width)
-                piece = " " * (width - cell_len(piece)) + piece
+                piece = " " * (width - measure(piece)) + piece
             else:
-                n = cell_len(piece)
+                n = measure(piece)
                 if n > width:
                     piece = set_cell_size(piece, width)
                 elif justify == "left" and n < width:
                     piece += " " * (width - n)
-            if cell_len(piece) > width:       # the final truncate of Text.wrap
+            if measure(piece) > width:       # the final truncate of Text.wrap
                 piece = set_cell_size(piece, width)
             out.append(piece)
     return out
@@ -160,10 +162,12 @@ def _measure(text: str, avail: int, cell_len) -> tuple[int, int]:
     if avail - 2 < 1:
         lo, hi = avail, avail
     else:
+        if narrow(text):     # every piece of it one cell a character
+            cell_len = len
         lines = text.splitlines()
-        hi = max((cell_len(s) for s in lines), default=0)
+        hi = max(map(cell_len, lines), default=0)
         words = text.split()
-        lo = max(cell_len(s) for s in words) if words else hi
+        lo = max(map(cell_len, words)) if words else hi
         lo, hi = _norm(lo, hi)
         lo, hi = min(lo, avail), min(hi, avail)
         if hi < 1:
