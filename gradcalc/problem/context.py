@@ -64,6 +64,9 @@ class ValidationContext:
     def array(self, value: Any, path: tuple, ndim: int | tuple[int, ...], what: str) -> np.ndarray:
         """A rectangular nested list of numbers with the given number of dimensions."""
         dims = (ndim,) if isinstance(ndim, int) else ndim
+        arr = _plain_array(value)
+        if arr is not None and arr.ndim in dims:
+            return freeze(arr)
 
         def walk(v, p, depth):
             if isinstance(v, list):
@@ -103,6 +106,31 @@ class ValidationContext:
 
 
 MAX_NESTING = 16        # no problem's array has more dimensions (NumPy stops at 64)
+_NUMBER_TYPES = frozenset({float, int})
+
+
+def _plain_array(value: Any) -> np.ndarray | None:
+    """`value` as a float array when it is what array() accepts without a word to say: a
+    rectangular, non-empty nested list of finite Python floats and ints (no bool, no text)
+    at most MAX_NESTING - 1 deep; the same array array() builds from it entry by entry.
+    None for anything else (array() then checks it entry by entry and says what is wrong)."""
+    if not isinstance(value, list):
+        return None
+    try:
+        arr = np.array(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not 1 <= arr.ndim < MAX_NESTING or arr.size == 0:
+        return None
+    rows = [value]
+    for _ in range(arr.ndim - 1):     # NumPy made it rectangular: every row is a list
+        rows = [r for row in rows for r in row]
+    if not all(isinstance(row, list) and _NUMBER_TYPES.issuperset(map(type, row))
+               for row in rows):
+        return None
+    if not np.isfinite(arr).all():
+        return None
+    return arr
 
 
 def _nesting(v) -> int:

@@ -1,7 +1,6 @@
 """Safe hand-written parser of scalar arithmetic expressions into Num/Var/Call trees."""
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -61,6 +60,7 @@ def _error(message: str, col: int) -> ExpressionError:
 
 
 def _unknown_function(name: str, functions: Mapping[str, int]) -> str:
+    import difflib    # on the error path only (start-up time)
     close = difflib.get_close_matches(name, list(functions), n=1)
     if close:
         hint = f"did you mean {close[0]!r}?"

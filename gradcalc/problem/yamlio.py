@@ -220,6 +220,9 @@ class _Builder:
         self.active.add(id(node))
         try:
             if isinstance(node, SequenceNode):
+                if (self.count + len(node.value) <= MAX_VALUES and len(path) < MAX_DEPTH
+                        and _FastLoader is not None):
+                    return self._items(node.value, path, in_alias)
                 return [self._leaf(item, path + (i,), item.start_mark.line + 1, in_alias)
                         if type(item) is ScalarNode else
                         self.build(item, path + (i,), item.start_mark.line + 1, in_alias)
@@ -240,6 +243,29 @@ class _Builder:
             return result
         finally:
             self.active.discard(id(node))
+
+    def _items(self, items: list, path: tuple, in_alias: bool) -> list:
+        """The items of a sequence that cannot reach MAX_VALUES or MAX_DEPTH: as build() and
+        _leaf() make them, with a plain decimal that libyaml composed (its tag the
+        _FLOAT_IMPLICIT that _FastLoader.resolve gives 0.126, -1.5) read here: its line,
+        its text and its float, as _leaf() records and _scalar() reads them."""
+        out = []
+        lines, texts = self.lines, self.texts
+        for i, item in enumerate(items):
+            if item.tag is _FLOAT_IMPLICIT and item.value[-1:].isdigit():
+                self.count += 1
+                if self.count > MAX_VALUES:     # (after collections of earlier items)
+                    raise ProblemError(_TOO_LARGE, line=item.start_mark.line + 1)
+                where = path + (i,)
+                if not in_alias:
+                    lines[where] = item.start_mark.line + 1
+                texts[where] = item.value
+                out.append(float(item.value))
+            elif type(item) is ScalarNode:
+                out.append(self._leaf(item, path + (i,), item.start_mark.line + 1, in_alias))
+            else:
+                out.append(self.build(item, path + (i,), item.start_mark.line + 1, in_alias))
+        return out
 
     def _leaf(self, node: ScalarNode, path: tuple, line: int, in_alias: bool) -> Any:
         """build() of a scalar: the same checks in the same order, without the alias and
