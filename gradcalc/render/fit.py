@@ -161,7 +161,7 @@ def fit(tables, width: int) -> list[Table]:
     from gradcalc.render.plain import cell_len, narrow    # rich.cells.cell_len, lighter
 
     def measure(text: str):
-        """How to measure `text` and its pieces: len when every character of it is one cell
-        wide (then so is every piece of it), else rich's cell_len."""
-        return len if narrow(text) else cell_len
+        """How to measure the pieces of `text` (words, lines: never a newline): len when
+        every other character of it is one cell wide, else rich's cell_len."""
+        return len if narrow(text.replace("\n", " ") if "\n" in text else text) else cell_len
     return [fit_table(t, width, measure) for t in tables]

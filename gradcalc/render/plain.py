@@ -162,7 +162,7 @@ def _measure(text: str, avail: int, cell_len) -> tuple[int, int]:
     if avail - 2 < 1:
         lo, hi = avail, avail
     else:
-        if narrow(text):     # every piece of it one cell a character
+        if narrow(text.replace("\n", " ")):    # every line and word one cell a character
             cell_len = len
         lines = text.splitlines()
         hi = max(map(cell_len, lines), default=0)
