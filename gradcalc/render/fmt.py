@@ -9,6 +9,21 @@ import numpy as np
 def num(x: float, precision: int = 4) -> str:
     """A number with `precision` significant digits, no exponent for ordinary magnitudes."""
     x = float(x)
+    key = (x, precision)     # (tables repeat numbers: a vector in several rows, ones)
+    text = _DONE.get(key)
+    if text is None:
+        text = _num(x, precision)
+        if x == x:           # (a nan never finds itself)
+            if len(_DONE) >= 4096:
+                _DONE.clear()
+            _DONE[key] = text
+    return text
+
+
+_DONE: dict = {}
+
+
+def _num(x: float, precision: int) -> str:
     if x == 0:
         return "0"
     if not math.isfinite(x):   # (x is a Python float here: no NumPy call per number)
