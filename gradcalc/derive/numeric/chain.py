@@ -151,6 +151,7 @@ class StackedChain:
             rec[1].name == "affine" for rec in plan[1:m])
         if self.blocks:
             self.copies = max(1, min(self.copies, (1 << 13) // max(1, width)))
+            self.chunk = 512       # entries per call: the blocks bound the memory
         self._buffer = None
 
     def values(self, ks: np.ndarray, vs: np.ndarray) -> list:
