@@ -3,6 +3,7 @@ logsumexp; softmax made callable in expressions.  Each has a shape rule that nam
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 
@@ -83,6 +84,44 @@ def _no_postprocessors(Symbol) -> bool:
         return False
 
 
+def _plain_commutative(sp, A, B):
+    """(is_commutative of a product,) when every entry of A and B is a plain Symbol with one set
+    of assumptions (that of the first entry), else None."""
+    Symbol = sp.Symbol
+    first = A.flat[0] if A.size else None
+    if type(first) is not Symbol:
+        return None
+    a0 = first._assumptions0
+    for x in itertools.chain(A.flat, B.flat):
+        if type(x) is not Symbol or (x._assumptions0 is not a0 and x._assumptions0 != a0):
+            return None
+    from sympy.core.logic import fuzzy_and
+    c = first.is_commutative
+    return (fuzzy_and((c, c)),)     # what Mul._from_args finds for each product of two
+
+
+def _plain_matmul(sp, A, B, out, comm):
+    """out[i, j] = Σₖ A[i, k]·B[k, j] for plain Symbols of one set of assumptions: the very sums
+    _sum_of_products makes of `times`' products (Mul._from_args((x, y)), A's factor first), with
+    the products' commutativity found once instead of per product and each sum's order read from
+    the names (A's row, then B's column) without building the products first."""
+    n = A.shape[1]
+    mul, add = sp.Mul._from_args, sp.Add._from_args
+    post = sp.Add._exec_constructor_postprocessors
+    rows, cols = A.tolist(), B.T.tolist()
+    row_names = [[x.name for x in row] for row in rows]
+    col_names = [[y.name for y in col] for col in cols]
+    for i, (row, rn) in enumerate(zip(rows, row_names)):
+        for j, (col, cn) in enumerate(zip(cols, col_names)):
+            keys = list(zip(rn, cn))
+            if n < 2 or len(set(keys)) != n:    # one term, or alike terms: SymPy's Add
+                out[i, j] = _sum_of_products(sp, [mul((row[k], col[k]), comm)
+                                                  for k in range(n)])
+                continue
+            terms = [mul((row[k], col[k]), comm) for k in sorted(range(n), key=keys.__getitem__)]
+            out[i, j] = post(add(terms, True))
+
+
 def _matmul_sym(a, b):
     sp = sympy_module()
     a, b = _obj(a), _obj(b)
@@ -103,8 +142,13 @@ def _matmul_sym(a, b):
             return Mul._exec_constructor_postprocessors(Mul._from_args((x, y)))
         return x * y
 
-    for i, j in np.ndindex(out.shape):        # one SymPy sum per entry (see linear.affine_sym)
-        out[i, j] = _sum_of_products(sp, [times(A[i, k], B[k, j]) for k in range(A.shape[1])])
+    comm = _plain_commutative(sp, A, B) if plain else None
+    if comm is not None:
+        _plain_matmul(sp, A, B, out, comm[0])
+    else:
+        for i, j in np.ndindex(out.shape):    # one SymPy sum per entry (see linear.affine_sym)
+            out[i, j] = _sum_of_products(sp, [times(A[i, k], B[k, j])
+                                              for k in range(A.shape[1])])
     if a.ndim == 1 and b.ndim == 1:
         return out[0, 0]
     return out[0] if a.ndim == 1 else out[:, 0] if b.ndim == 1 else out

@@ -1,9 +1,9 @@
-"""backend._diff, SymPy's differentiation without its bookkeeping: every result is the very
+"""partials._diff, SymPy's differentiation without its bookkeeping: every result is the very
 expression `sympy.diff` builds (the reference), argument for argument."""
 import pytest
 import sympy
 
-from gradcalc.derive.symbolic.backend import _diff
+from gradcalc.derive.symbolic.partials import _diff
 
 w = sympy.symbols("w_1:13", real=True)
 x, y, z = sympy.symbols("x y z", real=True)
@@ -18,6 +18,15 @@ TERMS = {
     "symbolic exponent": (x ** 2 + y ** 2) ** z,
     "plain power": x ** 3,
     "product": x * sympy.sqrt(x ** 2 + y ** 2),
+    # a power of one symbol (the terms of a norm): SymPy's rule without log x, whatever u is
+    "square of a symbol": y ** 2,
+    "inverse of a symbol": y ** -1,
+    "root of a symbol": y ** sympy.Rational(1, 2),
+    "float power of a symbol": y ** sympy.Float(1.5),
+    "positive symbol cubed": sympy.Symbol("p", positive=True) ** 3,
+    "symbol without assumptions": sympy.Symbol("q") ** 2,
+    "nonzero symbol": sympy.Symbol("o", real=True, nonzero=True) ** -2,
+    "extended real symbol": sympy.Symbol("e", extended_real=True) ** sympy.Rational(1, 3),
 }
 
 

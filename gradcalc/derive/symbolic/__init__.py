@@ -4,6 +4,7 @@ The package's face is the entry point `run` (and `size`, `DEFAULT_LIMIT`, `TooLa
 decide whether to call it); SymPy itself is imported only when something is computed.
 
     backend      the SymPy backend for network.build: symbols, forward forms, partial derivatives
+    partials     the partial derivatives of one form by SymPy (only the terms holding a symbol)
     engine       run, SymbolicResult, size and the default size limits
     groups       entries sharing one form up to renaming: differentiated once, evaluated in bulk
     names        names shown like the lecture (pretty_name, latex_name)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradcalc import ops
-from gradcalc.derive.symbolic.groups import (BULK, differentiate, elementwise, expr_of,
-                                             group_entries, term_derivative)
+from gradcalc.derive.symbolic.groups import (BULK, differentiate, elementwise, elementwise2,
+                                             expr_of, group_entries)
+from gradcalc.derive.symbolic.partials import _partials_of
 from gradcalc.derive.symbolic.symbols import real_symbol, real_symbols
 from gradcalc.derive.symbolic.values import LazyValues
 from gradcalc.errors import DomainError
@@ -54,25 +55,6 @@ def _tree_size(e, memo: dict, limit: int) -> int:
     return memo[e]
 
 
-def _partials_of(form, order: dict, skip=frozenset()) -> list:
-    """[(u, ∂form/∂u)] for every symbol u of `form` (in `order`) but those in `skip`, by SymPy;
-    for a sum only the terms containing u are differentiated (the others give 0)."""
-    sp = sympy_module()
-    coeff, body = form.as_coeff_Mul() if form.is_Mul else (1, form)
-    if coeff != 1 and body.is_Add:     # c·(a + b + …), a mean over a batch: ∂ is c·Σ ∂term
-        return [(u, sp.Mul(coeff, d)) for u, d in _partials_of(body, order, skip)]
-    terms: dict = {}
-    for term in (form.args if form.is_Add else (form,)):
-        for u in term.free_symbols:
-            if u not in skip:
-                terms.setdefault(u, []).append(term)
-    if form.is_Add and len(form.args) >= BULK:    # terms of one shape: differentiated once
-        return [(u, sp.Add(*[term_derivative(t, u, order, skip, _diff) for t in terms[u]]))
-                for u in sorted(terms, key=order.__getitem__)]
-    return [(u, sp.Add(*[_diff(t, u) for t in terms[u]]))
-            for u in sorted(terms, key=order.__getitem__)]
-
-
 class _StandIn:
     """Real symbols standing for the one input (u) and the output (o) of an elementwise form,
     made on first use (SymPy is imported lazily); no problem name contains "@"."""
@@ -84,28 +66,6 @@ class _StandIn:
 
 
 STAND_INS = _StandIn()
-
-
-def _diff(term, u):
-    """∂term/∂u by SymPy.  `sympy.diff` dispatches to the expression's own `_eval_derivative`
-    (the product, chain and quotient rules of SymPy); calling it directly skips the wrapper's
-    bookkeeping and is about ten times faster.  Anything it cannot do goes to `sympy.diff`."""
-    sp = sympy_module()
-    if type(term) is sp.Pow and term.base.is_Add and term.exp.is_Number and \
-            not term.base.has(sp.oo, sp.zoo, sp.nan, -sp.oo):
-        # (Σ …)^c, a norm: SymPy's rule b^c·(c′·log b + b′·c/b), c′ = 0, b′ by the Add's rule
-        # (the Add of its terms' derivatives) over the terms holding u only: the same result
-        # without sympy.diff per term.  c′·log b is 0 (nan only for an infinite b or one known
-        # to be 0); making it would ask SymPy's assumptions about each term (0.02 s for 20)
-        db = sp.Add(*[_diff(a, u) for a in term.base.args if u in a.free_symbols])
-        return term * (db * term.exp / term.base)
-    try:
-        d = term._eval_derivative(u)
-    except Exception:   # not every object implements it the same way: use the public API
-        d = None
-    if d is None or d.has(sp.Derivative):
-        d = sp.diff(term, u)
-    return d
 
 
 @dataclass
@@ -206,8 +166,11 @@ class SymBackend:
         op = ops.get(op_name)
         sattrs = {k: self._attr(k, v) for k, v in attrs.items()}
         scalar = getattr(op.sym, "scalar", None)     # an elementwise op: one form, renamed
-        lifted = None if self.exact or scalar is None or len(inputs) != 1 else \
-            elementwise(scalar, inputs[0], sattrs, self.order, self.const_symbols)
+        lifted = None
+        if not self.exact and scalar is not None and len(inputs) in (1, 2):
+            lifted = (elementwise if len(inputs) == 1 else elementwise2)(
+                scalar, inputs[0] if len(inputs) == 1 else inputs, sattrs, self.order,
+                self.const_symbols)
         if lifted is not None:
             forms, group = lifted
         else:

@@ -13,6 +13,7 @@ arithmetic avoids) is recomputed entry by entry by the caller, as before this mo
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,25 +34,44 @@ def shape_key(form, known: dict, consts: set, limit: int | None = None):
     for a form that cannot be grouped, or whose tree (shared parts counted every time) has more
     than `limit` nodes: the walk stops there."""
     pos: dict = {}              # symbol -> (its place, is it a target), in order of appearance
-    left = [limit if limit is not None else -1]
+    cap = limit if limit is not None else math.inf
+    seen = 1                    # nodes walked so far (the form itself)
+
+    def mark(e):
+        m = pos.get(e)
+        if m is None:
+            if e not in known:
+                raise _Unshaped
+            m = pos[e] = (len(pos), e in consts)
+        return m
 
     def walk(e):
-        left[0] -= 1
-        if left[0] == -1:       # reached only when a limit was given and passed
+        # a node's children are read in one loop (a symbol or an atom without a call of its
+        # own): the same keys, in the same order, as walking every node, with a third of the
+        # calls for sums of products
+        nonlocal seen
+        if seen > cap:
             raise _Unshaped
-        if e.is_Symbol:
-            mark = pos.get(e)
-            if mark is None:
-                if e not in known:
-                    raise _Unshaped
-                mark = pos[e] = (len(pos), e in consts)
-            return mark
-        args = e.args
-        if not args:
-            return (type(e), e)
-        return (e.func, *[walk(a) for a in args])
+        key = [e.func]
+        for a in e.args:
+            seen += 1
+            if a.is_Symbol:
+                key.append(mark(a))
+            elif a.args:
+                key.append(walk(a))
+            else:
+                key.append((type(a), a))
+        if seen > cap:
+            raise _Unshaped
+        return tuple(key)
 
     try:
+        if limit is not None and limit < 1:
+            raise _Unshaped
+        if form.is_Symbol:
+            return mark(form), list(pos)
+        if not form.args:
+            return (type(form), form), list(pos)
         return walk(form), list(pos)
     except (_Unshaped, RecursionError):
         return None, None
@@ -279,3 +299,66 @@ def elementwise(scalar, x, attrs: dict, known: dict, consts: set):
         forms.flat[k] = Renamed(template, {place: u}, free)
     return forms, Group(template, [place], list(range(x.size)), [[u] for u in x.flat],
                         frozenset())
+
+
+def elementwise2(scalar, inputs: list, attrs: dict, known: dict, consts: set):
+    """The forms of a binary elementwise step (a − b, a·b, x², 2ˣ …, broadcast as NumPy), written
+    once over places and renamed per entry on demand, as `elementwise`: (object array of Renamed,
+    their Group), or None when it would not be the one group `group_entries` makes of the forms
+    built entry by entry (then the op builds every form itself).
+
+    An input is either symbols of the graph (a place) or one number (kept in the template).  The
+    template is built twice, its two places named in both orders: SymPy orders the arguments of
+    a sum or a product of distinct real symbols by their names only, so when both give one shape
+    with the places met in the inputs' order, every entry's own form has that shape with its
+    symbols met in that order — the template and rows `group_entries` finds.  When the two
+    orders meet the places in opposite orders (a + b, a·b, max(a, b)), an entry's row follows the
+    order of its two symbols' names, as SymPy's order of its form's arguments does."""
+    sp = sympy_module()
+    if any(isinstance(v, np.ndarray) for v in attrs.values()):
+        return None
+    xs = [np.asarray(x, dtype=object) for x in inputs]
+    symbolic = []
+    for x in xs:
+        if x.size and all(u in known and u not in consts for u in x.flat):
+            symbolic.append(True)
+        elif x.ndim == 0 and isinstance(x.item(), sp.Basic) and x.item().is_Number:
+            symbolic.append(False)
+        else:
+            return None
+    n = sum(symbolic)
+    if n == 0:
+        return None
+    names = [[f"@{p}" for p in range(n)], [f"@{n - 1 - p}" for p in range(n)]]
+    found = []
+    for order in names:
+        places = iter([sp.Symbol(t, real=True) for t in order])
+        stand = [next(places) if s else x.item() for s, x in zip(symbolic, xs)]
+        template = scalar(*stand, **attrs)
+        if not isinstance(template, sp.Basic):
+            return None
+        key, met = shape_key(template, _Every(), set())
+        ins = [stand.index(u) for u in met] if key is not None else None
+        found.append((key, ins, template, stand))
+    (key, ins, template, stand), (key2, ins2, _, _) = found
+    if key is None or key != key2 or (ins != ins2 and sorted(ins) != sorted(ins2)):
+        return None
+    try:
+        shape = np.broadcast_shapes(*[x.shape for x in xs])
+    except ValueError:
+        return None
+    wide = [list(np.broadcast_to(x, shape).flat) for x in xs]       # per input: its symbols
+    by_name = [ins, ins2]   # the first entry's symbol has the smaller name, or the larger
+    rows = [[entry[i] for i in by_name[ins != ins2 and entry[0].name > entry[1].name]]
+            for entry in zip(*wide)]
+    if any(len(set(r)) != len(r) for r in rows):    # x − x: SymPy's own form is 0
+        return None
+    places = [sp.Symbol(f"@{p}", real=True) for p in range(len(ins))]
+    met = [stand[i] for i in ins]
+    if met != places:
+        template = template.xreplace(dict(zip(met, places)))
+    free = tuple(places)
+    forms = np.empty(shape, dtype=object)
+    for k, r in enumerate(rows):
+        forms.flat[k] = Renamed(template, dict(zip(places, r)), free)
+    return forms, Group(template, places, list(range(len(rows))), rows, frozenset())
