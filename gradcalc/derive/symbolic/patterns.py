@@ -84,6 +84,7 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
         return by_name.get((name, tuple(i if c is None else k[c] for c, i in parts)))
 
     chosen: list = [None] * len(syms)
+    made: list = [None] * len(syms)   # per chosen pattern: its symbol in every entry
     budget = [4000]
 
     def search(n):
@@ -103,19 +104,21 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
                         return True
                 continue
             ok = True
-            for key, free, _ in others:
+            ts = []
+            for e, (key, free, _) in enumerate(others):
                 t = inst(name, pattern, key)
                 if t is None or t not in free:
                     ok = False
                     break
                 for m in range(n):   # distinct pattern symbols stay distinct
-                    if inst(info[syms[m]][0], chosen[m], key) is t:
+                    if made[m][e] is t:
                         ok = False
                         break
                 if not ok:
                     break
+                ts.append(t)
             if ok:
-                chosen[n] = pattern
+                chosen[n], made[n] = pattern, ts
                 if search(n + 1):
                     return True
         return False

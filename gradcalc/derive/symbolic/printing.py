@@ -41,17 +41,28 @@ class FormulaPrinter:
         self.text_names = _Names(lambda name, idx: pretty_name(name, idx, network))
         self.latex_names = _Names(lambda name, idx: latex_name(name, idx, network))
         names = self.text_names
+        # a sum's terms in printing order, per (sum, order): SymPy's ordering (monomial sort
+        # keys) is most of the cost of printing a long sum, and a table prints one sum many
+        # times (the norm under every ∂‖w‖/∂wₖ), as text and as LaTeX alike
+        ordered: dict = {}
+
+        def terms_of(printer, expr, order, parent):
+            key = (expr, order or printer.order)
+            found = ordered.get(key)
+            if found is None:
+                found = ordered[key] = _positive_first(parent(expr, order))
+            return list(found)
 
         class L(LatexPrinter):
             def _as_ordered_terms(self, expr, order=None):
-                return _positive_first(super()._as_ordered_terms(expr, order))
+                return terms_of(self, expr, order, super()._as_ordered_terms)
 
         self._latex = L({"symbol_names": self.latex_names, "mul_symbol": None,
                          "full_prec": False})
 
         class P(StrPrinter):
             def _as_ordered_terms(self, expr, order=None):
-                return _positive_first(super()._as_ordered_terms(expr, order))
+                return terms_of(self, expr, order, super()._as_ordered_terms)
 
             def _print_Symbol(self, s):
                 return names.get(s, s.name)
