@@ -28,7 +28,7 @@ CLASSES = _classes()
 def test_the_classes_that_should_use_it_do():
     names = {c.__name__ for c in CLASSES}
     assert {"Layer", "Loss", "NetworkProblem", "ExpressionProblem", "Located", "Solution",
-            "Comparison", "CheckReport", "NumericResult", "Bptt"} <= names
+            "CheckReport", "NumericResult", "Bptt"} <= names     # Comparison: its own, lazy parts
     for c in CLASSES:
         assert dataclasses.is_dataclass(c) and not hasattr(c, "__post_init__")
 
