@@ -23,7 +23,7 @@ from gradcalc.derive.symbolic.groups import (BULK, differentiate, elementwise, e
                                              expr_of, group_entries)
 from gradcalc.derive.symbolic.partials import _partials_of
 from gradcalc.derive.symbolic.symbols import real_symbol, real_symbols
-from gradcalc.derive.symbolic.values import LazyValues
+from gradcalc.derive.symbolic.values import LazyValues, xreplace_shared
 from gradcalc.errors import DomainError
 from gradcalc.ops.arrays import sympy_module   # SymPy, imported on first use
 
@@ -322,6 +322,7 @@ class SymBackend:
         # sums start at -0.0, the exact identity of IEEE addition, so that every sum (and the
         # sign of a zero) is the one the entry-by-entry sums give; `reached` as in their dict
         adj = np.full(len(order), -0.0)
+        shared: dict = {}       # subexpressions of the partials, replaced by values once
         reached = np.zeros(len(order), dtype=bool)
         for s in output.flat:
             adj[order[s]] = 1.0
@@ -336,7 +337,7 @@ class SymBackend:
                 if g.own or len(g.ks) < BULK:
                     for r in np.flatnonzero(live):
                         for u, d in self.partials(node, g.ks[r]):
-                            adj[order[u]] += a[r] * self._value(d)
+                            adj[order[u]] += a[r] * self._value(d, shared)
                             reached[order[u]] = True
                     continue
                 parts = differentiate(g, _partials_of)
@@ -344,14 +345,15 @@ class SymBackend:
                     continue
                 D = g.numbers("partials", [d for _, d in parts], g.columns)
                 for r, j in zip(*np.nonzero(~np.isfinite(D) & live[:, None])):
-                    D[r, j] = self._value(g.rename(parts[j][1], r))   # SymPy's exact arithmetic
+                    D[r, j] = self._value(g.rename(parts[j][1], r), shared)   # SymPy's arithmetic
                 targets = np.array([[order[row[p]] for p, _ in parts] for row in g.args])
                 np.add.at(adj, targets, np.where(live[:, None], a[:, None] * D, -0.0))
                 reached[targets[live]] = True
         return {s: float(adj[i]) for s, i in order.items() if reached[i]}
 
-    def _value(self, expr):
-        v = expr.xreplace(self.values)
+    def _value(self, expr, memo: dict | None = None):
+        v = expr.xreplace(self.values) if memo is None else \
+            xreplace_shared(expr, self.values, memo)
         if self.exact:
             return v
         if not v.is_Number:

@@ -62,6 +62,11 @@ def run(problem, exact: bool = False) -> SymbolicResult:
     known = be.values if exact else be.fval
     for name in names:
         h = be.by_name[name]
+        if not exact:
+            found = _known_floats(h, be.fval)
+            if found is not None:
+                forward[name] = found + 0.0
+                continue
         vals = _values(h, lambda e: known.get(e, e) if isinstance(e, be.sp.Symbol) else e)
         # + 0.0: a SymPy number has no −0.0, so the float of a −0.0 value was always 0.0
         forward[name] = _floats(be, vals) if exact else _floats(be, vals) + 0.0
@@ -69,6 +74,11 @@ def run(problem, exact: bool = False) -> SymbolicResult:
             exact_fwd[name] = vals
     gradients, exact_grads = {}, {}
     for name in leaf_values(problem):
+        if not exact:       # the float of every entry's derivative (0.0 where none reached)
+            h = be.leaves[name]
+            gradients[name] = np.fromiter((adj.get(e, 0.0) for e in h.flat), dtype=float,
+                                          count=h.size).reshape(h.shape)
+            continue
         vals = _values(be.leaves[name], lambda e: adj.get(e, 0))
         gradients[name] = _floats(be, vals)
         if exact:
@@ -76,6 +86,16 @@ def run(problem, exact: bool = False) -> SymbolicResult:
     named = set(forward_names(problem)) if isinstance(problem, ExpressionProblem) else set(names)
     return SymbolicResult(forward, gradients, out_name, be, out, named, exact, exact_fwd,
                           exact_grads)
+
+
+def _known_floats(h: np.ndarray, fval: dict) -> np.ndarray | None:
+    """The float value of every entry of h when every entry is a symbol with one (what
+    `_floats` makes of them), else None."""
+    try:
+        return np.fromiter(map(fval.__getitem__, h.flat), dtype=float,
+                           count=h.size).reshape(h.shape)
+    except (KeyError, TypeError):
+        return None
 
 
 def _values(h: np.ndarray, value) -> np.ndarray:

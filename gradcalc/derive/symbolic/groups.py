@@ -42,7 +42,7 @@ def shape_key(form, known: dict, consts: set, limit: int | None = None):
         if m is None:
             if e not in known:
                 raise _Unshaped
-            m = pos[e] = (len(pos), e in consts)
+            m = pos[e] = (len(pos), bool(consts) and e in consts)
         return m
 
     def walk(e):

@@ -37,3 +37,37 @@ class LazyValues(dict):
 
     def get(self, key, default=None):
         return self[key] if key in self else default
+
+
+def xreplace_shared(e, rule, memo: dict):
+    """e.xreplace(rule), the very steps of SymPy's Basic._xreplace, with the result for every
+    subexpression object remembered in `memo` (keyed by identity; the object is kept alive
+    there) for later calls with the same rule: the partial derivatives of one entry share
+    subexpressions (‖w‖ under each ∂‖w‖/∂wₖ), which are then replaced and evaluated once."""
+    from sympy.core.basic import Basic
+    return _replace(e, rule, memo, Basic._xreplace)[0]
+
+
+def _replace(e, rule, memo, plain):
+    hit = memo.get(id(e))
+    if hit is not None:
+        return hit[1]
+    if type(e)._xreplace is not plain:       # a class with its own rule: SymPy's
+        found = e._xreplace(rule)
+    elif e in rule:
+        found = rule[e], True
+    elif rule:
+        args = []
+        changed = False
+        for a in e.args:
+            if getattr(a, "_xreplace", None) is not None:
+                v, c = _replace(a, rule, memo, plain)
+                args.append(v)
+                changed |= c
+            else:
+                args.append(a)
+        found = (e.func(*args), True) if changed else (e, False)
+    else:
+        found = e, False
+    memo[id(e)] = (e, found)
+    return found
