@@ -23,7 +23,7 @@ from gradcalc.derive.symbolic.groups import (BULK, differentiate, elementwise, e
                                              expr_of, group_entries)
 from gradcalc.derive.symbolic.partials import _partials_of
 from gradcalc.derive.symbolic.symbols import real_symbol, real_symbols
-from gradcalc.derive.symbolic.values import LazyValues, xreplace_shared
+from gradcalc.derive.symbolic.values import LazyValues, sympy_float, xreplace_shared
 from gradcalc.errors import DomainError
 from gradcalc.ops.arrays import sympy_module   # SymPy, imported on first use
 
@@ -114,7 +114,7 @@ class SymBackend:
             return sp.pi if name == "pi" else sp.E
         if v.is_integer() and abs(v) < 2 ** 53:
             return sp.Integer(int(v))
-        return sp.Rational(repr(v)) if self.exact else sp.Float(v)
+        return sp.Rational(repr(v)) if self.exact else sympy_float(v)
 
     def _symbols(self, name: str, value) -> np.ndarray:
         value = np.asarray(value, dtype=float)

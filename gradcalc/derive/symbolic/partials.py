@@ -39,7 +39,7 @@ def _diff(term, u):
         # (the Add of its terms' derivatives) over the terms holding u only: the same result
         # without sympy.diff per term.  c′·log b is 0 (nan only for an infinite b or one known
         # to be 0); making it would ask SymPy's assumptions about each term (0.02 s for 20)
-        db = sp.Add(*[_diff(a, u) for a in term.base.args if u in a.free_symbols])
+        db = sp.Add(*[_diff(a, u) for a in _holding(term.base).get(u, ())])
         return term * (db * term.exp / term.base)
     if type(term) is sp.Pow and term.exp.is_Number and term.base.is_Symbol and \
             term.base.is_finite is True and term.base.is_zero is not True:
@@ -55,3 +55,19 @@ def _diff(term, u):
     if d is None or d.has(sp.Derivative):
         d = sp.diff(term, u)
     return d
+
+
+_HOLDING: list = [None, None]    # the last sum asked about, {symbol: its terms holding it}
+
+
+def _holding(base) -> dict:
+    """{u: the terms of the sum `base` whose free symbols hold u, in the sum's order}: one pass
+    over the terms, remembered for the last sum (a norm is differentiated by each of its
+    symbols in turn)."""
+    if _HOLDING[0] is not base:
+        found: dict = {}
+        for a in base.args:
+            for u in a.free_symbols:
+                found.setdefault(u, []).append(a)
+        _HOLDING[:] = [base, found]
+    return _HOLDING[1]

@@ -30,8 +30,7 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
     if any(len(k) != nkey for k, _ in entries):
         return None
     # many entries: their keys as one integer matrix (the same questions, asked as arrays)
-    K = np.array([k for k, _ in entries], dtype=np.int64) \
-        if nkey and len(entries) >= _ARRAYS else None
+    K = _key_matrix([k for k, _ in entries], nkey) if nkey and len(entries) >= _ARRAYS else None
     # tie classes of key positions
     cls = list(range(nkey))
     for p in range(nkey):
@@ -150,6 +149,12 @@ def generalize(entries: list, info: dict, by_name: dict | None = None):
     return expr, key_letters, gen
 
 
+def _key_matrix(keys: list, width: int) -> np.ndarray:
+    """The keys (tuples of `width` ints) as an (entries × width) int64 matrix."""
+    return np.fromiter(itertools.chain.from_iterable(keys), dtype=np.int64,
+                       count=len(keys) * width).reshape(len(keys), width)
+
+
 def _renames_alike(ref, e, to_pattern: dict, back: dict) -> bool:
     """True when `ref` and `e` are one template renamed and the pattern, instantiated for e,
     renames every place of the template to e's symbol: then rebuilding e from the pattern gives
@@ -209,7 +214,8 @@ class _Columns:
         if kr is None or set(places) != set(ref.free) or len(places) != len(ref.free):
             return None
         order: dict = {id(ref.template): places}
-        for _, e in entries:
+        es = [e for _, e in entries]
+        for e in es:
             if not isinstance(e, Renamed):
                 return None
             if id(e.template) not in order:
@@ -218,20 +224,31 @@ class _Columns:
                     return None
                 order[id(e.template)] = pe
         if keys is None:
-            keys = np.array([k for k, _ in entries], dtype=np.int64)
+            keys = _key_matrix([k for k, _ in entries], len(entries[0][0]))
         codes: dict = {}
         names, idx, lens, syms = [], [], [], []
-        maps = [e.mapping for _, e in entries]
-        at = [order[id(e.template)] for _, e in entries]
+        maps = [e.mapping for e in es]
+        at = None if len(order) == 1 else [order[id(e.template)] for e in es]
         for j in range(len(places)):
-            col = [m.get(o[j], o[j]) for m, o in zip(maps, at)]
+            if at is None:          # one template: its place j in every entry
+                pj = places[j]
+                col = [m.get(pj, pj) for m in maps]
+            else:
+                col = [m.get(o[j], o[j]) for m, o in zip(maps, at)]
             read = list(map(info.get, col))
-            width = max((len(r[1]) for r in read if r is not None), default=0)
-            if all(r is not None and len(r[1]) == width for r in read):   # one array each
-                nm = np.array([codes.setdefault(r[0], len(codes)) for r in read], dtype=np.int64)
-                ix = np.array([r[1] for r in read], dtype=np.int64).reshape(len(col), width)
+            widths = set(map(len, (r[1] for r in read))) if None not in read else None
+            if widths is not None and len(widths) <= 1:                     # one array each
+                width = max(widths, default=0)
+                # names coded in order of appearance (as one setdefault per entry would)
+                nms = [r[0] for r in read]
+                for nmv in dict.fromkeys(nms):
+                    codes.setdefault(nmv, len(codes))
+                nm = np.fromiter(map(codes.__getitem__, nms), dtype=np.int64, count=len(col))
+                ix = np.fromiter(itertools.chain.from_iterable(r[1] for r in read),
+                                 dtype=np.int64, count=len(col) * width).reshape(len(col), width)
                 ln = np.full(len(col), width, dtype=np.int64)
             else:
+                width = max((len(r[1]) for r in read if r is not None), default=0)
                 nm = np.full(len(col), -1, dtype=np.int64)
                 ix = np.full((len(col), width), -1, dtype=np.int64)
                 ln = np.full(len(col), -1, dtype=np.int64)

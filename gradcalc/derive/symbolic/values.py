@@ -6,6 +6,8 @@ evaluation works on the floats), so each is made on first use: the number a leaf
 (`SymBackend.number`), sp.Float for a step's value computed in bulk."""
 from __future__ import annotations
 
+import math
+
 from gradcalc.ops.arrays import sympy_module
 
 
@@ -23,7 +25,7 @@ class LazyValues(dict):
 
     def __missing__(self, key):
         if key in self.Floats:
-            made = self[key] = sympy_module().Float(self.Floats.pop(key))
+            made = self[key] = sympy_float(self.Floats.pop(key))
             return made
         v = self.floats.pop(key)            # KeyError for a symbol without a value
         made = self[key] = self.number(v)
@@ -71,3 +73,37 @@ def _replace(e, rule, memo, plain):
         found = e, False
     memo[id(e)] = (e, found)
     return found
+
+
+_float_maker: list = []     # [the function], chosen on first use
+
+
+def sympy_float(v: float):
+    """sympy.Float(v) for a Python float: a finite non-zero v is made as Float.__new__ makes it
+    (its mpf at 53 bits, rounded to nearest, by Float._new) without the type tests before that;
+    0, inf and nan (SymPy's own cases) and any SymPy whose Float differs go to sympy.Float."""
+    if not _float_maker:
+        _float_maker.append(_choose_float())
+    return _float_maker[0](v)
+
+
+def _choose_float():
+    sp = sympy_module()
+    Float = sp.Float
+    try:
+        from mpmath.libmp import from_float, round_nearest
+        new = Float._new
+    except (ImportError, AttributeError):
+        return Float
+
+    def quick(v):
+        if v != 0.0 and math.isfinite(v):
+            return new(from_float(v, 53, round_nearest), 53, zero=False)
+        return Float(v)
+
+    for probe in (0.1, -2.5, 1e-300, 3.0, -7e22, 2.0 ** -1074, 1.7976931348623157e308):
+        a, b = quick(probe), Float(probe)
+        if type(a) is not type(b) or a._mpf_ != b._mpf_ or a._prec != b._prec or a != b or \
+                hash(a) != hash(b):
+            return Float
+    return quick
