@@ -33,17 +33,20 @@ def shape_key(form, known: dict, consts: set, limit: int | None = None):
     targets (in `consts`) keep their own mark, as they are never differentiated.  (None, None)
     for a form that cannot be grouped, or whose tree (shared parts counted every time) has more
     than `limit` nodes: the walk stops there."""
-    pos: dict = {}              # symbol -> (its place, is it a target), in order of appearance
+    pos: dict = {}              # symbol -> its place, in order of appearance
+    marks: list = []            # place -> (the place, is it a target)
     cap = limit if limit is not None else math.inf
     seen = 1                    # nodes walked so far (the form itself)
+    targets = bool(consts)
 
     def mark(e):
-        m = pos.get(e)
-        if m is None:
+        n = len(pos)
+        p = pos.setdefault(e, n)        # one lookup for a symbol met before, two for a new one
+        if p == n:
             if e not in known:
                 raise _Unshaped
-            m = pos[e] = (len(pos), bool(consts) and e in consts)
-        return m
+            marks.append((n, targets and e in consts))
+        return marks[p]
 
     def walk(e):
         # a node's children are read in one loop (a symbol or an atom without a call of its
@@ -56,7 +59,13 @@ def shape_key(form, known: dict, consts: set, limit: int | None = None):
         for a in e.args:
             seen += 1
             if a.is_Symbol:
-                key.append(mark(a))
+                n = len(pos)
+                p = pos.setdefault(a, n)
+                if p == n:
+                    if a not in known:
+                        raise _Unshaped
+                    marks.append((n, targets and a in consts))
+                key.append(marks[p])
             elif a.args:
                 key.append(walk(a))
             else:

@@ -53,9 +53,23 @@ class FormulaPrinter:
                 found = ordered[key] = _positive_first(parent(expr, order))
             return list(found)
 
+        def printed_sum(memo, expr, order, parent):
+            # a sum prints the same wherever it stands (its parentheses are its caller's)
+            key = (expr, order)
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = parent(expr, order)
+            return found
+
+        latex_sums: dict = {}
+        text_sums: dict = {}
+
         class L(LatexPrinter):
             def _as_ordered_terms(self, expr, order=None):
                 return terms_of(self, expr, order, super()._as_ordered_terms)
+
+            def _print_Add(self, expr, order=None):
+                return printed_sum(latex_sums, expr, order, super()._print_Add)
 
         self._latex = L({"symbol_names": self.latex_names, "mul_symbol": None,
                          "full_prec": False})
@@ -63,6 +77,9 @@ class FormulaPrinter:
         class P(StrPrinter):
             def _as_ordered_terms(self, expr, order=None):
                 return terms_of(self, expr, order, super()._as_ordered_terms)
+
+            def _print_Add(self, expr, order=None):
+                return printed_sum(text_sums, expr, order, super()._print_Add)
 
             def _print_Symbol(self, s):
                 return names.get(s, s.name)
