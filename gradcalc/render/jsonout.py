@@ -18,4 +18,7 @@ def _finite(obj):
 
 
 def dumps(obj) -> str:
-    return json.dumps(_finite(obj), ensure_ascii=False, indent=2, allow_nan=False)
+    try:        # the common case, every number finite: no walk (json refuses nan and inf)
+        return json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(obj), ensure_ascii=False, indent=2, allow_nan=False)

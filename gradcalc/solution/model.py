@@ -21,6 +21,8 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: to_json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        if all(type(v) is float for v in value):      # numbers already (a gradient's row)
+            return list(value)
         return [to_json_value(v) for v in value]
     if isinstance(value, (np.ndarray, np.generic)):
         a = np.asarray(value)
