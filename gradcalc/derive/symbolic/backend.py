@@ -13,6 +13,7 @@ graph instead of (size × number of parameters) — see bench/bench_check.py for
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -224,9 +225,9 @@ class SymBackend:
                 node.where[k] = (g, r)
             bulk = not g.own and len(g.ks) >= BULK
             if bulk:
-                fv = self.fval
-                g.columns = np.array([[fv[u] for u in row] for row in g.args],
-                                     dtype=float).reshape(len(g.ks), len(g.places))
+                g.columns = np.fromiter(map(self.fval.__getitem__, itertools.chain.from_iterable(
+                    g.args)), dtype=float, count=len(g.ks) * len(g.places)).reshape(
+                    len(g.ks), len(g.places))
                 vals = g.numbers("forward", [g.template], g.columns)[:, 0]
             for r, k in enumerate(g.ks):
                 v = float(vals[r]) if bulk else math.nan
@@ -346,10 +347,14 @@ class SymBackend:
                 D = g.numbers("partials", [d for _, d in parts], g.columns)
                 for r, j in zip(*np.nonzero(~np.isfinite(D) & live[:, None])):
                     D[r, j] = self._value(g.rename(parts[j][1], r), shared)   # SymPy's arithmetic
-                targets = np.array([[order[row[p]] for p, _ in parts] for row in g.args])
+                at = [p for p, _ in parts]
+                targets = np.fromiter((order[row[p]] for row in g.args for p in at),
+                                      dtype=np.intp, count=len(g.args) * len(at)).reshape(
+                                          len(g.args), len(at))
                 np.add.at(adj, targets, np.where(live[:, None], a[:, None] * D, -0.0))
                 reached[targets[live]] = True
-        return {s: float(adj[i]) for s, i in order.items() if reached[i]}
+        values, reached = adj.tolist(), reached.tolist()     # Python floats, bools
+        return {s: values[i] for s, i in order.items() if reached[i]}
 
     def _value(self, expr, memo: dict | None = None):
         v = expr.xreplace(self.values) if memo is None else \
