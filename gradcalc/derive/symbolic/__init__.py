@@ -10,6 +10,7 @@ decide whether to call it); SymPy itself is imported only when something is comp
     names        names shown like the lecture (pretty_name, latex_name)
     printing     unicode and LaTeX printing of expressions, exact_text
     output_form  derivatives in terms of the step's output (σ′ = o(1 − o))
+    direct       sums of products of places evaluated by NumPy as lambdify's code would
     patterns     one formula with index letters for many entries (generalize)
     formulas     Formulas: local derivatives and closed forms per parameter
 """

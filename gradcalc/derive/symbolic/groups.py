@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcalc.derive.symbolic.direct import direct_function
 from gradcalc.ops.arrays import sympy_module
 
 BULK = 8            # groups with fewer entries are evaluated one entry at a time
@@ -123,7 +124,10 @@ class Group:
             return res
         fn = self._fn.get(key)
         if fn is None:
-            fn = self._fn[key] = numpy_lambdify(self.places, exprs)
+            # sums of products of places: NumPy's operations in the printed code's order,
+            # without printing and compiling it; anything else: lambdify's function
+            fn = self._fn[key] = direct_function(self.places, exprs, lambdify_names) or \
+                numpy_lambdify(self.places, exprs)
         with np.errstate(all="ignore"):
             try:
                 out = fn(*columns.T)
@@ -140,6 +144,18 @@ class Group:
 _NAMESPACE: dict = {}
 
 
+def lambdify_names(args: list, exprs: list) -> tuple[list, list]:
+    """(the arguments' names __0, __1 … as numpy_lambdify gives them, `exprs` written over
+    them): the names rank the arguments as SymPy's `ordered` does, from the last."""
+    sp = sympy_module()
+    from sympy.core.sorting import ordered
+    width = len(str(max(len(args) - 1, 0)))
+    rank = {a: r for r, a in enumerate(reversed(list(ordered(args))))}
+    names = [sp.Symbol(f"__{rank[a]:0{width}d}", **a.assumptions0) for a in args]
+    rename = dict(zip(args, names))
+    return names, [e.xreplace(rename) if isinstance(e, sp.Basic) else e for e in exprs]
+
+
 def numpy_lambdify(args: list, exprs: list):
     """`lambdify(args, exprs, modules="numpy")`, the same printer and names, with two changes.
 
@@ -154,7 +170,6 @@ def numpy_lambdify(args: list, exprs: list):
     And NumPy's names are copied from what NumPy has already loaded instead of SymPy's
     `from numpy import *`, which loads every lazy NumPy sub-package (testing, f2py, random, ma …;
     about 0.1 s of start-up) that printed code never calls."""
-    sp = sympy_module()
     from sympy.printing.numpy import NumPyPrinter
     from sympy.utilities.lambdify import lambdify
     if not _NAMESPACE:
@@ -164,12 +179,7 @@ def numpy_lambdify(args: list, exprs: list):
         ns["Heaviside"] = ns["heaviside"]         # SymPy's NUMPY_TRANSLATIONS
         ns.setdefault("Abs", abs)
         _NAMESPACE.update(ns)
-    from sympy.core.sorting import ordered
-    width = len(str(max(len(args) - 1, 0)))
-    rank = {a: r for r, a in enumerate(reversed(list(ordered(args))))}
-    names = [sp.Symbol(f"__{rank[a]:0{width}d}", **a.assumptions0) for a in args]
-    rename = dict(zip(args, names))
-    exprs = [e.xreplace(rename) if isinstance(e, sp.Basic) else e for e in exprs]
+    names, exprs = lambdify_names(args, exprs)
     printer = NumPyPrinter({"fully_qualified_modules": False, "inline": True,
                             "allow_unknown_functions": True, "user_functions": {}})
     return lambdify(names, exprs, modules=[_NAMESPACE], printer=printer, docstring_limit=0)
