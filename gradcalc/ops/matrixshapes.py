@@ -79,15 +79,17 @@ def is_eye(t: mx.Term) -> bool:
     return v is not None and v.ndim == 2 and np.array_equal(v, np.eye(v.shape[0]))
 
 
-def subterms(term: mx.Term):
-    """Every subterm of a term (itself first, a Ref's definition included), a shared one once,
-    in the order a depth-first walk meets them."""
+def subterms(term: mx.Term, into_refs: bool = True):
+    """Every subterm of a term (itself first; a Ref's definition too if `into_refs`), a shared
+    one once, in the order a depth-first walk meets them."""
     stack, walked = [term], set()
     while stack:
         t = stack.pop()
         if id(t) not in walked:
             walked.add(id(t))
             yield t
+            if isinstance(t, mx.Ref) and not into_refs:
+                continue
             stack.extend(c for c in (getattr(t, "a", None), getattr(t, "b", None),
                                      getattr(t, "term", None), *getattr(t, "args", ()))
                          if isinstance(c, mx.Term))

@@ -9,6 +9,7 @@ import numpy as np
 
 from gradcalc import ops
 from gradcalc.ops import matrix as mx
+from gradcalc.ops.matrixshapes import subterms
 
 # a function's look in formulas: op -> (text, LaTeX), {0} the argument
 FUNCTIONS = {
@@ -203,32 +204,18 @@ def name_repeats(term: mx.Term, taken: set) -> mx.Term:
 
 def _order(term: mx.Term) -> None:
     """Where-names after the named steps, each after the names its definition uses."""
-    refs = [r for r in _nodes(term, True) if getattr(r, "where_name", False)]
+    refs = [r for r in subterms(term, True) if getattr(r, "where_name", False)]
     level: dict[int, int] = {}
 
     def depth(r: mx.Ref) -> int:
         if id(r) not in level:
-            level[id(r)] = 1 + max((depth(x) for x in _nodes(r.term, False) if x in refs),
+            level[id(r)] = 1 + max((depth(x) for x in subterms(r.term, False) if x in refs),
                                    default=0)
         return level[id(r)]
     for r in refs:
         r.step_order = 10 ** 6 + depth(r)
 
 
-def _nodes(term: mx.Term, into_refs: bool):
-    """The distinct nodes of `term`, through the named ones' definitions if into_refs."""
-    stack, seen = [term], set()
-    while stack:
-        t = stack.pop()
-        if id(t) not in seen:
-            seen.add(id(t))
-            yield t
-            if not isinstance(t, mx.Ref):
-                stack.extend(_children(t))
-            elif into_refs:
-                stack.append(t.term)
-
-
 def _find(term: mx.Term, key: str) -> mx.Term:
-    return next(t for t in _nodes(term, True)
+    return next(t for t in subterms(term, True)
                 if isinstance(t, (mx.Bin, mx.Un, mx.Apply)) and t.text() == key)
