@@ -308,12 +308,15 @@ def closed_forms(graph, output, leaves, gradients, names: _Names) -> dict[str, M
     return forms
 
 
-def _refs(term: mx.Term, seen: dict) -> None:
-    """The named δs a term uses, innermost definitions last (in the order they are met), a
-    shared subterm walked once."""
-    for t in subterms(term):
-        if isinstance(t, mx.Ref):
-            seen.setdefault(id(t), t)
+def _refs(term: mx.Term) -> dict:
+    """The named δs a term uses (id -> Ref), in the order they are met, a shared subterm walked
+    once."""
+    return {id(t): t for t in subterms(term) if isinstance(t, mx.Ref)}
+
+
+def _shown(term: mx.Term) -> tuple:
+    """A form's text with the definitions of the named δs it uses."""
+    return (term.text(), *(r.term.text() for r in _refs(term).values()))
 
 
 def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> MatrixForm:
@@ -323,7 +326,7 @@ def _form(name: str, d: mx.Term | None, want: np.ndarray, names: _Names) -> Matr
         return MatrixForm(name, f"{lhs} = 0", ok, 0.0 if ok else float("inf"),
                           parts=(lhs, mx.Num(0.0), [], names.network))
     simple = simplify(d, getattr(names, "budget", False), names.shared)   # algebra: expressions
-    if simple.text() == d.text():          # nothing to simplify: it is the composed form
+    if _shown(simple) == _shown(d):        # nothing simplified (body and where): the composed
         simple = None
     # SymPy's matrix calculus (tens of ms a variable) is asked only when our own form is not
     # already matrix algebra that verifies: one with ⊙, ⊘ or an entrywise function left
@@ -365,9 +368,7 @@ def _order(names: _Names):
 
 def _checked(name: str, body: mx.Term, want: np.ndarray, names: _Names, lhs: str,
              source: str) -> MatrixForm:
-    seen: dict = {}
-    _refs(body, seen)
-    where = sorted(seen.values(), key=_order(names))
+    where = sorted(_refs(body).values(), key=_order(names))
     text = f"{lhs} = {body.text()}"
     if where:
         text += "; where " + "; ".join(f"{r.name} = {r.term.text()}" for r in where)

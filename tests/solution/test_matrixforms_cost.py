@@ -14,18 +14,14 @@ def test_the_where_walk_visits_a_shared_subterm_once():
     t = ref
     for _ in range(40):
         t = mx.Bin("add", t, t)
-    seen = {}
-    matrixforms._refs(t, seen)
-    assert list(seen.values()) == [ref]
+    assert list(matrixforms._refs(t).values()) == [ref]
 
 
 def test_nested_definitions_come_in_the_order_met():
     x = mx.Leaf("x", np.ones(2))
     r2 = mx.Ref("b", "", x)
     r1 = mx.Ref("a", "", mx.Bin("add", r2, x))
-    seen = {}
-    matrixforms._refs(mx.Bin("had", r1, r1), seen)
-    assert [r.name for r in seen.values()] == ["a", "b"]
+    assert [r.name for r in matrixforms._refs(mx.Bin("had", r1, r1)).values()] == ["a", "b"]
 
 
 # ---------------------------------------------------------------- where-names (item 3)

@@ -225,3 +225,24 @@ def test_more_expressions_against_hand_formulas(steps, wrt, text, hand):
     assert f.text == text and f.verified
     want = hand(**{k: np.asarray(v, dtype=float) for k, v in values.items()})
     np.testing.assert_allclose(shown_value(f).reshape(want.shape), want, rtol=1e-12)
+
+
+def test_a_simplified_where_definition_is_kept_when_the_body_reads_the_same():
+    """Regularized logistic regression: the body of ∂L/∂X (∂L/∂z·wᵀ) is the same text before and
+    after simplifying, but the named δ it uses is simplified (to 0.25·(p − y)): that form is
+    shown, not the composed one whose definition runs over a line."""
+    import yaml
+    from gradcalc.api import parse_problem
+    X = [[1, 2], [3, 4], [0.5, -1], [2, 2]]
+    w, y, lam = [0.3, -0.7], [1, 0, 1, 0], 0.1
+    text = yaml.safe_dump({"expression": {
+        "z": "X @ w", "p": "sigmoid(z)",
+        "L": "-mean(y * log(p) + (1 - y) * log(1 - p)) + 0.5 * lam * norm(w)**2"},
+        "values": {"X": X, "w": w, "y": y, "lam": lam}}, sort_keys=False)
+    sol = solve(parse_problem(text, "logreg.yaml"), "symbolic")
+    f = sol.matrix.forms["X"]
+    assert f.source == "simplified" and f.verified
+    assert f.text == "∂L/∂X = ∂L/∂z·wᵀ; where z = X·w; p = σ(z); ∂L/∂z = 0.25·(p − y)"
+    Xa, wa, ya = np.array(X, dtype=float), np.array(w), np.array(y, dtype=float)
+    np.testing.assert_allclose(shown_value(f), np.outer(sigmoid(Xa @ wa) - ya, wa) / 4,
+                               rtol=1e-12)
