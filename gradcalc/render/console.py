@@ -17,20 +17,26 @@ def print_tables(tables, title: str | None = None, file=None, width: int | None 
     """Rich tables on a terminal; the same without colour codes when piped."""
     from gradcalc.render.fit import fit
     out = file or sys.stdout
-    if _plain_output(out):
-        # not a terminal: rich would print plain characters; render/plain.py prints the same
-        # ones without importing rich's console (most of the start-up time of a short command)
+    kind = _output_kind(out)
+    if kind != "rich":
+        # rich would print plain characters (not a terminal) or the same ones with bold, italic
+        # and dim codes (a terminal); render/plain.py prints them without importing rich's
+        # console (most of the start-up time of a short command) nor rendering rich's tables
         from gradcalc.render.plain import render
         width = _plain_width(width)
         tables = fit(tables, width)
-        text = render(tables, title, width)
+        text = render(tables, title, width, styled=kind == "styled")
+        if text is None and kind == "styled":     # rich itself, writing to this terminal
+            print_rich(tables, title, file, width)
+            return
         if text is None:
             import io
             buf = io.StringIO()
             print_rich(tables, title, buf, width)
             text = buf.getvalue()
-        # piped output carries no padding at the ends of lines
-        out.write(strip_line_ends(text))
+        if kind == "plain":        # piped output carries no padding at the ends of lines
+            text = strip_line_ends(text)
+        out.write(text)
         out.flush()
         return
     console = make_console(file, width)
@@ -63,26 +69,47 @@ def print_rich(tables, title: str | None = None, file=None, width: int | None = 
 
 
 def _plain_output(file) -> bool:
-    """Would rich's Console print to `file` without any styling?  (Console.is_terminal is
-    false, and no Jupyter, IDLE or legacy Windows console, and a UTF encoding.)"""
+    """Would rich's Console print to `file` without any styling?"""
+    return _output_kind(file) == "plain"
+
+
+def _output_kind(file) -> str:
+    """What rich's Console (make_console's settings) would write to `file`: "plain" (not a
+    terminal: the characters of render/plain.py), "styled" (a terminal with a colour system:
+    those characters with bold, italic and dim codes, render.plain.render(styled=True)), or
+    "rich" (Jupyter, IDLE, Windows, a dumb terminal, an encoding other than UTF: rich itself).
+    Follows rich.console.Console: is_terminal, is_dumb_terminal, _detect_color_system.
+    NO_COLOR (rich drops colours, keeps bold, italic and dim), TTY_INTERACTIVE (live
+    displays only), COLORTERM and TERM's colour count (which colours, none used) change
+    nothing that print_tables writes."""
     import builtins
     if sys.platform == "win32" or hasattr(builtins, "get_ipython"):
-        return False
+        return "rich"
     if getattr(sys.stdin, "__module__", "").startswith("idlelib"):
-        return False
-    tty_compatible = os.environ.get("TTY_COMPATIBLE", "")
-    force_color = os.environ.get("FORCE_COLOR")
-    if tty_compatible == "1" or (tty_compatible != "0" and force_color):
-        return False
-    if tty_compatible != "0" and force_color is None:
-        isatty = getattr(file, "isatty", None)
-        try:
-            if isatty is not None and isatty():
-                return False
-        except ValueError:      # a closed file: rich says "not a terminal" too
-            pass
+        return "rich"
     encoding = (getattr(file, "encoding", "utf-8") or "utf-8").lower()
-    return encoding.startswith("utf")
+    if not encoding.startswith("utf"):
+        return "rich"
+    if not _is_terminal(file):
+        return "plain"
+    if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
+        return "rich"           # no colour system: rich pads lines but writes no styles
+    return "styled"
+
+
+def _is_terminal(file) -> bool:
+    """rich.console.Console.is_terminal (once Jupyter and IDLE are ruled out)."""
+    tty_compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if tty_compatible in ("0", "1"):
+        return tty_compatible == "1"
+    force_color = os.environ.get("FORCE_COLOR")
+    if force_color is not None:
+        return force_color != ""
+    isatty = getattr(file, "isatty", None)
+    try:
+        return False if isatty is None else bool(isatty())
+    except ValueError:      # a closed file: rich says "not a terminal" too
+        return False
 
 
 def _plain_width(width: int | None) -> int:

@@ -89,16 +89,28 @@ def _ratio_reduce(total: int, ratios: list[int], maximums: list[int], values: li
     return ratio_reduce(total, ratios, maximums, values)
 
 
-def render(tables, title: str | None, width: int) -> str | None:
+def _unstyled(text: str, sgr: str) -> str:
+    return text
+
+
+def _styled(text: str, sgr: str) -> str:
+    """rich.style.Style.render of one segment: its SGR codes around it, nothing when empty."""
+    return f"\x1b[{sgr}m{text}\x1b[0m" if text else ""
+
+
+def render(tables, title: str | None, width: int, styled: bool = False) -> str | None:
     """The text rich would print for `tables` (render.tables.Table) on a console `width`
-    cells wide that is not a terminal, or None when this module does not reproduce it."""
+    cells wide that is not a terminal, or None when this module does not reproduce it.
+    styled: what rich prints on a terminal instead (render/console.py decides which): the same
+    characters with the styles of rich's default theme, each segment rich writes styled on its
+    own (the title bold, a table's title italic, header cells bold, the caption dim italic)."""
     try:
-        return _render(tables, title, width)
+        return _render(tables, title, width, _styled if styled else _unstyled)
     except ImportError:          # another rich: let rich itself do it
         return None
 
 
-def _render(tables, title: str | None, width: int) -> str | None:
+def _render(tables, title: str | None, width: int, paint) -> str | None:
     if width < 10:
         return None
     tools = (cell_len, _set_cell_size, _divide_line, _ratio_reduce)
@@ -109,10 +121,10 @@ def _render(tables, title: str | None, width: int) -> str | None:
         return None
     out = []
     if title:
-        out += _wrap(title, width, None, tools)
+        out += [paint(line, "1") for line in _wrap(title, width, None, tools)]
         out.append("")
     for t in tables:
-        lines = _table(t, width, tools)
+        lines = _table(t, width, tools, paint)
         if lines is None:
             return None
         out += lines
@@ -224,7 +236,7 @@ def _widths(cols: list[list[str]], avail: int, cell_len, ratio_reduce) -> list[i
     return widths
 
 
-def _table(t, width: int, tools) -> list[str] | None:
+def _table(t, width: int, tools, paint) -> list[str] | None:
     cell_len, _, _, ratio_reduce = tools
     ncol = len(t.columns)
     if ncol == 0:
@@ -241,17 +253,20 @@ def _table(t, width: int, tools) -> list[str] | None:
         return None           # rich would crop or squeeze: let it
     out = []
     if t.title:
-        out += _wrap(t.title, table_width, "left", tools)
+        out += [paint(line, "3") for line in _wrap(t.title, table_width, "left", tools)]
     out.append(" " * table_width)                 # the (blank) top edge
     body = [t.columns] + rows
+    edge = paint(" ", "1")         # a header cell's padding: a segment of its own
     for r, row in enumerate(body):
         cells = []
         for j, text in enumerate(row):
             just = "right" if kinds[j] == "num" else "left"
-            cells.append([" " + s + " " for s in _wrap(text, widths[j] - 2, just, tools)])
+            pieces = _wrap(text, widths[j] - 2, just, tools)
+            cells.append([edge + paint(s, "1") + edge for s in pieces] if r == 0 else
+                         [" " + s + " " for s in pieces])
         height = max(len(c) for c in cells)
         for j, c in enumerate(cells):
-            blank = [" " * widths[j]] * (height - len(c))
+            blank = [paint(" " * widths[j], "1") if r == 0 else " " * widths[j]] * (height - len(c))
             cells[j] = blank + c if r == 0 else c + blank    # header at the bottom, rows on top
         for k in range(height):
             out.append(" " + " ".join(c[k] for c in cells) + " ")
@@ -259,5 +274,5 @@ def _table(t, width: int, tools) -> list[str] | None:
             out.append(" " + "━" * (table_width - 2) + " ")
     out.append(" " * table_width)                 # the (blank) bottom edge
     if t.note:
-        out += _wrap(t.note, table_width, "left", tools)
+        out += [paint(line, "2;3") for line in _wrap(t.note, table_width, "left", tools)]
     return out
