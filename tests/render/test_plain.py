@@ -11,6 +11,7 @@ from gradcalc.render import console
 from gradcalc.render.check import check_tables, summary_table
 from gradcalc.render.plain import render
 from gradcalc.render.tables import Table
+from random_tables import random_tables, random_text   # tests/render/ is on the path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,21 +26,15 @@ def _rich(tables, title, width):
     return buf.getvalue()
 
 
+LENGTHS = [0, 1, 2, 3, 5, 8, 13, 30, 60, 120]
+
+
 def _text(rng):
-    n = rng.choice([0, 1, 2, 3, 5, 8, 13, 30, 60, 120])
-    return "".join(rng.choice(ALPHABET) for _ in range(n))
+    return random_text(rng, ALPHABET, LENGTHS)
 
 
 def _tables(rng):
-    ncol = rng.randint(1, 5)
-    out = []
-    for _ in range(rng.randint(1, 3)):
-        kinds = [rng.choice(["text", "num"]) for _ in range(ncol)] if rng.random() < 0.7 else []
-        out.append(Table(_text(rng) if rng.random() < 0.8 else "",
-                         [_text(rng) for _ in range(ncol)],
-                         [[_text(rng) for _ in range(ncol)] for _ in range(rng.randint(0, 5))],
-                         note=_text(rng) if rng.random() < 0.6 else "", kinds=kinds))
-    return out
+    return random_tables(rng, ALPHABET, LENGTHS, 5)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -13,6 +13,7 @@ from gradcalc.render import console
 from gradcalc.render.fit import fit
 from gradcalc.render.plain import render
 from gradcalc.render.tables import Table
+from random_tables import random_tables, random_text   # tests/render/ is on the path
 
 ROOT = Path(__file__).resolve().parents[2]
 # every shipped problem that solves (a variant template is not a problem until drawn)
@@ -67,21 +68,15 @@ def _on_terminal(tables, title, width) -> str:
     return out.getvalue()
 
 
+LENGTHS = [0, 0, 1, 2, 3, 5, 8, 13, 30, 60, 120]
+
+
 def _text(rng):
-    n = rng.choice([0, 0, 1, 2, 3, 5, 8, 13, 30, 60, 120])
-    return "".join(rng.choice(ALPHABET) for _ in range(n))
+    return random_text(rng, ALPHABET, LENGTHS)
 
 
 def _tables(rng):
-    ncol = rng.randint(1, 6)
-    out = []
-    for _ in range(rng.randint(1, 3)):
-        kinds = [rng.choice(["text", "num"]) for _ in range(ncol)] if rng.random() < 0.7 else []
-        out.append(Table(_text(rng) if rng.random() < 0.8 else "",
-                         [_text(rng) for _ in range(ncol)],
-                         [[_text(rng) for _ in range(ncol)] for _ in range(rng.randint(0, 5))],
-                         note=_text(rng) if rng.random() < 0.6 else "", kinds=kinds))
-    return out
+    return random_tables(rng, ALPHABET, LENGTHS, 6)
 
 
 def test_the_styles_are_the_ones_the_brief_describes():
