@@ -68,11 +68,6 @@ def print_rich(tables, title: str | None = None, file=None, width: int | None = 
         console.print()
 
 
-def _plain_output(file) -> bool:
-    """Would rich's Console print to `file` without any styling?"""
-    return _output_kind(file) == "plain"
-
-
 def _output_kind(file) -> str:
     """What rich's Console (make_console's settings) would write to `file`: "plain" (not a
     terminal: the characters of render/plain.py), "styled" (a terminal with a colour system:

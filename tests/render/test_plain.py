@@ -79,15 +79,15 @@ def test_print_tables_uses_plain_text_when_not_a_terminal_and_rich_otherwise(mon
     class Terminal(io.StringIO):
         def isatty(self):
             return True
-    assert not console._plain_output(Terminal())
-    assert console._plain_output(io.StringIO())
+    assert console._output_kind(Terminal()) != "plain"
+    assert console._output_kind(io.StringIO()) == "plain"
     monkeypatch.setenv("FORCE_COLOR", "1")          # rich then writes colour codes: rich it is
-    assert not console._plain_output(io.StringIO())
+    assert console._output_kind(io.StringIO()) != "plain"
     monkeypatch.setenv("FORCE_COLOR", "")
-    assert console._plain_output(Terminal())         # an empty FORCE_COLOR means "no terminal"
+    assert console._output_kind(Terminal()) == "plain"         # an empty FORCE_COLOR means "no terminal"
     monkeypatch.delenv("FORCE_COLOR")
     monkeypatch.setenv("TTY_COMPATIBLE", "0")
-    assert console._plain_output(Terminal())
+    assert console._output_kind(Terminal()) == "plain"
 
 
 def test_text_rich_treats_specially_goes_to_rich():
